@@ -1,0 +1,72 @@
+//! Requests addressed to keypool itself rather than proxied (`GET /`).
+
+use crate::body::{full, ProxyBody};
+use crate::server::text;
+use crate::state::State;
+use http::{Request, Response, StatusCode};
+use serde_json::json;
+
+pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
+    if req.uri().path() != "/" {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "keypool: no page at {}. keypool is a proxy: point clients at it with HTTPS_PROXY=http://{}\n",
+                req.uri().path(),
+                state.listen
+            ),
+        );
+    }
+    if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "keypool: only GET / is served here\n",
+        );
+    }
+    let pools: Vec<_> = state
+        .pools
+        .all
+        .iter()
+        .map(|p| json!({"name": p.name, "provider": p.provider.id, "accounts": p.members.len()}))
+        .collect();
+    let wants_json = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let body = json!({
+            "keypool": env!("CARGO_PKG_VERSION"),
+            "status": "running",
+            "listen": state.listen.to_string(),
+            "ca": state.home.ca_cert().display().to_string(),
+            "pools": pools,
+        });
+        let mut r = Response::new(full(body.to_string()));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
+    let mut page = format!(
+        "keypool {} is running on {}\nCA certificate: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        state.listen,
+        state.home.ca_cert().display()
+    );
+    if state.pools.all.is_empty() {
+        page.push_str(
+            "No accounts configured: add [[accounts]] to config.toml and restart keypool.\n",
+        );
+    }
+    for p in &state.pools.all {
+        page.push_str(&format!(
+            "pool {} ({}): {} account(s)\n",
+            p.name,
+            p.provider.id,
+            p.members.len()
+        ));
+    }
+    text(StatusCode::OK, page)
+}

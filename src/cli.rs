@@ -1,0 +1,130 @@
+//! The command tree. Every command's `--help` ends with an example.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keypool",
+    version,
+    about = "Pool several LLM provider accounts behind one local proxy; rotate on rate limits",
+    after_help = "Examples:\n  keypool                      # run the proxy on 127.0.0.1:8787\n  eval \"$(keypool env)\"        # point this shell's tools at it\n  keypool run -- claude        # or just one command\n\nFiles live in $KEYPOOL_HOME (default ~/.keypool). Logs: KEYPOOL_LOG=debug."
+)]
+pub struct Cli {
+    /// Config file (default: $KEYPOOL_HOME/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the proxy (the default command)
+    #[command(after_help = "Example:\n  keypool serve --listen 127.0.0.1:8787")]
+    Serve(ServeArgs),
+    /// Create, locate, trust or untrust keypool's local CA
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Print the environment that points this shell's tools at keypool
+    #[command(
+        after_help = "Examples:\n  eval \"$(keypool env)\"                       # sh, bash, zsh\n  keypool env --shell fish | source\n  keypool env --shell powershell | Invoke-Expression"
+    )]
+    Env(EnvArgs),
+    /// Run one command with its traffic going through keypool
+    #[command(
+        after_help = "Examples:\n  keypool run -- claude\n  keypool run -- python my_openai_script.py\n\nStarts a proxy for the command's lifetime if none is running, and exits with the command's exit code."
+    )]
+    Run(RunArgs),
+    /// Show the configured accounts
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `listen` in the config)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Connect to CONNECT_HOST:CONNECT_PORT when forwarding to HOST:PORT, keeping SNI and
+    /// Host as HOST (as curl's --connect-to); repeatable
+    #[arg(
+        long = "connect-to",
+        value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT"
+    )]
+    pub connect_to: Vec<String>,
+    /// Extra root certificates (PEM) trusted for upstream TLS, on top of the system's; repeatable
+    #[arg(long = "upstream-ca", value_name = "FILE")]
+    pub upstream_ca: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create the CA if it does not exist yet
+    #[command(after_help = "Example:\n  keypool ca init")]
+    Init,
+    /// Print the absolute path of the CA certificate (ca.pem)
+    #[command(after_help = "Example:\n  export NODE_EXTRA_CA_CERTS=\"$(keypool ca path)\"")]
+    Path,
+    /// Add the CA to the operating system's trust store
+    #[command(
+        after_help = "Example:\n  sudo keypool ca install\n  keypool ca install --dry-run   # only print the commands"
+    )]
+    Install(TrustArgs),
+    /// Remove the CA from the operating system's trust store
+    #[command(after_help = "Example:\n  sudo keypool ca uninstall")]
+    Uninstall(TrustArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrustArgs {
+    /// Print the commands instead of running them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Shell {
+    Sh,
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    /// Shell syntax to print
+    #[arg(long, value_enum, default_value = "sh")]
+    pub shell: Shell,
+    /// Proxy address to point at (default: `listen` from the config)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountsCommand {
+    /// List accounts, their pools and where their keys come from
+    #[command(after_help = "Example:\n  keypool accounts list --check")]
+    List {
+        /// Also resolve each key (runs `!command` keys) and report problems
+        #[arg(long)]
+        check: bool,
+    },
+}

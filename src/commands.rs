@@ -1,0 +1,363 @@
+//! What each CLI command does. `main.rs` only parses and maps the result to an exit code.
+
+use crate::ca::CertAuthority;
+use crate::cli::{AccountsCommand, CaCommand, Cli, Command, EnvArgs, RunArgs, ServeArgs};
+use crate::config::{Config, EXAMPLE};
+use crate::home::Home;
+use crate::server::{start, ProxyOptions, RunningProxy};
+use crate::upstream::ConnectTo;
+use crate::{envvars, trust};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A command failed; the variant picks the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad config or arguments: exit 2.
+    Usage(String),
+    /// Something went wrong at run time: exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage(_) => ExitCode::from(2),
+            Failure::Runtime(_) => ExitCode::from(1),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => m,
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let home = Home::from_env().map_err(Failure::Usage)?;
+    let config_path = cli.config.clone();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(&home, config_path.as_deref(), args).await,
+        Command::Ca(cmd) => ca(&home, cmd),
+        Command::Env(args) => env(&home, config_path.as_deref(), args),
+        Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
+        Command::Accounts(AccountsCommand::List { check }) => {
+            accounts_list(&home, config_path.as_deref(), check)
+        }
+    }
+}
+
+/// Loads the config. With no config file at the default path, `write_example` writes a
+/// commented example there for the user to fill in, and keypool runs without accounts.
+fn load_config(
+    home: &Home,
+    explicit: Option<&Path>,
+    write_example: bool,
+) -> Result<(Config, PathBuf), Failure> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| home.config_file());
+    if path.exists() {
+        return Config::load(&path)
+            .map(|c| (c, path))
+            .map_err(|e| Failure::Usage(e.to_string()));
+    }
+    if explicit.is_some() {
+        return Err(Failure::Usage(format!(
+            "config file {} does not exist\nfix: check the path, or leave out --config to use {}",
+            path.display(),
+            home.config_file().display()
+        )));
+    }
+    if write_example {
+        // 0600: this file will hold API keys once the user fills it in.
+        crate::atomic_file::write(&path, EXAMPLE.as_bytes(), 0o600).map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot write an example config to {}: {e}",
+                path.display()
+            ))
+        })?;
+        eprintln!(
+            "keypool: wrote an example config to {}.\n  Add one [[accounts]] block per API key (the file shows how), then restart keypool.",
+            path.display()
+        );
+    }
+    Ok((Config::empty(), path))
+}
+
+fn apply_serve_args(config: &mut Config, args: &ServeArgs) -> Result<Vec<ConnectTo>, Failure> {
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    config
+        .upstream
+        .extra_ca
+        .extend(args.upstream_ca.iter().cloned());
+    args.connect_to
+        .iter()
+        .map(|c| ConnectTo::parse(c).map_err(|e| Failure::Usage(format!("--connect-to: {e}"))))
+        .collect()
+}
+
+async fn start_proxy(
+    home: &Home,
+    config: Config,
+    connect_to: Vec<ConnectTo>,
+) -> Result<RunningProxy, Failure> {
+    let mut opts = ProxyOptions::new(home.clone(), config);
+    opts.connect_to = connect_to;
+    start(opts).await.map_err(|e| match e {
+        crate::server::StartError::Upstream(m) => Failure::Usage(m),
+        e => Failure::Runtime(e.to_string()),
+    })
+}
+
+async fn serve(
+    home: &Home,
+    config_path: Option<&Path>,
+    args: ServeArgs,
+) -> Result<ExitCode, Failure> {
+    let (mut config, path) = load_config(home, config_path, true)?;
+    let connect_to = apply_serve_args(&mut config, &args)?;
+    let no_accounts = config.accounts.is_empty();
+    let proxy = start_proxy(home, config, connect_to).await?;
+    let state = proxy.state();
+    eprintln!(
+        "keypool {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        proxy.addr()
+    );
+    for p in &state.pools.all {
+        let n = p.members.len();
+        eprintln!(
+            "  pool {} ({}): {n} account{}",
+            p.name,
+            p.provider.id,
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    if no_accounts {
+        eprintln!(
+            "  no accounts yet: add [[accounts]] blocks to {} and restart keypool",
+            path.display()
+        );
+    }
+    eprintln!("  CA certificate: {}", home.ca_cert().display());
+    eprintln!("  use it: eval \"$(keypool env)\"   or   keypool run -- <command>");
+
+    wait_for_signal().await;
+    eprintln!("keypool: shutting down; letting requests in flight finish");
+    proxy.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn ca(home: &Home, cmd: CaCommand) -> Result<ExitCode, Failure> {
+    let (_, created) =
+        CertAuthority::load_or_create(home).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let path = home.ca_cert();
+    match cmd {
+        CaCommand::Init => {
+            if created {
+                println!("Created keypool's CA: {}", path.display());
+            } else {
+                println!("keypool's CA already exists: {}", path.display());
+            }
+            println!("Trust it with `keypool ca install`, or let `keypool run` / `keypool env` point each tool at it.");
+        }
+        CaCommand::Path => println!("{}", path.display()),
+        CaCommand::Install(t) => trust_change(&path, true, t.dry_run)?,
+        CaCommand::Uninstall(t) => trust_change(&path, false, t.dry_run)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trust_change(ca: &Path, install: bool, dry_run: bool) -> Result<(), Failure> {
+    let out = trust::apply(trust::detect(), ca, install, dry_run).map_err(Failure::Runtime)?;
+    print!("{out}");
+    Ok(())
+}
+
+fn env(home: &Home, config_path: Option<&Path>, args: EnvArgs) -> Result<ExitCode, Failure> {
+    let (config, _) = load_config(home, config_path, false)?;
+    let listen = args.listen.unwrap_or(config.listen);
+    let vars = client_environment(home, listen)?;
+    print!("{}", envvars::render(args.shell, &vars));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes sure the CA and the bundle exist and returns the variables for a client.
+fn client_environment(
+    home: &Home,
+    proxy: SocketAddr,
+) -> Result<Vec<(&'static str, String)>, Failure> {
+    let (ca, _) =
+        CertAuthority::load_or_create(home).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let bundle = envvars::write_bundle(home, ca.ca_pem())
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", home.bundle().display())))?;
+    Ok(envvars::variables(proxy, &home.ca_cert(), &bundle))
+}
+
+async fn run_command(
+    home: &Home,
+    config_path: Option<&Path>,
+    args: RunArgs,
+) -> Result<ExitCode, Failure> {
+    let (mut config, _) = load_config(home, config_path, true)?;
+    let connect_to = apply_serve_args(&mut config, &args.serve)?;
+    let wanted = config.listen;
+    let mut proxy = None;
+    let addr = if is_keypool(wanted).await {
+        wanted
+    } else {
+        // Nothing of ours there: run a proxy for the child's lifetime, on the configured
+        // port if free, else on any free loopback port.
+        if port_taken(wanted).await {
+            config.listen = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 0);
+        }
+        let p = start_proxy(home, config, connect_to).await?;
+        let a = p.addr();
+        proxy = Some(p);
+        a
+    };
+    let vars = client_environment(home, addr)?;
+    let mut child = tokio::process::Command::new(&args.command[0]);
+    child.args(&args.command[1..]).envs(vars);
+    let mut child = child
+        .spawn()
+        .map_err(|e| Failure::Runtime(format!("cannot run `{}`: {e}", args.command[0])))?;
+    // Ctrl-C reaches the child through the terminal; keypool stays up until it exits.
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s.map_err(|e| Failure::Runtime(e.to_string()))?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    if let Some(p) = proxy {
+        p.shutdown().await;
+    }
+    Ok(exit_code_of(status))
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    if let Some(c) = status.code() {
+        return ExitCode::from(u8::try_from(c).unwrap_or(1));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return ExitCode::from(u8::try_from(128 + sig).unwrap_or(1));
+        }
+    }
+    ExitCode::from(1)
+}
+
+async fn port_taken(addr: SocketAddr) -> bool {
+    tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Whether a keypool answers at `addr` (its `GET /` JSON names itself).
+async fn is_keypool(addr: SocketAddr) -> bool {
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\nAccept: application/json\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        s.take(64 * 1024).read_to_end(&mut buf).await.ok()?;
+        Some(String::from_utf8_lossy(&buf).contains("\"keypool\""))
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+fn accounts_list(
+    home: &Home,
+    config_path: Option<&Path>,
+    check: bool,
+) -> Result<ExitCode, Failure> {
+    let (config, path) = load_config(home, config_path, false)?;
+    if config.accounts.is_empty() {
+        println!(
+            "No accounts in {}. Add [[accounts]] blocks (see the README's Configuration section).",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![["NAME", "PROVIDER", "POOL", "KIND", "KEY FROM", "STATE"]
+        .map(String::from)
+        .to_vec()];
+    let mut problems = 0;
+    for a in &config.accounts {
+        let pools: Vec<&str> = config
+            .pools
+            .iter()
+            .filter(|p| p.accounts.contains(&a.name))
+            .map(|p| p.name.as_str())
+            .collect();
+        let state = if check {
+            match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(&a.api_key)) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => {
+                    problems += 1;
+                    format!("error: {e}")
+                }
+            }
+        } else {
+            "-".to_string()
+        };
+        rows.push(vec![
+            a.name.clone(),
+            a.provider.clone(),
+            if pools.is_empty() {
+                "(none)".into()
+            } else {
+                pools.join(",")
+            },
+            "api_key".into(),
+            a.source.describe(),
+            state,
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(if problems > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

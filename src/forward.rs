@@ -1,0 +1,396 @@
+//! The request pipeline, read top to bottom: route → buffer → pick an account → rewrite
+//! → send → classify → (rotate and replay) or stream the answer back.
+
+use crate::body::{full, incoming, ProxyBody, RequestBody};
+use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
+use crate::pool::{ceil_secs, Account, Pool, Unavailable};
+use crate::providers::{classify, error_response_body, needs_body, Dialect, ErrorKind, Provider};
+use crate::splice::splice;
+use crate::state::State;
+use crate::upstream::describe_error;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::request::Parts;
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use secrecy::ExposeSecret;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a request goes: the CONNECT target, or the host of an absolute-form URI.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub scheme: &'static str,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn from_absolute_uri(uri: &Uri) -> Option<Target> {
+        let scheme = match uri.scheme_str()? {
+            "http" => "http",
+            "https" => "https",
+            _ => return None,
+        };
+        let host = uri.host()?.trim_matches(['[', ']']).to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Some(Target { scheme, host, port })
+    }
+
+    fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+pub async fn handle(
+    req: Request<Incoming>,
+    target: Arc<Target>,
+    state: Arc<State>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string(); // never the query: it may hold a key
+    let (resp, provider, account, attempts) = pipeline(req, &target, &state).await;
+    tracing::info!(
+        target: "keypool::request",
+        provider = provider.as_deref().unwrap_or("-"),
+        account = account.as_deref().unwrap_or("-"),
+        status = resp.status().as_u16(),
+        attempts,
+        ms = started.elapsed().as_millis() as u64,
+        "{method} {}{path}",
+        target.host,
+    );
+    Ok(resp)
+}
+
+type Served = (Response<ProxyBody>, Option<String>, Option<String>, usize);
+
+async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) -> Served {
+    let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let provider = state.registry.for_host(&target.host).cloned();
+    let route = provider
+        .as_ref()
+        .filter(|p| p.covers(req.uri().path()))
+        .and_then(|p| {
+            state
+                .pools
+                .for_provider(&p.id)
+                .map(|pool| (p.clone(), pool.clone()))
+        });
+    let provider_id = provider.as_ref().map(|p| p.id.clone());
+    let (parts, body) = req.into_parts();
+
+    let Some((provider, pool)) = route else {
+        // Not a provider, outside the swap scope, or no accounts for it: the request goes
+        // out once with the client's own credential.
+        let req = upstream_request(&parts, target, None, incoming(body));
+        let resp = match state.upstream.send(req).await {
+            Ok(r) => finish(r, None, 1, client_upgrade, state),
+            Err(e) => bad_gateway(provider.as_ref().map(|p| p.dialect), target, &e),
+        };
+        return (resp, provider_id, None, 1);
+    };
+
+    let limit = state.limits.replay_body_bytes();
+    let mut body = match RequestBody::read(body, limit, content_length(&parts)).await {
+        Ok(b) => b,
+        Err(e) => {
+            let resp = crate::server::text(
+                StatusCode::BAD_REQUEST,
+                format!("keypool: could not read the request body: {e}\n"),
+            );
+            return (resp, provider_id, None, 0);
+        }
+    };
+
+    let mut tried = Vec::with_capacity(pool.members.len());
+    loop {
+        let now = state.clock.now();
+        let (idx, account) = match pool.pick(&tried, now) {
+            Ok(x) => x,
+            Err(why) => {
+                return (
+                    all_limited(&provider, &pool, &why),
+                    provider_id,
+                    None,
+                    tried.len(),
+                )
+            }
+        };
+        tried.push(idx);
+        let attempts = tried.len();
+        let Some(secret) = account.credential() else {
+            continue;
+        };
+        let edit = Edit {
+            provider: &provider,
+            account: &account,
+            secret: secret.expose_secret(),
+        };
+        let req = upstream_request(&parts, target, Some(edit), body.for_attempt());
+        let resp = match state.upstream.send(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    bad_gateway(Some(provider.dialect), target, &e),
+                    provider_id,
+                    Some(account.name.clone()),
+                    attempts,
+                )
+            }
+        };
+        let status = resp.status();
+        if !needs_body(provider.dialect, status) {
+            let resp = finish(resp, Some(&account.name), attempts, client_upgrade, state);
+            return (resp, provider_id, Some(account.name.clone()), attempts);
+        }
+
+        // An error status: read its (small) body to tell a limit from any other error.
+        let (head, bytes) = match read_error_body(resp).await {
+            Ok(x) => x,
+            Err(e) => {
+                return (
+                    bad_gateway(Some(provider.dialect), target, &*e),
+                    provider_id,
+                    Some(account.name.clone()),
+                    attempts,
+                )
+            }
+        };
+        let outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
+        let resp = Response::from_parts(head, full(bytes));
+        if !outcome.verdict.rotates() {
+            return (
+                decorate(resp, Some(&account.name), attempts, false),
+                provider_id,
+                Some(account.name.clone()),
+                attempts,
+            );
+        }
+        pool.mark(idx, &outcome, now);
+        tracing::info!(
+            provider = %provider.id,
+            account = %account.name,
+            "{}: account sits out {}s ({:?})",
+            outcome.detail,
+            ceil_secs(outcome.cooldown()),
+            outcome.verdict,
+        );
+        if !body.replayable() {
+            // The body was streamed upstream and is gone; the client gets the answer as is.
+            return (
+                decorate(resp, Some(&account.name), attempts, false),
+                provider_id,
+                Some(account.name.clone()),
+                attempts,
+            );
+        }
+    }
+}
+
+struct Edit<'a> {
+    provider: &'a Provider,
+    account: &'a Account,
+    secret: &'a str,
+}
+
+/// The request as it goes upstream: hop-by-hop headers gone, the client's credential
+/// replaced by the account's, HTTP/1.1 with an absolute URI for the pooled client.
+fn upstream_request(
+    parts: &Parts,
+    target: &Target,
+    edit: Option<Edit<'_>>,
+    body: ProxyBody,
+) -> Request<ProxyBody> {
+    let mut headers = parts.headers.clone();
+    let websocket = is_websocket_upgrade(&headers);
+    strip_hop_by_hop(&mut headers);
+    if websocket {
+        restore_websocket_upgrade(&mut headers);
+    }
+    let authority = target.authority();
+    if let Ok(h) = HeaderValue::from_str(&authority) {
+        headers.insert(HOST, h);
+    }
+    let mut path = parts.uri.path().to_string();
+    let mut query = parts.uri.query().map(str::to_string);
+    if let Some(e) = edit {
+        match e
+            .provider
+            .auth
+            .apply(&mut headers, query.as_deref(), e.secret)
+        {
+            Ok(edited) => query = edited.query,
+            Err(_) => {
+                // resolve() refuses control characters, so this cannot happen; if it
+                // did, sending without a credential is safer than sending the client's.
+                tracing::warn!(account = %e.account.name, "the key cannot be sent as an HTTP header");
+            }
+        }
+        if let Some(p) = e
+            .provider
+            .rewrite_path(&path, e.account.account_id.as_deref())
+        {
+            path = p;
+        }
+    }
+    let uri = match &query {
+        Some(q) => format!("{}://{authority}{path}?{q}", target.scheme),
+        None => format!("{}://{authority}{path}", target.scheme),
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri.parse().unwrap_or_else(|_| parts.uri.clone());
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    req
+}
+
+/// The upstream answer on its way to the client, streamed as it arrives. A `101` also
+/// joins the two upgraded connections.
+fn finish(
+    mut resp: Response<Incoming>,
+    account: Option<&str>,
+    attempts: usize,
+    client: Option<OnUpgrade>,
+    state: &State,
+) -> Response<ProxyBody> {
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        if let Some(client) = client {
+            let upstream = hyper::upgrade::on(&mut resp);
+            let (idle, shutdown) = (state.limits.tunnel_idle_timeout, state.shutdown.clone());
+            state.tasks.spawn(async move {
+                match tokio::try_join!(client, upstream) {
+                    Ok((c, u)) => splice(TokioIo::new(c), TokioIo::new(u), idle, shutdown).await,
+                    Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
+                }
+            });
+        }
+    }
+    decorate(resp.map(incoming), account, attempts, switching)
+}
+
+fn decorate(
+    mut resp: Response<ProxyBody>,
+    account: Option<&str>,
+    attempts: usize,
+    upgrade: bool,
+) -> Response<ProxyBody> {
+    let h = resp.headers_mut();
+    strip_hop_by_hop(h);
+    if upgrade {
+        restore_websocket_upgrade(h);
+    }
+    if let Some(name) = account.and_then(|a| HeaderValue::from_str(a).ok()) {
+        h.insert("x-keypool-account", name);
+    }
+    h.insert("x-keypool-attempts", HeaderValue::from(attempts));
+    resp
+}
+
+/// Every account is cooling or disabled: answer in the provider's own error shape so
+/// the client's SDK reports it like any limit, and say when to come back.
+fn all_limited(provider: &Provider, pool: &Pool, why: &Unavailable) -> Response<ProxyBody> {
+    let (status, kind, message) = match why.first_free_in {
+        Some(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::RateLimit,
+            format!(
+                "keypool: every account in pool '{}' is limited: {}. The first frees in {}s.",
+                pool.name,
+                why.summary,
+                ceil_secs(wait).max(1)
+            ),
+        ),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Auth,
+            format!(
+                "keypool: no usable account in pool '{}': {}. Fix the keys in config.toml and restart keypool.",
+                pool.name, why.summary
+            ),
+        ),
+    };
+    let mut resp = Response::new(full(error_response_body(provider.dialect, kind, &message)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(wait) = why.first_free_in {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(ceil_secs(wait).max(1)));
+    }
+    decorate(resp, None, 0, false)
+}
+
+fn bad_gateway(
+    dialect: Option<Dialect>,
+    target: &Target,
+    e: &(dyn std::error::Error + 'static),
+) -> Response<ProxyBody> {
+    let reason = describe_error(e);
+    tracing::warn!(host = %target.host, "upstream request failed: {reason}");
+    let message = format!(
+        "keypool: cannot reach {}:{}: {reason}",
+        target.host, target.port
+    );
+    let mut resp = match dialect {
+        Some(d) => {
+            let mut r = Response::new(full(error_response_body(
+                d,
+                ErrorKind::BadGateway,
+                &message,
+            )));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        None => crate::server::text(StatusCode::BAD_GATEWAY, format!("{message}\n")),
+    };
+    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    resp
+}
+
+/// Error bodies are small; a cap keeps a misbehaving upstream from filling memory.
+const ERROR_BODY_CAP: usize = 1 << 20;
+
+async fn read_error_body(
+    resp: Response<Incoming>,
+) -> Result<(http::response::Parts, bytes::Bytes), crate::body::BoxError> {
+    let (mut head, body) = resp.into_parts();
+    let bytes = http_body_util::Limited::new(body, ERROR_BODY_CAP)
+        .collect()
+        .await?
+        .to_bytes();
+    // The body is now whole; its length replaces any transfer framing.
+    head.headers.remove(http::header::TRANSFER_ENCODING);
+    head.headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok((head, bytes))
+}
+
+fn content_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

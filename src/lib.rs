@@ -1,0 +1,30 @@
+//! keypool: a local forward proxy that makes several accounts of an LLM provider look
+//! like one, rotating on rate limits. See README.md for the user's view and
+//! DESIGN.md (in the project's shared docs) for the data flow.
+
+pub mod admin;
+pub mod atomic_file;
+pub mod body;
+pub mod ca;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod envvars;
+pub mod forward;
+pub mod headers;
+pub mod home;
+pub mod intercept;
+pub mod logging;
+pub mod pool;
+pub mod providers;
+pub mod secret;
+pub mod server;
+pub mod splice;
+pub mod state;
+pub mod trust;
+pub mod tunnel;
+pub mod upstream;
+
+pub use config::Config;
+pub use home::Home;
+pub use server::{start, ProxyOptions, RunningProxy};

@@ -1,0 +1,202 @@
+//! How a credential travels to a provider, and how the client's is replaced by the
+//! account's.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer KEY`
+    Bearer,
+    /// `x-api-key: KEY` (Anthropic and its dialect)
+    XApiKey,
+    /// `x-goog-api-key: KEY`, or `?key=KEY` when the client put it in the query.
+    GoogApiKey,
+    /// `?NAME=KEY` in the query string.
+    Query(String),
+}
+
+impl std::str::FromStr for AuthScheme {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bearer" => Ok(AuthScheme::Bearer),
+            "x-api-key" => Ok(AuthScheme::XApiKey),
+            "x-goog-api-key" => Ok(AuthScheme::GoogApiKey),
+            _ => match s.strip_prefix("query:") {
+                Some(name) if !name.is_empty() => Ok(AuthScheme::Query(name.to_string())),
+                _ => Err(format!(
+                    "unknown auth scheme '{s}'; use one of: bearer, x-api-key, x-goog-api-key, query:NAME"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for AuthScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthScheme::Bearer => f.write_str("bearer"),
+            AuthScheme::XApiKey => f.write_str("x-api-key"),
+            AuthScheme::GoogApiKey => f.write_str("x-goog-api-key"),
+            AuthScheme::Query(n) => write!(f, "query:{n}"),
+        }
+    }
+}
+
+/// Every header that carries a client credential to some provider. All are removed,
+/// whatever the provider, so a client's own key never travels upstream.
+const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "x-api-key", "x-goog-api-key", "api-key"];
+
+/// The outcome of swapping the credential: the new query string, if any.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CredentialEdit {
+    pub query: Option<String>,
+}
+
+impl AuthScheme {
+    fn query_name(&self) -> Option<&str> {
+        match self {
+            AuthScheme::GoogApiKey => Some("key"),
+            AuthScheme::Query(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Removes the client's credential from `headers` and `query` and adds `secret`.
+    /// Fails only when the secret cannot be an HTTP header value.
+    pub fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        query: Option<&str>,
+        secret: &str,
+    ) -> Result<CredentialEdit, http::header::InvalidHeaderValue> {
+        for name in CREDENTIAL_HEADERS {
+            headers.remove(name);
+        }
+        let (mut query, client_used_query) = match self.query_name() {
+            Some(name) => strip_query_param(query, name),
+            None => (query.map(str::to_string), false),
+        };
+        let header = |v: String| -> Result<HeaderValue, _> {
+            let mut v = HeaderValue::try_from(v)?;
+            v.set_sensitive(true);
+            Ok(v)
+        };
+        match self {
+            AuthScheme::Bearer => {
+                headers.insert(AUTHORIZATION, header(format!("Bearer {secret}"))?);
+            }
+            AuthScheme::XApiKey => {
+                headers.insert(HeaderName::from_static("x-api-key"), header(secret.into())?);
+            }
+            AuthScheme::GoogApiKey if !client_used_query => {
+                headers.insert(
+                    HeaderName::from_static("x-goog-api-key"),
+                    header(secret.into())?,
+                );
+            }
+            AuthScheme::GoogApiKey | AuthScheme::Query(_) => {
+                let name = self.query_name().unwrap_or("key");
+                let pair: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair(name, secret)
+                    .finish();
+                query = Some(match query {
+                    Some(q) if !q.is_empty() => format!("{q}&{pair}"),
+                    _ => pair,
+                });
+            }
+        }
+        Ok(CredentialEdit { query })
+    }
+}
+
+/// Drops every `name=…` pair from a raw query, leaving the other pairs byte for byte
+/// (re-encoding them could change what the provider sees). Returns whether one was there.
+fn strip_query_param(query: Option<&str>, name: &str) -> (Option<String>, bool) {
+    let Some(q) = query else {
+        return (None, false);
+    };
+    let mut found = false;
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            let is_it = form_urlencoded::parse(key.as_bytes())
+                .next()
+                .is_some_and(|(k, _)| k == name);
+            found |= is_it;
+            !is_it && !pair.is_empty()
+        })
+        .collect();
+    let rest = (!kept.is_empty()).then(|| kept.join("&"));
+    (rest, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_replaces_and_strips_other_credentials() {
+        let mut h = headers(&[("authorization", "Bearer client"), ("x-api-key", "client2")]);
+        let e = AuthScheme::Bearer
+            .apply(&mut h, Some("a=1"), "sk-acct")
+            .unwrap();
+        assert_eq!(h["authorization"], "Bearer sk-acct");
+        assert!(h["authorization"].is_sensitive());
+        assert!(!h.contains_key("x-api-key"));
+        assert_eq!(e.query.as_deref(), Some("a=1"));
+    }
+
+    #[test]
+    fn google_key_stays_where_the_client_put_it() {
+        let mut h = headers(&[]);
+        let e = AuthScheme::GoogApiKey
+            .apply(&mut h, Some("alt=sse&key=client"), "AIza+acct")
+            .unwrap();
+        assert_eq!(e.query.as_deref(), Some("alt=sse&key=AIza%2Bacct"));
+        assert!(!h.contains_key("x-goog-api-key"));
+
+        let mut h = headers(&[("x-goog-api-key", "client")]);
+        let e = AuthScheme::GoogApiKey
+            .apply(&mut h, Some("alt=sse"), "AIza-acct")
+            .unwrap();
+        assert_eq!(h["x-goog-api-key"], "AIza-acct");
+        assert_eq!(e.query.as_deref(), Some("alt=sse"));
+    }
+
+    #[test]
+    fn query_scheme_and_parse() {
+        let mut h = headers(&[]);
+        let e = AuthScheme::Query("api_key".into())
+            .apply(&mut h, Some("api_key=old&x=%20y"), "k")
+            .unwrap();
+        assert_eq!(e.query.as_deref(), Some("x=%20y&api_key=k"));
+        assert_eq!(
+            "query:token".parse::<AuthScheme>().unwrap(),
+            AuthScheme::Query("token".into())
+        );
+        assert!("basic"
+            .parse::<AuthScheme>()
+            .unwrap_err()
+            .contains("bearer"));
+    }
+
+    #[test]
+    fn a_secret_with_a_newline_is_refused() {
+        let mut h = headers(&[]);
+        assert!(AuthScheme::Bearer.apply(&mut h, None, "a\nb").is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! What an upstream answer means for the account that got it.
+
+use super::reset::{parse_proto_duration, parse_reset_headers, parse_retry_after};
+use super::Dialect;
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Anything that is not about the account: passed to the client as it is.
+    Ok,
+    RateLimited,
+    Overloaded,
+    /// Quota or credit used up: a long cooldown.
+    Exhausted,
+    /// The provider rejected the account's credential: disabled until a config reload.
+    AuthFailed,
+}
+
+impl Verdict {
+    /// How long an account sits out when the provider named no time.
+    pub fn default_cooldown(self) -> Duration {
+        match self {
+            Verdict::Ok | Verdict::AuthFailed => Duration::ZERO,
+            Verdict::RateLimited => Duration::from_secs(60),
+            // Overload is the provider's state, not the account's; a long cooldown would
+            // keep every account out long after the provider recovered.
+            Verdict::Overloaded => Duration::from_secs(10),
+            Verdict::Exhausted => Duration::from_secs(3600),
+        }
+    }
+
+    pub fn rotates(self) -> bool {
+        self != Verdict::Ok
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The provider's own word on when the account frees, if it said.
+    pub reset_in: Option<Duration>,
+    /// A short, secret-free label for logs: `429 rate_limit_exceeded`.
+    pub detail: String,
+}
+
+impl Outcome {
+    pub fn ok() -> Outcome {
+        Outcome {
+            verdict: Verdict::Ok,
+            reset_in: None,
+            detail: String::new(),
+        }
+    }
+
+    pub fn cooldown(&self) -> Duration {
+        self.reset_in
+            .unwrap_or_else(|| self.verdict.default_cooldown())
+    }
+}
+
+/// Whether the body of an answer with this status must be read to classify it.
+/// Only error statuses qualify, so successful (streaming) answers are never held.
+pub fn needs_body(dialect: Dialect, status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 402 | 403 | 429 | 503 | 529)
+        || (dialect == Dialect::Google && status == StatusCode::BAD_REQUEST)
+}
+
+pub fn classify(
+    dialect: Dialect,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Outcome {
+    if !needs_body(dialect, status) {
+        return Outcome::ok();
+    }
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let err = ErrorFields::read(&json);
+    let verdict = verdict(dialect, status.as_u16(), &err);
+    if verdict == Verdict::Ok {
+        return Outcome::ok();
+    }
+    let reset_in = parse_retry_after(headers, now)
+        .or_else(|| parse_reset_headers(headers, now))
+        .or(err.retry_delay);
+    let label = err.label().unwrap_or_default();
+    Outcome {
+        verdict,
+        reset_in,
+        detail: format!("{} {}", status.as_u16(), label)
+            .trim_end()
+            .to_string(),
+    }
+}
+
+fn verdict(dialect: Dialect, status: u16, e: &ErrorFields) -> Verdict {
+    use Dialect::*;
+    match (status, dialect) {
+        (429, _) if e.is_any(&["insufficient_quota", "enforced_spend_limit_reached"]) => {
+            Verdict::Exhausted
+        }
+        (429, Google)
+            if e.daily_quota || e.retry_delay.is_some_and(|d| d > Duration::from_secs(300)) =>
+        {
+            Verdict::Exhausted
+        }
+        (429, _) => Verdict::RateLimited,
+        (529, _) => Verdict::Overloaded,
+        (503, Openrouter) => Verdict::Ok, // "no provider meets your routing": not the account
+        (503, _) if e.present => Verdict::Overloaded,
+        (402, Openai | Openrouter) => Verdict::Exhausted,
+        (401, _) if e.present => Verdict::AuthFailed,
+        (403, Openrouter) => Verdict::Ok, // moderation, not the account
+        (403, _) if e.present => Verdict::AuthFailed,
+        (400, Google) if e.is_any(&["API_KEY_INVALID"]) => Verdict::AuthFailed,
+        _ => Verdict::Ok,
+    }
+}
+
+/// The fields of the four error dialects that decide a verdict.
+#[derive(Default)]
+struct ErrorFields {
+    /// The body is an error object in some provider's shape (not an HTML page from a CDN).
+    present: bool,
+    labels: Vec<String>,
+    retry_delay: Option<Duration>,
+    daily_quota: bool,
+}
+
+impl ErrorFields {
+    fn read(json: &Value) -> ErrorFields {
+        let mut f = ErrorFields::default();
+        let Some(err) = json.get("error").filter(|e| e.is_object()) else {
+            return f;
+        };
+        f.present = true;
+        let mut label = |v: Option<&Value>| {
+            if let Some(s) = v.and_then(Value::as_str) {
+                f.labels.push(s.to_string());
+            }
+        };
+        // OpenAI: error.code / error.type; Anthropic: error.type, error.details.error_code;
+        // Google: error.status, details[].reason.
+        label(err.get("code"));
+        label(err.get("type"));
+        label(err.get("status"));
+        label(err.pointer("/details/error_code"));
+        if let Some(details) = err.get("details").and_then(Value::as_array) {
+            for d in details {
+                label(d.get("reason"));
+                if let Some(delay) = d.get("retryDelay").and_then(Value::as_str) {
+                    f.retry_delay = parse_proto_duration(delay);
+                }
+                for v in d
+                    .get("violations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let id = v.get("quotaId").and_then(Value::as_str).unwrap_or("");
+                    f.daily_quota |= id.contains("PerDay") || id.contains("Daily");
+                }
+            }
+        }
+        f
+    }
+
+    fn is_any(&self, wanted: &[&str]) -> bool {
+        self.labels.iter().any(|l| wanted.contains(&l.as_str()))
+    }
+
+    fn label(&self) -> Option<String> {
+        self.labels.first().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(d: Dialect, status: u16, body: &str) -> Outcome {
+        classify(
+            d,
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn openai_family() {
+        let rl = r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+        assert_eq!(c(Dialect::Openai, 429, rl).verdict, Verdict::RateLimited);
+        assert_eq!(
+            c(Dialect::Openai, 429, rl).detail,
+            "429 rate_limit_exceeded"
+        );
+        let q = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert_eq!(c(Dialect::Openai, 429, q).verdict, Verdict::Exhausted);
+        assert_eq!(
+            c(Dialect::Openai, 429, q).cooldown(),
+            Duration::from_secs(3600)
+        );
+        let o = r#"{"error":{"message":"overloaded","type":"server_error","code":"server_is_overloaded"}}"#;
+        assert_eq!(c(Dialect::Openai, 503, o).verdict, Verdict::Overloaded);
+        assert_eq!(
+            c(Dialect::Openai, 503, "<html>bad gateway</html>").verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            c(
+                Dialect::Openai,
+                402,
+                r#"{"error":{"message":"Insufficient Balance"}}"#
+            )
+            .verdict,
+            Verdict::Exhausted
+        );
+        let bad_key = r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        assert_eq!(
+            c(Dialect::Openai, 401, bad_key).verdict,
+            Verdict::AuthFailed
+        );
+        assert_eq!(c(Dialect::Openai, 400, bad_key).verdict, Verdict::Ok);
+        assert_eq!(c(Dialect::Openai, 200, "").verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn anthropic_family() {
+        let rl = r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
+        assert_eq!(c(Dialect::Anthropic, 429, rl).verdict, Verdict::RateLimited);
+        let o = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(c(Dialect::Anthropic, 529, o).verdict, Verdict::Overloaded);
+        let a = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        assert_eq!(c(Dialect::Anthropic, 401, a).verdict, Verdict::AuthFailed);
+        let spend = r#"{"type":"error","error":{"type":"rate_limit_error","message":"x","details":{"error_code":"enforced_spend_limit_reached"}}}"#;
+        assert_eq!(
+            c(Dialect::Anthropic, 429, spend).verdict,
+            Verdict::Exhausted
+        );
+    }
+
+    #[test]
+    fn google_family() {
+        let body = |id: &str, delay: &str| {
+            format!(
+                r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota","details":[
+                {{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{{"quotaId":"{id}"}}]}},
+                {{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{delay}"}}]}}}}"#
+            )
+        };
+        let o = c(
+            Dialect::Google,
+            429,
+            &body("GenerateRequestsPerMinutePerProjectPerModel", "34.5s"),
+        );
+        assert_eq!(o.verdict, Verdict::RateLimited);
+        assert_eq!(o.reset_in, Some(Duration::from_millis(34500)));
+        assert_eq!(
+            c(
+                Dialect::Google,
+                429,
+                &body("GenerateRequestsPerDayPerProjectPerModel", "34s")
+            )
+            .verdict,
+            Verdict::Exhausted
+        );
+        assert_eq!(
+            c(Dialect::Google, 429, &body("PerMinute", "900s")).verdict,
+            Verdict::Exhausted
+        );
+        let bad = r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(c(Dialect::Google, 400, bad).verdict, Verdict::AuthFailed);
+    }
+
+    #[test]
+    fn openrouter_family() {
+        assert_eq!(
+            c(
+                Dialect::Openrouter,
+                402,
+                r#"{"error":{"code":402,"message":"credits"}}"#
+            )
+            .verdict,
+            Verdict::Exhausted
+        );
+        assert_eq!(
+            c(
+                Dialect::Openrouter,
+                403,
+                r#"{"error":{"code":403,"message":"flagged"}}"#
+            )
+            .verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            c(
+                Dialect::Openrouter,
+                429,
+                r#"{"error":{"code":429,"message":"x"}}"#
+            )
+            .verdict,
+            Verdict::RateLimited
+        );
+    }
+
+    #[test]
+    fn headers_beat_the_default() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        let o = classify(
+            Dialect::Openai,
+            StatusCode::TOO_MANY_REQUESTS,
+            &h,
+            b"{}",
+            SystemTime::now(),
+        );
+        assert_eq!(o.cooldown(), Duration::from_secs(7));
+    }
+}

@@ -1,0 +1,176 @@
+//! Providers are data: hosts, how the credential travels, which dialect their errors
+//! speak, and which paths carry a credential keypool may swap. The pipeline never
+//! branches on a provider's name.
+
+mod auth;
+mod builtin;
+mod classify;
+mod reset;
+mod shape;
+
+pub use auth::{AuthScheme, CredentialEdit};
+pub use builtin::builtin;
+pub use classify::{classify, needs_body, Outcome, Verdict};
+pub use reset::{parse_go_duration, parse_retry_after};
+pub use shape::{error_response_body, ErrorKind};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The error and rate-limit vocabulary a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// `{"error":{"message","type","code"}}`, `x-ratelimit-*` headers.
+    Openai,
+    /// `{"type":"error","error":{"type","message"}}`, `anthropic-ratelimit-*`, 529.
+    Anthropic,
+    /// `{"error":{"code","message","status","details":[RetryInfo…]}}`.
+    Google,
+    /// `{"error":{"code":<int>,"message"}}`, 402 for exhausted credits.
+    Openrouter,
+}
+
+/// Which requests to a provider host carry a credential keypool swaps; the rest pass
+/// through with the client's own credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Paths of the form `{prefix}{id}/{rest}` where `rest` starts with `after`.
+    /// The `{id}` segment is the account id and is replaced by the account's own.
+    AccountPath {
+        prefix: &'static str,
+        after: &'static str,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub hosts: Vec<String>,
+    pub auth: AuthScheme,
+    pub dialect: Dialect,
+    pub scope: Scope,
+    pub builtin: bool,
+}
+
+impl Provider {
+    /// Whether keypool swaps the credential of a request to `path`.
+    pub fn covers(&self, path: &str) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::AccountPath { prefix, after } => {
+                account_path_split(path, prefix, after).is_some()
+            }
+        }
+    }
+
+    /// Whether an account of this provider needs an `account_id`.
+    pub fn needs_account_id(&self) -> bool {
+        matches!(self.scope, Scope::AccountPath { .. })
+    }
+
+    /// `path` with the account id segment replaced, when the provider keeps one there.
+    pub fn rewrite_path(&self, path: &str, account_id: Option<&str>) -> Option<String> {
+        match (&self.scope, account_id) {
+            (Scope::AccountPath { prefix, after }, Some(id)) => {
+                let (_, rest) = account_path_split(path, prefix, after)?;
+                Some(format!("{prefix}{id}/{rest}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn account_path_split<'a>(path: &'a str, prefix: &str, after: &str) -> Option<(&'a str, &'a str)> {
+    let tail = path.strip_prefix(prefix)?;
+    let (id, rest) = tail.split_once('/')?;
+    (!id.is_empty() && rest.starts_with(after)).then_some((id, rest))
+}
+
+/// Host name → provider, for the built-in table plus the config's `[[providers]]`.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    by_id: HashMap<String, Arc<Provider>>,
+    by_host: HashMap<String, Arc<Provider>>,
+    ids: Vec<String>,
+}
+
+impl Registry {
+    pub fn new(providers: impl IntoIterator<Item = Provider>) -> Registry {
+        let mut r = Registry::default();
+        for p in providers {
+            r.insert(p);
+        }
+        r
+    }
+
+    /// Adds or replaces a provider (a config entry may override a built-in id).
+    pub fn insert(&mut self, p: Provider) {
+        let p = Arc::new(p);
+        if let Some(old) = self.by_id.insert(p.id.clone(), p.clone()) {
+            for h in &old.hosts {
+                self.by_host.remove(h);
+            }
+        } else {
+            self.ids.push(p.id.clone());
+        }
+        for h in &p.hosts {
+            self.by_host.insert(h.to_ascii_lowercase(), p.clone());
+        }
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.by_id.get(id)
+    }
+
+    pub fn for_host(&self, host: &str) -> Option<&Arc<Provider>> {
+        let host = host.trim_end_matches('.');
+        self.by_host.get(host).or_else(|| {
+            // Host names are case-insensitive; only allocate when the fast path misses.
+            host.bytes()
+                .any(|b| b.is_ascii_uppercase())
+                .then(|| self.by_host.get(&host.to_ascii_lowercase()))
+                .flatten()
+        })
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(String::as_str)
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.by_host.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_hosts_resolve() {
+        let r = Registry::new(builtin());
+        assert_eq!(r.for_host("api.openai.com").unwrap().id, "openai");
+        assert_eq!(r.for_host("API.Anthropic.com.").unwrap().id, "anthropic");
+        assert_eq!(
+            r.for_host("generativelanguage.googleapis.com").unwrap().id,
+            "google"
+        );
+        assert!(r.for_host("example.com").is_none());
+    }
+
+    #[test]
+    fn cloudflare_swaps_only_ai_paths_and_rewrites_the_account() {
+        let r = Registry::new(builtin());
+        let cf = r.by_id("cloudflare-workers-ai").unwrap();
+        let p = "/client/v4/accounts/abc123/ai/v1/chat/completions";
+        assert!(cf.covers(p));
+        assert!(!cf.covers("/client/v4/accounts/abc123/workers/scripts"));
+        assert!(!cf.covers("/client/v4/zones"));
+        assert_eq!(
+            cf.rewrite_path(p, Some("mine")).unwrap(),
+            "/client/v4/accounts/mine/ai/v1/chat/completions"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors keypool itself answers with, in the provider's own JSON shape, so a client's
+//! SDK parses them like any other error from that provider.
+
+use super::Dialect;
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    RateLimit,
+    Auth,
+    BadGateway,
+}
+
+pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> Vec<u8> {
+    let status = match kind {
+        ErrorKind::RateLimit => 429,
+        ErrorKind::Auth => 401,
+        ErrorKind::BadGateway => 502,
+    };
+    let v = match dialect {
+        Dialect::Openai => {
+            let (ty, code) = match kind {
+                ErrorKind::RateLimit => ("requests", "rate_limit_exceeded"),
+                ErrorKind::Auth => ("invalid_request_error", "invalid_api_key"),
+                ErrorKind::BadGateway => ("server_error", "upstream_unreachable"),
+            };
+            json!({"error": {"message": message, "type": ty, "param": null, "code": code}})
+        }
+        Dialect::Anthropic => {
+            let ty = match kind {
+                ErrorKind::RateLimit => "rate_limit_error",
+                ErrorKind::Auth => "authentication_error",
+                ErrorKind::BadGateway => "api_error",
+            };
+            json!({"type": "error", "error": {"type": ty, "message": message}})
+        }
+        Dialect::Google => {
+            let st = match kind {
+                ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
+                ErrorKind::Auth => "UNAUTHENTICATED",
+                ErrorKind::BadGateway => "UNAVAILABLE",
+            };
+            json!({"error": {"code": status, "message": message, "status": st}})
+        }
+        Dialect::Openrouter => json!({"error": {"code": status, "message": message}}),
+    };
+    serde_json::to_vec(&v).expect("a json! value serialises")
+}

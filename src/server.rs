@@ -1,0 +1,238 @@
+//! The listener: accepts connections, routes each request (CONNECT, absolute-form proxy
+//! request, or a request to keypool itself), and shuts down gracefully.
+
+use crate::body::{full, ProxyBody};
+use crate::ca::CertAuthority;
+use crate::config::Config;
+use crate::forward::{self, Target};
+use crate::home::Home;
+use crate::pool::{Clock, Pools, SystemClock};
+use crate::state::State;
+use crate::upstream::{ConnectTo, Upstream};
+use crate::{admin, tunnel};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Request heads larger than this are refused with 431.
+const MAX_HEAD_BYTES: usize = 256 * 1024;
+const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ProxyOptions {
+    pub home: Home,
+    pub config: Config,
+    /// From `--connect-to`; tried before the config's `[upstream] connect_to`.
+    pub connect_to: Vec<ConnectTo>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ProxyOptions {
+    pub fn new(home: Home, config: Config) -> ProxyOptions {
+        ProxyOptions {
+            home,
+            config,
+            connect_to: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    Ca(#[from] crate::ca::CaError),
+    #[error("{0}")]
+    Upstream(String),
+}
+
+/// A proxy running on the current tokio runtime.
+pub struct RunningProxy {
+    state: Arc<State>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl RunningProxy {
+    pub fn addr(&self) -> SocketAddr {
+        self.state.listen
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// A token that starts graceful shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Stops accepting, lets in-flight requests and streams finish within the grace
+    /// period, then returns. Returns whether everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        self.state.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until shutdown has been requested and in-flight work has drained.
+    pub async fn wait(self) -> bool {
+        let _ = self.accept.await;
+        self.state.tasks.close();
+        let grace = self.state.limits.shutdown_grace;
+        let drained = tokio::time::timeout(grace, self.state.tasks.wait())
+            .await
+            .is_ok();
+        if !drained {
+            tracing::warn!(
+                "shutdown grace period ({}s) ended with connections still open; closing them",
+                grace.as_secs()
+            );
+        }
+        drained
+    }
+}
+
+pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
+    let config = opts.config;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind {
+        addr: config.listen,
+        hint: match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "\nfix: another program (perhaps keypool) already listens there; stop it, or pass --listen 127.0.0.1:<other port>"
+            }
+            _ => "",
+        },
+        source,
+    })?;
+    let listen = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+        hint: "",
+    })?;
+    let (ca, created) = CertAuthority::load_or_create(&opts.home)?;
+    if created {
+        tracing::info!(
+            "created a new local CA at {}; trust it with `keypool ca install` or use `keypool run`",
+            opts.home.ca_cert().display()
+        );
+    }
+    let ca = Arc::new(ca);
+    let upstream =
+        Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
+    let state = Arc::new(State {
+        home: opts.home,
+        listen,
+        pools: Pools::build(&config),
+        registry: config.registry,
+        tls: ca.server_config(),
+        ca,
+        upstream,
+        clock: opts.clock,
+        limits: config.limits,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    });
+    let accept = tokio::spawn(accept_loop(listener, state.clone()));
+    Ok(RunningProxy { state, accept })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = state.shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let st = state.clone();
+        state.tasks.spawn(async move {
+            let shutdown = st.shutdown.clone();
+            let svc = service_fn(move |req| route(req, st.clone(), peer));
+            serve_http1(stream, svc, &shutdown).await;
+        });
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until the peer closes or shutdown asks the connection to
+/// finish its current request and close.
+pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<ProxyBody>,
+            Error = Infallible,
+            Future = F,
+        > + Send
+        + 'static,
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
+{
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended with an error: {e}");
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> Result<Response<ProxyBody>, Infallible> {
+    if req.method() == http::Method::CONNECT {
+        return Ok(tunnel::connect(req, state).await);
+    }
+    if req.uri().scheme().is_some() {
+        // Absolute form: a plain-HTTP proxy request (`http_proxy`).
+        let Some(target) = Target::from_absolute_uri(req.uri()) else {
+            return Ok(text(StatusCode::BAD_REQUEST, "keypool: the request URI has no usable host; proxy requests look like `GET http://host/path`\n"));
+        };
+        return forward::handle(req, Arc::new(target), state).await;
+    }
+    tracing::debug!(%peer, "request to keypool itself: {} {}", req.method(), req.uri().path());
+    Ok(admin::handle(&req, &state))
+}
+
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response<ProxyBody> {
+    let mut r = Response::new(full(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

@@ -1,0 +1,79 @@
+//! CONNECT: intercept provider hosts, tunnel everything else blind.
+
+use crate::body::{empty, ProxyBody};
+use crate::forward::Target;
+use crate::server::text;
+use crate::splice::splice;
+use crate::state::State;
+use crate::{intercept, upstream};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<ProxyBody> {
+    let Some(target) = req
+        .uri()
+        .authority()
+        .and_then(|a| Some((a.host(), a.port_u16()?)))
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "keypool: CONNECT needs host:port (got '{}'); for HTTPS that is host:443\n",
+                req.uri()
+            ),
+        );
+    };
+    let target = Target {
+        scheme: "https",
+        host: target.0.trim_matches(['[', ']']).to_string(),
+        port: target.1,
+    };
+    if state.registry.for_host(&target.host).is_some() {
+        let st = state.clone();
+        state.tasks.spawn(async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    intercept::serve(TokioIo::new(upgraded), Arc::new(target), st).await
+                }
+                Err(e) => tracing::debug!("CONNECT upgrade failed: {e}"),
+            }
+        });
+        return Response::new(empty());
+    }
+
+    // Connect first, so an unreachable host is a 502 with a reason, not a dead tunnel.
+    let upstream = match state.upstream.connect_tcp(&target.host, target.port).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(host = %target.host, port = target.port, "tunnel: cannot connect: {e}");
+            return text(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "keypool: cannot connect to {}:{}: {}\n",
+                    target.host,
+                    target.port,
+                    upstream::describe_error(&e)
+                ),
+            );
+        }
+    };
+    tracing::debug!(host = %target.host, port = target.port, "tunnel: blind");
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => {
+                splice(
+                    TokioIo::new(upgraded),
+                    upstream,
+                    st.limits.tunnel_idle_timeout,
+                    st.shutdown.clone(),
+                )
+                .await
+            }
+            Err(e) => tracing::debug!("CONNECT upgrade failed: {e}"),
+        }
+    });
+    Response::new(empty())
+}

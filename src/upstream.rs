@@ -1,0 +1,301 @@
+//! Every connection keypool opens: one pooled HTTP/1.1 client for provider requests and
+//! plain TCP for blind tunnels, both honouring `connect_to` and the extra roots.
+
+use crate::body::{BoxError, ProxyBody};
+use crate::config::UpstreamConfig;
+use http::Uri;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_io_timeout::TimeoutStream;
+
+/// curl's `--connect-to HOST:PORT:CONNECT_HOST:CONNECT_PORT`: connect elsewhere while SNI
+/// and `Host` stay HOST. An empty HOST or PORT matches any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    host: Option<String>,
+    port: Option<u16>,
+    to_host: String,
+    to_port: u16,
+}
+
+impl ConnectTo {
+    pub fn parse(s: &str) -> Result<ConnectTo, String> {
+        let bad = || format!("connect_to '{s}' is not HOST:PORT:CONNECT_HOST:CONNECT_PORT");
+        let parts = split_colons(s);
+        let [host, port, to_host, to_port] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let port = match *port {
+            "" => None,
+            p => Some(p.parse().map_err(|_| bad())?),
+        };
+        if to_host.is_empty() {
+            return Err(bad());
+        }
+        Ok(ConnectTo {
+            host: (!host.is_empty()).then(|| host.trim_matches(['[', ']']).to_ascii_lowercase()),
+            port,
+            to_host: to_host.trim_matches(['[', ']']).to_string(),
+            to_port: to_port.parse().map_err(|_| bad())?,
+        })
+    }
+
+    fn matches(&self, host: &str, port: u16) -> bool {
+        self.host
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(host))
+            && self.port.is_none_or(|p| p == port)
+    }
+}
+
+/// Splits on ':' outside `[...]`, so IPv6 literals stay whole.
+fn split_colons(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+struct Dialer {
+    tls: Arc<rustls::ClientConfig>,
+    connect_to: Vec<ConnectTo>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl Dialer {
+    async fn tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let (h, p) = match self.connect_to.iter().find(|c| c.matches(host, port)) {
+            Some(c) => (c.to_host.as_str(), c.to_port),
+            None => (host.trim_matches(['[', ']']), port),
+        };
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect((h, p)))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connecting to {h}:{p} timed out"),
+                )
+            })??;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn connect(&self, uri: Uri) -> io::Result<Conn> {
+        let host = uri
+            .host()
+            .ok_or_else(|| io::Error::other("request URI has no host"))?;
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let mut tcp = TimeoutStream::new(self.tcp(host, port).await?);
+        tcp.set_read_timeout(Some(self.read_timeout));
+        let tcp = Box::pin(tcp);
+        if !https {
+            return Ok(Conn::Plain(tcp));
+        }
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+            .map_err(|_| io::Error::other(format!("'{host}' is not a valid TLS server name")))?;
+        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await?;
+        Ok(Conn::Tls(Box::new(tls)))
+    }
+}
+
+type Timed = Pin<Box<TimeoutStream<TcpStream>>>;
+
+/// An upstream connection, plain or TLS, with a read (idle) timeout underneath.
+pub enum Conn {
+    Plain(Timed),
+    Tls(Box<tokio_rustls::client::TlsStream<Timed>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => s.as_mut().poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => s.as_mut().poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => s.as_mut().poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => s.as_mut().poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Connection for Conn {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+#[derive(Clone)]
+pub struct Connector(Arc<Dialer>);
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<Conn>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<Conn>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let dialer = self.0.clone();
+        Box::pin(async move { Ok(TokioIo::new(dialer.connect(uri).await?)) })
+    }
+}
+
+/// The upstream side of keypool.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<Connector, ProxyBody>,
+    dialer: Arc<Dialer>,
+}
+
+impl Upstream {
+    /// `extra_connect_to` comes from the command line and is tried before the config's.
+    pub fn new(cfg: &UpstreamConfig, extra_connect_to: &[ConnectTo]) -> Result<Upstream, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert); // one odd system certificate must not stop keypool
+        }
+        for path in &cfg.extra_ca {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read extra CA file {}: {e}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("extra CA file {} is not PEM: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "extra CA file {} holds no certificate",
+                    path.display()
+                ));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("extra CA file {}: {e}", path.display()))?;
+            }
+        }
+        let mut tls = rustls::ClientConfig::builder_with_provider(crate::ca::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // HTTP/1.1 only: many concurrent large uploads on one HTTP/2 connection would
+        // share its flow-control window and stall small requests behind them.
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+        let mut connect_to = extra_connect_to.to_vec();
+        for c in &cfg.connect_to {
+            connect_to.push(ConnectTo::parse(c)?);
+        }
+        let dialer = Arc::new(Dialer {
+            tls: Arc::new(tls),
+            connect_to,
+            connect_timeout: cfg.connect_timeout,
+            read_timeout: cfg.read_timeout,
+        });
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(Connector(dialer.clone()));
+        Ok(Upstream { client, dialer })
+    }
+
+    /// Sends one request; the URI must be absolute (`https://host/path`).
+    pub async fn send(
+        &self,
+        req: http::Request<ProxyBody>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        self.client.request(req).await
+    }
+
+    /// A raw TCP connection for a blind tunnel.
+    pub async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        self.dialer.tcp(host, port).await
+    }
+}
+
+/// A one-line reason built from an error's source chain, for 502 answers and logs.
+pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_parses_like_curl() {
+        let c = ConnectTo::parse("api.openai.com:443:127.0.0.1:9000").unwrap();
+        assert!(c.matches("API.openai.com", 443));
+        assert!(!c.matches("api.openai.com", 80));
+        assert_eq!((c.to_host.as_str(), c.to_port), ("127.0.0.1", 9000));
+        let any = ConnectTo::parse("::[::1]:9000").unwrap();
+        assert!(any.matches("example.com", 1));
+        assert_eq!(any.to_host, "::1");
+        assert!(ConnectTo::parse("api.openai.com:443:127.0.0.1").is_err());
+        assert!(ConnectTo::parse("a:b:c:1").is_err());
+    }
+}
