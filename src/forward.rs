@@ -221,6 +221,8 @@ fn upstream_request(
     let mut headers = parts.headers.clone();
     let websocket = is_websocket_upgrade(&headers);
     strip_hop_by_hop(&mut headers);
+    // keypool already answered the client's `Expect: 100-continue` by reading the body.
+    headers.remove(http::header::EXPECT);
     if websocket {
         restore_websocket_upgrade(&mut headers);
     }
