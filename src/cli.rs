@@ -1,5 +1,6 @@
 //! The command tree. Every command's `--help` ends with an example.
 
+use crate::upstream::ConnectTo;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,9 +53,10 @@ pub struct ServeArgs {
     /// Host as HOST (as curl's --connect-to); repeatable
     #[arg(
         long = "connect-to",
-        value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT"
+        value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
+        value_parser = ConnectTo::parse
     )]
-    pub connect_to: Vec<String>,
+    pub connect_to: Vec<ConnectTo>,
     /// Extra root certificates (PEM) trusted for upstream TLS, on top of the system's; repeatable
     #[arg(long = "upstream-ca", value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,

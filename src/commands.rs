@@ -89,7 +89,7 @@ fn load_config(
     Ok((Config::empty(), path))
 }
 
-fn apply_serve_args(config: &mut Config, args: &ServeArgs) -> Result<Vec<ConnectTo>, Failure> {
+fn apply_serve_args(config: &mut Config, args: &ServeArgs) -> Vec<ConnectTo> {
     if let Some(l) = args.listen {
         config.listen = l;
     }
@@ -97,10 +97,7 @@ fn apply_serve_args(config: &mut Config, args: &ServeArgs) -> Result<Vec<Connect
         .upstream
         .extra_ca
         .extend(args.upstream_ca.iter().cloned());
-    args.connect_to
-        .iter()
-        .map(|c| ConnectTo::parse(c).map_err(|e| Failure::Usage(format!("--connect-to: {e}"))))
-        .collect()
+    args.connect_to.clone()
 }
 
 async fn start_proxy(
@@ -122,7 +119,7 @@ async fn serve(
     args: ServeArgs,
 ) -> Result<ExitCode, Failure> {
     let (mut config, path) = load_config(home, config_path, true)?;
-    let connect_to = apply_serve_args(&mut config, &args)?;
+    let connect_to = apply_serve_args(&mut config, &args);
     let no_accounts = config.accounts.is_empty();
     let proxy = start_proxy(home, config, connect_to).await?;
     let state = proxy.state();
@@ -223,7 +220,7 @@ async fn run_command(
     args: RunArgs,
 ) -> Result<ExitCode, Failure> {
     let (mut config, _) = load_config(home, config_path, true)?;
-    let connect_to = apply_serve_args(&mut config, &args.serve)?;
+    let connect_to = apply_serve_args(&mut config, &args.serve);
     let wanted = config.listen;
     let mut proxy = None;
     let addr = if is_keypool(wanted).await {

@@ -17,6 +17,7 @@ pub mod intercept;
 pub mod logging;
 pub mod pool;
 pub mod providers;
+pub mod rewind;
 pub mod secret;
 pub mod server;
 pub mod splice;

@@ -13,8 +13,17 @@ use support::TestCa;
 
 fn keypool(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_keypool"));
-    c.env("KEYPOOL_HOME", home).env_remove("KEYPOOL_LOG").env_remove("RUST_LOG");
-    for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+    c.env("KEYPOOL_HOME", home)
+        .env_remove("KEYPOOL_LOG")
+        .env_remove("RUST_LOG");
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         c.env_remove(v);
     }
     c
@@ -44,17 +53,36 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
     ];
     for (toml, wanted) in cases {
         let cfg = write(home.path(), "config.toml", toml);
-        for args in [vec!["accounts", "list"], vec!["serve", "--listen", "127.0.0.1:0"]] {
-            let out = keypool(home.path()).arg("--config").arg(&cfg).args(&args).output().unwrap();
-            assert_eq!(out.status.code(), Some(2), "{args:?} with {toml}: {}", stderr(&out));
+        for args in [
+            vec!["accounts", "list"],
+            vec!["serve", "--listen", "127.0.0.1:0"],
+        ] {
+            let out = keypool(home.path())
+                .arg("--config")
+                .arg(&cfg)
+                .args(&args)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} with {toml}: {}",
+                stderr(&out)
+            );
             let err = stderr(&out);
             for w in &wanted {
                 assert!(err.contains(w), "expected {w:?} in:\n{err}");
             }
-            assert!(!err.contains("sk-1") && !err.contains("sk-2"), "a key leaked into an error:\n{err}");
+            assert!(
+                !err.contains("sk-1") && !err.contains("sk-2"),
+                "a key leaked into an error:\n{err}"
+            );
         }
     }
-    let out = keypool(home.path()).args(["serve", "--connect-to", "nonsense"]).output().unwrap();
+    let out = keypool(home.path())
+        .args(["serve", "--connect-to", "nonsense"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("HOST:PORT:CONNECT_HOST:CONNECT_PORT"));
     let out = keypool(home.path()).arg("frobnicate").output().unwrap();
@@ -64,11 +92,28 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
 #[test]
 fn help_has_an_example_for_every_command() {
     let home = tempfile::tempdir().unwrap();
-    for cmd in [vec![], vec!["serve"], vec!["ca", "init"], vec!["ca", "path"], vec!["ca", "install"], vec!["ca", "uninstall"], vec!["env"], vec!["run"], vec!["accounts", "list"]] {
-        let out = keypool(home.path()).args(&cmd).arg("--help").output().unwrap();
+    for cmd in [
+        vec![],
+        vec!["serve"],
+        vec!["ca", "init"],
+        vec!["ca", "path"],
+        vec!["ca", "install"],
+        vec!["ca", "uninstall"],
+        vec!["env"],
+        vec!["run"],
+        vec!["accounts", "list"],
+    ] {
+        let out = keypool(home.path())
+            .args(&cmd)
+            .arg("--help")
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("Example"), "{cmd:?} --help has no example:\n{text}");
+        assert!(
+            text.contains("Example"),
+            "{cmd:?} --help has no example:\n{text}"
+        );
     }
 }
 
@@ -76,28 +121,55 @@ fn help_has_an_example_for_every_command() {
 fn first_run_writes_an_example_config_and_run_passes_the_exit_code_through() {
     let home = tempfile::tempdir().unwrap();
     let script = r#"test "$HTTPS_PROXY" = "$https_proxy" && test -s "$SSL_CERT_FILE" && test -s "$NODE_EXTRA_CA_CERTS" && test "$NODE_USE_ENV_PROXY" = 1 && exit 7"#;
-    let out = keypool(home.path()).args(["run", "--listen", "127.0.0.1:0", "--", "sh", "-c", script]).output().unwrap();
+    let out = keypool(home.path())
+        .args(["run", "--listen", "127.0.0.1:0", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert!(stderr(&out).contains("wrote an example config"));
     let cfg = home.path().join("config.toml");
-    assert!(std::fs::read_to_string(&cfg).unwrap().contains("# [[accounts]]"));
+    assert!(std::fs::read_to_string(&cfg)
+        .unwrap()
+        .contains("# [[accounts]]"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(home.path().join("certs/ca-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(home.path().join("certs/ca-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
     // The bundle keeps the system's roots and adds keypool's CA.
     let bundle = std::fs::read_to_string(home.path().join("certs/bundle.pem")).unwrap();
     let ca = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
     assert!(bundle.ends_with(&ca));
-    assert!(bundle.matches("BEGIN CERTIFICATE").count() > 1, "system roots are kept in the bundle");
+    assert!(
+        bundle.matches("BEGIN CERTIFICATE").count() > 1,
+        "system roots are kept in the bundle"
+    );
 
     let out = keypool(home.path()).args(["ca", "path"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), home.path().join("certs/ca.pem").display().to_string());
-    let out = keypool(home.path()).args(["env", "--shell", "fish"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        home.path().join("certs/ca.pem").display().to_string()
+    );
+    let out = keypool(home.path())
+        .args(["env", "--shell", "fish"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("set -gx CODEX_CA_CERTIFICATE"));
-    let out = keypool(home.path()).args(["ca", "install", "--dry-run"]).output().unwrap();
+    let out = keypool(home.path())
+        .args(["ca", "install", "--dry-run"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sudo") && text.contains("ca.pem"), "{text}");
 }
@@ -130,13 +202,19 @@ impl Serve {
         });
         let mut seen = Vec::new();
         let addr = loop {
-            let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no banner; stderr: {seen:#?}"));
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no banner; stderr: {seen:#?}"));
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.trim().to_string();
             }
             seen.push(line);
         };
-        Serve { child, addr, lines: rx }
+        Serve {
+            child,
+            addr,
+            lines: rx,
+        }
     }
 
     /// SIGTERM, then the exit code and everything logged.
@@ -150,16 +228,33 @@ impl Serve {
 }
 
 fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").args(["-sS", "-D", "-", "--max-time", "30"]).args(args).output().expect("curl is installed");
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn curl_through_keypool_serve_rotates_and_no_secret_reaches_the_debug_log() {
     let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com", "generativelanguage.googleapis.com"]).await;
-    fake.set("sk-live-LIMITED-0001", Behaviour::RateLimited { retry_after_secs: Some(30) });
+    let fake = FakeProvider::start(
+        &ca,
+        &["api.openai.com", "generativelanguage.googleapis.com"],
+    )
+    .await;
+    fake.set(
+        "sk-live-LIMITED-0001",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(30),
+        },
+    );
     fake.set("sk-live-GOOD-0002", Behaviour::Ok);
     fake.set("AIza-live-GOOGLE-0003", Behaviour::Ok);
     let home = tempfile::tempdir().unwrap();
@@ -178,7 +273,11 @@ name = "gem"
 provider = "google"
 api_key = "env:KEYPOOL_TEST_GOOGLE_KEY"
 "#;
-    let cfg = write(home.path(), "config.toml", &config_text(accounts, fake.addr(), &ca.write_pem(home.path())));
+    let cfg = write(
+        home.path(),
+        "config.toml",
+        &config_text(accounts, fake.addr(), &ca.write_pem(home.path())),
+    );
     let serve = tokio::task::spawn_blocking({
         let (h, c) = (home.path().to_path_buf(), cfg.clone());
         move || Serve::start(&h, &c)
@@ -211,20 +310,41 @@ api_key = "env:KEYPOOL_TEST_GOOGLE_KEY"
     .unwrap();
     let (chat, gemini) = out;
     assert!(chat.starts_with("HTTP/1.1 200"), "{chat}");
-    assert!(chat.to_ascii_lowercase().contains("x-keypool-account: second"), "{chat}");
+    assert!(
+        chat.to_ascii_lowercase()
+            .contains("x-keypool-account: second"),
+        "{chat}"
+    );
     assert!(chat.contains("chat.completion"), "{chat}");
     assert!(gemini.starts_with("HTTP/1.1 200"), "{gemini}");
     assert_eq!(
         fake.credentials_seen(),
-        vec!["sk-live-LIMITED-0001", "sk-live-GOOD-0002", "AIza-live-GOOGLE-0003"]
+        vec![
+            "sk-live-LIMITED-0001",
+            "sk-live-GOOD-0002",
+            "AIza-live-GOOGLE-0003"
+        ]
     );
 
-    let (code, log) = tokio::task::spawn_blocking(move || serve.stop()).await.unwrap();
+    let (code, log) = tokio::task::spawn_blocking(move || serve.stop())
+        .await
+        .unwrap();
     assert_eq!(code, Some(0), "SIGTERM is a clean exit; log:\n{log}");
-    assert!(log.contains("status=200"), "one line per request at info:\n{log}");
+    assert!(
+        log.contains("status=200"),
+        "one line per request at info:\n{log}"
+    );
     assert!(log.contains("DEBUG"), "the log ran at debug level:\n{log}");
-    for secret in ["sk-live-LIMITED-0001", "sk-live-GOOD-0002", "AIza-live-GOOGLE-0003", "CLIENTKEY"] {
-        assert!(!log.contains(secret), "{secret} appeared in the log:\n{log}");
+    for secret in [
+        "sk-live-LIMITED-0001",
+        "sk-live-GOOD-0002",
+        "AIza-live-GOOGLE-0003",
+        "CLIENTKEY",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret} appeared in the log:\n{log}"
+        );
     }
 }
 
@@ -235,15 +355,29 @@ async fn keypool_run_starts_a_proxy_for_curl_when_none_is_running() {
     fake.set("sk-run-1", Behaviour::Ok);
     let home = tempfile::tempdir().unwrap();
     let accounts = "[[accounts]]\nname = \"r\"\nprovider = \"openai\"\napi_key = \"sk-run-1\"\n";
-    let cfg = write(home.path(), "config.toml", &config_text(accounts, fake.addr(), &ca.write_pem(home.path())));
+    let cfg = write(
+        home.path(),
+        "config.toml",
+        &config_text(accounts, fake.addr(), &ca.write_pem(home.path())),
+    );
     let mut cmd = keypool(home.path());
     cmd.arg("--config").arg(&cfg).args([
-        "run", "--", "curl", "-sS", "--fail", "--max-time", "30",
+        "run",
+        "--",
+        "curl",
+        "-sS",
+        "--fail",
+        "--max-time",
+        "30",
         "https://api.openai.com/v1/chat/completions",
-        "-H", "Content-Type: application/json",
-        "-d", r#"{"model":"gpt-4o","messages":[]}"#,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"model":"gpt-4o","messages":[]}"#,
     ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("chat.completion"));
     assert_eq!(fake.credentials_seen(), vec!["sk-run-1"]);

@@ -27,7 +27,11 @@ async fn setup(accounts: &str) -> (TestCa, FakeProvider, Keypool) {
 
 fn accounts(provider: &str, keys: &[(&str, &str)]) -> String {
     keys.iter()
-        .map(|(name, key)| format!("[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\napi_key = \"{key}\"\n"))
+        .map(|(name, key)| {
+            format!(
+                "[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\napi_key = \"{key}\"\n"
+            )
+        })
         .collect()
 }
 
@@ -36,13 +40,25 @@ fn chat() -> Value {
 }
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
 }
 
 #[tokio::test]
 async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
-    let (_ca, fake, kp) = setup(&accounts("openai", &[("work", "sk-work"), ("home", "sk-home")])).await;
-    fake.set("sk-work", Behaviour::RateLimited { retry_after_secs: Some(30) });
+    let (_ca, fake, kp) = setup(&accounts(
+        "openai",
+        &[("work", "sk-work"), ("home", "sk-home")],
+    ))
+    .await;
+    fake.set(
+        "sk-work",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(30),
+        },
+    );
     fake.set("sk-home", Behaviour::Ok);
     let client = kp.client();
 
@@ -62,16 +78,27 @@ async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
 
     // The limited account sits out its cooldown: the next requests go straight to home.
     for _ in 0..3 {
-        let r = client.post("https://api.openai.com/v1/chat/completions").json(&chat()).send().await.unwrap();
+        let r = client
+            .post("https://api.openai.com/v1/chat/completions")
+            .json(&chat())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(header(&r, "x-keypool-attempts"), "1");
     }
-    assert_eq!(fake.credentials_seen(), vec!["sk-work", "sk-home", "sk-home", "sk-home", "sk-home"]);
+    assert_eq!(
+        fake.credentials_seen(),
+        vec!["sk-work", "sk-home", "sk-home", "sk-home", "sk-home"]
+    );
 
     // The client's own key never reached the provider, in any header.
     for seen in fake.seen() {
         for (_, v) in seen.headers.iter() {
-            assert!(!v.as_bytes().windows(8).any(|w| w == b"sk-clien"), "client key leaked upstream");
+            assert!(
+                !v.as_bytes().windows(8).any(|w| w == b"sk-clien"),
+                "client key leaked upstream"
+            );
         }
         assert_eq!(seen.host.as_deref(), Some("api.openai.com"));
         // The body was replayed byte for byte.
@@ -83,25 +110,53 @@ async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
 async fn quota_auth_and_overload_answers_rotate_too() {
     let (_ca, fake, kp) = setup(&accounts(
         "openai",
-        &[("broke", "sk-broke"), ("revoked", "sk-revoked"), ("busy", "sk-busy"), ("fine", "sk-fine")],
+        &[
+            ("broke", "sk-broke"),
+            ("revoked", "sk-revoked"),
+            ("busy", "sk-busy"),
+            ("fine", "sk-fine"),
+        ],
     ))
     .await;
     fake.set("sk-broke", Behaviour::InsufficientQuota);
     fake.set("sk-revoked", Behaviour::Unauthorized);
     fake.set("sk-busy", Behaviour::Overloaded);
     fake.set("sk-fine", Behaviour::Ok);
-    let r = kp.client().post("https://api.openai.com/v1/chat/completions").json(&chat()).send().await.unwrap();
+    let r = kp
+        .client()
+        .post("https://api.openai.com/v1/chat/completions")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-account"), "fine");
     assert_eq!(header(&r, "x-keypool-attempts"), "4");
-    assert_eq!(fake.credentials_seen(), vec!["sk-broke", "sk-revoked", "sk-busy", "sk-fine"]);
+    assert_eq!(
+        fake.credentials_seen(),
+        vec!["sk-broke", "sk-revoked", "sk-busy", "sk-fine"]
+    );
 }
 
 #[tokio::test]
 async fn every_account_limited_answers_429_in_the_providers_shape() {
-    let (_ca, fake, kp) = setup(&accounts("anthropic", &[("max-a", "sk-ant-a"), ("max-b", "sk-ant-b")])).await;
-    fake.set("sk-ant-a", Behaviour::RateLimited { retry_after_secs: Some(30) });
-    fake.set("sk-ant-b", Behaviour::RateLimited { retry_after_secs: Some(90) });
+    let (_ca, fake, kp) = setup(&accounts(
+        "anthropic",
+        &[("max-a", "sk-ant-a"), ("max-b", "sk-ant-b")],
+    ))
+    .await;
+    fake.set(
+        "sk-ant-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(30),
+        },
+    );
+    fake.set(
+        "sk-ant-b",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(90),
+        },
+    );
     let client = kp.client();
     let msg = json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
     for round in 0..2 {
@@ -115,12 +170,18 @@ async fn every_account_limited_answers_429_in_the_providers_shape() {
             .unwrap();
         assert_eq!(r.status(), 429, "round {round}");
         let retry: u64 = header(&r, "retry-after").parse().unwrap();
-        assert!((1..=30).contains(&retry), "retry-after {retry} should be the earliest cooldown");
+        assert!(
+            (1..=30).contains(&retry),
+            "retry-after {retry} should be the earliest cooldown"
+        );
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "rate_limit_error");
         let m = body["error"]["message"].as_str().unwrap();
-        assert!(m.contains("pool 'anthropic'") && m.contains("max-a") && m.contains("max-b"), "{m}");
+        assert!(
+            m.contains("pool 'anthropic'") && m.contains("max-a") && m.contains("max-b"),
+            "{m}"
+        );
     }
     // The second round never reached upstream: both accounts were known to be cooling.
     assert_eq!(fake.credentials_seen(), vec!["sk-ant-a", "sk-ant-b"]);
@@ -143,10 +204,16 @@ async fn anthropic_x_api_key_is_replaced_and_streams_sse() {
     assert_eq!(r.status(), 200);
     assert!(header(&r, "content-type").starts_with("text/event-stream"));
     let text = r.text().await.unwrap();
-    assert!(text.contains("event: message_start") && text.contains("event: message_stop"), "{text}");
+    assert!(
+        text.contains("event: message_start") && text.contains("event: message_stop"),
+        "{text}"
+    );
     let seen = fake.seen();
     assert_eq!(seen[0].credential.as_deref(), Some("sk-ant-team"));
-    assert_eq!(seen[0].headers["anthropic-beta"], "interleaved-thinking-2025-05-14");
+    assert_eq!(
+        seen[0].headers["anthropic-beta"],
+        "interleaved-thinking-2025-05-14"
+    );
     assert_eq!(seen[0].query.as_deref(), Some("beta=true"));
     assert!(!seen[0].headers.contains_key("authorization"));
 }
@@ -183,8 +250,18 @@ async fn gemini_key_is_replaced_in_the_query_and_in_the_header() {
 #[tokio::test]
 async fn google_resource_exhausted_uses_retry_info_for_the_cooldown() {
     let (_ca, fake, kp) = setup(&accounts("google", &[("g1", "AIza-1"), ("g2", "AIza-2")])).await;
-    fake.set("AIza-1", Behaviour::GoogleExhausted { retry_delay: "42.5s".into() });
-    fake.set("AIza-2", Behaviour::GoogleExhausted { retry_delay: "7s".into() });
+    fake.set(
+        "AIza-1",
+        Behaviour::GoogleExhausted {
+            retry_delay: "42.5s".into(),
+        },
+    );
+    fake.set(
+        "AIza-2",
+        Behaviour::GoogleExhausted {
+            retry_delay: "7s".into(),
+        },
+    );
     let r = kp
         .client()
         .post("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent")
@@ -243,7 +320,10 @@ async fn sse_events_reach_the_client_while_upstream_still_holds_the_rest() {
     let mut stream = r.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "), "{first:?}");
-    assert!(!String::from_utf8_lossy(&first).contains("[DONE]"), "only the first event may have arrived");
+    assert!(
+        !String::from_utf8_lossy(&first).contains("[DONE]"),
+        "only the first event may have arrived"
+    );
     fake.release_held();
     let mut rest = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -274,23 +354,38 @@ async fn a_client_that_goes_away_mid_stream_closes_the_upstream_request() {
 #[tokio::test]
 async fn websocket_handshake_is_swapped_and_rotated_then_spliced() {
     let (ca, fake, kp) = setup(&accounts("openai", &[("a", "sk-a"), ("b", "sk-b")])).await;
-    fake.set("sk-a", Behaviour::RateLimited { retry_after_secs: Some(60) });
+    fake.set(
+        "sk-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(60),
+        },
+    );
     fake.set("sk-b", Behaviour::Ok);
     let _ = ca;
     let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = "wss://api.openai.com/v1/responses".into_client_request().unwrap();
-    req.headers_mut().insert("authorization", "Bearer sk-client".parse().unwrap());
-    req.headers_mut().insert("openai-beta", "responses_websockets=2026-02-06".parse().unwrap());
+    let mut req = "wss://api.openai.com/v1/responses"
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer sk-client".parse().unwrap());
+    req.headers_mut().insert(
+        "openai-beta",
+        "responses_websockets=2026-02-06".parse().unwrap(),
+    );
     let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "b");
     assert_eq!(resp.headers()["x-keypool-attempts"], "2");
-    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"response.create"}"#)).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"type":"response.create"}"#,
+    ))
+    .await
+    .unwrap();
     let reply = ws.next().await.unwrap().unwrap();
     let v: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(v["type"], "echo");
     assert_eq!(v["credential"], "sk-b");
-    assert_eq!(v["data"], r#"{"type":"response.create"}"#);
+    assert_eq!(v["data"]["type"], "response.create");
     assert_eq!(fake.credentials_seen(), vec!["sk-a", "sk-b"]);
 }
 
@@ -310,7 +405,10 @@ async fn other_hosts_are_tunnelled_blind() {
     tls.write_all(req.as_bytes()).await.unwrap();
     let head = read_head(&mut tls).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(!head.to_ascii_lowercase().contains("x-keypool-account"), "a blind tunnel adds nothing");
+    assert!(
+        !head.to_ascii_lowercase().contains("x-keypool-account"),
+        "a blind tunnel adds nothing"
+    );
     // The client's own credential went through untouched.
     assert_eq!(fake.credentials_seen(), vec!["sk-client-own"]);
     assert_eq!(fake.sni_seen(), vec!["blind.example"]);
@@ -322,7 +420,12 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     fake.set("sk-a", Behaviour::Ok);
     let client = kp.client();
     let addr = kp.addr();
-    let r = client.post("https://api.openai.com/v1/held").json(&json!({"stream": true})).send().await.unwrap();
+    let r = client
+        .post("https://api.openai.com/v1/held")
+        .json(&json!({"stream": true}))
+        .send()
+        .await
+        .unwrap();
     let mut stream = r.bytes_stream();
     assert!(stream.next().await.unwrap().unwrap().starts_with(b"data: "));
 
@@ -339,15 +442,23 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
             tokio::task::yield_now().await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), refused).await.expect("listener closes");
+    tokio::time::timeout(Duration::from_secs(10), refused)
+        .await
+        .expect("listener closes");
 
     fake.release_held();
     let mut rest = Vec::new();
     while let Some(chunk) = stream.next().await {
         rest.extend_from_slice(&chunk.unwrap());
     }
-    assert!(String::from_utf8_lossy(&rest).contains("data: [DONE]"), "the stream finished whole");
-    assert!(done.await.unwrap(), "shutdown drained within the grace period");
+    assert!(
+        String::from_utf8_lossy(&rest).contains("data: [DONE]"),
+        "the stream finished whole"
+    );
+    assert!(
+        done.await.unwrap(),
+        "shutdown drained within the grace period"
+    );
 }
 
 #[tokio::test]
@@ -368,28 +479,57 @@ async fn bad_input_gets_a_clear_answer_and_keypool_keeps_serving() {
     let garbage = raw(b"\x16\x03\x01garbage\r\n\r\n".to_vec()).await;
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
 
-    let no_port = raw(b"CONNECT api.openai.com HTTP/1.1\r\nHost: api.openai.com\r\n\r\n".to_vec()).await;
-    assert!(no_port.starts_with("HTTP/1.1 400") && no_port.contains("host:port"), "{no_port}");
+    let no_port = raw(
+        b"CONNECT api.openai.com HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert!(
+        no_port.starts_with("HTTP/1.1 400") && no_port.contains("host:port"),
+        "{no_port}"
+    );
 
-    let mut big = b"GET http://example.invalid/ HTTP/1.1\r\nHost: example.invalid\r\nX-Big: ".to_vec();
+    let mut big =
+        b"GET http://example.invalid/ HTTP/1.1\r\nHost: example.invalid\r\nX-Big: ".to_vec();
     big.extend(std::iter::repeat_n(b'a', 300 * 1024));
     big.extend_from_slice(b"\r\n\r\n");
     let oversized = raw(big).await;
-    assert!(oversized.starts_with("HTTP/1.1 431"), "{}", &oversized[..oversized.len().min(200)]);
+    assert!(
+        oversized.starts_with("HTTP/1.1 431"),
+        "{}",
+        &oversized[..oversized.len().min(200)]
+    );
 
     // Plain HTTP where TLS is expected, inside an intercepted tunnel.
     let mut tcp = kp.connect("api.openai.com:443").await;
-    tcp.write_all(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).await.unwrap();
-    assert!(out.starts_with("HTTP/1.1 400") && out.contains("expects TLS"), "{out}");
+    assert!(
+        out.starts_with("HTTP/1.1 400") && out.contains("expects TLS"),
+        "{out}"
+    );
 
     // An unreachable host behind a blind tunnel is a 502 with the reason.
-    let dead = raw(b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n".to_vec()).await;
-    assert!(dead.starts_with("HTTP/1.1 502") && dead.contains("cannot connect"), "{dead}");
+    let dead = raw(
+        b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(
+        dead.starts_with("HTTP/1.1 502") && dead.contains("cannot connect"),
+        "{dead}"
+    );
 
     // And everyone else is still served.
-    let r = kp.client().post("https://api.openai.com/v1/chat/completions").json(&chat()).send().await.unwrap();
+    let r = kp
+        .client()
+        .post("https://api.openai.com/v1/chat/completions")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -399,8 +539,15 @@ async fn an_unreachable_provider_is_a_502_in_the_providers_shape() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = closed.local_addr().unwrap();
     drop(closed);
-    let kp = Keypool::start_with_upstream(&accounts("openai", &[("a", "sk-a")]), dead_addr, &ca).await;
-    let r = kp.client().post("https://api.openai.com/v1/chat/completions").json(&chat()).send().await.unwrap();
+    let kp =
+        Keypool::start_with_upstream(&accounts("openai", &[("a", "sk-a")]), dead_addr, &ca).await;
+    let r = kp
+        .client()
+        .post("https://api.openai.com/v1/chat/completions")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     let m = body["error"]["message"].as_str().unwrap();

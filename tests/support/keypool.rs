@@ -21,11 +21,17 @@ impl Keypool {
         Self::start_with_upstream(accounts_toml, fake.addr(), ca).await
     }
 
-    pub async fn start_with_upstream(accounts_toml: &str, upstream: SocketAddr, ca: &TestCa) -> Keypool {
+    pub async fn start_with_upstream(
+        accounts_toml: &str,
+        upstream: SocketAddr,
+        ca: &TestCa,
+    ) -> Keypool {
         let home = tempfile::tempdir().unwrap();
         let text = config_text(accounts_toml, upstream, &ca.write_pem(home.path()));
         let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-        let proxy = keypool::start(ProxyOptions::new(Home::at(home.path()), config)).await.unwrap();
+        let proxy = keypool::start(ProxyOptions::new(Home::at(home.path()), config))
+            .await
+            .unwrap();
         Keypool { proxy, home }
     }
 
@@ -50,16 +56,22 @@ impl Keypool {
     /// A raw CONNECT tunnel through keypool; returns the stream after the `200`.
     pub async fn connect(&self, authority: &str) -> TcpStream {
         let mut s = TcpStream::connect(self.addr()).await.unwrap();
-        s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
+        s.write_all(
+            format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
         let head = read_head(&mut s).await;
         assert!(head.starts_with("HTTP/1.1 200"), "CONNECT answered: {head}");
         s
     }
 
     /// CONNECT plus a TLS handshake that trusts `roots` only.
-    pub async fn tls_through(&self, host: &str, roots_pem: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+    pub async fn tls_through(
+        &self,
+        host: &str,
+        roots_pem: &str,
+    ) -> tokio_rustls::client::TlsStream<TcpStream> {
         let tcp = self.connect(&format!("{host}:443")).await;
         tls_connect(tcp, host, roots_pem).await
     }
@@ -73,18 +85,27 @@ pub fn config_text(accounts_toml: &str, upstream: SocketAddr, ca_file: &Path) ->
     )
 }
 
-pub async fn tls_connect(tcp: TcpStream, host: &str, roots_pem: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+pub async fn tls_connect(
+    tcp: TcpStream,
+    host: &str,
+    roots_pem: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile_certs(roots_pem) {
         roots.add(c).unwrap();
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.unwrap()
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap()
 }
 
 fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
@@ -106,7 +127,6 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
-
 
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

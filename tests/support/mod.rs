@@ -1,0 +1,12 @@
+#![allow(dead_code)]
+//! Shared test support: a throwaway CA and a fake LLM provider upstream.
+//! Each test binary uses a subset, hence `dead_code` is allowed.
+
+pub mod ca;
+pub mod fake;
+pub mod keypool;
+
+#[allow(unused_imports)]
+pub use ca::TestCa;
+#[allow(unused_imports)]
+pub use fake::{Behaviour, FakeProvider, SeenRequest, PROVIDER_HOSTS};
