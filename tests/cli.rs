@@ -179,6 +179,8 @@ struct Serve {
     child: std::process::Child,
     addr: String,
     lines: mpsc::Receiver<String>,
+    /// Everything logged before the banner.
+    early: Vec<String>,
 }
 
 impl Serve {
@@ -214,6 +216,7 @@ impl Serve {
             child,
             addr,
             lines: rx,
+            early: seen,
         }
     }
 
@@ -222,7 +225,8 @@ impl Serve {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
-        let log: Vec<String> = self.lines.iter().collect();
+        let mut log = std::mem::take(&mut self.early);
+        log.extend(self.lines.iter());
         (status.code(), log.join("\n"))
     }
 }
@@ -272,6 +276,10 @@ api_key = "!printf sk-live-GOOD-0002"
 name = "gem"
 provider = "google"
 api_key = "env:KEYPOOL_TEST_GOOGLE_KEY"
+[[accounts]]
+name = "broken"
+provider = "openai"
+api_key = "!echo vault is locked >&2; exit 3"
 "#;
     let cfg = write(
         home.path(),
@@ -335,6 +343,12 @@ api_key = "env:KEYPOOL_TEST_GOOGLE_KEY"
         "one line per request at info:\n{log}"
     );
     assert!(log.contains("DEBUG"), "the log ran at debug level:\n{log}");
+    assert!(
+        log.contains("account disabled")
+            && log.contains("broken")
+            && log.contains("vault is locked"),
+        "a failing !command is reported at startup and the rest keep serving:\n{log}"
+    );
     for secret in [
         "sk-live-LIMITED-0001",
         "sk-live-GOOD-0002",
@@ -358,11 +372,16 @@ async fn keypool_run_starts_a_proxy_for_curl_when_none_is_running() {
     let cfg = write(
         home.path(),
         "config.toml",
-        &config_text(accounts, fake.addr(), &ca.write_pem(home.path())),
+        &format!("listen = \"127.0.0.1:0\"\n{accounts}"),
     );
+    let test_ca = ca.write_pem(home.path());
     let mut cmd = keypool(home.path());
-    cmd.arg("--config").arg(&cfg).args([
-        "run",
+    // The test hooks as flags this time, not config.
+    let connect_to = format!("api.openai.com:443:127.0.0.1:{}", fake.addr().port());
+    cmd.arg("--config")
+        .arg(&cfg)
+        .args(["run", "--connect-to", &connect_to]);
+    cmd.arg("--upstream-ca").arg(&test_ca).args([
         "--",
         "curl",
         "-sS",

@@ -139,6 +139,48 @@ async fn quota_auth_and_overload_answers_rotate_too() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_replay_limit_is_forwarded_once_without_retry() {
+    let toml =
+        accounts("openai", &[("a", "sk-a"), ("b", "sk-b")]) + "[limits]\nreplay_body_mib = 1\n";
+    let (_ca, fake, kp) = setup(&toml).await;
+    fake.set(
+        "sk-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(30),
+        },
+    );
+    fake.set("sk-b", Behaviour::Ok);
+    let big =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(2 << 20)}]})
+            .to_string();
+    let client = kp.client();
+    let r = client
+        .post("https://api.openai.com/v1/chat/completions")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    // The body streamed upstream and is gone: the provider's own 429 comes back.
+    assert_eq!(r.status(), 429);
+    assert_eq!(header(&r, "x-keypool-account"), "a");
+    assert_eq!(header(&r, "x-keypool-attempts"), "1");
+    assert_eq!(
+        fake.seen()[0].body.len(),
+        big.len(),
+        "the whole body reached upstream"
+    );
+    // The limited account is still skipped afterwards.
+    let r = client
+        .post("https://api.openai.com/v1/chat/completions")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "x-keypool-account"), "b");
+    assert_eq!(fake.credentials_seen(), vec!["sk-a", "sk-b"]);
+}
+
+#[tokio::test]
 async fn every_account_limited_answers_429_in_the_providers_shape() {
     let (_ca, fake, kp) = setup(&accounts(
         "anthropic",
