@@ -243,10 +243,25 @@ async fn run_command(
         .spawn()
         .map_err(|e| Failure::Runtime(format!("cannot run `{}`: {e}", args.command[0])))?;
     // Ctrl-C reaches the child through the terminal; keypool stays up until it exits.
+    // SIGTERM is for keypool alone, so it is passed on rather than orphaning the child.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::Runtime(format!("cannot handle SIGTERM: {e}")))?;
     let status = loop {
+        #[cfg(unix)]
+        let terminated = term.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
         tokio::select! {
             s = child.wait() => break s.map_err(|e| Failure::Runtime(e.to_string()))?,
             _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {
+                #[cfg(unix)]
+                if let Some(pid) = child.id() {
+                    // SAFETY: kill(2) on our own child's pid.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+            }
         }
     };
     if let Some(p) = proxy {

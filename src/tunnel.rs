@@ -30,7 +30,13 @@ pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<Prox
         host: target.0.trim_matches(['[', ']']).to_string(),
         port: target.1,
     };
-    if state.registry.for_host(&target.host).is_some() {
+    // Decrypt only hosts keypool has accounts for: interception gains nothing elsewhere,
+    // and a tool that does not trust keypool's CA yet keeps working for them.
+    let intercept = state
+        .registry
+        .for_host(&target.host)
+        .is_some_and(|p| state.pools.for_provider(&p.id).is_some());
+    if intercept {
         let st = state.clone();
         state.tasks.spawn(async move {
             match hyper::upgrade::on(req).await {

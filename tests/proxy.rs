@@ -454,6 +454,16 @@ async fn other_hosts_are_tunnelled_blind() {
     // The client's own credential went through untouched.
     assert_eq!(fake.credentials_seen(), vec!["sk-client-own"]);
     assert_eq!(fake.sni_seen(), vec!["blind.example"]);
+
+    // A provider host without accounts is not decrypted either.
+    let tcp = kp.connect("api.anthropic.com:443").await;
+    let mut tls = tls_connect(tcp, "api.anthropic.com", &ca.cert_pem()).await;
+    tls.write_all(b"GET /v1/models HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: sk-ant-own\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
+    assert_eq!(fake.credentials_seen(), vec!["sk-client-own", "sk-ant-own"]);
 }
 
 #[tokio::test]
