@@ -35,6 +35,12 @@ fn accounts(provider: &str, keys: &[(&str, &str)]) -> String {
         .collect()
 }
 
+fn limited(secs: u64) -> Behaviour {
+    Behaviour::RateLimited {
+        retry_after_secs: Some(secs),
+    }
+}
+
 fn chat() -> Value {
     json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
 }
@@ -53,12 +59,7 @@ async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
         &[("work", "sk-work"), ("home", "sk-home")],
     ))
     .await;
-    fake.set(
-        "sk-work",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        },
-    );
+    fake.set("sk-work", limited(30));
     fake.set("sk-home", Behaviour::Ok);
     let client = kp.client();
 
@@ -143,12 +144,7 @@ async fn a_body_over_the_replay_limit_is_forwarded_once_without_retry() {
     let toml =
         accounts("openai", &[("a", "sk-a"), ("b", "sk-b")]) + "[limits]\nreplay_body_mib = 1\n";
     let (_ca, fake, kp) = setup(&toml).await;
-    fake.set(
-        "sk-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        },
-    );
+    fake.set("sk-a", limited(30));
     fake.set("sk-b", Behaviour::Ok);
     let big =
         json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x".repeat(2 << 20)}]})
@@ -187,18 +183,8 @@ async fn every_account_limited_answers_429_in_the_providers_shape() {
         &[("max-a", "sk-ant-a"), ("max-b", "sk-ant-b")],
     ))
     .await;
-    fake.set(
-        "sk-ant-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        },
-    );
-    fake.set(
-        "sk-ant-b",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(90),
-        },
-    );
+    fake.set("sk-ant-a", limited(30));
+    fake.set("sk-ant-b", limited(90));
     let client = kp.client();
     let msg = json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
     for round in 0..2 {
@@ -396,12 +382,7 @@ async fn a_client_that_goes_away_mid_stream_closes_the_upstream_request() {
 #[tokio::test]
 async fn websocket_handshake_is_swapped_and_rotated_then_spliced() {
     let (ca, fake, kp) = setup(&accounts("openai", &[("a", "sk-a"), ("b", "sk-b")])).await;
-    fake.set(
-        "sk-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(60),
-        },
-    );
+    fake.set("sk-a", limited(60));
     fake.set("sk-b", Behaviour::Ok);
     let _ = ca;
     let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
