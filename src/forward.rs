@@ -65,21 +65,27 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string(); // never the query: it may hold a key
-    let (resp, provider, account, attempts) = pipeline(req, &target, &state).await;
+    let served = pipeline(req, &target, &state).await;
     tracing::info!(
         target: "keypool::request",
-        provider = provider.as_deref().unwrap_or("-"),
-        account = account.as_deref().unwrap_or("-"),
-        status = resp.status().as_u16(),
-        attempts,
+        provider = served.provider.as_ref().map_or("-", |p| p.id.as_str()),
+        account = served.account.as_ref().map_or("-", |a| a.name.as_str()),
+        status = served.response.status().as_u16(),
+        attempts = served.attempts,
         ms = started.elapsed().as_millis() as u64,
         "{method} {}{path}",
         target.host,
     );
-    Ok(resp)
+    Ok(served.response)
 }
 
-type Served = (Response<ProxyBody>, Option<String>, Option<String>, usize);
+/// The answer for the client, and what the request log line says about it.
+struct Served {
+    response: Response<ProxyBody>,
+    provider: Option<Arc<Provider>>,
+    account: Option<Arc<Account>>,
+    attempts: usize,
+}
 
 async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) -> Served {
     let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
@@ -93,29 +99,38 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                 .for_provider(&p.id)
                 .map(|pool| (p.clone(), pool.clone()))
         });
-    let provider_id = provider.as_ref().map(|p| p.id.clone());
     let (parts, body) = req.into_parts();
 
     let Some((provider, pool)) = route else {
         // Not a provider, outside the swap scope, or no accounts for it: the request goes
         // out once with the client's own credential.
         let req = upstream_request(&parts, target, None, incoming(body));
-        let resp = match state.upstream.send(req).await {
+        let response = match state.upstream.send(req).await {
             Ok(r) => finish(r, None, 1, client_upgrade, state),
             Err(e) => bad_gateway(provider.as_ref().map(|p| p.dialect), target, &e),
         };
-        return (resp, provider_id, None, 1);
+        return Served {
+            response,
+            provider,
+            account: None,
+            attempts: 1,
+        };
     };
 
     let limit = state.limits.replay_body_bytes();
     let mut body = match RequestBody::read(body, limit, content_length(&parts)).await {
         Ok(b) => b,
         Err(e) => {
-            let resp = crate::server::text(
+            let response = crate::server::text(
                 StatusCode::BAD_REQUEST,
                 format!("keypool: could not read the request body: {e}\n"),
             );
-            return (resp, provider_id, None, 0);
+            return Served {
+                response,
+                provider: Some(provider),
+                account: None,
+                attempts: 0,
+            };
         }
     };
 
@@ -125,12 +140,12 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         let (idx, account) = match pool.pick(&tried, now) {
             Ok(x) => x,
             Err(why) => {
-                return (
-                    all_limited(&provider, &pool, &why),
-                    provider_id,
-                    None,
-                    tried.len(),
-                )
+                return Served {
+                    response: all_limited(&provider, &pool, &why),
+                    attempts: tried.len(),
+                    provider: Some(provider),
+                    account: None,
+                }
             }
         };
         tried.push(idx);
@@ -147,41 +162,29 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         let resp = match state.upstream.send(req).await {
             Ok(r) => r,
             Err(e) => {
-                return (
-                    bad_gateway(Some(provider.dialect), target, &e),
-                    provider_id,
-                    Some(account.name.clone()),
-                    attempts,
-                )
+                let response = bad_gateway(Some(provider.dialect), target, &e);
+                return served(response, provider, account, attempts);
             }
         };
         let status = resp.status();
         if !needs_body(provider.dialect, status) {
-            let resp = finish(resp, Some(&account.name), attempts, client_upgrade, state);
-            return (resp, provider_id, Some(account.name.clone()), attempts);
+            let response = finish(resp, Some(&account.name), attempts, client_upgrade, state);
+            return served(response, provider, account, attempts);
         }
 
         // An error status: read its (small) body to tell a limit from any other error.
         let (head, bytes) = match read_error_body(resp).await {
             Ok(x) => x,
             Err(e) => {
-                return (
-                    bad_gateway(Some(provider.dialect), target, &*e),
-                    provider_id,
-                    Some(account.name.clone()),
-                    attempts,
-                )
+                let response = bad_gateway(Some(provider.dialect), target, &*e);
+                return served(response, provider, account, attempts);
             }
         };
         let outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
         let resp = Response::from_parts(head, full(bytes));
         if !outcome.verdict.rotates() {
-            return (
-                decorate(resp, Some(&account.name), attempts, false),
-                provider_id,
-                Some(account.name.clone()),
-                attempts,
-            );
+            let response = decorate(resp, Some(&account.name), attempts, false);
+            return served(response, provider, account, attempts);
         }
         pool.mark(idx, &outcome, now);
         tracing::info!(
@@ -194,13 +197,23 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         );
         if !body.replayable() {
             // The body was streamed upstream and is gone; the client gets the answer as is.
-            return (
-                decorate(resp, Some(&account.name), attempts, false),
-                provider_id,
-                Some(account.name.clone()),
-                attempts,
-            );
+            let response = decorate(resp, Some(&account.name), attempts, false);
+            return served(response, provider, account, attempts);
         }
+    }
+}
+
+fn served(
+    response: Response<ProxyBody>,
+    provider: Arc<Provider>,
+    account: Arc<Account>,
+    attempts: usize,
+) -> Served {
+    Served {
+        response,
+        provider: Some(provider),
+        account: Some(account),
+        attempts,
     }
 }
 
