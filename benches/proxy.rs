@@ -1,9 +1,16 @@
 //! Throughput and latency of `POST /v1/chat/completions` sent straight to a local fake
-//! upstream versus through keypool, at concurrency 1 and 64. See bench/README.md.
+//! upstream versus through keypool. See bench/README.md.
 //!
-//! The load client, keypool and the fake each run on their own tokio runtime, as they
-//! would as separate processes: sharing one scheduler made the numbers depend on which
-//! worker a connection landed on (see bench/README.md). They still share the cores.
+//! - On plain loopback, at concurrency 1 and 64, with keep-alive clients: what keypool
+//!   costs.
+//! - Through a relay that adds a round-trip time, with a client that opens a new
+//!   connection per request (`-cold`) or keeps it alive (`-warm`): where keypool's warm
+//!   upstream pool saves the handshakes a cold client would pay over the long path.
+//!
+//! The load client, keypool, the fake and the relay each run on their own tokio runtime,
+//! as they would as separate processes (or, for the relay, as the network): sharing one
+//! scheduler made the numbers depend on which worker a connection landed on (see
+//! bench/README.md). They still share the cores.
 
 // The integration tests' throwaway CA; the bench needs only part of it.
 #[allow(dead_code)]
@@ -22,8 +29,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 const HOST: &str = "api.openai.com";
@@ -41,6 +52,8 @@ struct Args {
     duration: Duration,
     warmup: Duration,
     max_requests: u64,
+    /// Round-trip time the relay adds; each direction gets half.
+    rtt: Duration,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +61,7 @@ fn parse_args() -> Args {
         duration: Duration::from_secs(10),
         warmup: Duration::from_secs(1),
         max_requests: 2_000_000,
+        rtt: Duration::from_millis(20),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,6 +85,15 @@ fn parse_args() -> Args {
                         usage(&format!("--max-requests {v}: not a positive count"))
                     });
             }
+            "--rtt-ms" => {
+                let v = value();
+                out.rtt = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|ms| *ms >= 0.0)
+                    .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+                    .unwrap_or_else(|| usage(&format!("--rtt-ms {v}: not a number of ms")));
+            }
             // `cargo bench` adds `--bench` and passes any filter through.
             _ => {}
         }
@@ -86,7 +109,9 @@ fn secs(name: &str, v: &str) -> Duration {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("{msg}\nusage: proxy [--duration SECS] [--warmup SECS] [--max-requests N]");
+    eprintln!(
+        "{msg}\nusage: proxy [--duration SECS] [--warmup SECS] [--max-requests N] [--rtt-ms MS]"
+    );
     std::process::exit(2)
 }
 
@@ -164,7 +189,8 @@ async fn answer(
 }
 
 /// The fake provider: HTTP/1.1 over TLS with a leaf for `api.openai.com`, keep-alive on.
-async fn start_fake(ca: &TestCa, completion: Bytes) -> SocketAddr {
+/// `accepted` counts the TCP connections it accepts.
+async fn start_fake(ca: &TestCa, completion: Bytes, accepted: Arc<AtomicU64>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
     let addr = listener.local_addr().expect("fake addr");
     let acceptor = TlsAcceptor::from(ca.server_config(&[HOST]));
@@ -173,6 +199,7 @@ async fn start_fake(ca: &TestCa, completion: Bytes) -> SocketAddr {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            accepted.fetch_add(1, Ordering::Relaxed);
             // Without it, small responses wait on Nagle and delayed ACKs.
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
@@ -192,13 +219,163 @@ async fn start_fake(ca: &TestCa, completion: Bytes) -> SocketAddr {
     addr
 }
 
-fn direct_client(fake: SocketAddr, ca: &TestCa) -> reqwest::Client {
-    reqwest::Client::builder()
+/// A TCP relay on loopback in front of `target` that puts it `rtt` away, like a provider
+/// across a real network. Every chunk, in either direction, is delivered `rtt / 2` after
+/// the relay read it, and a new connection's first bytes wait one more `rtt` first, as
+/// TCP's SYN and SYN-ACK would make them. No bandwidth limit, no loss.
+async fn start_relay(target: SocketAddr, rtt: Duration, lag: Arc<Lag>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("relay addr");
+    let one_way = rtt / 2;
+    tokio::spawn(async move {
+        loop {
+            let Ok((near, _)) = listener.accept().await else {
+                continue;
+            };
+            let lag = lag.clone();
+            tokio::spawn(async move {
+                // The handshake: nothing is read from the client (its bytes wait in the
+                // socket) until a round trip has passed.
+                tokio::time::sleep(rtt).await;
+                let Ok(far) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = near.set_nodelay(true);
+                let _ = far.set_nodelay(true);
+                let (near_r, near_w) = near.into_split();
+                let (far_r, far_w) = far.into_split();
+                tokio::spawn(delayed_copy(near_r, far_w, one_way, lag.clone()));
+                tokio::spawn(delayed_copy(far_r, near_w, one_way, lag));
+            });
+        }
+    });
+    addr
+}
+
+/// Copies one direction of a relayed connection, writing each chunk `delay` after it was
+/// read. Reading and writing are separate tasks, so a chunk's delay starts when it is
+/// read, not when the previous chunk was written: the delays overlap instead of adding
+/// up. The end of the stream (or a read error) is delayed like data, then passed on as a
+/// write shutdown.
+async fn delayed_copy(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: Duration,
+    lag: Arc<Lag>,
+) {
+    // Unbounded: the bench's flows are a few KB, and a bound could hold the reader back.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(tokio::time::Instant, Bytes)>();
+    let writer = tokio::spawn(async move {
+        while let Some((read_at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(read_at + delay).await;
+            lag.record(read_at.elapsed());
+            if chunk.is_empty() {
+                break; // the end of the stream
+            }
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        if tx.send((tokio::time::Instant::now(), chunk)).is_err() || n == 0 {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// The one-way delays the relay actually applied: tokio's timer has a resolution of
+/// 1 ms and rounds up, so they are a little longer than asked for.
+#[derive(Default)]
+struct Lag {
+    total_ns: AtomicU64,
+    chunks: AtomicU64,
+}
+
+impl Lag {
+    fn record(&self, d: Duration) {
+        self.total_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.chunks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn mean(&self) -> Duration {
+        let n = self.chunks.load(Ordering::Relaxed).max(1);
+        Duration::from_nanos(self.total_ns.load(Ordering::Relaxed) / n)
+    }
+}
+
+/// Counts the connections a reqwest client opens: reqwest calls its connector once per
+/// new connection, to the upstream or, through a proxy, to the proxy.
+#[derive(Clone)]
+struct CountConnects(Arc<AtomicU64>);
+
+impl<S> tower_layer::Layer<S> for CountConnects {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            opened: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    opened: Arc<AtomicU64>,
+}
+
+impl<S: tower_service::Service<R>, R> tower_service::Service<R> for Counted<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+    fn call(&mut self, req: R) -> S::Future {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.inner.call(req)
+    }
+}
+
+/// How a scenario's client uses connections.
+#[derive(Clone, Copy, PartialEq)]
+enum Conns {
+    /// One pool shared by the workers, connections kept alive (`warm`).
+    KeepAlive,
+    /// A new connection for every request, like a CLI run per call (`cold`).
+    PerRequest,
+}
+
+fn client_builder(conns: Conns, opened: &Arc<AtomicU64>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .http1_only()
         .timeout(REQUEST_TIMEOUT)
+        .connector_layer(CountConnects(opened.clone()));
+    match conns {
+        Conns::KeepAlive => builder,
+        // No idle connection is kept, so each request opens (and then closes) its own.
+        Conns::PerRequest => builder.pool_max_idle_per_host(0),
+    }
+}
+
+fn direct_client(
+    upstream: SocketAddr,
+    ca: &TestCa,
+    conns: Conns,
+    opened: &Arc<AtomicU64>,
+) -> reqwest::Client {
+    client_builder(conns, opened)
         // An `https_proxy` in the environment would otherwise turn "direct" into a detour.
         .no_proxy()
-        .resolve(HOST, fake)
+        .resolve(HOST, upstream)
         .tls_built_in_root_certs(false)
         .add_root_certificate(
             reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("test CA pem"),
@@ -207,10 +384,13 @@ fn direct_client(fake: SocketAddr, ca: &TestCa) -> reqwest::Client {
         .expect("direct client")
 }
 
-fn keypool_client(proxy: SocketAddr, keypool_ca_pem: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .http1_only()
-        .timeout(REQUEST_TIMEOUT)
+fn keypool_client(
+    proxy: SocketAddr,
+    keypool_ca_pem: &str,
+    conns: Conns,
+    opened: &Arc<AtomicU64>,
+) -> reqwest::Client {
+    client_builder(conns, opened)
         .proxy(reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy url"))
         .tls_built_in_root_certs(false)
         .add_root_certificate(
@@ -232,6 +412,8 @@ struct Run {
 /// One scenario's load: `workers` loops sharing one client.
 struct Load {
     client: reqwest::Client,
+    /// The connections `client` opened.
+    opened: Arc<AtomicU64>,
     key: &'static str,
     expect_len: usize,
     workers: usize,
@@ -296,13 +478,18 @@ async fn one_request(client: &reqwest::Client, key: &str, expect_len: usize) -> 
 }
 
 struct Row {
-    name: &'static str,
+    name: String,
     workers: usize,
     requests: usize,
     errors: u64,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Connections the client opened during the measured run.
+    client_conns: u64,
+    /// Connections the fake accepted during the measured run: the client's when direct,
+    /// keypool's when through it.
+    upstream_conns: u64,
 }
 
 /// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
@@ -314,10 +501,15 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
 }
 
-async fn scenario(name: &'static str, load: Load, args: &Args) -> Row {
-    // Warm-up opens the connections (and for keypool mints the leaf) off the clock.
+async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Args) -> Row {
+    // Warm-up opens the connections (and for keypool mints the leaf and fills its
+    // upstream pool) off the clock.
     drive(&load, args.warmup, args.max_requests).await;
+    let client_before = load.opened.load(Ordering::Relaxed);
+    let upstream_before = fake_accepted.load(Ordering::Relaxed);
     let mut run = drive(&load, args.duration, args.max_requests).await;
+    let client_conns = load.opened.load(Ordering::Relaxed) - client_before;
+    let upstream_conns = fake_accepted.load(Ordering::Relaxed) - upstream_before;
     if let Some(e) = &run.first_error {
         eprintln!(
             "{name} x{}: {} errors, first: {e}",
@@ -333,6 +525,8 @@ async fn scenario(name: &'static str, load: Load, args: &Args) -> Row {
         rps: run.latencies.len() as f64 / run.elapsed.as_secs_f64(),
         p50_ms: percentile_ms(&run.latencies, 50.0),
         p99_ms: percentile_ms(&run.latencies, 99.0),
+        client_conns,
+        upstream_conns,
     }
 }
 
@@ -369,7 +563,7 @@ fn main() {
     // keypool, the fake and reqwest all build rustls configs; the process default
     // must be ring, the only provider compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // Named threads let `perf report --sort comm` split the CPU between the three.
+    // Named threads let `perf report --sort comm` split the CPU between them.
     let runtime = |name: &str| {
         tokio::runtime::Builder::new_multi_thread()
             .thread_name(name)
@@ -377,17 +571,130 @@ fn main() {
             .build()
             .expect("tokio runtime")
     };
-    let (load_rt, keypool_rt, fake_rt) = (runtime("load"), runtime("keypool"), runtime("fake"));
+
+    let (load_rt, keypool_rt, fake_rt, relay_rt) = (
+        runtime("load"),
+        runtime("keypool"),
+        runtime("fake"),
+        runtime("relay"),
+    );
 
     let ca = TestCa::new();
     let completion = completion_body();
     let expect_len = completion.len();
-    let fake = fake_rt.block_on(start_fake(&ca, completion));
+    let fake_accepted = Arc::new(AtomicU64::new(0));
+    let fake = fake_rt.block_on(start_fake(&ca, completion, fake_accepted.clone()));
+    let lag = Arc::new(Lag::default());
+    let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
 
-    let home = tempfile::tempdir().expect("keypool home");
-    let ca_file = ca.write_pem(home.path());
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
+    // One keypool per path, as `connect_to` applies to every `:443` connection.
+    let near = Keypool::start(&keypool_rt, &ca, fake);
+    let far = Keypool::start(&keypool_rt, &ca, relay);
+
+    println!("machine");
+    for (k, v) in machine() {
+        println!("  {k:<6} {v}");
+    }
+    println!(
+        "run: {:.1}s measured per scenario after {:.1}s warm-up, at most {} requests; \
+         response body {expect_len} bytes; load, keypool, fake and relay on separate runtimes",
+        args.duration.as_secs_f64(),
+        args.warmup.as_secs_f64(),
+        args.max_requests,
+    );
+    println!(
+        "relay: RTT {} ms ({} ms each way, and one RTT before a new connection's first bytes)",
+        ms(args.rtt),
+        ms(args.rtt / 2),
+    );
+    println!();
+
+    let run =
+        |name: String, load: Load| load_rt.block_on(scenario(name, load, &fake_accepted, &args));
+    let direct = |upstream: SocketAddr, conns: Conns, workers: usize| {
+        let opened = Arc::new(AtomicU64::new(0));
+        Load {
+            client: direct_client(upstream, &ca, conns, &opened),
+            opened,
+            key: DIRECT_KEY,
+            expect_len,
+            workers,
+        }
+    };
+    let via = |kp: &Keypool, conns: Conns, workers: usize| {
+        let opened = Arc::new(AtomicU64::new(0));
+        Load {
+            client: keypool_client(kp.proxy.addr(), &kp.ca_pem, conns, &opened),
+            opened,
+            key: CLIENT_KEY,
+            expect_len,
+            workers,
+        }
+    };
+
+    let mut loopback = Vec::new();
+    for workers in [1, 64] {
+        loopback.push(run(
+            "direct".into(),
+            direct(fake, Conns::KeepAlive, workers),
+        ));
+        loopback.push(run("keypool".into(), via(&near, Conns::KeepAlive, workers)));
+    }
+    let mut relayed = Vec::new();
+    for (conns, workers) in [
+        (Conns::KeepAlive, 1),
+        (Conns::PerRequest, 1),
+        (Conns::PerRequest, 8),
+    ] {
+        let kind = match conns {
+            Conns::KeepAlive => "warm",
+            Conns::PerRequest => "cold",
+        };
+        relayed.push(run(format!("direct-{kind}"), direct(relay, conns, workers)));
+        relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
+    }
+
+    println!("loopback");
+    print_table(&loopback);
+    println!();
+    println!(
+        "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
+        ms(args.rtt),
+        ms(lag.mean()),
+        lag.chunks.load(Ordering::Relaxed),
+    );
+    print_table(&relayed);
+    println!();
+    println!("keypool / direct, loopback");
+    print_ratios(&loopback);
+    println!();
+    println!("keypool / direct, over the relay");
+    print_ratios(&relayed);
+
+    keypool_rt.block_on(near.proxy.shutdown());
+    keypool_rt.block_on(far.proxy.shutdown());
+}
+
+/// Milliseconds, without trailing zeros.
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    format!("{}", (v * 1000.0).round() / 1000.0)
+}
+
+/// A keypool with two `openai` accounts whose `:443` connections all go to `upstream`.
+struct Keypool {
+    proxy: keypool::RunningProxy,
+    /// The CA keypool signs its leaves with, for the client to trust.
+    ca_pem: String,
+    _home: tempfile::TempDir,
+}
+
+impl Keypool {
+    fn start(rt: &tokio::runtime::Runtime, ca: &TestCa, upstream: SocketAddr) -> Keypool {
+        let home = tempfile::tempdir().expect("keypool home");
+        let ca_file = ca.write_pem(home.path());
+        let text = format!(
+            r#"listen = "127.0.0.1:0"
 [[accounts]]
 name = "a"
 provider = "openai"
@@ -400,68 +707,63 @@ api_key = "sk-bench-b"
 connect_to = [":443:127.0.0.1:{port}"]
 extra_ca = [{ca_file:?}]
 "#,
-        port = fake.port(),
-        ca_file = ca_file.display().to_string(),
-    );
-    let config = keypool::Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-    let options = keypool::ProxyOptions::new(keypool::Home::at(home.path()), config);
-    let proxy = keypool_rt
-        .block_on(keypool::start(options))
-        .expect("start keypool");
-    let keypool_ca =
-        std::fs::read_to_string(home.path().join("certs/ca.pem")).expect("keypool CA pem");
-
-    println!("machine");
-    for (k, v) in machine() {
-        println!("  {k:<6} {v}");
+            port = upstream.port(),
+            ca_file = ca_file.display().to_string(),
+        );
+        let config = keypool::Config::parse(&text, Path::new("bench.toml")).expect("bench config");
+        let options = keypool::ProxyOptions::new(keypool::Home::at(home.path()), config);
+        let proxy = rt.block_on(keypool::start(options)).expect("start keypool");
+        let ca_pem =
+            std::fs::read_to_string(home.path().join("certs/ca.pem")).expect("keypool CA pem");
+        Keypool {
+            proxy,
+            ca_pem,
+            _home: home,
+        }
     }
-    println!(
-        "run: {:.1}s measured per scenario after {:.1}s warm-up, at most {} requests; \
-         response body {expect_len} bytes; load, keypool and fake on separate runtimes",
-        args.duration.as_secs_f64(),
-        args.warmup.as_secs_f64(),
-        args.max_requests,
-    );
-    println!();
-
-    let mut rows = Vec::new();
-    for workers in [1, 64] {
-        let direct = Load {
-            client: direct_client(fake, &ca),
-            key: DIRECT_KEY,
-            expect_len,
-            workers,
-        };
-        rows.push(load_rt.block_on(scenario("direct", direct, &args)));
-        let via = Load {
-            client: keypool_client(proxy.addr(), &keypool_ca),
-            key: CLIENT_KEY,
-            expect_len,
-            workers,
-        };
-        rows.push(load_rt.block_on(scenario("keypool", via, &args)));
-    }
-    print_table(&rows);
-    keypool_rt.block_on(proxy.shutdown());
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<8} {:>5} {:>9} {:>7} {:>10} {:>8} {:>8}",
-        "scenario", "conc", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+        "{:<12} {:>5} {:>9} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "scenario",
+        "conc",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "cli conns",
+        "up conns"
     );
     for r in rows {
         println!(
-            "{:<8} {:>5} {:>9} {:>7} {:>10.0} {:>8.3} {:>8.3}",
-            r.name, r.workers, r.requests, r.errors, r.rps, r.p50_ms, r.p99_ms
+            "{:<12} {:>5} {:>9} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8}",
+            r.name,
+            r.workers,
+            r.requests,
+            r.errors,
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.client_conns,
+            r.upstream_conns
         );
     }
-    println!();
-    println!("keypool / direct");
+}
+
+/// Rows come in pairs: direct, then through keypool.
+fn print_ratios(rows: &[Row]) {
     for pair in rows.chunks(2) {
         let [direct, via] = pair else { continue };
+        // "direct" → "", "direct-cold" → "cold ".
+        let kind = direct.name.strip_prefix("direct").unwrap_or(&direct.name);
+        let kind = kind
+            .strip_prefix('-')
+            .map(|k| format!("{k} "))
+            .unwrap_or_default();
         println!(
-            "  conc {:>2}: req/s x{:.2}, p50 x{:.2}, p99 x{:.2}",
+            "  {kind}conc {:>2}: req/s x{:.2}, p50 x{:.2}, p99 x{:.2}",
             direct.workers,
             via.rps / direct.rps,
             via.p50_ms / direct.p50_ms,
