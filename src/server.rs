@@ -27,7 +27,11 @@ use tokio_util::task::TaskTracker;
 
 /// Request heads larger than this are refused with 431.
 const MAX_HEAD_BYTES: usize = 256 * 1024;
-const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// hyper runs this timer while a keep-alive connection waits for its next request too, so
+/// it doubles as the idle timeout. It is longer than client pools keep idle connections
+/// (reqwest 90 s, httpx 5 s, undici 4 s): closing first would race a client reusing the
+/// connection for a POST it cannot safely retry.
+const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub struct ProxyOptions {
     pub home: Home,
