@@ -128,6 +128,11 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         source,
         hint: "",
     })?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {listen}, beyond this machine: anyone who can reach it can spend your accounts; use 127.0.0.1 unless that is what you want"
+        );
+    }
     let (ca, created) = CertAuthority::load_or_create(&opts.home)?;
     if created {
         tracing::info!(

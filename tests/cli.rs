@@ -401,3 +401,58 @@ async fn keypool_run_starts_a_proxy_for_curl_when_none_is_running() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("chat.completion"));
     assert_eq!(fake.credentials_seen(), vec!["sk-run-1"]);
 }
+
+#[test]
+fn accounts_list_shows_sources_and_check_reports_broken_keys() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = write(
+        home.path(),
+        "config.toml",
+        r#"
+[[accounts]]
+name = "work"
+provider = "openai"
+api_key = "sk-literal-SECRET"
+[[accounts]]
+name = "vault"
+provider = "anthropic"
+api_key = "!echo locked >&2; exit 1"
+"#,
+    );
+    let out = keypool(home.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["accounts", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("work") && text.contains("openai") && text.contains("literal"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vault") && text.contains("anthropic") && text.contains("!echo locked"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("SECRET"),
+        "a literal key is never printed:\n{text}"
+    );
+
+    let out = keypool(home.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["accounts", "list", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a broken key fails the check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("work") && l.ends_with("ok")),
+        "{text}"
+    );
+    assert!(text.contains("error:") && text.contains("locked"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+}

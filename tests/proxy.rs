@@ -137,6 +137,17 @@ async fn quota_auth_and_overload_answers_rotate_too() {
         fake.credentials_seen(),
         vec!["sk-broke", "sk-revoked", "sk-busy", "sk-fine"]
     );
+    // Later requests skip all three: two are cooling, the rejected key is disabled.
+    let r = kp
+        .client()
+        .post("https://api.openai.com/v1/chat/completions")
+        .json(&chat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "x-keypool-attempts"), "1");
+    assert_eq!(fake.credentials_seen().last().unwrap(), "sk-fine");
+    assert_eq!(fake.credentials_seen().len(), 5);
 }
 
 #[tokio::test]
@@ -600,4 +611,17 @@ async fn the_proxy_answers_for_itself_on_get_slash() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "running");
     assert_eq!(v["pools"][0]["name"], "openai");
+}
+
+#[tokio::test]
+async fn an_idle_blind_tunnel_is_closed() {
+    let toml = accounts("openai", &[("a", "sk-a")]) + "[limits]\ntunnel_idle_timeout = \"300ms\"\n";
+    let (ca, _fake, kp) = setup(&toml).await;
+    let tcp = kp.connect("blind.example:443").await;
+    let mut tls = tls_connect(tcp, "blind.example", &ca.cert_pem()).await;
+    // Say nothing: keypool closes the tunnel, so the read ends instead of waiting forever.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(20), tls.read(&mut buf)).await;
+    let n = read.expect("the idle tunnel should be closed").unwrap_or(0);
+    assert_eq!(n, 0, "no bytes, just the close");
 }
