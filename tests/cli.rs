@@ -39,7 +39,7 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
     let cases = [
         (
             "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-1\"\nmodel = \"gpt\"\n",
-            vec!["line 5", "unknown field `model`", "fix:"],
+            vec![":5:1: unknown field `model`", "fix:"],
         ),
         (
             "[[accounts]]\nname = \"a\"\nprovider = \"antropic\"\napi_key = \"sk-1\"\n",

@@ -192,10 +192,17 @@ impl Config {
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // Line and column only, never the line itself: it may be an api_key line.
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("{line}:{col}:")
+            });
             ConfigError(format!(
-                "{}: {}\nfix: correct the line above; every field is described in the README's Configuration section",
+                "{}:{at} {}\nfix: correct that line; every field is described in the README's Configuration section",
                 path.display(),
-                e.to_string().trim_end()
+                e.message().trim_end()
             ))
         })?;
         validate::Validator { text, path }.build(raw)
@@ -264,8 +271,15 @@ api_key = "!echo sk-b"
         .unwrap_err()
         .0;
         assert!(
-            e.contains("line 5") && e.contains("unknown field `colour`"),
+            e.starts_with("config.toml:5:1: unknown field `colour`"),
             "{e}"
+        );
+
+        let e = parse("[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-live-123\" trailing\n").unwrap_err().0;
+        assert!(e.starts_with("config.toml:4:"), "{e}");
+        assert!(
+            !e.contains("sk-live-123"),
+            "a syntax error never echoes the key: {e}"
         );
 
         let e = parse("[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"nope\"]\n")
