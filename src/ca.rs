@@ -8,7 +8,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::num::NonZeroUsize;
@@ -181,12 +181,7 @@ impl CertAuthority {
     /// The one TLS server config for every intercepted connection; sharing it is what
     /// makes session resumption work across connections.
     pub fn server_config(self: &Arc<Self>) -> Arc<rustls::ServerConfig> {
-        let mut cfg = rustls::ServerConfig::builder_with_provider(self.crypto.clone())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(LeafResolver(self.clone())));
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut cfg = self.tls_config(Arc::new(LeafResolver(self.clone())));
         if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
             cfg.ticketer = t;
         }
@@ -196,18 +191,18 @@ impl CertAuthority {
     /// A config for a client that sent no SNI: the leaf is the CONNECT host's.
     pub fn server_config_for(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, CaError> {
         let leaf = self.leaf(host)?;
+        Ok(Arc::new(self.tls_config(Arc::new(FixedResolver(leaf)))))
+    }
+
+    /// HTTP/1.1 only: the inner server speaks HTTP/1.1, and clients fall back to it.
+    fn tls_config(&self, resolver: Arc<dyn ResolvesServerCert>) -> rustls::ServerConfig {
         let mut cfg = rustls::ServerConfig::builder_with_provider(self.crypto.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_no_client_auth()
-            .with_cert_resolver(Arc::new(FixedResolver(leaf)));
+            .with_cert_resolver(resolver);
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
-    }
-
-    pub fn ca_der(&self) -> CertificateDer<'static> {
-        let p = pem::parse(&self.ca_pem).expect("our own PEM parses");
-        CertificateDer::from(p.into_contents())
+        cfg
     }
 }
 

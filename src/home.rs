@@ -1,6 +1,6 @@
 //! Where keypool keeps its files: `$KEYPOOL_HOME`, else `~/.keypool`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Home {
@@ -21,10 +21,6 @@ impl Home {
             Some(home) => Ok(Home::at(PathBuf::from(home).join(".keypool"))),
             None => Err("neither KEYPOOL_HOME nor HOME is set; set KEYPOOL_HOME=/some/dir".into()),
         }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     pub fn config_file(&self) -> PathBuf {

@@ -620,6 +620,7 @@ async fn an_idle_blind_tunnel_is_closed() {
     let tcp = kp.connect("blind.example:443").await;
     let mut tls = tls_connect(tcp, "blind.example", &ca.cert_pem()).await;
     // Say nothing: keypool closes the tunnel, so the read ends instead of waiting forever.
+    // The fake has no idle timeout of its own, so the close can only come from keypool.
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(20), tls.read(&mut buf)).await;
     let n = read.expect("the idle tunnel should be closed").unwrap_or(0);

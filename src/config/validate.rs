@@ -110,7 +110,6 @@ impl Validator<'_> {
                 auth,
                 dialect: p.dialect,
                 scope: Scope::All,
-                builtin: false,
             });
         }
 

@@ -47,10 +47,6 @@ impl Account {
         }
         h.clone()
     }
-
-    pub fn disable(&self, reason: String) {
-        *self.health.lock().expect("health lock") = Health::Disabled { reason };
-    }
 }
 
 #[derive(Debug)]

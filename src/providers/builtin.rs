@@ -11,7 +11,6 @@ pub fn builtin() -> Vec<Provider> {
         auth,
         dialect,
         scope: Scope::All,
-        builtin: true,
     };
     vec![
         p("openai", &["api.openai.com"], Bearer, Openai),

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The error and rate-limit vocabulary a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Dialect {
     /// `{"error":{"message","type","code"}}`, `x-ratelimit-*` headers.
@@ -51,7 +51,6 @@ pub struct Provider {
     pub auth: AuthScheme,
     pub dialect: Dialect,
     pub scope: Scope,
-    pub builtin: bool,
 }
 
 impl Provider {
@@ -137,10 +136,6 @@ impl Registry {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.ids.iter().map(String::as_str)
-    }
-
-    pub fn hosts(&self) -> impl Iterator<Item = &str> {
-        self.by_host.keys().map(String::as_str)
     }
 }
 
