@@ -15,6 +15,7 @@ pub mod headers;
 pub mod home;
 pub mod intercept;
 pub mod logging;
+pub mod oauth;
 pub mod pool;
 pub mod providers;
 pub mod rewind;

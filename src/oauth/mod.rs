@@ -1,0 +1,12 @@
+//! Subscription (OAuth) accounts: their tokens, where those tokens live (keypool's own
+//! `credentials.json` or a native CLI's file), and how keypool keeps them fresh.
+
+pub mod flavor;
+pub mod jwt;
+pub mod link;
+pub mod lock;
+pub mod store;
+pub mod tokens;
+
+pub use flavor::Flavor;
+pub use tokens::{Identity, Tokens};

@@ -1,0 +1,250 @@
+//! `credentials.json`: the tokens of accounts keypool owns (`oauth = "stored"`) and what
+//! it learned about linked ones (plan, account id). 0600, written atomically, under the
+//! same lock protocol as the native CLIs so `keypool login` and a running proxy never
+//! lose each other's writes.
+
+use super::lock;
+use super::tokens::{from_epoch_ms, to_epoch_ms, Identity, Tokens};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FileShape {
+    #[serde(default = "version")]
+    version: u32,
+    #[serde(default)]
+    accounts: BTreeMap<String, Entry>,
+}
+
+fn version() -> u32 {
+    1
+}
+
+/// One account in the file. Tokens are absent for linked accounts: their file owns them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Entry {
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// Epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(flatten)]
+    pub identity: Identity,
+}
+
+impl Entry {
+    pub fn new(provider: &str, tokens: Option<&Tokens>, identity: &Identity) -> Entry {
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|s| s.expose_secret().to_string());
+        Entry {
+            provider: provider.to_string(),
+            access_token: tokens.and_then(|t| secret(&t.access)),
+            refresh_token: tokens.and_then(|t| secret(&t.refresh)),
+            expires_at: tokens.and_then(|t| t.expires_at).map(to_epoch_ms),
+            id_token: tokens.and_then(|t| secret(&t.id_token)),
+            identity: identity.clone(),
+        }
+    }
+
+    pub fn has_tokens(&self) -> bool {
+        self.access_token.is_some() || self.refresh_token.is_some()
+    }
+
+    pub fn tokens(&self) -> Tokens {
+        let secret = |s: &Option<String>| s.clone().map(SecretString::from);
+        Tokens {
+            access: secret(&self.access_token),
+            refresh: secret(&self.refresh_token),
+            expires_at: self.expires_at.and_then(from_epoch_ms),
+            id_token: secret(&self.id_token),
+            identity: self.identity.clone(),
+        }
+    }
+
+    /// The refresh token, for telling whether two imports are the same login.
+    pub fn refresh_secret(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+}
+
+/// Problems with the file, worded for the person who has to fix them. Never a token.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid credentials JSON (line {line}); fix it or move it aside and run `keypool login` / `keypool accounts import` again")]
+    Corrupt { path: PathBuf, line: usize },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+impl Store {
+    pub fn at(path: impl Into<PathBuf>) -> Store {
+        Store { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every entry; an absent file is an empty store.
+    pub fn load(&self) -> Result<BTreeMap<String, Entry>, StoreError> {
+        Ok(self.read()?.accounts)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<Entry>, StoreError> {
+        Ok(self.read()?.accounts.remove(name))
+    }
+
+    /// Sets (or replaces) `name`'s entry. Read-modify-write under the lock.
+    pub fn put(&self, name: &str, entry: Entry) -> Result<(), StoreError> {
+        self.update(|accounts| {
+            accounts.insert(name.to_string(), entry);
+        })
+    }
+
+    /// Stores fresh tokens for `name`, keeping its provider and identity facts.
+    pub fn put_tokens(
+        &self,
+        name: &str,
+        provider: &str,
+        tokens: &Tokens,
+    ) -> Result<(), StoreError> {
+        self.update(|accounts| {
+            let mut identity = tokens.identity.clone();
+            if let Some(old) = accounts.get(name) {
+                identity.merge(&old.identity);
+            }
+            accounts.insert(
+                name.to_string(),
+                Entry::new(provider, Some(tokens), &identity),
+            );
+        })
+    }
+
+    /// Records what was learned about a linked account (no tokens).
+    pub fn put_identity(
+        &self,
+        name: &str,
+        provider: &str,
+        identity: &Identity,
+    ) -> Result<(), StoreError> {
+        self.update(|accounts| {
+            let e = accounts
+                .entry(name.to_string())
+                .or_insert_with(|| Entry::new(provider, None, &Identity::default()));
+            let mut merged = identity.clone();
+            merged.merge(&e.identity);
+            e.identity = merged;
+        })
+    }
+
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        self.update(|accounts| {
+            accounts.remove(name);
+        })
+    }
+
+    fn update(&self, f: impl FnOnce(&mut BTreeMap<String, Entry>)) -> Result<(), StoreError> {
+        let write_err = |source| StoreError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let _guard = lock::acquire(&self.path, LOCK_WAIT).map_err(write_err)?;
+        let mut file = self.read()?;
+        f(&mut file.accounts);
+        file.version = version();
+        let text = serde_json::to_vec_pretty(&file).expect("serialisable");
+        crate::atomic_file::write(&self.path, &text, 0o600).map_err(write_err)
+    }
+
+    fn read(&self) -> Result<FileShape, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileShape::default()),
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        // serde_json's message may quote the offending input; only its line is reported.
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            line: e.line(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn round_trips_tokens_at_0600_and_keeps_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("credentials.json"));
+        assert!(store.load().unwrap().is_empty());
+        let t = Tokens {
+            access: Some("acc".to_string().into()),
+            refresh: Some("ref".to_string().into()),
+            expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_760_000_000_000)),
+            id_token: None,
+            identity: Identity {
+                plan: Some("max".into()),
+                ..Identity::default()
+            },
+        };
+        store.put_tokens("a", "anthropic", &t).unwrap();
+        let mut t2 = t.clone();
+        t2.identity = Identity::default();
+        t2.refresh = Some("ref2".to_string().into());
+        store.put_tokens("a", "anthropic", &t2).unwrap();
+        let e = store.get("a").unwrap().unwrap();
+        assert_eq!(e.identity.plan.as_deref(), Some("max"), "identity kept");
+        assert_eq!(e.tokens().refresh.unwrap().expose_secret(), "ref2");
+        assert_eq!(e.tokens().expires_at, t.expires_at);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = SystemTime::now();
+    }
+
+    #[test]
+    fn corrupt_file_error_names_line_not_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("credentials.json");
+        std::fs::write(&p, "{\n\"accounts\": {\"a\": sk-secret-123}}").unwrap();
+        let e = Store::at(&p).load().unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains("sk-secret"), "{e}");
+    }
+}
