@@ -1,10 +1,30 @@
 //! Requests addressed to keypool itself rather than proxied (`GET /`).
 
 use crate::body::{full, ProxyBody};
+use crate::pool::{Account, Health};
 use crate::server::text;
 use crate::state::State;
 use http::{Request, Response, StatusCode};
 use serde_json::json;
+use std::time::SystemTime;
+
+/// One account's live state: `ok`, `cooling` (with `until`, epoch seconds) or `disabled`,
+/// and why. Never a credential.
+fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
+    let (state, detail, until) = match a.health(now) {
+        Health::Ok => ("ok", String::new(), None),
+        Health::Cooling { until, detail, .. } => (
+            "cooling",
+            detail,
+            until
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs()),
+        ),
+        Health::Disabled { reason } => ("disabled", reason, None),
+    };
+    json!({"name": a.name, "kind": a.kind().as_str(), "state": state, "detail": detail, "until": until})
+}
 
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     if req.uri().path() != "/" {
@@ -23,11 +43,15 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
             "keypool: only GET / is served here\n",
         );
     }
+    let now = state.clock.now();
     let pools: Vec<_> = state
         .pools
         .all
         .iter()
-        .map(|p| json!({"name": p.name, "provider": p.provider.id, "accounts": p.members.len()}))
+        .map(|p| {
+            let members: Vec<_> = p.members.iter().map(|a| account_json(a, now)).collect();
+            json!({"name": p.name, "provider": p.provider.id, "accounts": p.members.len(), "members": members})
+        })
         .collect();
     let wants_json = req
         .headers()

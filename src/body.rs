@@ -70,11 +70,12 @@ impl RequestBody {
         matches!(self, RequestBody::Buffered(_))
     }
 
-    /// The body for one attempt. A streaming body can be taken once.
-    pub fn for_attempt(&mut self) -> ProxyBody {
+    /// The body for one attempt, through `edit` when it is buffered (an account-bound
+    /// value rewritten; `None` keeps it as is). A streaming body can be taken once.
+    pub fn for_attempt(&mut self, edit: impl FnOnce(&Bytes) -> Option<Bytes>) -> ProxyBody {
         match self {
             RequestBody::Buffered(b) if b.is_empty() => empty(),
-            RequestBody::Buffered(b) => full(b.clone()),
+            RequestBody::Buffered(b) => full(edit(b).unwrap_or_else(|| b.clone())),
             RequestBody::Streaming(s) => s.take().unwrap_or_else(empty),
         }
     }

@@ -46,7 +46,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Env(args) => env(&home, config_path.as_deref(), args),
         Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
         Command::Accounts(AccountsCommand::List { check }) => {
-            accounts_list(&home, config_path.as_deref(), check)
+            let (config, path) = load_config(&home, config_path.as_deref(), false)?;
+            let live = admin_json(config.listen).await;
+            Ok(crate::accounts_view::list(
+                &home,
+                &config,
+                &path,
+                check,
+                live.as_ref(),
+            ))
         }
     }
 }
@@ -292,84 +300,25 @@ async fn port_taken(addr: SocketAddr) -> bool {
 
 /// Whether a keypool answers at `addr` (its `GET /` JSON names itself).
 async fn is_keypool(addr: SocketAddr) -> bool {
+    admin_json(addr).await.is_some()
+}
+
+/// The status JSON of the keypool answering at `addr`, if one does.
+async fn admin_json(addr: SocketAddr) -> Option<serde_json::Value> {
     let probe = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
         s.write_all(b"GET / HTTP/1.0\r\nAccept: application/json\r\n\r\n")
             .await
             .ok()?;
         let mut buf = Vec::new();
-        s.take(64 * 1024).read_to_end(&mut buf).await.ok()?;
-        Some(String::from_utf8_lossy(&buf).contains("\"keypool\""))
+        s.take(1 << 20).read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        let (_, body) = text.split_once("\r\n\r\n")?;
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        v.get("keypool").is_some().then_some(v)
     };
     tokio::time::timeout(Duration::from_secs(2), probe)
         .await
         .ok()
         .flatten()
-        .unwrap_or(false)
-}
-
-fn accounts_list(
-    home: &Home,
-    config_path: Option<&Path>,
-    check: bool,
-) -> Result<ExitCode, Failure> {
-    let (config, path) = load_config(home, config_path, false)?;
-    if config.accounts.is_empty() {
-        println!(
-            "No accounts in {}. Add [[accounts]] blocks (see the README's Configuration section).",
-            path.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut rows = vec![["NAME", "PROVIDER", "POOL", "KIND", "KEY FROM", "STATE"]
-        .map(String::from)
-        .to_vec()];
-    let mut problems = 0;
-    for a in &config.accounts {
-        let pools: Vec<&str> = config
-            .pools
-            .iter()
-            .filter(|p| p.accounts.contains(&a.name))
-            .map(|p| p.name.as_str())
-            .collect();
-        let state = if check {
-            match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(&a.api_key)) {
-                Ok(_) => "ok".to_string(),
-                Err(e) => {
-                    problems += 1;
-                    format!("error: {e}")
-                }
-            }
-        } else {
-            "-".to_string()
-        };
-        rows.push(vec![
-            a.name.clone(),
-            a.provider.clone(),
-            if pools.is_empty() {
-                "(none)".into()
-            } else {
-                pools.join(",")
-            },
-            "api_key".into(),
-            a.source.describe(),
-            state,
-        ]);
-    }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
-    Ok(if problems > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

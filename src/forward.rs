@@ -3,8 +3,12 @@
 
 use crate::body::{full, incoming, ProxyBody, RequestBody};
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
-use crate::pool::{ceil_secs, Account, Pool, Unavailable};
-use crate::providers::{classify, error_response_body, needs_body, Dialect, ErrorKind, Provider};
+use crate::oauth::account::{Access, AccessError, Ctx};
+use crate::oauth::edit;
+use crate::pool::{ceil_secs, Account, Credential, Pool, Unavailable};
+use crate::providers::{
+    classify, error_response_body, needs_body, AuthScheme, Dialect, ErrorKind, Provider, Verdict,
+};
 use crate::splice::splice;
 use crate::state::State;
 use crate::upstream::describe_error;
@@ -15,10 +19,13 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long an OAuth account sits out when its token endpoint fails for a while.
+const TOKEN_ENDPOINT_COOLDOWN: Duration = Duration::from_secs(30);
 
 /// Where a request goes: the CONNECT target, or the host of an absolute-form URI.
 #[derive(Debug, Clone)]
@@ -90,15 +97,15 @@ struct Served {
 async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) -> Served {
     let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let provider = state.registry.for_host(&target.host).cloned();
-    let route = provider
-        .as_ref()
-        .filter(|p| p.covers(req.uri().path()))
-        .and_then(|p| {
-            state
-                .pools
-                .for_provider(&p.id)
-                .map(|pool| (p.clone(), pool.clone()))
-        });
+    let kind = provider.as_ref().and_then(|p| p.client_kind(req.headers()));
+    let path = req.uri().path().to_string();
+    let route = provider.as_ref().and_then(|p| {
+        state
+            .pools
+            .for_provider(&p.id)
+            .filter(|pool| pool.serves(kind, &path))
+            .map(|pool| (p.clone(), pool.clone()))
+    });
     let (parts, body) = req.into_parts();
 
     let Some((provider, pool)) = route else {
@@ -135,53 +142,90 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     };
 
     let mut tried = Vec::with_capacity(pool.members.len());
+    let mut attempts = 0;
     loop {
         let now = state.clock.now();
-        let (idx, account) = match pool.pick(&tried, now) {
+        let (idx, account) = match pool.pick(&tried, now, kind, &path) {
             Ok(x) => x,
             Err(why) => {
                 return Served {
                     response: all_limited(&provider, &pool, &why),
-                    attempts: tried.len(),
+                    attempts,
                     provider: Some(provider),
                     account: None,
                 }
             }
         };
         tried.push(idx);
-        let attempts = tried.len();
-        let Some(secret) = account.credential() else {
+        let Some(mut cred) = credential(&account, state).await else {
             continue;
         };
-        let edit = Edit {
-            provider: &provider,
-            account: &account,
-            secret: secret.expose_secret(),
-        };
-        let req = upstream_request(&parts, target, Some(edit), body.for_attempt());
-        let resp = match state.upstream.send(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                let response = bad_gateway(Some(provider.dialect), target, &e);
+        let mut refreshed = false;
+        // One account: sent once, or twice when its token was refused and refreshed.
+        let (resp, outcome) = loop {
+            attempts += 1;
+            let edit = Edit {
+                provider: &provider,
+                account: &account,
+                cred: &cred,
+            };
+            let req = upstream_request(
+                &parts,
+                target,
+                Some(edit),
+                body.for_attempt(|b| cred.edit_body(b)),
+            );
+            let resp = match state.upstream.send(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let response = bad_gateway(Some(provider.dialect), target, &e);
+                    return served(response, provider, account, attempts);
+                }
+            };
+            let status = resp.status();
+            if !needs_body(provider.dialect, status) {
+                let response = finish(resp, Some(&account.name), attempts, client_upgrade, state);
                 return served(response, provider, account, attempts);
             }
+            // An error status: read its (small) body to tell a limit from any other error.
+            let (head, bytes) = match read_error_body(resp).await {
+                Ok(x) => x,
+                Err(e) => {
+                    let response = bad_gateway(Some(provider.dialect), target, &*e);
+                    return served(response, provider, account, attempts);
+                }
+            };
+            let outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
+            let resp = Response::from_parts(head, full(bytes));
+            // A refused subscription token: refresh once and send again on this account.
+            if let (Verdict::AuthFailed, Cred::OAuth(used), Credential::OAuth(o)) =
+                (outcome.verdict, &cred, &account.credential)
+            {
+                if !refreshed && body.replayable() {
+                    refreshed = true;
+                    let ctx = ctx(state);
+                    match o.after_unauthorized(&ctx, &used.token).await {
+                        Ok(fresh) => {
+                            tracing::info!(account = %account.name, "{}: refreshed the token, sending again", outcome.detail);
+                            cred = Cred::OAuth(fresh);
+                            continue;
+                        }
+                        Err(e) => {
+                            give_up(&account, e, state);
+                            break (resp, None);
+                        }
+                    }
+                }
+            }
+            break (resp, Some(outcome));
         };
-        let status = resp.status();
-        if !needs_body(provider.dialect, status) {
-            let response = finish(resp, Some(&account.name), attempts, client_upgrade, state);
-            return served(response, provider, account, attempts);
-        }
-
-        // An error status: read its (small) body to tell a limit from any other error.
-        let (head, bytes) = match read_error_body(resp).await {
-            Ok(x) => x,
-            Err(e) => {
-                let response = bad_gateway(Some(provider.dialect), target, &*e);
+        let Some(outcome) = outcome else {
+            if !body.replayable() {
+                let response = decorate(resp, Some(&account.name), attempts, false);
                 return served(response, provider, account, attempts);
             }
+            continue;
         };
-        let outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
-        let resp = Response::from_parts(head, full(bytes));
         if !outcome.verdict.rotates() {
             let response = decorate(resp, Some(&account.name), attempts, false);
             return served(response, provider, account, attempts);
@@ -203,6 +247,54 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     }
 }
 
+/// The credential one attempt sends.
+enum Cred {
+    Key(SecretString),
+    OAuth(Access),
+}
+
+impl Cred {
+    fn edit_body(&self, body: &bytes::Bytes) -> Option<bytes::Bytes> {
+        match self {
+            Cred::Key(_) => None,
+            Cred::OAuth(a) => edit::body(a.flavor, body, a),
+        }
+    }
+}
+
+fn ctx(state: &State) -> Ctx<'_> {
+    Ctx {
+        upstream: &state.upstream,
+        clock: &*state.clock,
+        store: &state.store,
+    }
+}
+
+/// The account's credential for this attempt; `None` (and the account set aside) when it
+/// has none now.
+async fn credential(account: &Account, state: &State) -> Option<Cred> {
+    match &account.credential {
+        Credential::Key(k) => k.clone().map(Cred::Key),
+        Credential::OAuth(o) => match o.access(&ctx(state)).await {
+            Ok(a) => Some(Cred::OAuth(a)),
+            Err(e) => {
+                give_up(account, e, state);
+                None
+            }
+        },
+    }
+}
+
+fn give_up(account: &Account, e: AccessError, state: &State) {
+    match e {
+        AccessError::NeedsLogin(reason) => account.disable(reason),
+        AccessError::Unavailable(reason) => {
+            tracing::warn!(account = %account.name, "cannot get a token now: {reason}");
+            account.cool(TOKEN_ENDPOINT_COOLDOWN, state.clock.now(), reason);
+        }
+    }
+}
+
 fn served(
     response: Response<ProxyBody>,
     provider: Arc<Provider>,
@@ -220,7 +312,7 @@ fn served(
 struct Edit<'a> {
     provider: &'a Provider,
     account: &'a Account,
-    secret: &'a str,
+    cred: &'a Cred,
 }
 
 /// The request as it goes upstream: hop-by-hop headers gone, the client's credential
@@ -239,36 +331,59 @@ fn upstream_request(
     if websocket {
         restore_websocket_upgrade(&mut headers);
     }
-    let authority = target.authority();
-    if let Ok(h) = HeaderValue::from_str(&authority) {
-        headers.insert(HOST, h);
-    }
     let mut path = parts.uri.path().to_string();
     let mut query = parts.uri.query().map(str::to_string);
+    // Copilot accounts live on different API hosts (individual, business, enterprise).
+    let mut rehomed = None;
     if let Some(e) = edit {
-        match e
-            .provider
-            .auth
-            .apply(&mut headers, query.as_deref(), e.secret)
-        {
+        let (scheme, secret) = match e.cred {
+            Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
+            Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
+        };
+        match scheme.apply(&mut headers, query.as_deref(), secret) {
             Ok(edited) => query = edited.query,
             Err(_) => {
                 // resolve() refuses control characters, so this cannot happen; if it
                 // did, sending without a credential is safer than sending the client's.
-                tracing::warn!(account = %e.account.name, "the key cannot be sent as an HTTP header");
+                tracing::warn!(account = %e.account.name, "the credential cannot be sent as an HTTP header");
             }
         }
-        if let Some(p) = e
-            .provider
-            .rewrite_path(&path, e.account.account_id.as_deref())
-        {
-            path = p;
+        match e.cred {
+            Cred::Key(_) => {
+                edit::headers_for_key(&mut headers);
+                if let Some(p) = e
+                    .provider
+                    .rewrite_path(&path, e.account.account_id.as_deref())
+                {
+                    path = p;
+                }
+            }
+            Cred::OAuth(a) => {
+                edit::headers(a.flavor, &mut headers, a);
+                rehomed = a
+                    .api_base
+                    .as_deref()
+                    .and_then(|b| b.parse::<Uri>().ok())
+                    .and_then(|u| Target::from_absolute_uri(&u))
+                    .filter(|t| t.host != target.host);
+            }
         }
+    }
+    let target = rehomed.as_ref().unwrap_or(target);
+    let authority = target.authority();
+    if let Ok(h) = HeaderValue::from_str(&authority) {
+        headers.insert(HOST, h);
     }
     let uri = match &query {
         Some(q) => format!("{}://{authority}{path}?{q}", target.scheme),
         None => format!("{}://{authority}{path}", target.scheme),
     };
+    // An edited body may have changed length.
+    if let Some(n) = http_body::Body::size_hint(&body).exact() {
+        if headers.contains_key(CONTENT_LENGTH) {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri.parse().unwrap_or_else(|_| parts.uri.clone());

@@ -2,6 +2,7 @@
 //! like one, rotating on rate limits. See README.md for the user's view and
 //! DESIGN.md (in the project's shared docs) for the data flow.
 
+pub mod accounts_view;
 pub mod admin;
 pub mod atomic_file;
 pub mod body;

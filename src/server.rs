@@ -143,10 +143,12 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let ca = Arc::new(ca);
     let upstream =
         Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
+    let store = crate::oauth::store::Store::at(opts.home.credentials_file());
     let state = Arc::new(State {
         home: opts.home,
         listen,
-        pools: Pools::build(&config),
+        pools: Pools::build(&config, &store),
+        store,
         registry: config.registry,
         tls: ca.server_config(),
         ca,

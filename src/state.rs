@@ -3,6 +3,7 @@
 use crate::ca::CertAuthority;
 use crate::config::Limits;
 use crate::home::Home;
+use crate::oauth::store::Store;
 use crate::pool::{Clock, Pools};
 use crate::providers::Registry;
 use crate::upstream::Upstream;
@@ -16,6 +17,8 @@ pub struct State {
     pub listen: SocketAddr,
     pub registry: Registry,
     pub pools: Pools,
+    /// `credentials.json`, where refreshed tokens of stored accounts go.
+    pub store: Store,
     pub ca: Arc<CertAuthority>,
     pub tls: Arc<rustls::ServerConfig>,
     pub upstream: Upstream,

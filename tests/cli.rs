@@ -450,7 +450,7 @@ api_key = "!echo locked >&2; exit 1"
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("work") && l.ends_with("ok")),
+            .any(|l| l.starts_with("work") && l.contains(" ok ") && l.ends_with("literal")),
         "{text}"
     );
     assert!(text.contains("error:") && text.contains("locked"), "{text}");

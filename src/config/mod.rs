@@ -23,16 +23,53 @@ pub struct Config {
     pub registry: Registry,
     pub upstream: UpstreamConfig,
     pub limits: Limits,
+    pub oauth: OAuthConfig,
 }
 
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
     pub name: String,
     pub provider: String,
-    /// The `api_key` value as written: a literal secret, `env:VAR` or `!command`.
-    pub api_key: SecretString,
-    pub source: SecretRef,
+    pub credential: CredentialConfig,
     pub account_id: Option<String>,
+}
+
+/// Where an account's credential comes from.
+#[derive(Debug, Clone)]
+pub enum CredentialConfig {
+    /// `api_key = "…"`: a literal secret, `env:VAR` or `!command`, as written.
+    ApiKey {
+        raw: SecretString,
+        source: SecretRef,
+    },
+    /// `oauth = "stored"` or `oauth = "link:PATH"`.
+    OAuth(OAuthSource),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthSource {
+    /// Tokens in `credentials.json`, owned by keypool.
+    Stored,
+    /// Tokens in a native CLI's file, shared with it.
+    Linked(PathBuf),
+}
+
+impl AccountConfig {
+    pub fn kind(&self) -> crate::providers::Kind {
+        match self.credential {
+            CredentialConfig::ApiKey { .. } => crate::providers::Kind::ApiKey,
+            CredentialConfig::OAuth(_) => crate::providers::Kind::OAuth,
+        }
+    }
+
+    /// Where the credential comes from, safe to print.
+    pub fn describe_source(&self) -> String {
+        match &self.credential {
+            CredentialConfig::ApiKey { source, .. } => source.describe(),
+            CredentialConfig::OAuth(OAuthSource::Stored) => "stored".into(),
+            CredentialConfig::OAuth(OAuthSource::Linked(p)) => format!("link:{}", p.display()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +78,28 @@ pub struct PoolConfig {
     pub provider: String,
     pub accounts: Vec<String>,
     pub strategy: Strategy,
+    /// Let a request of one credential kind use accounts of the other.
+    pub mix_kinds: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Refresh an access token this long before it expires.
+    #[serde(default = "default_refresh_margin", with = "humantime_serde")]
+    pub refresh_margin: Duration,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            refresh_margin: default_refresh_margin(),
+        }
+    }
+}
+
+fn default_refresh_margin() -> Duration {
+    Duration::from_secs(300)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -137,6 +196,8 @@ struct RawConfig {
     upstream: Option<Spanned<UpstreamConfig>>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    oauth: OAuthConfig,
 }
 
 #[derive(Deserialize)]
@@ -144,7 +205,8 @@ struct RawConfig {
 struct RawAccount {
     name: Spanned<String>,
     provider: Spanned<String>,
-    api_key: Spanned<String>,
+    api_key: Option<Spanned<String>>,
+    oauth: Option<Spanned<String>>,
     account_id: Option<Spanned<String>>,
 }
 
@@ -156,6 +218,8 @@ struct RawPool {
     accounts: Vec<Spanned<String>>,
     #[serde(default)]
     strategy: Strategy,
+    #[serde(default)]
+    mix_kinds: bool,
 }
 
 #[derive(Deserialize)]
@@ -247,7 +311,10 @@ api_key = "!echo sk-b"
         assert_eq!(c.pools.len(), 2);
         assert_eq!(c.pools[0].name, "openai");
         assert_eq!(c.pools[0].accounts, vec!["a", "b"]);
-        assert_eq!(c.accounts[1].source, SecretRef::Env("X".into()));
+        assert!(matches!(
+            &c.accounts[1].credential,
+            CredentialConfig::ApiKey { source: SecretRef::Env(v), .. } if v == "X"
+        ));
     }
 
     #[test]

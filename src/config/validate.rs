@@ -2,9 +2,10 @@
 //! name the line and the fix.
 
 use super::{
-    AccountConfig, Config, ConfigError, PoolConfig, RawConfig, Strategy, UpstreamConfig,
-    DEFAULT_LISTEN,
+    AccountConfig, Config, ConfigError, CredentialConfig, OAuthSource, PoolConfig, RawAccount,
+    RawConfig, Strategy, UpstreamConfig, DEFAULT_LISTEN,
 };
+use crate::oauth::Flavor;
 use crate::providers::{builtin, AuthScheme, Provider, Registry, Scope};
 use crate::secret::SecretRef;
 use crate::upstream::ConnectTo;
@@ -110,6 +111,7 @@ impl Validator<'_> {
                 auth,
                 dialect: p.dialect,
                 scope: Scope::All,
+                oauth: None,
             });
         }
 
@@ -153,19 +155,11 @@ impl Validator<'_> {
                 }
                 _ => {}
             }
-            let key = a.api_key.get_ref();
-            if key.trim().is_empty() || key.trim() == "env:" || key.trim() == "!" {
-                return self.err(
-                    a.api_key.span(),
-                    format!("account '{name}' has an empty api_key"),
-                    "set api_key to the key, \"env:VAR\" or \"!command\"".into(),
-                );
-            }
+            let credential = self.credential(&a, provider)?;
             accounts.push(AccountConfig {
                 name: name.clone(),
                 provider: provider.id.clone(),
-                source: SecretRef::parse(key),
-                api_key: SecretString::from(key.clone()),
+                credential,
                 account_id,
             });
         }
@@ -228,6 +222,7 @@ impl Validator<'_> {
                 provider: provider.id.clone(),
                 accounts: members,
                 strategy: p.strategy,
+                mix_kinds: p.mix_kinds,
             });
         }
         // Default pools: one per provider that has accounts and no explicit pool.
@@ -254,6 +249,7 @@ impl Validator<'_> {
                     .map(|b| b.name.clone())
                     .collect(),
                 strategy: Strategy::RoundRobin,
+                mix_kinds: false,
             });
         }
 
@@ -280,7 +276,92 @@ impl Validator<'_> {
             registry,
             upstream,
             limits: raw.limits,
+            oauth: raw.oauth,
         })
+    }
+
+    /// The account's `api_key` or `oauth`, exactly one of them, checked against what its
+    /// provider takes.
+    fn credential(
+        &self,
+        a: &RawAccount,
+        provider: &Provider,
+    ) -> Result<CredentialConfig, ConfigError> {
+        let name = a.name.get_ref();
+        let oauth_only = provider.oauth.as_ref().is_some_and(|o| o.only);
+        match (&a.api_key, &a.oauth) {
+            (Some(_), Some(o)) => self.err(
+                o.span(),
+                format!("account '{name}' has both api_key and oauth"),
+                "keep one: an account is either an API key or a subscription login".into(),
+            ),
+            (None, None) => self.err(
+                a.name.span(),
+                format!("account '{name}' has neither api_key nor oauth"),
+                if oauth_only {
+                    format!(
+                        "add oauth = \"stored\" and run `keypool login {} --name {name}`, or import a login with `keypool accounts import`",
+                        provider.id
+                    )
+                } else {
+                    "add api_key = \"<key>\" (or \"env:VAR\", \"!command\")".into()
+                },
+            ),
+            (Some(k), None) => {
+                if oauth_only {
+                    return self.err(
+                        k.span(),
+                        format!(
+                            "provider '{}' takes subscription logins, not API keys",
+                            provider.id
+                        ),
+                        format!(
+                            "replace api_key with oauth = \"stored\" and run `keypool login {} --name {name}`",
+                            provider.id
+                        ),
+                    );
+                }
+                let key = k.get_ref();
+                if key.trim().is_empty() || key.trim() == "env:" || key.trim() == "!" {
+                    return self.err(
+                        k.span(),
+                        format!("account '{name}' has an empty api_key"),
+                        "set api_key to the key, \"env:VAR\" or \"!command\"".into(),
+                    );
+                }
+                Ok(CredentialConfig::ApiKey {
+                    source: SecretRef::parse(key),
+                    raw: SecretString::from(key.clone()),
+                })
+            }
+            (None, Some(o)) => {
+                if Flavor::for_provider(&provider.id).is_none() {
+                    let with: Vec<&str> = Flavor::ALL.iter().map(|f| f.provider_id()).collect();
+                    return self.err(
+                        o.span(),
+                        format!("provider '{}' has no subscription login", provider.id),
+                        format!(
+                            "use api_key for it; oauth works with {}",
+                            with.join(", ")
+                        ),
+                    );
+                }
+                let v = o.get_ref().trim();
+                if v == "stored" {
+                    return Ok(CredentialConfig::OAuth(OAuthSource::Stored));
+                }
+                match v.strip_prefix("link:").map(str::trim) {
+                    Some(p) if !p.is_empty() => {
+                        Ok(CredentialConfig::OAuth(OAuthSource::Linked(expand_home(p))))
+                    }
+                    _ => self.err(
+                        o.span(),
+                        format!("oauth = \"{v}\" is neither \"stored\" nor \"link:PATH\""),
+                        "write oauth = \"stored\" (tokens kept by keypool) or oauth = \"link:~/.codex/auth.json\" (shared with the CLI)".into(),
+                    ),
+                }
+            }
+        }
     }
 
     fn provider<'r>(
@@ -307,5 +388,13 @@ impl Validator<'_> {
                 known.join(", ")
             ),
         )
+    }
+}
+
+/// `~/x` → `$HOME/x`; other paths as written.
+fn expand_home(p: &str) -> std::path::PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if !home.is_empty() => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(p),
     }
 }

@@ -1,6 +1,9 @@
 //! Subscription (OAuth) accounts: their tokens, where those tokens live (keypool's own
 //! `credentials.json` or a native CLI's file), and how keypool keeps them fresh.
 
+pub mod account;
+pub mod edit;
+pub mod endpoint;
 pub mod flavor;
 pub mod jwt;
 pub mod link;

@@ -4,8 +4,12 @@ mod clock;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 
-use crate::config::{Config, Strategy};
-use crate::providers::{Outcome, Provider, Verdict};
+use crate::config::{Config, CredentialConfig, OAuthSource, Strategy};
+use crate::oauth::account::{OAuthAccount, Source};
+use crate::oauth::link::Linked;
+use crate::oauth::store::Store;
+use crate::oauth::Flavor;
+use crate::providers::{Kind, Outcome, Provider, Verdict};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,18 +29,51 @@ pub enum Health {
     },
 }
 
+/// What an account authenticates with.
+#[derive(Debug)]
+pub enum Credential {
+    /// A resolved API key; `None` when it could not be resolved (the account is disabled).
+    Key(Option<SecretString>),
+    OAuth(Arc<OAuthAccount>),
+}
+
 #[derive(Debug)]
 pub struct Account {
     pub name: String,
     pub provider: Arc<Provider>,
     pub account_id: Option<String>,
-    credential: Option<SecretString>,
+    pub credential: Credential,
     health: Mutex<Health>,
 }
 
 impl Account {
-    pub fn credential(&self) -> Option<&SecretString> {
-        self.credential.as_ref()
+    pub fn kind(&self) -> Kind {
+        match self.credential {
+            Credential::Key(_) => Kind::ApiKey,
+            Credential::OAuth(_) => Kind::OAuth,
+        }
+    }
+
+    /// Takes the account out of rotation until keypool restarts.
+    pub fn disable(&self, reason: String) {
+        let mut h = self.health.lock().expect("health lock");
+        if !matches!(&*h, Health::Disabled { .. }) {
+            tracing::warn!(account = %self.name, provider = %self.provider.id, "account disabled: {reason}");
+        }
+        *h = Health::Disabled { reason };
+    }
+
+    /// Sits the account out for `wait` (its token endpoint failed, say).
+    pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
+        let mut h = self.health.lock().expect("health lock");
+        if matches!(&*h, Health::Disabled { .. }) {
+            return;
+        }
+        *h = Health::Cooling {
+            until: now + wait,
+            verdict: Verdict::Overloaded,
+            detail,
+        };
     }
 
     /// Health as of `now`: a cooldown that has ended reads as `Ok`.
@@ -54,6 +91,7 @@ pub struct Pool {
     pub name: String,
     pub provider: Arc<Provider>,
     pub strategy: Strategy,
+    pub mix_kinds: bool,
     pub members: Vec<Arc<Account>>,
     cursor: AtomicUsize,
 }
@@ -68,18 +106,33 @@ pub struct Unavailable {
 }
 
 impl Pool {
+    /// Whether account `idx` may serve a request of `kind` to `path`: its kind matches
+    /// (unless the pool mixes kinds) and its provider swaps that path for its kind.
+    pub fn eligible(&self, idx: usize, kind: Option<Kind>, path: &str) -> bool {
+        let a = &self.members[idx];
+        let k = a.kind();
+        (self.mix_kinds || kind.is_none_or(|want| want == k)) && a.provider.covers(path, k)
+    }
+
+    /// Whether any account may serve a request of `kind` to `path` at all.
+    pub fn serves(&self, kind: Option<Kind>, path: &str) -> bool {
+        (0..self.members.len()).any(|i| self.eligible(i, kind, path))
+    }
+
     /// The next usable account not in `tried`, in round-robin order.
     pub fn pick(
         &self,
         tried: &[usize],
         now: SystemTime,
+        kind: Option<Kind>,
+        path: &str,
     ) -> Result<(usize, Arc<Account>), Unavailable> {
         let n = self.members.len();
         if n > 0 {
             let start = self.cursor.fetch_add(1, Ordering::Relaxed);
             for i in 0..n {
                 let idx = (start + i) % n;
-                if tried.contains(&idx) {
+                if tried.contains(&idx) || !self.eligible(idx, kind, path) {
                     continue;
                 }
                 let acct = &self.members[idx];
@@ -98,17 +151,25 @@ impl Pool {
         match outcome.verdict {
             Verdict::Ok => {}
             Verdict::AuthFailed => {
+                let reason = match &acct.credential {
+                    Credential::Key(_) => format!(
+                        "key rejected by the provider ({}); fix api_key and restart keypool",
+                        outcome.detail
+                    ),
+                    Credential::OAuth(o) => format!(
+                        "needs login: the provider rejected a freshly refreshed token ({}); {}",
+                        outcome.detail,
+                        o.fix()
+                    ),
+                };
                 if !matches!(&*h, Health::Disabled { .. }) {
                     tracing::warn!(
                         account = %acct.name,
                         provider = %acct.provider.id,
-                        "the provider rejected this account's key ({}); it is disabled until keypool restarts with a fixed api_key",
-                        outcome.detail
+                        "account disabled until keypool restarts: {reason}"
                     );
                 }
-                *h = Health::Disabled {
-                    reason: format!("key rejected by the provider ({})", outcome.detail),
-                };
+                *h = Health::Disabled { reason };
             }
             verdict => {
                 let until = now + outcome.cooldown();
@@ -165,9 +226,10 @@ pub struct Pools {
 }
 
 impl Pools {
-    /// Builds pools from the config, resolving each account's key. An account whose key
-    /// cannot be resolved is disabled with the reason; the others serve.
-    pub fn build(config: &Config) -> Pools {
+    /// Builds pools from the config, resolving each account's key and loading each OAuth
+    /// account's tokens (from `store` or its linked file). An account whose credential
+    /// cannot be had is disabled with the reason; the others serve.
+    pub fn build(config: &Config, store: &Store) -> Pools {
         let mut accounts: HashMap<&str, Arc<Account>> = HashMap::new();
         for a in &config.accounts {
             let provider = config
@@ -175,18 +237,28 @@ impl Pools {
                 .by_id(&a.provider)
                 .expect("validated provider")
                 .clone();
-            let (credential, health) = match crate::secret::resolve(
-                secrecy::ExposeSecret::expose_secret(&a.api_key),
-            ) {
-                Ok(s) => (Some(s), Health::Ok),
-                Err(e) => {
-                    tracing::warn!(account = %a.name, "account disabled: api_key {}: {e}", a.source.describe());
-                    (
-                        None,
-                        Health::Disabled {
-                            reason: format!("api_key {}: {e}", a.source.describe()),
-                        },
-                    )
+            let (credential, trouble) = match &a.credential {
+                CredentialConfig::ApiKey { raw, source } => {
+                    match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(raw)) {
+                        Ok(s) => (Credential::Key(Some(s)), None),
+                        Err(e) => (
+                            Credential::Key(None),
+                            Some(format!("api_key {}: {e}", source.describe())),
+                        ),
+                    }
+                }
+                CredentialConfig::OAuth(src) => {
+                    let flavor =
+                        Flavor::for_provider(&a.provider).expect("validated oauth provider");
+                    let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
+                    (Credential::OAuth(Arc::new(acct)), trouble)
+                }
+            };
+            let health = match trouble {
+                None => Health::Ok,
+                Some(reason) => {
+                    tracing::warn!(account = %a.name, "account disabled: {reason}");
+                    Health::Disabled { reason }
                 }
             };
             accounts.insert(
@@ -210,6 +282,7 @@ impl Pools {
                     .expect("validated provider")
                     .clone(),
                 strategy: p.strategy,
+                mix_kinds: p.mix_kinds,
                 members: p
                     .accounts
                     .iter()
@@ -231,6 +304,74 @@ impl Pools {
     }
 }
 
+/// An OAuth account with the tokens it has now, and why it cannot serve if it cannot.
+fn oauth_account(
+    name: &str,
+    flavor: Flavor,
+    src: &OAuthSource,
+    store: &Store,
+    config: &Config,
+) -> (OAuthAccount, Option<String>) {
+    let margin = config.oauth.refresh_margin;
+    let empty = crate::oauth::Tokens {
+        access: None,
+        refresh: None,
+        expires_at: None,
+        id_token: None,
+        identity: Default::default(),
+    };
+    let login = flavor.login_command(name);
+    let entry = match store.get(name) {
+        Ok(e) => e,
+        Err(e) => {
+            let a = OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin);
+            return (a, Some(e.to_string()));
+        }
+    };
+    match src {
+        OAuthSource::Stored => match entry.filter(|e| e.has_tokens()) {
+            Some(e) => (
+                OAuthAccount::new(name.into(), flavor, Source::Stored, e.tokens(), margin),
+                None,
+            ),
+            None => (
+                OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin),
+                Some(format!(
+                    "needs login: {} holds no tokens for it; run `{login}`",
+                    store.path().display()
+                )),
+            ),
+        },
+        OAuthSource::Linked(path) => {
+            let linked = match Linked::open(path, flavor) {
+                Ok(l) => l,
+                Err(e) => {
+                    let a = OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin);
+                    return (
+                        a,
+                        Some(format!(
+                            "linked file {}: {e}; log in with {} or fix the oauth = \"link:…\" path",
+                            path.display(),
+                            flavor.native_login()
+                        )),
+                    );
+                }
+            };
+            let (mut tokens, trouble) = match linked.read() {
+                Ok(t) => (t, None),
+                Err(e) => (empty, Some(format!("linked file {}: {e}", path.display()))),
+            };
+            if let Some(e) = entry {
+                tokens.identity.merge(&e.identity);
+            }
+            (
+                OAuthAccount::new(name.into(), flavor, Source::Linked(linked), tokens, margin),
+                trouble,
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +385,12 @@ mod tests {
             );
         }
         let c = Config::parse(&text, Path::new("t.toml")).unwrap();
-        Pools::build(&c).for_provider("openai").unwrap().clone()
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("credentials.json"));
+        Pools::build(&c, &store)
+            .for_provider("openai")
+            .unwrap()
+            .clone()
     }
 
     fn limited(secs: u64) -> Outcome {
@@ -259,21 +405,21 @@ mod tests {
     fn round_robin_skips_tried_and_cooling_until_reset() {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
         let p = pool(&["k0", "k1"]);
-        let (first, _) = p.pick(&[], clock.now()).unwrap();
-        let (second, _) = p.pick(&[first], clock.now()).unwrap();
+        let (first, _) = p.pick(&[], clock.now(), None, "/").unwrap();
+        let (second, _) = p.pick(&[first], clock.now(), None, "/").unwrap();
         assert_ne!(first, second);
-        assert!(p.pick(&[0, 1], clock.now()).is_err());
+        assert!(p.pick(&[0, 1], clock.now(), None, "/").is_err());
 
         p.mark(0, &limited(30), clock.now());
         for _ in 0..4 {
             assert_eq!(
-                p.pick(&[], clock.now()).unwrap().0,
+                p.pick(&[], clock.now(), None, "/").unwrap().0,
                 1,
                 "a cooling account is skipped"
             );
         }
         p.mark(1, &limited(90), clock.now());
-        let u = p.pick(&[], clock.now()).unwrap_err();
+        let u = p.pick(&[], clock.now(), None, "/").unwrap_err();
         assert_eq!(u.first_free_in, Some(Duration::from_secs(30)));
         assert!(
             u.summary.contains("a0 (rate-limited, frees in 30s)"),
@@ -283,7 +429,7 @@ mod tests {
 
         clock.advance(Duration::from_secs(30));
         assert_eq!(
-            p.pick(&[], clock.now()).unwrap().0,
+            p.pick(&[], clock.now(), None, "/").unwrap().0,
             0,
             "usable again once its reset passed"
         );
@@ -305,7 +451,9 @@ mod tests {
             },
             now,
         );
-        let u = p.pick(&[], now + Duration::from_secs(86400)).unwrap_err();
+        let u = p
+            .pick(&[], now + Duration::from_secs(86400), None, "/")
+            .unwrap_err();
         assert_eq!(u.first_free_in, None);
     }
 }

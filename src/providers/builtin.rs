@@ -1,6 +1,41 @@
 //! The built-in provider table. Ids follow pi's `auth.json` keys.
 
-use super::{AuthScheme, Dialect, Provider, Scope};
+use super::{AuthScheme, Dialect, OAuthSpec, Provider, Scope};
+
+/// Claude Code's inference calls. Its profile, usage, token, Remote Control and file
+/// calls are bound to its own login and pass through.
+const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
+    paths: &["/v1/messages", "/v1/messages/count_tokens"],
+    only: false,
+};
+/// The Codex backend's Responses endpoint (HTTP and WebSocket). The rest of chatgpt.com,
+/// e.g. `/backend-api/wham/accounts/check`, must see the client's own account.
+const CODEX_OAUTH: OAuthSpec = OAuthSpec {
+    paths: &[
+        "/backend-api/codex/responses",
+        "/backend-api/codex/responses/compact",
+    ],
+    only: true,
+};
+const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
+    paths: &[
+        "/chat/completions",
+        "/responses",
+        "/v1/messages",
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/embeddings",
+    ],
+    only: true,
+};
+const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
+    paths: &[
+        "/v1internal:generateContent",
+        "/v1internal:streamGenerateContent",
+        "/v1internal:countTokens",
+    ],
+    only: true,
+};
 
 pub fn builtin() -> Vec<Provider> {
     use AuthScheme::*;
@@ -11,10 +46,41 @@ pub fn builtin() -> Vec<Provider> {
         auth,
         dialect,
         scope: Scope::All,
+        oauth: None,
     };
     vec![
         p("openai", &["api.openai.com"], Bearer, Openai),
-        p("anthropic", &["api.anthropic.com"], XApiKey, Anthropic),
+        Provider {
+            oauth: Some(ANTHROPIC_OAUTH),
+            ..p("anthropic", &["api.anthropic.com"], XApiKey, Anthropic)
+        },
+        Provider {
+            oauth: Some(CODEX_OAUTH),
+            ..p("openai-codex", &["chatgpt.com"], Bearer, Openai)
+        },
+        Provider {
+            oauth: Some(COPILOT_OAUTH),
+            ..p(
+                "github-copilot",
+                &[
+                    "api.githubcopilot.com",
+                    "api.individual.githubcopilot.com",
+                    "api.business.githubcopilot.com",
+                    "api.enterprise.githubcopilot.com",
+                ],
+                Bearer,
+                Openai,
+            )
+        },
+        Provider {
+            oauth: Some(GEMINI_CLI_OAUTH),
+            ..p(
+                "google-gemini-cli",
+                &["cloudcode-pa.googleapis.com"],
+                Bearer,
+                Google,
+            )
+        },
         p(
             "google",
             &["generativelanguage.googleapis.com"],

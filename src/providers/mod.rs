@@ -44,22 +44,74 @@ pub enum Scope {
     },
 }
 
+/// Which kind of credential a request carries or an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    ApiKey,
+    OAuth,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "api_key",
+            Kind::OAuth => "oauth",
+        }
+    }
+}
+
+/// How a provider takes subscription (OAuth) accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSpec {
+    /// The inference paths where an OAuth account's token replaces the client's. Every
+    /// other path (profile, usage, account checks, file uploads) keeps the client's own
+    /// login, because clients check those answers against it.
+    pub paths: &'static [&'static str],
+    /// The provider has no API keys: every request is an OAuth request.
+    pub only: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub id: String,
     pub hosts: Vec<String>,
     pub auth: AuthScheme,
     pub dialect: Dialect,
+    /// Where API-key accounts swap credentials.
     pub scope: Scope,
+    pub oauth: Option<OAuthSpec>,
 }
 
 impl Provider {
-    /// Whether keypool swaps the credential of a request to `path`.
-    pub fn covers(&self, path: &str) -> bool {
-        match &self.scope {
-            Scope::All => true,
-            Scope::AccountPath { prefix, after } => {
-                account_path_split(path, prefix, after).is_some()
+    /// Whether an account of `kind` swaps the credential of a request to `path`.
+    pub fn covers(&self, path: &str, kind: Kind) -> bool {
+        match kind {
+            Kind::OAuth => self.oauth.as_ref().is_some_and(|o| o.paths.contains(&path)),
+            Kind::ApiKey if self.oauth.as_ref().is_some_and(|o| o.only) => false,
+            Kind::ApiKey => match &self.scope {
+                Scope::All => true,
+                Scope::AccountPath { prefix, after } => {
+                    account_path_split(path, prefix, after).is_some()
+                }
+            },
+        }
+    }
+
+    /// The kind of credential the client sent, when it tells: an Anthropic client with
+    /// `Authorization: Bearer` is logged in with a subscription, one with `x-api-key`
+    /// uses a key.
+    pub fn client_kind(&self, headers: &http::HeaderMap) -> Option<Kind> {
+        match &self.oauth {
+            None => Some(Kind::ApiKey),
+            Some(o) if o.only => Some(Kind::OAuth),
+            Some(_) => {
+                if headers.contains_key("x-api-key") {
+                    Some(Kind::ApiKey)
+                } else if headers.contains_key(http::header::AUTHORIZATION) {
+                    Some(Kind::OAuth)
+                } else {
+                    None
+                }
             }
         }
     }
@@ -156,13 +208,34 @@ mod tests {
     }
 
     #[test]
+    fn oauth_swaps_only_inference_paths() {
+        let r = Registry::new(builtin());
+        let a = r.by_id("anthropic").unwrap();
+        assert!(a.covers("/v1/messages", Kind::OAuth));
+        assert!(a.covers("/v1/messages/count_tokens", Kind::OAuth));
+        assert!(!a.covers("/api/oauth/profile", Kind::OAuth));
+        assert!(!a.covers("/v1/oauth/token", Kind::OAuth));
+        assert!(a.covers("/v1/models", Kind::ApiKey));
+        let c = r.for_host("chatgpt.com").unwrap();
+        assert!(c.covers("/backend-api/codex/responses", Kind::OAuth));
+        assert!(!c.covers("/backend-api/wham/accounts/check", Kind::OAuth));
+        assert!(!c.covers("/backend-api/codex/responses", Kind::ApiKey));
+        let mut h = http::HeaderMap::new();
+        assert_eq!(a.client_kind(&h), None);
+        h.insert("authorization", "Bearer sk-ant-oat01-x".parse().unwrap());
+        assert_eq!(a.client_kind(&h), Some(Kind::OAuth));
+        h.insert("x-api-key", "sk-ant-api".parse().unwrap());
+        assert_eq!(a.client_kind(&h), Some(Kind::ApiKey));
+    }
+
+    #[test]
     fn cloudflare_swaps_only_ai_paths_and_rewrites_the_account() {
         let r = Registry::new(builtin());
         let cf = r.by_id("cloudflare-workers-ai").unwrap();
         let p = "/client/v4/accounts/abc123/ai/v1/chat/completions";
-        assert!(cf.covers(p));
-        assert!(!cf.covers("/client/v4/accounts/abc123/workers/scripts"));
-        assert!(!cf.covers("/client/v4/zones"));
+        assert!(cf.covers(p, Kind::ApiKey));
+        assert!(!cf.covers("/client/v4/accounts/abc123/workers/scripts", Kind::ApiKey));
+        assert!(!cf.covers("/client/v4/zones", Kind::ApiKey));
         assert_eq!(
             cf.rewrite_path(p, Some("mine")).unwrap(),
             "/client/v4/accounts/mine/ai/v1/chat/completions"

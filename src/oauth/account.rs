@@ -1,0 +1,345 @@
+//! One OAuth account's token lifecycle: hand out a fresh access token, refresh it before
+//! it expires or after the provider refused it, one refresh at a time, and persist every
+//! rotated token before it is used.
+
+use super::endpoint::{self, CopilotToken, Granted, TokenError};
+use super::link::Linked;
+use super::store::Store;
+use super::{Flavor, Identity, Tokens};
+use crate::pool::Clock;
+use crate::upstream::Upstream;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// Where an account's tokens live.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// In keypool's `credentials.json`, owned by keypool alone.
+    Stored,
+    /// In a native CLI's file, shared with that CLI.
+    Linked(Linked),
+}
+
+/// What a request needs from the account: the token and who it belongs to.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub flavor: Flavor,
+    pub token: SecretString,
+    pub identity: Identity,
+    /// The API base the provider assigned this account (Copilot's `endpoints.api`).
+    pub api_base: Option<String>,
+}
+
+/// Why an account cannot serve now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessError {
+    /// Its login is dead; the message names the command that fixes it.
+    NeedsLogin(String),
+    /// The token endpoint failed for now; try another account.
+    Unavailable(String),
+}
+
+/// What every token call needs from the running proxy.
+pub struct Ctx<'a> {
+    pub upstream: &'a Upstream,
+    pub clock: &'a dyn Clock,
+    pub store: &'a Store,
+}
+
+/// How long keypool waits for a native CLI that holds its file's lock.
+const LINK_LOCK_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub struct OAuthAccount {
+    pub name: String,
+    pub flavor: Flavor,
+    pub source: Source,
+    /// Refresh this long before the access token expires.
+    pub margin: Duration,
+    tokens: Mutex<Tokens>,
+    copilot: Mutex<Option<(CopilotToken, SystemTime)>>,
+    /// Held for the whole of a refresh: concurrent requests wait and then reuse its result.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl OAuthAccount {
+    pub fn new(
+        name: String,
+        flavor: Flavor,
+        source: Source,
+        tokens: Tokens,
+        margin: Duration,
+    ) -> OAuthAccount {
+        OAuthAccount {
+            name,
+            flavor,
+            source,
+            margin,
+            tokens: Mutex::new(tokens),
+            copilot: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A copy of the current tokens (for the accounts view).
+    pub fn tokens(&self) -> Tokens {
+        self.tokens.lock().expect("tokens lock").clone()
+    }
+
+    /// What fixes a dead login of this account.
+    pub fn fix(&self) -> String {
+        match &self.source {
+            Source::Stored => format!("run `{}`", self.flavor.login_command(&self.name)),
+            Source::Linked(l) => format!(
+                "log in again with {} (it rewrites {}), or run `{}`",
+                self.flavor.native_login(),
+                l.path.display(),
+                self.flavor.login_command(&self.name)
+            ),
+        }
+    }
+
+    /// A usable access token, refreshed first when it expires within the margin.
+    pub async fn access(&self, ctx: &Ctx<'_>) -> Result<Access, AccessError> {
+        if let Some(a) = self.fresh(ctx.clock.now()) {
+            return Ok(a);
+        }
+        let _one = self.refreshing.lock().await;
+        // Whoever held the lock before may have refreshed already.
+        if let Some(a) = self.fresh(ctx.clock.now()) {
+            return Ok(a);
+        }
+        self.renew(ctx, None).await
+    }
+
+    /// The provider refused `used`: refresh once (unless another request already did)
+    /// and hand out the new token.
+    pub async fn after_unauthorized(
+        &self,
+        ctx: &Ctx<'_>,
+        used: &SecretString,
+    ) -> Result<Access, AccessError> {
+        let _one = self.refreshing.lock().await;
+        if let Some(a) = self.fresh(ctx.clock.now()) {
+            if a.token.expose_secret() != used.expose_secret() {
+                return Ok(a);
+            }
+        }
+        self.renew(ctx, Some(used)).await
+    }
+
+    /// The current token when it is good for at least the margin.
+    fn fresh(&self, now: SystemTime) -> Option<Access> {
+        let t = self.tokens.lock().expect("tokens lock");
+        if self.flavor == Flavor::Copilot {
+            let c = self.copilot.lock().expect("copilot lock");
+            let (tok, renew_at) = c.as_ref()?;
+            return (now < *renew_at).then(|| Access {
+                flavor: self.flavor,
+                token: tok.token.clone(),
+                identity: t.identity.clone(),
+                api_base: tok.api.clone(),
+            });
+        }
+        if t.stale(now, self.margin) {
+            return None;
+        }
+        if self.flavor == Flavor::GeminiCli && t.identity.project.is_none() {
+            return None; // discovered on the slow path
+        }
+        Some(Access {
+            flavor: self.flavor,
+            token: t.access.clone()?,
+            identity: t.identity.clone(),
+            api_base: None,
+        })
+    }
+
+    /// Gets new tokens; the caller holds `refreshing`. `refused` is the token the provider
+    /// just refused, if that is why.
+    async fn renew(
+        &self,
+        ctx: &Ctx<'_>,
+        refused: Option<&SecretString>,
+    ) -> Result<Access, AccessError> {
+        if self.flavor == Flavor::Copilot {
+            return self.exchange_copilot(ctx).await;
+        }
+        let now = ctx.clock.now();
+        let stale = self.tokens().stale(now, self.margin);
+        if stale || refused.is_some() {
+            match &self.source {
+                Source::Stored => self.refresh_stored(ctx).await?,
+                Source::Linked(l) => self.refresh_linked(ctx, l, refused).await?,
+            }
+        }
+        if self.flavor == Flavor::GeminiCli {
+            self.discover_project(ctx).await?;
+        }
+        let t = self.tokens();
+        Ok(Access {
+            flavor: self.flavor,
+            token: t
+                .access
+                .clone()
+                .ok_or_else(|| self.dead("no access token"))?,
+            identity: t.identity,
+            api_base: None,
+        })
+    }
+
+    async fn refresh_stored(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
+        let old = self.tokens();
+        let granted = self.call_refresh(ctx, &old).await?;
+        let new = self.merge(&old, granted, ctx.clock.now());
+        // Persist before use: the old refresh token is already burned.
+        if let Err(e) = ctx
+            .store
+            .put_tokens(&self.name, self.flavor.provider_id(), &new)
+        {
+            tracing::error!(account = %self.name, "refreshed tokens could not be saved ({e}); they live only in memory until keypool stops");
+        }
+        *self.tokens.lock().expect("tokens lock") = new;
+        tracing::info!(account = %self.name, "refreshed the access token");
+        Ok(())
+    }
+
+    async fn refresh_linked(
+        &self,
+        ctx: &Ctx<'_>,
+        linked: &Linked,
+        refused: Option<&SecretString>,
+    ) -> Result<(), AccessError> {
+        let target = linked.lock_target();
+        let guard =
+            tokio::task::spawn_blocking(move || super::lock::acquire(&target, LINK_LOCK_WAIT))
+                .await
+                .map_err(|e| AccessError::Unavailable(format!("lock task failed: {e}")))?
+                .map_err(|e| {
+                    AccessError::Unavailable(format!("cannot lock the linked file: {e}"))
+                })?;
+
+        // The CLI may have refreshed while we waited: its tokens are then the live ones.
+        let on_disk = linked
+            .read()
+            .map_err(|e| AccessError::Unavailable(format!("{e}")))?;
+        let now = ctx.clock.now();
+        let ours = self.tokens();
+        let changed = secret_str(&on_disk.access) != secret_str(&ours.access);
+        let refused_on_disk =
+            refused.is_some_and(|r| secret_str(&on_disk.access) == Some(r.expose_secret()));
+        if changed && !on_disk.stale(now, self.margin) && !refused_on_disk {
+            let mut adopted = on_disk;
+            adopted.identity.merge(&ours.identity);
+            *self.tokens.lock().expect("tokens lock") = adopted;
+            tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {}", linked.path.display());
+            drop(guard);
+            return Ok(());
+        }
+        let mut base = on_disk;
+        base.identity.merge(&ours.identity);
+        let granted = self.call_refresh(ctx, &base).await?;
+        let new = self.merge(&base, granted, ctx.clock.now());
+        if let Err(e) = linked.write_back(&new) {
+            tracing::error!(account = %self.name, "refreshed tokens could not be written back to {} ({e}); the CLI there will need a new login", linked.path.display());
+        }
+        drop(guard);
+        if new.identity != ours.identity {
+            let _ = ctx
+                .store
+                .put_identity(&self.name, self.flavor.provider_id(), &new.identity);
+        }
+        *self.tokens.lock().expect("tokens lock") = new;
+        tracing::info!(account = %self.name, "refreshed the access token (written back to {})", linked.path.display());
+        Ok(())
+    }
+
+    async fn call_refresh(&self, ctx: &Ctx<'_>, tokens: &Tokens) -> Result<Granted, AccessError> {
+        let refresh = tokens
+            .refresh
+            .as_ref()
+            .ok_or_else(|| self.dead("the access token expired and there is no refresh token"))?;
+        endpoint::refresh(ctx.upstream, self.flavor, refresh, &tokens.identity)
+            .await
+            .map_err(|e| self.token_error(e))
+    }
+
+    fn merge(&self, old: &Tokens, g: Granted, now: SystemTime) -> Tokens {
+        let mut identity = g.identity;
+        identity.merge(&old.identity);
+        Tokens {
+            access: Some(g.access),
+            refresh: g.refresh.or_else(|| old.refresh.clone()),
+            expires_at: g.expires_in.map(|d| now + d),
+            id_token: g.id_token.or_else(|| old.id_token.clone()),
+            identity,
+        }
+    }
+
+    async fn exchange_copilot(&self, ctx: &Ctx<'_>) -> Result<Access, AccessError> {
+        let t = self.tokens();
+        let gh = t
+            .refresh
+            .as_ref()
+            .ok_or_else(|| self.dead("no GitHub token"))?;
+        let tok = endpoint::copilot_token(ctx.upstream, gh, t.identity.domain.as_deref())
+            .await
+            .map_err(|e| self.token_error(e))?;
+        let now = ctx.clock.now();
+        // Renew when GitHub asks (refresh_in), and never later than the margin before expiry.
+        let by_refresh_in = tok.refresh_in.map(|d| now + d);
+        let by_expiry = tok
+            .expires_at
+            .and_then(super::tokens::from_epoch_secs)
+            .map(|at| at.checked_sub(self.margin).unwrap_or(at));
+        let renew_at = match (by_refresh_in, by_expiry) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => now + Duration::from_secs(20 * 60),
+        };
+        let access = Access {
+            flavor: self.flavor,
+            token: tok.token.clone(),
+            identity: t.identity.clone(),
+            api_base: tok.api.clone(),
+        };
+        *self.copilot.lock().expect("copilot lock") = Some((tok, renew_at));
+        tracing::info!(account = %self.name, "exchanged the GitHub token for a Copilot token");
+        Ok(access)
+    }
+
+    async fn discover_project(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
+        let t = self.tokens();
+        if t.identity.project.is_some() {
+            return Ok(());
+        }
+        let access = t.access.ok_or_else(|| self.dead("no access token"))?;
+        let project = endpoint::code_assist_project(ctx.upstream, &access)
+            .await
+            .map_err(|e| self.token_error(e))?;
+        let mut guard = self.tokens.lock().expect("tokens lock");
+        guard.identity.project = Some(project);
+        let identity = guard.identity.clone();
+        drop(guard);
+        let _ = ctx
+            .store
+            .put_identity(&self.name, self.flavor.provider_id(), &identity);
+        Ok(())
+    }
+
+    fn token_error(&self, e: TokenError) -> AccessError {
+        match e {
+            TokenError::Permanent(why) => self.dead(&why),
+            TokenError::Transient(why) => AccessError::Unavailable(why),
+        }
+    }
+
+    fn dead(&self, why: &str) -> AccessError {
+        AccessError::NeedsLogin(format!("needs login: {why}; {}", self.fix()))
+    }
+}
+
+fn secret_str(s: &Option<SecretString>) -> Option<&str> {
+    s.as_ref().map(|s| s.expose_secret())
+}

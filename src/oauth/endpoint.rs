@@ -1,0 +1,387 @@
+//! Calls to the vendors' token endpoints: refresh, authorization-code exchange, the
+//! Copilot token exchange and Code Assist project discovery. They go through keypool's
+//! own upstream client, so `connect_to` and extra roots apply to them as to requests.
+//! Response bodies hold tokens: nothing here logs or quotes them; errors carry only the
+//! status and the vendor's error code.
+
+use super::flavor::{Encoding, Flavor, GEMINI_CLIENT_SECRET};
+use super::jwt;
+use super::tokens::Identity;
+use crate::body::full;
+use crate::upstream::{describe_error, Upstream};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Why a token call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The login is dead (revoked, reused, expired): only a new login fixes it.
+    #[error("{0}")]
+    Permanent(String),
+    /// The endpoint could not be reached or failed; a later try may work.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// A successful token response.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub access: SecretString,
+    /// Present when the vendor rotated the refresh token.
+    pub refresh: Option<SecretString>,
+    pub expires_in: Option<Duration>,
+    pub id_token: Option<SecretString>,
+    pub identity: Identity,
+}
+
+/// A Copilot API token and when to renew it.
+#[derive(Debug, Clone)]
+pub struct CopilotToken {
+    pub token: SecretString,
+    /// Seconds until GitHub wants it renewed (`refresh_in`).
+    pub refresh_in: Option<Duration>,
+    /// Epoch seconds when it stops working (`expires_at`).
+    pub expires_at: Option<i64>,
+    /// The API base for this account (`endpoints.api`), e.g. individual vs business.
+    pub api: Option<String>,
+}
+
+const BODY_CAP: usize = 1 << 20;
+
+/// Redeems `refresh` for new tokens.
+pub async fn refresh(
+    upstream: &Upstream,
+    flavor: Flavor,
+    refresh: &SecretString,
+    identity: &Identity,
+) -> Result<Granted, TokenError> {
+    let rt = refresh.expose_secret();
+    let fields: Vec<(&str, &str)> = match flavor {
+        Flavor::GeminiCli => vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", flavor.client_id()),
+            ("client_secret", GEMINI_CLIENT_SECRET),
+            ("refresh_token", rt),
+        ],
+        _ => vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", flavor.client_id()),
+            ("refresh_token", rt),
+        ],
+    };
+    let url = flavor.token_url(identity.domain.as_deref());
+    let (status, body) = post(upstream, &url, flavor.refresh_encoding(), &fields).await?;
+    granted(flavor, status, &body)
+}
+
+/// Trades an authorization code (PKCE) for tokens.
+pub async fn exchange_code(
+    upstream: &Upstream,
+    flavor: Flavor,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+    state: &str,
+) -> Result<Granted, TokenError> {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", flavor.client_id()),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ];
+    if flavor == Flavor::Anthropic {
+        fields.push(("state", state));
+    }
+    let encoding = match flavor {
+        Flavor::Anthropic => Encoding::Json,
+        _ => Encoding::Form,
+    };
+    let url = flavor.token_url(None);
+    let (status, body) = post(upstream, &url, encoding, &fields).await?;
+    granted(flavor, status, &body)
+}
+
+/// Trades a GitHub token for a Copilot API token.
+pub async fn copilot_token(
+    upstream: &Upstream,
+    github_token: &SecretString,
+    domain: Option<&str>,
+) -> Result<CopilotToken, TokenError> {
+    let url = Flavor::copilot_token_url(domain);
+    let mut req = Request::new(full(bytes::Bytes::new()));
+    *req.method_mut() = Method::GET;
+    *req.uri_mut() = url.parse().map_err(|_| bad_url(&url))?;
+    let mut auth = HeaderValue::try_from(format!("token {}", github_token.expose_secret()))
+        .map_err(|_| {
+            TokenError::Permanent("the GitHub token is not a valid header value".into())
+        })?;
+    auth.set_sensitive(true);
+    let h = req.headers_mut();
+    h.insert(AUTHORIZATION, auth);
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(
+        USER_AGENT,
+        HeaderValue::from_static("GitHubCopilotChat/0.35.0"),
+    );
+    h.insert("editor-version", HeaderValue::from_static("vscode/1.107.0"));
+    h.insert(
+        "editor-plugin-version",
+        HeaderValue::from_static("copilot-chat/0.35.0"),
+    );
+    let (status, body) = send(upstream, req, &url).await?;
+    if !status.is_success() {
+        let what = format!("{url} answered {status}");
+        return Err(match status {
+            StatusCode::UNAUTHORIZED => TokenError::Permanent(format!(
+                "{what}: GitHub no longer accepts this login's token"
+            )),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+                TokenError::Permanent(format!("{what}: this GitHub account has no Copilot access"))
+            }
+            _ => TokenError::Transient(what),
+        });
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|_| {
+        TokenError::Transient(format!("{url} answered with something other than JSON"))
+    })?;
+    let token = v["token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))?;
+    Ok(CopilotToken {
+        token: SecretString::from(token.to_string()),
+        refresh_in: v["refresh_in"].as_u64().map(Duration::from_secs),
+        expires_at: v["expires_at"].as_i64(),
+        api: v["endpoints"]["api"].as_str().map(str::to_string),
+    })
+}
+
+/// Asks Code Assist which Cloud project the account's requests must name.
+pub async fn code_assist_project(
+    upstream: &Upstream,
+    access: &SecretString,
+) -> Result<String, TokenError> {
+    let url = "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist";
+    let body = json!({"metadata": {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}});
+    let mut req = Request::new(full(body.to_string()));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = url.parse().map_err(|_| bad_url(url))?;
+    let mut auth =
+        HeaderValue::try_from(format!("Bearer {}", access.expose_secret())).map_err(|_| {
+            TokenError::Permanent("the access token is not a valid header value".into())
+        })?;
+    auth.set_sensitive(true);
+    req.headers_mut().insert(AUTHORIZATION, auth);
+    req.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let (status, body) = send(upstream, req, url).await?;
+    if !status.is_success() {
+        return Err(TokenError::Transient(format!("{url} answered {status}")));
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let project = &v["cloudaicompanionProject"];
+    project
+        .as_str()
+        .or_else(|| project["id"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            TokenError::Permanent(
+                "Code Assist names no Cloud project for this account: only paid Code Assist works through keypool; set GOOGLE_CLOUD_PROJECT and import again".into(),
+            )
+        })
+}
+
+/// Posts `fields` to `url`; returns the status and the (capped) body.
+pub async fn post(
+    upstream: &Upstream,
+    url: &str,
+    encoding: Encoding,
+    fields: &[(&str, &str)],
+) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+    let (body, ctype) = match encoding {
+        Encoding::Json => {
+            let map: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            (Value::Object(map).to_string(), "application/json")
+        }
+        Encoding::Form => (
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields)
+                .finish(),
+            "application/x-www-form-urlencoded",
+        ),
+    };
+    let mut req = Request::new(full(body));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = url.parse().map_err(|_| bad_url(url))?;
+    let h = req.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("keypool/", env!("CARGO_PKG_VERSION"))),
+    );
+    send(upstream, req, url).await
+}
+
+async fn send(
+    upstream: &Upstream,
+    mut req: Request<crate::body::ProxyBody>,
+    url: &str,
+) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+    if let Some(host) = req.uri().authority().map(|a| a.as_str().to_string()) {
+        if let Ok(v) = HeaderValue::try_from(host) {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+    }
+    let resp = upstream.send(req).await.map_err(|e| {
+        TokenError::Transient(format!("cannot reach {url}: {}", describe_error(&e)))
+    })?;
+    let status = resp.status();
+    let body = http_body_util::Limited::new(resp.into_body(), BODY_CAP)
+        .collect()
+        .await
+        .map_err(|_| TokenError::Transient(format!("{url}: the answer broke off")))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+fn bad_url(url: &str) -> TokenError {
+    TokenError::Permanent(format!("'{url}' is not a valid URL"))
+}
+
+/// Error codes that mean the refresh token is dead for good.
+const DEAD_LOGIN: [&str; 6] = [
+    "invalid_grant",
+    "refresh_token_reused",
+    "refresh_token_expired",
+    "refresh_token_invalidated",
+    "invalid_client",
+    "unauthorized_client",
+];
+
+/// The vendor's error code: `{"error":"code"}` (RFC 6749) or `{"error":{"code":…}}` (OpenAI).
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let e = &v["error"];
+    e.as_str()
+        .or_else(|| e["code"].as_str())
+        .or_else(|| e["type"].as_str())
+        .map(str::to_string)
+}
+
+fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
+    if !status.is_success() {
+        let code = error_code(body);
+        let what = match &code {
+            Some(c) => format!("the token endpoint answered {status} {c}"),
+            None => format!("the token endpoint answered {status}"),
+        };
+        let dead = code.as_deref().is_some_and(|c| DEAD_LOGIN.contains(&c))
+            || status == StatusCode::UNAUTHORIZED;
+        return Err(if dead {
+            TokenError::Permanent(what)
+        } else {
+            TokenError::Transient(what)
+        });
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
+        TokenError::Transient("the token endpoint answered with something other than JSON".into())
+    })?;
+    if let Some(code) = error_code(body) {
+        // GitHub answers device-flow errors with 200.
+        return Err(TokenError::Permanent(format!(
+            "the token endpoint answered {code}"
+        )));
+    }
+    let secret = |k: &str| {
+        v[k].as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_string()))
+    };
+    let access = secret("access_token").ok_or_else(|| {
+        TokenError::Transient("the token endpoint answered without an access token".into())
+    })?;
+    let mut identity = Identity::default();
+    match flavor {
+        Flavor::Anthropic => {
+            identity.account_id = v["account"]["uuid"].as_str().map(str::to_string);
+            identity.email = v["account"]["email_address"].as_str().map(str::to_string);
+        }
+        Flavor::Codex => {
+            let claims = jwt::claims(access.expose_secret()).unwrap_or(Value::Null);
+            identity.account_id = jwt::chatgpt_account_id(&claims);
+            identity.plan = jwt::chatgpt_plan(&claims);
+            identity.email = v["id_token"]
+                .as_str()
+                .and_then(jwt::claims)
+                .and_then(|c| jwt::email(&c))
+                .or_else(|| jwt::email(&claims));
+        }
+        Flavor::GeminiCli => {
+            identity.email = v["id_token"]
+                .as_str()
+                .and_then(jwt::claims)
+                .and_then(|c| jwt::email(&c));
+        }
+        Flavor::Copilot => {}
+    }
+    Ok(Granted {
+        access,
+        refresh: secret("refresh_token"),
+        expires_in: v["expires_in"].as_u64().map(Duration::from_secs),
+        id_token: secret("id_token"),
+        identity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_token_errors() {
+        let e = granted(
+            Flavor::Codex,
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":{"message":"used","type":"invalid_request_error","code":"refresh_token_reused"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            TokenError::Permanent(
+                "the token endpoint answered 401 Unauthorized refresh_token_reused".into()
+            )
+        );
+        let e = granted(
+            Flavor::Anthropic,
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"Refresh token not found or invalid"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(e, TokenError::Permanent(m) if m.contains("invalid_grant")));
+        let e = granted(Flavor::Anthropic, StatusCode::SERVICE_UNAVAILABLE, b"busy").unwrap_err();
+        assert!(matches!(e, TokenError::Transient(_)));
+    }
+
+    #[test]
+    fn reads_anthropic_grant() {
+        let g = granted(
+            Flavor::Anthropic,
+            StatusCode::OK,
+            br#"{"access_token":"sk-ant-oat01-x","refresh_token":"sk-ant-ort01-y","expires_in":28800,"account":{"uuid":"u-1","email_address":"a@b.c"}}"#,
+        )
+        .unwrap();
+        assert_eq!(g.access.expose_secret(), "sk-ant-oat01-x");
+        assert_eq!(g.refresh.unwrap().expose_secret(), "sk-ant-ort01-y");
+        assert_eq!(g.expires_in, Some(Duration::from_secs(28800)));
+        assert_eq!(g.identity.account_id.as_deref(), Some("u-1"));
+    }
+}
