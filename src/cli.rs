@@ -42,6 +42,50 @@ pub enum Command {
     /// Show the configured accounts
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot) and add it as an account
+    #[command(
+        after_help = "Examples:\n  keypool login anthropic --name max-personal\n  keypool login openai-codex --no-browser      # over SSH: paste the code\n  keypool login github-copilot\n\nThe tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the config.\nFor an account linked to a CLI's file, the new tokens are written into that file."
+    )]
+    Login(LoginArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LoginProvider {
+    /// Claude Pro/Max
+    Anthropic,
+    /// ChatGPT Plus/Pro/Business (Codex)
+    OpenaiCodex,
+    /// GitHub Copilot
+    GithubCopilot,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Which subscription
+    #[arg(value_enum)]
+    pub provider: LoginProvider,
+    /// Account name (default: from the login's email); an existing account gets new tokens
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Do not open a browser or wait for a redirect: print the URL and paste the code
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Port of the loopback redirect (default: the one the vendor registered, 53692 or 1455)
+    #[arg(long, value_name = "PORT")]
+    pub callback_port: Option<u16>,
+    /// GitHub Enterprise domain for Copilot (default github.com)
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// As for serve: reach HOST:PORT at CONNECT_HOST:CONNECT_PORT (repeatable)
+    #[arg(
+        long = "connect-to",
+        value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
+        value_parser = ConnectTo::parse
+    )]
+    pub connect_to: Vec<ConnectTo>,
+    /// As for serve: extra root certificates (PEM) for upstream TLS (repeatable)
+    #[arg(long = "upstream-ca", value_name = "FILE")]
+    pub upstream_ca: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug, Default, Clone)]

@@ -1,11 +1,15 @@
 //! What each CLI command does. `main.rs` only parses and maps the result to an exit code.
 
 use crate::ca::CertAuthority;
-use crate::cli::{AccountsCommand, CaCommand, Cli, Command, EnvArgs, RunArgs, ServeArgs};
+use crate::cli::{
+    AccountsCommand, CaCommand, Cli, Command, EnvArgs, LoginArgs, LoginProvider, RunArgs, ServeArgs,
+};
 use crate::config::{Config, EXAMPLE};
 use crate::home::Home;
+use crate::oauth::Flavor;
 use crate::server::{start, ProxyOptions, RunningProxy};
 use crate::upstream::ConnectTo;
+use crate::upstream::Upstream;
 use crate::{envvars, trust};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ca(cmd) => ca(&home, cmd),
         Command::Env(args) => env(&home, config_path.as_deref(), args),
         Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
+        Command::Login(args) => login(&home, config_path.as_deref(), args).await,
         Command::Accounts(AccountsCommand::List { check }) => {
             let (config, path) = load_config(&home, config_path.as_deref(), false)?;
             let live = admin_json(config.listen).await;
@@ -56,6 +61,34 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 live.as_ref(),
             ))
         }
+    }
+}
+
+async fn login(home: &Home, explicit: Option<&Path>, args: LoginArgs) -> Result<ExitCode, Failure> {
+    let (mut config, path) = load_config(home, explicit, false)?;
+    config
+        .upstream
+        .extra_ca
+        .extend(args.upstream_ca.iter().cloned());
+    let upstream = Upstream::new(&config.upstream, &args.connect_to).map_err(Failure::Runtime)?;
+    let flavor = match args.provider {
+        LoginProvider::Anthropic => Flavor::Anthropic,
+        LoginProvider::OpenaiCodex => Flavor::Codex,
+        LoginProvider::GithubCopilot => Flavor::Copilot,
+    };
+    let opts = crate::login::Options {
+        flavor,
+        name: args.name,
+        no_browser: args.no_browser,
+        callback_port: args.callback_port,
+        domain: args.domain,
+    };
+    match crate::login::run(home, &config, &path, &upstream, opts).await {
+        Ok(msg) => {
+            println!("{msg}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Failure::Runtime(format!("login failed: {e}"))),
     }
 }
 

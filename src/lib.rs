@@ -16,6 +16,7 @@ pub mod headers;
 pub mod home;
 pub mod intercept;
 pub mod logging;
+pub mod login;
 pub mod oauth;
 pub mod pool;
 pub mod providers;

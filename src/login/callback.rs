@@ -1,0 +1,150 @@
+//! The loopback redirect target of a browser login: waits for
+//! `GET /callback?code=…&state=…`, answers the browser with a short page, and hands the
+//! code over. Only the expected path and state are accepted.
+
+use std::io;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub struct Callback {
+    listener: TcpListener,
+    path: &'static str,
+}
+
+impl Callback {
+    /// Listens on `127.0.0.1:port` (the port the vendor registered for its CLI).
+    pub async fn bind(port: u16, path: &'static str) -> io::Result<Callback> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on 127.0.0.1:{port} for the login redirect ({e}); close the program using it (another login in progress?) or use --no-browser"),
+            )
+        })?;
+        Ok(Callback { listener, path })
+    }
+
+    /// The code from the first request to the callback path that carries `state`.
+    pub async fn code(&self, state: &str) -> io::Result<String> {
+        loop {
+            let (mut s, _) = self.listener.accept().await?;
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut n = 0;
+            while n < buf.len() {
+                let got = s.read(&mut buf[n..]).await?;
+                if got == 0 {
+                    break;
+                }
+                n += got;
+                if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let target = head
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("");
+            match parse_redirect(target, self.path, state) {
+                Ok(code) => {
+                    respond(
+                        &mut s,
+                        "200 OK",
+                        "keypool: login complete. You can close this tab.",
+                    )
+                    .await;
+                    return Ok(code);
+                }
+                Err(why) => {
+                    respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
+                    if why.starts_with("the provider refused") {
+                        return Err(io::Error::other(why));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn respond(s: &mut tokio::net::TcpStream, status: &str, text: &str) {
+    let body = format!("<!doctype html><meta charset=utf-8><title>keypool</title><p>{text}</p>\n");
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// The code in a redirect target (`/callback?code=…&state=…`, or a whole URL pasted by
+/// the user), checked against the expected path and state.
+pub fn parse_redirect(target: &str, path: &str, state: &str) -> Result<String, String> {
+    let rest = match target.find("://") {
+        Some(i) => {
+            let after = &target[i + 3..];
+            &after[after.find('/').unwrap_or(after.len())..]
+        }
+        None => target,
+    };
+    let (p, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if p != path {
+        return Err(format!("not the login callback ({p})"));
+    }
+    let mut code = None;
+    let mut got_state = None;
+    let mut error = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "code" => code = Some(v.into_owned()),
+            "state" => got_state = Some(v.into_owned()),
+            "error" => error = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if let Some(e) = error {
+        return Err(format!("the provider refused the login: {e}"));
+    }
+    if got_state.as_deref() != Some(state) {
+        return Err("the state does not match this login; start `keypool login` again".into());
+    }
+    code.filter(|c| !c.is_empty())
+        .ok_or_else(|| "the redirect carries no code".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_redirects() {
+        assert_eq!(
+            parse_redirect("/auth/callback?code=abc&state=s1", "/auth/callback", "s1").unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            parse_redirect(
+                "http://localhost:1455/auth/callback?code=a%2Bb&state=s1&scope=x",
+                "/auth/callback",
+                "s1"
+            )
+            .unwrap(),
+            "a+b"
+        );
+        assert!(parse_redirect(
+            "/auth/callback?code=abc&state=other",
+            "/auth/callback",
+            "s1"
+        )
+        .unwrap_err()
+        .contains("state"));
+        assert!(parse_redirect("/favicon.ico", "/auth/callback", "s1").is_err());
+        assert!(parse_redirect(
+            "/auth/callback?error=access_denied&state=s1",
+            "/auth/callback",
+            "s1"
+        )
+        .unwrap_err()
+        .contains("access_denied"));
+    }
+}

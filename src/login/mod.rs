@@ -1,0 +1,348 @@
+//! `keypool login`: a browser login (PKCE with a loopback redirect, or paste-the-code
+//! for SSH sessions) for Claude and ChatGPT, GitHub's device flow for Copilot. The
+//! tokens go to `credentials.json` (or back into the linked file of an account that is
+//! linked), and the config gains the account if it is new.
+
+mod callback;
+mod device;
+pub mod pkce;
+
+use crate::config::edit::{self, NewAccount, NewCredential};
+use crate::config::{Config, CredentialConfig, OAuthSource};
+use crate::home::Home;
+use crate::oauth::endpoint::{self, Granted};
+use crate::oauth::link::Linked;
+use crate::oauth::store::Store;
+use crate::oauth::{Flavor, Identity, Tokens};
+use crate::upstream::Upstream;
+use callback::{parse_redirect, Callback};
+use pkce::Pkce;
+use std::io::BufRead;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// How one login went; the message is for the user.
+pub type Outcome = Result<String, String>;
+
+pub struct Options {
+    pub flavor: Flavor,
+    pub name: Option<String>,
+    pub no_browser: bool,
+    pub callback_port: Option<u16>,
+    /// GitHub Enterprise domain for Copilot.
+    pub domain: Option<String>,
+}
+
+struct Browser {
+    authorize: &'static str,
+    redirect_port: u16,
+    redirect_path: &'static str,
+    scope: &'static str,
+}
+
+fn browser_flow(flavor: Flavor) -> Option<Browser> {
+    match flavor {
+        Flavor::Anthropic => Some(Browser {
+            authorize: "https://claude.ai/oauth/authorize",
+            redirect_port: 53692,
+            redirect_path: "/callback",
+            scope: "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
+        }),
+        Flavor::Codex => Some(Browser {
+            authorize: "https://auth.openai.com/oauth/authorize",
+            redirect_port: 1455,
+            redirect_path: "/auth/callback",
+            scope: "openid profile email offline_access",
+        }),
+        Flavor::Copilot | Flavor::GeminiCli => None,
+    }
+}
+
+/// Anthropic's page that shows the code to paste when no loopback redirect is possible.
+const ANTHROPIC_PASTE_REDIRECT: &str = "https://platform.claude.com/oauth/code/callback";
+
+pub async fn run(
+    home: &Home,
+    config: &Config,
+    config_path: &Path,
+    upstream: &Upstream,
+    opts: Options,
+) -> Outcome {
+    let flavor = opts.flavor;
+    let tokens = match flavor {
+        Flavor::Copilot => {
+            let domain = opts.domain.clone().unwrap_or_else(|| "github.com".into());
+            let gh = device::github(upstream, &domain, |uri, code| {
+                println!("Open {uri} in a browser and enter the code {code}");
+                open_browser(uri, opts.no_browser);
+                println!("Waiting for GitHub…");
+            })
+            .await?;
+            // Check the seat now rather than at the first request.
+            let domain = opts.domain.clone();
+            endpoint::copilot_token(upstream, &gh, domain.as_deref())
+                .await
+                .map_err(|e| format!("logged in to GitHub, but {e}"))?;
+            Tokens {
+                access: None,
+                refresh: Some(gh),
+                expires_at: None,
+                id_token: None,
+                identity: Identity {
+                    domain: opts.domain.clone().filter(|d| d != "github.com"),
+                    ..Identity::default()
+                },
+            }
+        }
+        Flavor::Anthropic | Flavor::Codex => {
+            let granted = browser_login(flavor, upstream, &opts).await?;
+            tokens_from(granted, SystemTime::now())
+        }
+        Flavor::GeminiCli => {
+            return Err("keypool does not run the Gemini CLI login; log in with `gemini`, then `keypool accounts import gemini-cli`".into())
+        }
+    };
+    save(
+        home,
+        config,
+        config_path,
+        flavor,
+        opts.name.as_deref(),
+        tokens,
+    )
+}
+
+async fn browser_login(
+    flavor: Flavor,
+    upstream: &Upstream,
+    opts: &Options,
+) -> Result<Granted, String> {
+    let b = browser_flow(flavor).expect("browser flavors");
+    let pkce = Pkce::new();
+    let state = pkce::random_token(24);
+    let port = opts.callback_port.unwrap_or(b.redirect_port);
+    let loopback = format!("http://localhost:{port}{}", b.redirect_path);
+    let redirect = if opts.no_browser && flavor == Flavor::Anthropic {
+        ANTHROPIC_PASTE_REDIRECT.to_string()
+    } else {
+        loopback
+    };
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", flavor.client_id()),
+        ("redirect_uri", redirect.as_str()),
+        ("scope", b.scope),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", state.as_str()),
+    ];
+    match flavor {
+        Flavor::Anthropic => params.insert(0, ("code", "true")),
+        _ => params.extend([
+            ("id_token_add_organizations", "true"),
+            ("codex_cli_simplified_flow", "true"),
+            ("originator", "codex_cli_rs"),
+        ]),
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let url = format!("{}?{query}", b.authorize);
+
+    let code = if opts.no_browser {
+        println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
+        let prompt = match flavor {
+            Flavor::Anthropic => "Paste the code the page shows",
+            _ => "After the login, the browser lands on a localhost page that may not load; paste that page's full address",
+        };
+        println!("{prompt}:");
+        let line = tokio::task::spawn_blocking(|| {
+            let mut l = String::new();
+            std::io::stdin().lock().read_line(&mut l).map(|_| l)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read the code: {e}"))?;
+        let line = line.trim();
+        match flavor {
+            // The page shows `CODE#STATE`.
+            Flavor::Anthropic => {
+                let (code, got) = line.split_once('#').unwrap_or((line, state.as_str()));
+                if got != state {
+                    return Err(
+                        "the pasted code belongs to another login attempt; start again".into(),
+                    );
+                }
+                code.to_string()
+            }
+            _ => parse_redirect(line, b.redirect_path, &state)?,
+        }
+    } else {
+        let cb = Callback::bind(port, b.redirect_path)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("Open this URL in a browser to log in (keypool waits for the redirect on 127.0.0.1:{port}):\n\n  {url}\n");
+        open_browser(&url, false);
+        cb.code(&state).await.map_err(|e| e.to_string())?
+    };
+    endpoint::exchange_code(upstream, flavor, &code, &pkce.verifier, &redirect, &state)
+        .await
+        .map_err(|e| format!("the code exchange failed: {e}"))
+}
+
+fn tokens_from(g: Granted, now: SystemTime) -> Tokens {
+    Tokens {
+        access: Some(g.access),
+        refresh: g.refresh,
+        expires_at: g.expires_in.map(|d| now + d),
+        id_token: g.id_token,
+        identity: g.identity,
+    }
+}
+
+/// Opens `url` with `$BROWSER`, else the desktop's opener; silently does nothing when
+/// there is none (the URL is printed anyway).
+fn open_browser(url: &str, skip: bool) {
+    if skip {
+        return;
+    }
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .or_else(|| {
+            if cfg!(target_os = "macos") {
+                Some("open".into())
+            } else if std::env::var_os("DISPLAY").is_some()
+                || std::env::var_os("WAYLAND_DISPLAY").is_some()
+            {
+                Some("xdg-open".into())
+            } else {
+                None
+            }
+        });
+    if let Some(cmd) = opener {
+        let _ = std::process::Command::new(cmd)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
+
+/// Stores the tokens under the chosen account and adds the account to the config.
+fn save(
+    home: &Home,
+    config: &Config,
+    config_path: &Path,
+    flavor: Flavor,
+    name: Option<&str>,
+    tokens: Tokens,
+) -> Outcome {
+    let store = Store::at(home.credentials_file());
+    let provider = flavor.provider_id();
+    let who = tokens
+        .identity
+        .email
+        .clone()
+        .or_else(|| tokens.identity.account_id.clone())
+        .unwrap_or_else(|| "this login".into());
+    let existing = match name {
+        Some(n) => config.accounts.iter().find(|a| a.name == n),
+        None => same_login(config, &store, provider, &tokens.identity),
+    };
+    if let Some(a) = existing {
+        if a.provider != provider {
+            return Err(format!(
+                "account '{}' is a '{}' account; pick another --name",
+                a.name, a.provider
+            ));
+        }
+        return match &a.credential {
+            CredentialConfig::OAuth(OAuthSource::Linked(p)) => {
+                let linked = Linked::open(p, flavor).map_err(|e| e.to_string())?;
+                linked.write_back(&tokens).map_err(|e| e.to_string())?;
+                let _ = store.put_identity(&a.name, provider, &tokens.identity);
+                Ok(format!("Logged in as {who}; wrote the new tokens to {} (account '{}'). Restart keypool to use them.", p.display(), a.name))
+            }
+            CredentialConfig::OAuth(OAuthSource::Stored) => {
+                store
+                    .put_tokens(&a.name, provider, &tokens)
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Restart keypool to use them.", a.name, store.path().display()))
+            }
+            CredentialConfig::ApiKey { .. } => Err(format!(
+                "account '{}' uses an API key; pick another --name",
+                a.name
+            )),
+        };
+    }
+    let taken: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => unique_name(&default_name(flavor, &tokens.identity), &taken),
+    };
+    store
+        .put_tokens(&name, provider, &tokens)
+        .map_err(|e| e.to_string())?;
+    edit::append_account(
+        config_path,
+        &NewAccount {
+            name: name.clone(),
+            provider: provider.to_string(),
+            credential: NewCredential::OAuthStored,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Logged in as {who}; added account '{name}' ({provider}, tokens in {}) to {}. Restart keypool to use it.",
+        store.path().display(),
+        config_path.display()
+    ))
+}
+
+/// The configured account of `provider` that is this same login, if any.
+fn same_login<'c>(
+    config: &'c Config,
+    store: &Store,
+    provider: &str,
+    id: &Identity,
+) -> Option<&'c crate::config::AccountConfig> {
+    let stored = store.load().ok()?;
+    config.accounts.iter().find(|a| {
+        a.provider == provider
+            && matches!(a.credential, CredentialConfig::OAuth(_))
+            && stored.get(&a.name).is_some_and(|e| {
+                let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
+                same(&e.identity.account_id, &id.account_id) || same(&e.identity.email, &id.email)
+            })
+    })
+}
+
+fn default_name(flavor: Flavor, id: &Identity) -> String {
+    let base = match flavor {
+        Flavor::Anthropic => "claude",
+        Flavor::Codex => "chatgpt",
+        Flavor::Copilot => "copilot",
+        Flavor::GeminiCli => "gemini-cli",
+    };
+    match id
+        .email
+        .as_deref()
+        .and_then(|e| e.split('@').next())
+        .filter(|u| !u.is_empty())
+    {
+        Some(user) => format!("{base}-{user}"),
+        None => base.to_string(),
+    }
+}
+
+fn unique_name(base: &str, taken: &[String]) -> String {
+    if !taken.iter().any(|t| t == base) {
+        return base.to_string();
+    }
+    (2..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|n| !taken.contains(n))
+        .expect("some suffix is free")
+}
