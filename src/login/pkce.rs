@@ -45,7 +45,7 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b() {
         assert_eq!(
-            challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU9p1r_Wz8ZvNtdhaK0"),
+            challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU9p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         let p = Pkce::new();
