@@ -195,7 +195,15 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                     return served(response, provider, account, attempts);
                 }
             };
-            let outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
+            let mut outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
+            if status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_)) {
+                // Subscription backends answer an expired token with bodies in no error
+                // dialect (`{"detail":…}`, plain text); a 401 is enough.
+                outcome.verdict = Verdict::AuthFailed;
+                if outcome.detail == "401" {
+                    outcome.detail = "401 token refused".into();
+                }
+            }
             let resp = Response::from_parts(head, full(bytes));
             // A refused subscription token: refresh once and send again on this account.
             if let (Verdict::AuthFailed, Cred::OAuth(used), Credential::OAuth(o)) =

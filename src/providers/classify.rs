@@ -85,7 +85,8 @@ pub fn classify(
     }
     let reset_in = parse_retry_after(headers, now)
         .or_else(|| parse_reset_headers(headers, now))
-        .or(err.retry_delay);
+        .or(err.retry_delay)
+        .or_else(|| err.resets_in(now));
     let label = err.label().unwrap_or_default();
     Outcome {
         verdict,
@@ -99,7 +100,15 @@ pub fn classify(
 fn verdict(dialect: Dialect, status: u16, e: &ErrorFields) -> Verdict {
     use Dialect::*;
     match (status, dialect) {
-        (429, _) if e.is_any(&["insufficient_quota", "enforced_spend_limit_reached"]) => {
+        (429, _)
+            if e.is_any(&[
+                "insufficient_quota",
+                "enforced_spend_limit_reached",
+                // Codex (ChatGPT plans): the plan's window is used up, or excludes Codex.
+                "usage_limit_reached",
+                "usage_not_included",
+            ]) =>
+        {
             Verdict::Exhausted
         }
         (429, Google)
@@ -128,6 +137,9 @@ struct ErrorFields {
     labels: Vec<String>,
     retry_delay: Option<Duration>,
     daily_quota: bool,
+    /// Codex: `resets_at` (epoch seconds), or the older `resets_in_seconds`.
+    resets_at: Option<u64>,
+    resets_in_seconds: Option<u64>,
 }
 
 impl ErrorFields {
@@ -148,6 +160,8 @@ impl ErrorFields {
         label(err.get("type"));
         label(err.get("status"));
         label(err.pointer("/details/error_code"));
+        f.resets_at = err.get("resets_at").and_then(Value::as_u64);
+        f.resets_in_seconds = err.get("resets_in_seconds").and_then(Value::as_u64);
         if let Some(details) = err.get("details").and_then(Value::as_array) {
             for d in details {
                 label(d.get("reason"));
@@ -166,6 +180,14 @@ impl ErrorFields {
             }
         }
         f
+    }
+
+    fn resets_in(&self, now: SystemTime) -> Option<Duration> {
+        if let Some(at) = self.resets_at {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+            return Some(at.duration_since(now).unwrap_or_default());
+        }
+        self.resets_in_seconds.map(Duration::from_secs)
     }
 
     fn is_any(&self, wanted: &[&str]) -> bool {
@@ -189,6 +211,22 @@ mod tests {
             body.as_bytes(),
             SystemTime::now(),
         )
+    }
+
+    #[test]
+    fn codex_usage_limit_resets_when_the_plan_says() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let body = r#"{"error":{"type":"usage_limit_reached","message":"You've hit your usage limit.","plan_type":"plus","resets_at":1800007200}}"#;
+        let o = classify(
+            Dialect::Openai,
+            StatusCode::TOO_MANY_REQUESTS,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            now,
+        );
+        assert_eq!(o.verdict, Verdict::Exhausted);
+        assert_eq!(o.cooldown(), Duration::from_secs(7200));
+        assert_eq!(o.detail, "429 usage_limit_reached");
     }
 
     #[test]
