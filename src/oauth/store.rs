@@ -16,7 +16,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct FileShape {
     #[serde(default = "version")]
     version: u32,
@@ -29,7 +29,8 @@ fn version() -> u32 {
 }
 
 /// One account in the file. Tokens are absent for linked accounts: their file owns them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// No `Debug`: the tokens are plain strings here, and a debug print would show them.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Entry {
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
