@@ -29,7 +29,6 @@ fn version() -> u32 {
 }
 
 /// One account in the file. Tokens are absent for linked accounts: their file owns them.
-/// No `Debug`: the tokens are plain strings here, and a debug print would show them.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Entry {
     pub provider: String,
@@ -44,6 +43,19 @@ pub struct Entry {
     id_token: Option<String>,
     #[serde(flatten)]
     pub identity: Identity,
+}
+
+/// The tokens are plain strings here: a debug print shows only whether they are present.
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("provider", &self.provider)
+            .field("has_access_token", &self.access_token.is_some())
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at", &self.expires_at)
+            .field("identity", &self.identity)
+            .finish()
+    }
 }
 
 impl Entry {
