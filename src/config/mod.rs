@@ -1,6 +1,7 @@
 //! The config file: model, defaults, and validation with errors that name the line
 //! and the fix.
 
+pub mod edit;
 mod validate;
 
 use crate::providers::{Dialect, Registry};
