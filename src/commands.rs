@@ -48,6 +48,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Accounts(AccountsCommand::List { check }) => {
             accounts_list(&home, config_path.as_deref(), check)
         }
+        Command::Accounts(AccountsCommand::Import(args)) => {
+            crate::import::command(&home, config_path.as_deref(), args)
+        }
     }
 }
 
@@ -142,6 +145,9 @@ async fn serve(
             "  no accounts yet: add [[accounts]] blocks to {} and restart keypool",
             path.display()
         );
+        if let Some(hint) = crate::import::startup_hint() {
+            eprint!("{hint}");
+        }
     }
     eprintln!("  CA certificate: {}", home.ca_cert().display());
     eprintln!("  use it: eval \"$(keypool env)\"   or   keypool run -- <command>");

@@ -27,6 +27,11 @@ impl Home {
         self.root.join("config.toml")
     }
 
+    /// Tokens of `oauth = "stored"` accounts and facts about linked ones (0600).
+    pub fn credentials_file(&self) -> PathBuf {
+        self.root.join("credentials.json")
+    }
+
     pub fn certs_dir(&self) -> PathBuf {
         self.root.join("certs")
     }

@@ -13,6 +13,7 @@ pub mod envvars;
 pub mod forward;
 pub mod headers;
 pub mod home;
+pub mod import;
 pub mod intercept;
 pub mod logging;
 pub mod oauth;

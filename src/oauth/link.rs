@@ -179,6 +179,12 @@ impl Linked {
     }
 }
 
+/// The JSON object in `path`, for a caller that needs more of a CLI's file than its
+/// login (Codex's API key, pi's other entries). Errors as for [`Linked::open`].
+pub fn read_json(path: &Path, flavor: Flavor) -> Result<Value, LinkError> {
+    load(path, flavor).map(|(v, _)| v)
+}
+
 /// How the file was laid out, so a write-back does not reformat it needlessly.
 #[derive(Debug, Clone, Copy)]
 struct Style {
