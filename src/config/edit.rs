@@ -8,6 +8,7 @@
 //! reason (or a newer field) does not stop an import.
 
 use crate::oauth::lock;
+use crate::secret::SecretRef;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub struct NewAccount {
 }
 
 /// How the account gets its credential.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credential {
     /// `api_key = "…"`: a literal key, `env:VAR` or `!command`.
     ApiKey(String),
@@ -32,6 +33,17 @@ pub enum Credential {
     /// `oauth = "link:PATH"`: tokens in a native CLI's file. PATH is written as given, so
     /// pass `~/…` for a file under the home directory.
     OAuthLinked(PathBuf),
+}
+
+/// Shows where a key comes from, never a literal key (a panic or a log may print this).
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::ApiKey(k) => write!(f, "ApiKey({})", SecretRef::parse(k).describe()),
+            Credential::OAuthStored => f.write_str("OAuthStored"),
+            Credential::OAuthLinked(p) => write!(f, "OAuthLinked({})", p.display()),
+        }
+    }
 }
 
 /// An account block already in the file, as far as a lenient read can tell.
@@ -316,5 +328,10 @@ mod tests {
 
         let e = render(&key("", "k")).unwrap_err().to_string();
         assert!(e.contains("non-empty"), "{e}");
+        let shown = format!("{:?}", key("a", "sk-live-9"));
+        assert!(
+            !shown.contains("sk-live-9") && shown.contains("ApiKey(literal)"),
+            "{shown}"
+        );
     }
 }

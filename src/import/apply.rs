@@ -9,6 +9,7 @@ use crate::commands::Failure;
 use crate::config::edit::{self, Credential, NewAccount};
 use crate::oauth::store::{Entry, Store};
 use crate::oauth::{Flavor, Tokens};
+use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -77,7 +78,7 @@ impl<'a> Importer<'a> {
     pub fn import(&mut self, f: &Found) -> Result<Outcome, Failure> {
         match &f.what {
             What::Skipped { reason, .. } => Ok(Outcome::Skipped(reason.clone())),
-            What::ApiKey(raw) => self.key(f, raw),
+            What::ApiKey(raw) => self.key(f, raw.expose_secret()),
             What::OAuth { tokens, link } => self.login(f, tokens, link),
         }
     }

@@ -162,12 +162,11 @@ pub fn newer(found: &Tokens, stored: Option<&Entry>) -> bool {
     let old = stored.tokens();
     match (found.expires_at, old.expires_at) {
         (Some(f), Some(o)) => f > o,
-        (None, None) => {
-            found.refresh.is_some() && !same_secret(&found.refresh, &old.refresh)
-                || found.refresh.is_none()
-                    && found.access.is_some()
-                    && !same_secret(&found.access, &old.access)
-        }
+        (None, None) => match found.refresh {
+            Some(_) => !same_secret(&found.refresh, &old.refresh),
+            // A setup token: an access token and nothing else.
+            None => found.access.is_some() && !same_secret(&found.access, &old.access),
+        },
         _ => false,
     }
 }

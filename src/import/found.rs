@@ -2,6 +2,7 @@
 
 use super::Source;
 use crate::oauth::Tokens;
+use secrecy::SecretString;
 use std::path::PathBuf;
 
 /// One credential found on the machine.
@@ -20,7 +21,7 @@ pub enum What {
     /// A subscription login. `link` says whether `--link` can follow it in its file.
     OAuth { tokens: Tokens, link: Linkable },
     /// An API key, already in the config's form: a literal, `env:VAR` or `!command`.
-    ApiKey(String),
+    ApiKey(SecretString),
     /// Something keypool cannot use; `kind` is what it is ("oauth", "api key", …).
     Skipped { kind: &'static str, reason: String },
 }

@@ -13,6 +13,7 @@ use super::apply::{How, Outcome};
 use super::found::{Found, Origin, Scan, What};
 use super::Machine;
 use crate::secret::SecretRef;
+use secrecy::ExposeSecret;
 use std::path::Path;
 
 /// One credential and what became of it.
@@ -57,7 +58,7 @@ fn outcome_text(f: &Found, outcome: &Outcome) -> String {
                 How::Stored => "stored".to_string(),
                 How::Linked => "linked".to_string(),
                 How::Key => match &f.what {
-                    What::ApiKey(raw) => key_source(raw),
+                    What::ApiKey(raw) => key_source(raw.expose_secret()),
                     _ => String::new(),
                 },
             };

@@ -44,7 +44,7 @@ pub(super) fn scan(m: &Machine) -> Scan {
             source: Source::Codex,
             provider: "openai".into(),
             default_name: "openai-codex-key".into(),
-            what: What::ApiKey(key.trim().to_string()),
+            what: What::ApiKey(key.trim().to_string().into()),
             origin: Origin::File(path.clone()),
         });
     }

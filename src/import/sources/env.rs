@@ -51,7 +51,7 @@ pub(super) fn scan(m: &Machine) -> Scan {
         scan.found.push(Found {
             source: Source::Env,
             provider: provider.into(),
-            what: What::ApiKey(format!("env:{var}")),
+            what: What::ApiKey(format!("env:{var}").into()),
             origin: Origin::Env(var.into()),
             default_name: format!("env-{provider}"),
         });

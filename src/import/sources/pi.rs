@@ -70,7 +70,7 @@ fn key(m: &Machine, ctx: &Ctx, id: &str, entry: &Value) -> Result<What, String> 
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or("the entry has no key")?;
-    config_form(m, raw).map(What::ApiKey)
+    config_form(m, raw).map(|k| What::ApiKey(k.into()))
 }
 
 /// pi's key value in keypool's `api_key` form.
