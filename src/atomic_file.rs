@@ -23,6 +23,18 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The file a write to `path` should replace: the end of its symlink chain, so an
+/// atomic rename updates the linked file instead of replacing the link with a copy.
+/// `path` itself when it is not a link or does not exist yet.
+pub fn real_target(path: &Path) -> std::path::PathBuf {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if let Ok(p) = std::fs::canonicalize(path) {
+            return p;
+        }
+    }
+    path.to_path_buf()
+}
+
 #[cfg(unix)]
 fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;

@@ -39,7 +39,7 @@ pub enum Command {
         after_help = "Examples:\n  keypool run -- claude\n  keypool run -- python my_openai_script.py\n\nStarts a proxy for the command's lifetime if none is running, and exits with the command's exit code."
     )]
     Run(RunArgs),
-    /// Show the configured accounts
+    /// Show or import accounts
     #[command(subcommand)]
     Accounts(AccountsCommand),
     /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot) and add it as an account
@@ -173,4 +173,27 @@ pub enum AccountsCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Add the logins and keys other tools already have on this machine
+    #[command(
+        override_usage = "keypool accounts import <SOURCE> [--name NAME] [--link]\n       keypool accounts import --all [--link]",
+        after_help = "Examples:\n  keypool accounts import --all                  # everything found, tokens copied\n  keypool accounts import claude-code --link     # follow Claude Code's own file\n  keypool accounts import codex --name work      # name the account\n  keypool accounts import env                    # env:VAR references to provider keys\n\nRunning it again adds nothing new: a credential already configured is reported as such.\nCopied (stored) tokens go to $KEYPOOL_HOME/credentials.json; --link leaves them in the\ntool's file and keypool refreshes them there, under the tool's own lock. Restart keypool\nafterwards."
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Where to import from
+    #[arg(value_enum, required_unless_present = "all", conflicts_with = "all")]
+    pub source: Option<crate::import::Source>,
+    /// Import from every source
+    #[arg(long)]
+    pub all: bool,
+    /// Name of the new account (several found: NAME, NAME-2, …)
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Link subscription logins to the tool's file instead of copying their tokens
+    /// (API keys are unaffected)
+    #[arg(long)]
+    pub link: bool,
 }

@@ -61,6 +61,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 live.as_ref(),
             ))
         }
+        Command::Accounts(AccountsCommand::Import(args)) => {
+            crate::import::command(&home, config_path.as_deref(), args)
+        }
     }
 }
 
@@ -183,6 +186,9 @@ async fn serve(
             "  no accounts yet: add [[accounts]] blocks to {} and restart keypool",
             path.display()
         );
+        if let Some(hint) = crate::import::startup_hint() {
+            eprint!("{hint}");
+        }
     }
     eprintln!("  CA certificate: {}", home.ca_cert().display());
     eprintln!("  use it: eval \"$(keypool env)\"   or   keypool run -- <command>");

@@ -27,7 +27,7 @@ impl Home {
         self.root.join("config.toml")
     }
 
-    /// Tokens of the OAuth accounts keypool owns (0600).
+    /// Tokens of `oauth = "stored"` accounts and facts about linked ones (0600).
     pub fn credentials_file(&self) -> PathBuf {
         self.root.join("credentials.json")
     }

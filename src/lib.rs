@@ -14,6 +14,7 @@ pub mod envvars;
 pub mod forward;
 pub mod headers;
 pub mod home;
+pub mod import;
 pub mod intercept;
 pub mod logging;
 pub mod login;

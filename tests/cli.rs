@@ -102,6 +102,7 @@ fn help_has_an_example_for_every_command() {
         vec!["env"],
         vec!["run"],
         vec!["accounts", "list"],
+        vec!["accounts", "import"],
     ] {
         let out = keypool(home.path())
             .args(&cmd)

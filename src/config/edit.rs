@@ -1,43 +1,337 @@
-//! Adding accounts to the config file as text, so every existing byte and comment stays.
+//! Adding accounts to the config file as text. The file is the user's: every byte and
+//! comment already there stays, new `[[accounts]]` blocks go at the end, values are
+//! rendered by the `toml` crate so any name, key or path is escaped correctly, and the
+//! file is replaced atomically at 0600 (it may now hold a key).
+//!
+//! Reading is lenient on purpose: it looks only at `[[accounts]]` and `[[providers]]`
+//! through a plain TOML parse, so a file the full config parser would reject for another
+//! reason (or a newer field) does not stop an import.
 
+use crate::oauth::lock;
+use crate::secret::SecretRef;
+use secrecy::SecretString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+/// An account to add.
+#[derive(Debug, Clone)]
 pub struct NewAccount {
     pub name: String,
     pub provider: String,
-    pub credential: NewCredential,
+    pub credential: Credential,
+    /// One line written above the block (`# …`), e.g. where the credential came from.
+    pub comment: Option<String>,
 }
 
-pub enum NewCredential {
+/// How the account gets its credential.
+#[derive(Clone)]
+pub enum Credential {
+    /// `api_key = "…"`: a literal key, `env:VAR` or `!command`.
     ApiKey(String),
+    /// `oauth = "stored"`: tokens in keypool's `credentials.json`.
     OAuthStored,
+    /// `oauth = "link:PATH"`: tokens in a native CLI's file. PATH is written as given, so
+    /// pass `~/…` for a file under the home directory.
     OAuthLinked(PathBuf),
 }
 
-/// Appends an `[[accounts]]` block to `path` (created from the example when missing),
-/// atomically, mode 0600.
-pub fn append_account(path: &Path, a: &NewAccount) -> std::io::Result<()> {
-    let mut text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => super::EXAMPLE.to_string(),
-        Err(e) => return Err(e),
+/// Shows where a key comes from, never a literal key (a panic or a log may print this).
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::ApiKey(k) => write!(f, "ApiKey({})", SecretRef::parse(k).describe()),
+            Credential::OAuthStored => f.write_str("OAuthStored"),
+            Credential::OAuthLinked(p) => write!(f, "OAuthLinked({})", p.display()),
+        }
+    }
+}
+
+/// An account block already in the file, as far as a lenient read can tell.
+#[derive(Debug, Clone)]
+pub struct ExistingAccount {
+    pub name: String,
+    pub provider: String,
+    pub api_key: Option<SecretString>,
+    /// The `oauth` value as written: `stored` or `link:PATH`.
+    pub oauth: Option<String>,
+}
+
+/// What an import needs to know about the file before adding to it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub accounts: Vec<ExistingAccount>,
+    /// Ids of `[[providers]]` declared in the file.
+    pub provider_ids: Vec<String>,
+}
+
+/// Problems with the file, worded for the person who has to fix them. Never a value
+/// from the file: a line may be an `api_key` line.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}\nfix: correct that line; keypool reads the existing accounts before adding one")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Appends one `[[accounts]]` block to the config at `path`, creating the file from the
+/// commented example when it does not exist.
+pub fn append_account(path: &Path, account: &NewAccount) -> Result<(), EditError> {
+    let block = render(account)?;
+    let write_err = |source| EditError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Two imports (or an import and `keypool login`) at once must not lose a block.
+    let _guard = lock::acquire(path, LOCK_WAIT).map_err(write_err)?;
+    let mut text = match read_text(path)? {
+        Some(t) => t,
+        None => super::EXAMPLE.to_string(),
     };
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    text.push_str(&format!(
-        "\n[[accounts]]\nname = {}\nprovider = {}\n",
-        q(&a.name),
-        q(&a.provider)
-    ));
-    match &a.credential {
-        NewCredential::ApiKey(k) => text.push_str(&format!("api_key = {}\n", q(k))),
-        NewCredential::OAuthStored => text.push_str("oauth = \"stored\"\n"),
-        NewCredential::OAuthLinked(p) => text.push_str(&format!(
-            "oauth = {}\n",
-            q(&format!("link:{}", p.display()))
-        )),
+    if !text.is_empty() {
+        text.push('\n');
     }
-    crate::atomic_file::write(path, text.as_bytes(), 0o600)
+    text.push_str(&block);
+    let target = crate::atomic_file::real_target(path);
+    crate::atomic_file::write(&target, text.as_bytes(), 0o600).map_err(write_err)
+}
+
+/// The names of the accounts in the file; none when it does not exist.
+pub fn account_names(path: &Path) -> Result<Vec<String>, EditError> {
+    Ok(read(path)?.accounts.into_iter().map(|a| a.name).collect())
+}
+
+/// The accounts and custom provider ids in the file; empty when it does not exist.
+pub fn read(path: &Path) -> Result<Snapshot, EditError> {
+    let Some(text) = read_text(path)? else {
+        return Ok(Snapshot::default());
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        // The message only: toml's Display quotes the offending line.
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        EditError::Syntax {
+            path: path.to_path_buf(),
+            line: text[..at].matches('\n').count() + 1,
+            message: e.message().trim_end().to_string(),
+        }
+    })?;
+    let str_of = |t: &toml::Table, k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let tables = |key: &str| {
+        table
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_table())
+            .collect::<Vec<_>>()
+    };
+    let accounts = tables("accounts")
+        .into_iter()
+        .filter_map(|t| {
+            Some(ExistingAccount {
+                name: str_of(t, "name")?,
+                provider: str_of(t, "provider").unwrap_or_default(),
+                api_key: str_of(t, "api_key").map(SecretString::from),
+                oauth: str_of(t, "oauth"),
+            })
+        })
+        .collect();
+    let provider_ids = tables("providers")
+        .into_iter()
+        .filter_map(|t| str_of(t, "id"))
+        .collect();
+    Ok(Snapshot {
+        accounts,
+        provider_ids,
+    })
+}
+
+/// The text of one block, ending in a newline.
+pub fn render(account: &NewAccount) -> Result<String, EditError> {
+    let text_ok = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
+    if !text_ok(&account.name) {
+        return Err(EditError::Invalid(
+            "an account name must be non-empty text on one line".into(),
+        ));
+    }
+    if !text_ok(&account.provider) {
+        return Err(EditError::Invalid(format!(
+            "account '{}' has no provider",
+            account.name
+        )));
+    }
+    let (key, value) = match &account.credential {
+        Credential::ApiKey(k) => ("api_key", k.clone()),
+        Credential::OAuthStored => ("oauth", "stored".to_string()),
+        Credential::OAuthLinked(p) => {
+            let p = p.to_str().ok_or_else(|| {
+                EditError::Invalid(format!(
+                    "the path {} is not UTF-8, which TOML cannot hold",
+                    p.display()
+                ))
+            })?;
+            ("oauth", format!("link:{p}"))
+        }
+    };
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut block = String::new();
+    if let Some(c) = &account.comment {
+        let one_line: String = c
+            .chars()
+            .map(|ch| if ch.is_control() { ' ' } else { ch })
+            .collect();
+        block.push_str(&format!("# {one_line}\n"));
+    }
+    block.push_str("[[accounts]]\n");
+    block.push_str(&format!("name = {}\n", quote(&account.name)));
+    block.push_str(&format!("provider = {}\n", quote(&account.provider)));
+    block.push_str(&format!("{key} = {}\n", quote(&value)));
+    Ok(block)
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, EditError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(EditError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn key(name: &str, value: &str) -> NewAccount {
+        NewAccount {
+            name: name.into(),
+            provider: "openai".into(),
+            credential: Credential::ApiKey(value.into()),
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn creates_from_the_example_at_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        append_account(&path, &key("a", "env:OPENAI_API_KEY")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(super::super::EXAMPLE), "{text}");
+        let c = super::super::Config::load(&path).unwrap();
+        assert_eq!(c.accounts.len(), 1);
+        assert_eq!(c.accounts[0].name, "a");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!dir.path().join("config.toml.lock").exists());
+    }
+
+    #[test]
+    fn keeps_every_byte_and_escapes_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let before = "# my notes\nlisten = \"127.0.0.1:9000\"  # trailing comment\n\n[[accounts]]\nname = \"old\"\nprovider = \"groq\"\napi_key = \"gsk-1\"";
+        std::fs::write(&path, before).unwrap();
+        let tricky = NewAccount {
+            comment: Some("imported from pi\n(second line)".into()),
+            ..key("we\"ird \\ name", "!pass show 'openai/x' \"y\"")
+        };
+        append_account(&path, &tricky).unwrap();
+        append_account(
+            &path,
+            &NewAccount {
+                name: "max".into(),
+                provider: "anthropic".into(),
+                credential: Credential::OAuthLinked("~/.claude/.credentials.json".into()),
+                comment: None,
+            },
+        )
+        .unwrap();
+        append_account(
+            &path,
+            &NewAccount {
+                credential: Credential::OAuthStored,
+                ..key("codex", "")
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(before), "{text}");
+        assert!(text.contains("# imported from pi (second line)\n[[accounts]]\n"));
+
+        let snap = read(&path).unwrap();
+        let names: Vec<_> = snap.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["old", "we\"ird \\ name", "max", "codex"]);
+        assert_eq!(
+            snap.accounts[1].api_key.as_ref().unwrap().expose_secret(),
+            "!pass show 'openai/x' \"y\""
+        );
+        assert_eq!(
+            snap.accounts[2].oauth.as_deref(),
+            Some("link:~/.claude/.credentials.json")
+        );
+        assert_eq!(snap.accounts[3].oauth.as_deref(), Some("stored"));
+        assert_eq!(account_names(&path).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn lenient_read_and_errors_without_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert!(
+            read(&path).unwrap().accounts.is_empty(),
+            "no file, no accounts"
+        );
+        std::fs::write(
+            &path,
+            "[[providers]]\nid = \"my-vllm\"\nhosts = [\"h\"]\nauth = \"bearer\"\n[[accounts]]\nname = \"x\"\nprovider = \"my-vllm\"\noauth = \"stored\"\nfuture_field = 1\n",
+        )
+        .unwrap();
+        let snap = read(&path).unwrap();
+        assert_eq!(snap.provider_ids, ["my-vllm"]);
+        assert_eq!(snap.accounts[0].oauth.as_deref(), Some("stored"));
+
+        std::fs::write(
+            &path,
+            "[[accounts]]\nname = \"x\"\napi_key = \"sk-live-9\" oops\n",
+        )
+        .unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains("config.toml:3:"), "{e}");
+        assert!(!e.contains("sk-live-9"), "{e}");
+
+        let e = render(&key("", "k")).unwrap_err().to_string();
+        assert!(e.contains("non-empty"), "{e}");
+        let shown = format!("{:?}", key("a", "sk-live-9"));
+        assert!(
+            !shown.contains("sk-live-9") && shown.contains("ApiKey(literal)"),
+            "{shown}"
+        );
+    }
 }

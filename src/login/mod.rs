@@ -7,7 +7,7 @@ mod callback;
 mod device;
 pub mod pkce;
 
-use crate::config::edit::{self, NewAccount, NewCredential};
+use crate::config::edit::{self, Credential as NewCredential, NewAccount};
 use crate::config::{Config, CredentialConfig, OAuthSource};
 use crate::home::Home;
 use crate::oauth::endpoint::{self, Granted};
@@ -291,6 +291,10 @@ fn save(
             name: name.clone(),
             provider: provider.to_string(),
             credential: NewCredential::OAuthStored,
+            comment: Some(format!(
+                "logged in with `keypool login {}`",
+                flavor.login_name()
+            )),
         },
     )
     .map_err(|e| e.to_string())?;
