@@ -4,6 +4,7 @@
 
 pub mod ca;
 pub mod fake;
+pub mod https;
 pub mod keypool;
 
 #[allow(unused_imports)]
