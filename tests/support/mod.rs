@@ -10,4 +10,7 @@ pub mod keypool;
 #[allow(unused_imports)]
 pub use ca::TestCa;
 #[allow(unused_imports)]
-pub use fake::{Behaviour, FakeProvider, SeenRequest, PROVIDER_HOSTS};
+pub use fake::{
+    every_host, Behaviour, FakeProvider, Owner, Registrar, SeenRequest, Service, PROVIDER_HOSTS,
+    SUBSCRIPTION_HOSTS,
+};

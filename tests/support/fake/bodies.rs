@@ -184,3 +184,79 @@ pub(super) fn gemini_chunks(model: &str) -> Vec<Value> {
         .map(|(i, piece)| gemini_response(model, piece, i == last))
         .collect()
 }
+
+/// The Responses API event sequence for one text reply, as the Codex backend
+/// streams it (SSE `event:` names equal each payload's `type`).
+pub(super) fn responses_events(model: &str) -> Vec<Value> {
+    let id = format!("resp_{}", fresh_id());
+    let item_id = format!("msg_{}", fresh_id());
+    let created_at = unix_now();
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({
+            "id": id, "object": "response", "created_at": created_at, "status": status,
+            "model": model, "output": output, "usage": usage, "error": null,
+            "incomplete_details": null, "instructions": null, "store": false,
+            "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
+        })
+    };
+    let item = |status: &str, text: &str| {
+        let content = match text {
+            "" => json!([]),
+            t => json!([{"type": "output_text", "text": t, "annotations": []}]),
+        };
+        json!({"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content})
+    };
+    let full_text = REPLY_PIECES.concat();
+    let mut events = vec![
+        json!({"type": "response.created", "response": response("in_progress", json!([]), Value::Null)}),
+        json!({"type": "response.in_progress", "response": response("in_progress", json!([]), Value::Null)}),
+        json!({"type": "response.output_item.added", "output_index": 0, "item": item("in_progress", "")}),
+    ];
+    for piece in REPLY_PIECES {
+        events.push(json!({
+            "type": "response.output_text.delta", "item_id": item_id,
+            "output_index": 0, "content_index": 0, "delta": piece,
+        }));
+    }
+    let done = item("completed", &full_text);
+    events.push(json!({
+        "type": "response.output_text.done", "item_id": item_id,
+        "output_index": 0, "content_index": 0, "text": full_text,
+    }));
+    events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": done}));
+    let usage = json!({
+        "input_tokens": 12, "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 6, "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 18,
+    });
+    events.push(json!({"type": "response.completed", "response": response("completed", json!([done]), usage)}));
+    for (n, event) in events.iter_mut().enumerate() {
+        event["sequence_number"] = json!(n);
+    }
+    events
+}
+
+/// Copilot's `GET /models`: the OpenAI list shape plus Copilot's capability
+/// metadata.
+pub(super) fn copilot_models() -> Value {
+    let model = |id: &str, family: &str, vendor: &str| {
+        json!({
+            "id": id, "object": "model", "name": id, "vendor": vendor, "version": id,
+            "preview": false, "model_picker_enabled": true,
+            "capabilities": {
+                "family": family, "type": "chat", "tokenizer": "o200k_base",
+                "limits": {"max_context_window_tokens": 128000, "max_output_tokens": 16384},
+                "supports": {"streaming": true, "tool_calls": true, "parallel_tool_calls": true},
+            },
+        })
+    };
+    json!({"object": "list", "data": [
+        model("gpt-4o", "gpt-4o", "Azure OpenAI"),
+        model("claude-sonnet-4", "claude-sonnet-4", "Anthropic"),
+    ]})
+}
+
+/// Cloud Code wraps each Gemini response and adds a trace id.
+pub(super) fn cloud_code_wrap(response: Value) -> Value {
+    json!({"response": response, "traceId": fresh_id()})
+}

@@ -1,7 +1,7 @@
 //! A fake LLM provider upstream: one HTTPS server (HTTP/1.1 + upgrades) that
 //! answers for every provider host and routes by path, replying in the real
 //! providers' wire shapes. What each request gets is decided per credential
-//! with [`FakeProvider::set`]; every request is recorded for assertions.
+//! with [`FakeService::set`]; every request is recorded for assertions.
 //!
 //! Test-control routes (`/v1/held`, `/v1/endless`) are driven by
 //! Notify/watch/semaphores, never by sleeps.
@@ -28,11 +28,13 @@ use bodies::{
     OpenAiStream, GEMINI_TEXT,
 };
 use reply::Ctx;
-use streams::{endless, held, websocket};
+use streams::{echo_websocket, endless, held};
 
 mod bodies;
 mod reply;
 mod streams;
+mod sub_errors;
+mod subscription;
 
 use super::ca::TestCa;
 
@@ -43,6 +45,99 @@ pub const PROVIDER_HOSTS: &[&str] = &[
     "generativelanguage.googleapis.com",
     "llm.internal.example",
 ];
+
+/// Hosts of the subscription backends (ChatGPT Codex, Copilot, Cloud Code),
+/// which the fake recognises by host rather than by path.
+pub const SUBSCRIPTION_HOSTS: &[&str] = &[
+    "chatgpt.com",
+    "api.githubcopilot.com",
+    "api.individual.githubcopilot.com",
+    "api.business.githubcopilot.com",
+    "api.enterprise.githubcopilot.com",
+    "cloudcode-pa.googleapis.com",
+];
+
+/// `PROVIDER_HOSTS` and `SUBSCRIPTION_HOSTS` together.
+pub fn every_host() -> Vec<&'static str> {
+    PROVIDER_HOSTS
+        .iter()
+        .chain(SUBSCRIPTION_HOSTS)
+        .copied()
+        .collect()
+}
+
+/// Which backend a request is for; decides routes and wire shapes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Service {
+    OpenAi,
+    Anthropic,
+    Google,
+    /// `chatgpt.com/backend-api/...`
+    Codex,
+    /// `api.*githubcopilot.com`
+    Copilot,
+    /// `cloudcode-pa.googleapis.com/v1internal:...`
+    CloudCode,
+}
+
+impl Service {
+    /// Subscription backends by host; the API-key providers by path, so a
+    /// test may send any of them to any host.
+    fn for_request(host: Option<&str>, path: &str) -> Service {
+        let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+        match host.as_deref() {
+            Some("chatgpt.com") => return Service::Codex,
+            Some("cloudcode-pa.googleapis.com") => return Service::CloudCode,
+            Some(h) if h.ends_with(".githubcopilot.com") => return Service::Copilot,
+            _ => {}
+        }
+        if path.starts_with("/v1/messages") || path.starts_with("/api/oauth/") {
+            Service::Anthropic
+        } else if path.starts_with("/v1beta/") {
+            Service::Google
+        } else {
+            Service::OpenAi
+        }
+    }
+}
+
+/// Who a credential belongs to, for the checks real subscription backends
+/// make beyond "is this token valid". Every field is optional: an unset one
+/// is not checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The credential works only here (an Anthropic OAuth token is refused by
+    /// chatgpt.com): elsewhere it gets that service's auth error.
+    pub service: Option<Service>,
+    /// Codex: a `ChatGPT-Account-ID` request header must equal it. Anthropic:
+    /// the account uuid `/api/oauth/profile` reports.
+    pub account_id: Option<String>,
+    pub email: Option<String>,
+    /// ChatGPT plan type / Claude subscription type, echoed by metadata routes.
+    pub plan: Option<String>,
+    /// Cloud Code: what `loadCodeAssist` reports, and the only `project` a
+    /// generate call may name.
+    pub project: Option<String>,
+}
+
+/// A cheap handle for registering credentials from elsewhere (the fake OAuth
+/// server registers every token it issues). Outlives the fake harmlessly.
+#[derive(Clone)]
+pub struct Registrar {
+    state: Arc<State>,
+}
+
+impl Registrar {
+    pub fn set(&self, credential: &str, b: Behaviour) {
+        let mut behaviours = self.state.behaviours.lock().unwrap();
+        behaviours.insert(credential.to_string(), b);
+    }
+
+    pub fn set_owner(&self, credential: &str, owner: Owner) {
+        let mut owners = self.state.owners.lock().unwrap();
+        owners.insert(credential.to_string(), owner);
+    }
+}
 
 /// What the fake does for requests carrying a given credential. Each variant
 /// is rendered in the wire shape of the provider the request path belongs to.
@@ -91,6 +186,7 @@ pub struct FakeProvider {
 
 struct State {
     behaviours: Mutex<HashMap<String, Behaviour>>,
+    owners: Mutex<HashMap<String, Owner>>,
     seen: Mutex<Vec<SeenRequest>>,
     sni: Mutex<Vec<String>>,
     /// Latch: once `true`, every held stream (current and future) completes.
@@ -109,6 +205,7 @@ impl FakeProvider {
         let addr = listener.local_addr().expect("fake addr");
         let state = Arc::new(State {
             behaviours: Mutex::default(),
+            owners: Mutex::default(),
             seen: Mutex::default(),
             sni: Mutex::default(),
             released: watch::channel(false).0,
@@ -138,8 +235,23 @@ impl FakeProvider {
     }
 
     pub fn set(&self, credential: &str, b: Behaviour) {
-        let mut behaviours = self.state.behaviours.lock().unwrap();
-        behaviours.insert(credential.to_string(), b);
+        self.registrar().set(credential, b);
+    }
+
+    pub fn set_owner(&self, credential: &str, owner: Owner) {
+        self.registrar().set_owner(credential, owner);
+    }
+
+    /// The Cloud Code project of `credential`, keeping the rest of its owner.
+    pub fn set_project(&self, credential: &str, project: &str) {
+        let mut owners = self.state.owners.lock().unwrap();
+        owners.entry(credential.to_string()).or_default().project = Some(project.to_string());
+    }
+
+    pub fn registrar(&self) -> Registrar {
+        Registrar {
+            state: self.state.clone(),
+        }
     }
 
     pub fn seen(&self) -> Vec<SeenRequest> {
@@ -204,25 +316,6 @@ impl Drop for FakeProvider {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Provider {
-    OpenAi,
-    Anthropic,
-    Google,
-}
-
-impl Provider {
-    fn for_path(path: &str) -> Provider {
-        if path.starts_with("/v1/messages") {
-            Provider::Anthropic
-        } else if path.starts_with("/v1beta/") {
-            Provider::Google
-        } else {
-            Provider::OpenAi
-        }
-    }
-}
-
 /// First credential found, in the order: `Authorization: Bearer`,
 /// `x-api-key`, `x-goog-api-key`, `?key=`.
 fn credential_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
@@ -247,12 +340,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
+    let host = (parts.headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let credential = credential_of(&parts.headers, query.as_deref());
     state.seen.lock().unwrap().push(SeenRequest {
         method: parts.method.to_string(),
-        host: (parts.headers.get(header::HOST))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        host: host.clone(),
         path: path.clone(),
         query: query.clone(),
         headers: parts.headers.clone(),
@@ -261,22 +355,51 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     });
 
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let ctx = Ctx::new(Provider::for_path(&path), &path, &json_body);
+    let service = Service::for_request(host.as_deref(), &path);
+    let ctx = Ctx::new(service, &path, &json_body);
 
     let Some(credential) = credential else {
         return Ok(ctx.auth_error(None));
     };
+    if let Some(refusal) = ctx.misplaced_oauth_token(&parts.headers, &credential) {
+        return Ok(refusal);
+    }
     let behaviour = state.behaviours.lock().unwrap().get(&credential).cloned();
     match behaviour {
         None => return Ok(ctx.auth_error(Some(&credential))),
         Some(Behaviour::Ok) => {}
         Some(other) => return Ok(ctx.rejection(&other, &credential)),
     }
+    let owner = (state.owners.lock().unwrap().get(&credential).cloned()).unwrap_or_default();
+    if owner.service.is_some_and(|s| s != service) {
+        return Ok(ctx.auth_error(Some(&credential)));
+    }
 
-    let stream = json_body["stream"] == json!(true);
-    let response = match (&parts.method, path.as_str()) {
+    let req = subscription::Req {
+        parts: &mut parts,
+        query: query.as_deref(),
+        body: &json_body,
+        credential,
+        owner,
+    };
+    let response = match service {
+        Service::Codex => subscription::codex(&state, &ctx, req),
+        Service::Copilot => subscription::copilot(&ctx, req),
+        Service::CloudCode => subscription::cloud_code(&ctx, req),
+        _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
+        _ => api_route(&state, &ctx, req),
+    };
+    Ok(response)
+}
+
+/// The API-key providers' routes, which any host answers.
+fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<Body> {
+    let stream = req.body["stream"] == json!(true);
+    let method = req.parts.method.clone();
+    let path = req.parts.uri.path().to_string();
+    match (&method, path.as_str()) {
         (&Method::POST, "/v1/chat/completions") if stream => {
-            let usage = json_body["stream_options"]["include_usage"] == json!(true);
+            let usage = req.body["stream_options"]["include_usage"] == json!(true);
             ctx.sse(spawn_events(OpenAiStream::new(&ctx.model).events(usage)))
         }
         (&Method::POST, "/v1/chat/completions") => ctx.json(200, openai_completion(&ctx.model)),
@@ -284,30 +407,32 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             ctx.sse(spawn_events(anthropic_events(&ctx.model)))
         }
         (&Method::POST, "/v1/messages") => ctx.json(200, anthropic_message(&ctx.model)),
-        (&Method::POST, "/v1/held") => ctx.sse(held(&state, &ctx.model)),
-        (&Method::POST, "/v1/endless") => ctx.sse(endless(&state, &ctx.model)),
-        (&Method::GET, "/v1/responses") if is_websocket_upgrade(&parts.headers) => {
-            websocket(&state, &ctx, &mut parts, credential)
+        (&Method::POST, "/v1/held") => ctx.sse(held(state, &ctx.model)),
+        (&Method::POST, "/v1/endless") => ctx.sse(endless(state, &ctx.model)),
+        (&Method::GET, "/v1/responses") if is_websocket_upgrade(&req.parts.headers) => {
+            echo_websocket(state, ctx, req.parts, req.credential)
         }
         (&Method::POST, p) if p.ends_with(":generateContent") => {
             ctx.json(200, gemini_response(&ctx.model, GEMINI_TEXT, true))
         }
         (&Method::POST, p) if p.ends_with(":streamGenerateContent") => {
             let chunks = gemini_chunks(&ctx.model);
-            if form_param(query.as_deref(), "alt").as_deref() == Some("sse") {
-                // The real API frames SSE events with CRLF: `data: {...}\r\n\r\n`
-                // (Google's JS SDK matches `\n\n|\r\r|\r\n\r\n`), so a proxy
-                // must not assume `\n\n`.
-                let events = chunks
-                    .iter()
-                    .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")));
-                ctx.sse(spawn_events(events.collect()))
+            if form_param(req.query, "alt").as_deref() == Some("sse") {
+                ctx.sse(gemini_sse(chunks))
             } else {
                 // Without alt=sse the real API streams one JSON array.
                 ctx.json(200, Value::Array(chunks))
             }
         }
         (method, path) => ctx.not_found(method, path),
-    };
-    Ok(response)
+    }
+}
+
+/// The real API frames SSE events with CRLF: `data: {...}\r\n\r\n` (Google's
+/// JS SDK matches `\n\n|\r\r|\r\n\r\n`), so a proxy must not assume `\n\n`.
+fn gemini_sse(chunks: Vec<Value>) -> Body {
+    let events = chunks
+        .iter()
+        .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")));
+    spawn_events(events.collect())
 }

@@ -1,33 +1,36 @@
 //! How the fake answers: per-provider envelopes (content type, request-id
 //! headers), error shapes, and the rejections a [`Behaviour`] asks for.
 
-use http::{header, Method, Response, StatusCode};
+use http::{header, HeaderMap, Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::{Behaviour, Provider};
+use super::{Behaviour, Service};
 use crate::support::https::{fresh_id, full, Body};
 
 /// Per-request reply context: which provider shape to speak, the request id
 /// (shared by header and, for Anthropic, body) and the model being "served".
 pub(super) struct Ctx {
-    pub(super) provider: Provider,
+    pub(super) provider: Service,
     pub(super) request_id: String,
     pub(super) model: String,
 }
 
 impl Ctx {
-    pub(super) fn new(provider: Provider, path: &str, body: &Value) -> Ctx {
+    pub(super) fn new(provider: Service, path: &str, body: &Value) -> Ctx {
         let model = match provider {
-            Provider::OpenAi => body["model"].as_str().unwrap_or("gpt-4o"),
-            Provider::Anthropic => body["model"].as_str().unwrap_or("claude-sonnet-4-20250514"),
+            Service::OpenAi => body["model"].as_str().unwrap_or("gpt-4o"),
+            Service::Anthropic => body["model"].as_str().unwrap_or("claude-sonnet-4-20250514"),
             // /v1beta/models/{model}:{method}
-            Provider::Google => path
+            Service::Google => path
                 .strip_prefix("/v1beta/models/")
                 .and_then(|rest| rest.split(':').next())
                 .unwrap_or("gemini-2.0-flash"),
+            Service::Codex => body["model"].as_str().unwrap_or("gpt-5-codex"),
+            Service::Copilot => body["model"].as_str().unwrap_or("gpt-4o"),
+            Service::CloudCode => body["model"].as_str().unwrap_or("gemini-2.5-pro"),
         };
         let request_id = match provider {
-            Provider::Anthropic => format!("req_011{}", fresh_id()),
+            Service::Anthropic => format!("req_011{}", fresh_id()),
             _ => format!("req_{}", fresh_id()),
         };
         Ctx {
@@ -48,13 +51,17 @@ impl Ctx {
             .status(StatusCode::from_u16(status).expect("status code"))
             .header(header::CONTENT_TYPE, content_type);
         builder = match self.provider {
-            Provider::OpenAi => builder
+            Service::OpenAi => builder
                 .header("x-request-id", &self.request_id)
                 .header("openai-version", "2020-10-01")
                 .header("openai-processing-ms", "42"),
-            Provider::Anthropic => builder.header("request-id", &self.request_id),
-            // Gemini sends no request id header.
-            Provider::Google => builder,
+            Service::Anthropic => builder.header("request-id", &self.request_id),
+            Service::Codex => builder
+                .header("x-request-id", &self.request_id)
+                .header("x-oai-request-id", &self.request_id),
+            Service::Copilot => builder.header("x-request-id", &self.request_id),
+            // Gemini and Cloud Code send no request id header.
+            Service::Google | Service::CloudCode => builder,
         };
         for (name, value) in extra {
             builder = builder.header(*name, value);
@@ -62,9 +69,14 @@ impl Ctx {
         builder.body(body).expect("response")
     }
 
-    fn json_with(&self, status: u16, value: Value, extra: &[(&str, String)]) -> Response<Body> {
+    pub(super) fn json_with(
+        &self,
+        status: u16,
+        value: Value,
+        extra: &[(&str, String)],
+    ) -> Response<Body> {
         let content_type = match self.provider {
-            Provider::Google => "application/json; charset=UTF-8",
+            Service::Google | Service::CloudCode => "application/json; charset=UTF-8",
             _ => "application/json",
         };
         let body = full(value.to_string());
@@ -75,23 +87,24 @@ impl Ctx {
         let extra = match (self.provider, status) {
             // Real OpenAI successes carry rate-limit headers too; a proxy may
             // use them to rotate before hitting a 429.
-            (Provider::OpenAi, 200) => openai_ratelimit_headers(499),
+            (Service::OpenAi, 200) => openai_ratelimit_headers(499),
             _ => Vec::new(),
         };
         self.json_with(status, value, &extra)
     }
 
     pub(super) fn sse(&self, body: Body) -> Response<Body> {
+        self.sse_with(&[], body)
+    }
+
+    pub(super) fn sse_with(&self, extra: &[(&str, String)], body: Body) -> Response<Body> {
         let content_type = match self.provider {
-            Provider::Google => "text/event-stream",
+            Service::Google | Service::CloudCode => "text/event-stream",
             _ => "text/event-stream; charset=utf-8",
         };
-        self.respond(
-            200,
-            content_type,
-            &[("cache-control", "no-cache".into())],
-            body,
-        )
+        let mut headers = vec![("cache-control", "no-cache".to_string())];
+        headers.extend(extra.iter().map(|(n, v)| (*n, v.clone())));
+        self.respond(200, content_type, &headers, body)
     }
 
     pub(super) fn openai_error(
@@ -132,13 +145,16 @@ impl Ctx {
     /// Missing (`None`) or unknown/revoked credential.
     pub(super) fn auth_error(&self, credential: Option<&str>) -> Response<Body> {
         match (self.provider, credential) {
-            (Provider::OpenAi, None) => self.openai_error(
+            (Service::Codex | Service::Copilot | Service::CloudCode, credential) => {
+                self.subscription_auth_error(credential)
+            }
+            (Service::OpenAi, None) => self.openai_error(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
                 "invalid_request_error",
                 Value::Null,
             ),
-            (Provider::OpenAi, Some(key)) => self.openai_error(
+            (Service::OpenAi, Some(key)) => self.openai_error(
                 401,
                 &format!(
                     "Incorrect API key provided: {}. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -147,19 +163,22 @@ impl Ctx {
                 "invalid_request_error",
                 json!("invalid_api_key"),
             ),
-            (Provider::Anthropic, None) => {
+            (Service::Anthropic, None) => {
                 self.anthropic_error(401, "authentication_error", "x-api-key header is required")
             }
-            (Provider::Anthropic, Some(_)) => {
+            (Service::Anthropic, Some(token)) if token.starts_with(OAUTH_PREFIX) => {
+                self.anthropic_error(401, "authentication_error", "Invalid bearer token")
+            }
+            (Service::Anthropic, Some(_)) => {
                 self.anthropic_error(401, "authentication_error", "invalid x-api-key")
             }
-            (Provider::Google, None) => self.google_error(
+            (Service::Google, None) => self.google_error(
                 403,
                 "PERMISSION_DENIED",
                 "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
                 Value::Null,
             ),
-            (Provider::Google, Some(_)) => self.google_error(
+            (Service::Google, Some(_)) => self.google_error(
                 400,
                 "INVALID_ARGUMENT",
                 "API key not valid. Please pass a valid API key.",
@@ -177,50 +196,59 @@ impl Ctx {
         use Behaviour::*;
         match (self.provider, behaviour) {
             (_, Ok) => unreachable!("Ok is not a rejection"),
+            (Service::Codex | Service::Copilot | Service::CloudCode, b) => {
+                self.subscription_rejection(b)
+            }
+            (Service::Anthropic, Unauthorized) if credential.starts_with(OAUTH_PREFIX) => self
+                .anthropic_error(
+                    401,
+                    "authentication_error",
+                    "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+                ),
             (_, Unauthorized) => self.auth_error(Some(credential)),
 
-            (Provider::OpenAi, RateLimited { retry_after_secs }) => {
+            (Service::OpenAi, RateLimited { retry_after_secs }) => {
                 self.openai_rate_limited(*retry_after_secs)
             }
-            (Provider::OpenAi, GoogleExhausted { .. }) => self.openai_rate_limited(None),
-            (Provider::OpenAi, InsufficientQuota) => self.openai_error(
+            (Service::OpenAi, GoogleExhausted { .. }) => self.openai_rate_limited(None),
+            (Service::OpenAi, InsufficientQuota) => self.openai_error(
                 429,
                 "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
                 "insufficient_quota",
                 json!("insufficient_quota"),
             ),
-            (Provider::OpenAi, Overloaded) => self.openai_error(
+            (Service::OpenAi, Overloaded) => self.openai_error(
                 503,
                 "The server is overloaded",
                 "server_error",
                 json!("server_is_overloaded"),
             ),
 
-            (Provider::Anthropic, RateLimited { retry_after_secs }) => {
+            (Service::Anthropic, RateLimited { retry_after_secs }) => {
                 self.anthropic_rate_limited(*retry_after_secs)
             }
-            (Provider::Anthropic, GoogleExhausted { .. }) => self.anthropic_rate_limited(None),
-            (Provider::Anthropic, InsufficientQuota) => self.anthropic_error(
+            (Service::Anthropic, GoogleExhausted { .. }) => self.anthropic_rate_limited(None),
+            (Service::Anthropic, InsufficientQuota) => self.anthropic_error(
                 400,
                 "invalid_request_error",
                 "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
             ),
-            (Provider::Anthropic, Overloaded) => {
+            (Service::Anthropic, Overloaded) => {
                 self.anthropic_error(529, "overloaded_error", "Overloaded")
             }
 
-            (Provider::Google, RateLimited { retry_after_secs }) => self.google_exhausted(
+            (Service::Google, RateLimited { retry_after_secs }) => self.google_exhausted(
                 "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                 retry_after_secs.map(|s| format!("{s}s")),
             ),
-            (Provider::Google, GoogleExhausted { retry_delay }) => self.google_exhausted(
+            (Service::Google, GoogleExhausted { retry_delay }) => self.google_exhausted(
                 "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
                 Some(retry_delay.clone()),
             ),
-            (Provider::Google, InsufficientQuota) => {
+            (Service::Google, InsufficientQuota) => {
                 self.google_exhausted("GenerateRequestsPerDayPerProjectPerModel-FreeTier", None)
             }
-            (Provider::Google, Overloaded) => self.google_error(
+            (Service::Google, Overloaded) => self.google_error(
                 503,
                 "UNAVAILABLE",
                 "The model is overloaded. Please try again later.",
@@ -270,7 +298,11 @@ impl Ctx {
         self.json_with(429, body, &headers)
     }
 
-    fn google_exhausted(&self, quota_id: &str, retry_delay: Option<String>) -> Response<Body> {
+    pub(super) fn google_exhausted(
+        &self,
+        quota_id: &str,
+        retry_delay: Option<String>,
+    ) -> Response<Body> {
         let mut details = vec![json!({
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             "violations": [{
@@ -296,24 +328,62 @@ impl Ctx {
 
     pub(super) fn not_found(&self, method: &Method, path: &str) -> Response<Body> {
         match self.provider {
-            Provider::OpenAi => self.openai_error(
+            Service::OpenAi => self.openai_error(
                 404,
                 &format!("Invalid URL ({method} {path})"),
                 "invalid_request_error",
                 Value::Null,
             ),
-            Provider::Anthropic => self.anthropic_error(404, "not_found_error", "Not Found"),
-            Provider::Google => self.google_error(
+            Service::Anthropic => self.anthropic_error(404, "not_found_error", "Not Found"),
+            Service::Google | Service::CloudCode => self.google_error(
                 404,
                 "NOT_FOUND",
                 "Requested entity was not found.",
                 Value::Null,
             ),
+            Service::Codex => self.json_with(404, json!({"detail": "Not Found"}), &[]),
+            Service::Copilot => self.respond(
+                404,
+                "text/plain; charset=utf-8",
+                &[],
+                full("404 page not found\n"),
+            ),
         }
+    }
+
+    /// Anthropic refuses a subscription token in `x-api-key`, and as a bearer
+    /// token unless `anthropic-beta` opts into OAuth, so a proxy that swaps an
+    /// API key for an OAuth token must move it and add the beta flag.
+    pub(super) fn misplaced_oauth_token(
+        &self,
+        headers: &HeaderMap,
+        credential: &str,
+    ) -> Option<Response<Body>> {
+        if self.provider != Service::Anthropic || !credential.starts_with(OAUTH_PREFIX) {
+            return None;
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if header("x-api-key") == Some(credential) {
+            return Some(self.anthropic_error(401, "authentication_error", "invalid x-api-key"));
+        }
+        let beta = header("anthropic-beta").unwrap_or_default();
+        if !beta.split(',').any(|b| b.trim() == OAUTH_BETA) {
+            return Some(self.anthropic_error(
+                401,
+                "authentication_error",
+                "OAuth authentication is currently not supported.",
+            ));
+        }
+        None
     }
 }
 
-fn openai_ratelimit_headers(remaining_requests: u32) -> Vec<(&'static str, String)> {
+/// Claude subscription access tokens (`sk-ant-oat01-…`).
+pub(super) const OAUTH_PREFIX: &str = "sk-ant-oat";
+/// The `anthropic-beta` flag Anthropic requires with an OAuth bearer token.
+pub const OAUTH_BETA: &str = "oauth-2025-04-20";
+
+pub(super) fn openai_ratelimit_headers(remaining_requests: u32) -> Vec<(&'static str, String)> {
     vec![
         ("x-ratelimit-limit-requests", "500".into()),
         (

@@ -72,13 +72,29 @@ pub(super) fn endless(state: &Arc<State>, model: &str) -> Body {
     body
 }
 
-/// Codex-style Responses WebSocket: 101, then echo each text frame back with
-/// the credential seen on the handshake.
-pub(super) fn websocket(
+/// Responses-style WebSocket: 101, then echo each text frame back with the
+/// credential seen on the handshake.
+pub(super) fn echo_websocket(
     state: &State,
     ctx: &Ctx,
     parts: &mut http::request::Parts,
     credential: String,
+) -> Response<Body> {
+    websocket(state, ctx, parts, move |text| {
+        // JSON text is embedded as JSON, anything else as a string.
+        let data =
+            serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_string()));
+        vec![json!({"type": "echo", "credential": credential, "data": data}).to_string()]
+    })
+}
+
+/// Accepts a WebSocket upgrade and answers each text frame with the frames
+/// `on_text` returns, in order.
+pub(super) fn websocket(
+    state: &State,
+    ctx: &Ctx,
+    parts: &mut http::request::Parts,
+    mut on_text: impl FnMut(&str) -> Vec<String> + Send + 'static,
 ) -> Response<Body> {
     let key = parts
         .headers
@@ -102,12 +118,10 @@ pub(super) fn websocket(
         // Keep reading after a Close so tungstenite can send its Close reply.
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Text(text) = message {
-                // JSON text is embedded as JSON, anything else as a string.
-                let data = serde_json::from_str::<Value>(text.as_str())
-                    .unwrap_or_else(|_| Value::String(text.to_string()));
-                let reply = json!({"type": "echo", "credential": credential, "data": data});
-                if ws.send(Message::text(reply.to_string())).await.is_err() {
-                    break;
+                for reply in on_text(text.as_str()) {
+                    if ws.send(Message::text(reply)).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
