@@ -7,6 +7,8 @@ mod support;
 
 #[path = "oauth_fake_smoke/github.rs"]
 mod github;
+#[path = "oauth_fake_smoke/harness.rs"]
+mod harness;
 #[path = "oauth_fake_smoke/routes.rs"]
 mod routes;
 
