@@ -161,3 +161,47 @@ async fn copilot_exchange_issues_fresh_tokens_for_known_github_tokens() {
     assert_eq!(exchange(format!("token {ghe_token}"), ghe_url).await.0, 200);
     assert_eq!(oauth.copilot_exchanges(), 4);
 }
+
+#[tokio::test]
+async fn device_flow_on_ghe_grants_a_token_for_that_server() {
+    let (_ca, _fake, oauth) = start().await;
+    // The same label on github.com is another account.
+    let dotcom = oauth.identity(Flavor::GitHub, "device");
+    let ghe = oauth.github_identity("device", "ghe.example.com");
+    assert_ne!(dotcom.account_id, ghe.account_id);
+    assert_eq!(ghe.domain, "ghe.example.com");
+
+    let start = [("client_id", GITHUB_CLIENT_ID), ("scope", "read:user")];
+    let code =
+        json_of(post_form(&oauth, "https://ghe.example.com/login/device/code", &start).await).await;
+    assert_eq!(
+        code["verification_uri"],
+        "https://ghe.example.com/login/device"
+    );
+    let form = [
+        ("client_id", GITHUB_CLIENT_ID),
+        ("device_code", code["device_code"].as_str().unwrap()),
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+    ];
+    // A device code belongs to the server that issued it.
+    let url = "https://github.com/login/oauth/access_token";
+    let wrong = json_of(post_form(&oauth, url, &form).await).await;
+    assert_eq!(wrong["error"], "incorrect_device_code");
+    let url = "https://ghe.example.com/login/oauth/access_token";
+    let granted = json_of(post_form(&oauth, url, &form).await).await;
+    let gh = granted["access_token"].as_str().unwrap();
+
+    let resp = oauth
+        .direct_client()
+        .get("https://api.ghe.example.com/copilot_internal/v2/token")
+        .header("authorization", format!("token {gh}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = json_of(resp).await;
+    assert_eq!(
+        body["endpoints"]["api"],
+        "https://api.enterprise.githubcopilot.com"
+    );
+}

@@ -118,15 +118,15 @@ impl Ledger {
     /// The identity `label` of `flavor` (on `domain` for GitHub), created
     /// with stable, label-derived ids on first use.
     pub fn identity(&mut self, flavor: Flavor, label: &str, domain: Option<&str>) -> Identity {
-        let key = (flavor, label.to_string());
+        let domain = domain.unwrap_or("github.com");
         self.identities
-            .entry(key)
-            .or_insert_with(|| Identity::new(flavor, label, domain))
+            .entry(identity_key(flavor, label, domain))
+            .or_insert_with(|| Identity::new(flavor, label, Some(domain)))
             .clone()
     }
 
     pub fn update_identity(&mut self, identity: &Identity) {
-        let key = (identity.flavor, identity.label.clone());
+        let key = identity_key(identity.flavor, &identity.label, &identity.domain);
         self.identities.insert(key, identity.clone());
     }
 
@@ -313,6 +313,15 @@ impl Ledger {
         let label = self.device_label.clone().unwrap_or_else(|| "device".into());
         let identity = self.identity(Flavor::GitHub, &label, Some(domain));
         Poll::Granted(self.github_token(&identity))
+    }
+}
+
+/// GitHub accounts live on one server each: `ivy` on github.com and `ivy`
+/// on a GHE host are different people.
+fn identity_key(flavor: Flavor, label: &str, domain: &str) -> (Flavor, String) {
+    match flavor {
+        Flavor::GitHub => (flavor, format!("{label}@{domain}")),
+        _ => (flavor, label.to_string()),
     }
 }
 

@@ -322,13 +322,14 @@ impl FakeOAuth {
         if identity.flavor == Flavor::GitHub {
             let gh = self.ledger().github_token(identity);
             let host = format!("api.{}", identity.domain);
+            let issued_at = https::unix_now();
             let (access, body) = self.state.copilot(&gh, &host).expect("just issued");
             return Grant {
                 access,
                 refresh: gh,
-                expires_in: body["expires_at"].as_u64().unwrap() - https::unix_now(),
+                expires_in: body["expires_at"].as_u64().unwrap() - issued_at,
                 id_token: None,
-                issued_at: https::unix_now(),
+                issued_at,
             };
         }
         let grant = self.ledger().issue(identity);

@@ -38,7 +38,12 @@ fn stable_uuid(seed: &str) -> String {
 
 impl Identity {
     pub(super) fn new(flavor: Flavor, label: &str, domain: Option<&str>) -> Identity {
-        let seed = |what: &str| format!("{flavor:?}/{label}/{what}");
+        // GitHub accounts are per server, so the server is part of the seed.
+        let who = match (flavor, domain) {
+            (Flavor::GitHub, Some(d)) if d != "github.com" => format!("{label}@{d}"),
+            _ => label.to_string(),
+        };
+        let seed = |what: &str| format!("{flavor:?}/{who}/{what}");
         let (plan, project, domain) = match flavor {
             Flavor::Anthropic => ("max", None, "claude.ai"),
             Flavor::Codex => ("pro", None, "chatgpt.com"),
