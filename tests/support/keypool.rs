@@ -1,7 +1,9 @@
-//! Starting keypool in-process against a fake provider, and clients that go through it.
+//! Starting keypool in-process against a fake provider (and a fake OAuth
+//! server), restarting it on the same home, and clients that go through it.
 
 use super::ca::TestCa;
 use super::fake::FakeProvider;
+use keypool::pool::ManualClock;
 use keypool::{Config, Home, ProxyOptions, RunningProxy};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,121 @@ use tokio::net::TcpStream;
 pub struct Keypool {
     pub proxy: RunningProxy,
     pub home: tempfile::TempDir,
+}
+
+/// A keypool started from a [`KeypoolBuilder`]: the proxy plus what it takes
+/// to start it again. Derefs to [`Keypool`] for `client()`, `addr()` and the
+/// rest.
+pub struct Harness {
+    pub kp: Keypool,
+    /// Files outside the home: client credential files and other fixtures.
+    pub fixtures: tempfile::TempDir,
+    settings: Settings,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Keypool;
+
+    fn deref(&self) -> &Keypool {
+        &self.kp
+    }
+}
+
+impl Harness {
+    /// Stops this proxy (gracefully: in-flight work drains first) and starts
+    /// a new one on the same home, fixtures, config, clock and port, as a
+    /// user restarting keypool would. Open client connections are closed;
+    /// clients built by `client()` keep working since the port is the same.
+    /// A blind tunnel a client still holds delays the stop by keypool's
+    /// idle-after-shutdown time, so drop such clients first.
+    pub async fn restart(self) -> Harness {
+        let Harness {
+            kp,
+            fixtures,
+            settings,
+        } = self;
+        let port = kp.proxy.addr().port();
+        kp.proxy.shutdown().await;
+        launch(kp.home, fixtures, settings, port).await
+    }
+
+    pub fn home_path(&self, rel: &str) -> PathBuf {
+        self.kp.home.path().join(rel)
+    }
+
+    pub fn fixture_path(&self, rel: &str) -> PathBuf {
+        self.fixtures.path().join(rel)
+    }
+}
+
+/// What a restart needs to start the same keypool again.
+struct Settings {
+    accounts: String,
+    upstream: Option<SocketAddr>,
+    connect_to: Vec<String>,
+    clock: Option<Arc<ManualClock>>,
+}
+
+/// Builds a keypool start: accounts, where :443 goes, files written before
+/// it starts, and an optional manual clock.
+pub struct KeypoolBuilder {
+    home: tempfile::TempDir,
+    fixtures: tempfile::TempDir,
+    settings: Settings,
+}
+
+impl KeypoolBuilder {
+    pub fn accounts(mut self, accounts_toml: &str) -> Self {
+        self.settings.accounts = accounts_toml.to_string();
+        self
+    }
+
+    /// The catch-all: every :443 connection not matched by `connect_to`.
+    pub fn upstream(mut self, addr: SocketAddr) -> Self {
+        self.settings.upstream = Some(addr);
+        self
+    }
+
+    /// `HOST:PORT:CONNECT_HOST:CONNECT_PORT` entries, kept in order and
+    /// placed before the catch-all (keypool takes the first match).
+    pub fn connect_to(mut self, entries: impl IntoIterator<Item = String>) -> Self {
+        self.settings.connect_to.extend(entries);
+        self
+    }
+
+    /// Passed as `ProxyOptions.clock`; the test keeps a clone to move time.
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.settings.clock = Some(clock);
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn fixtures(&self) -> &Path {
+        self.fixtures.path()
+    }
+
+    /// Writes `home/rel` (e.g. `credentials.json`) before keypool starts.
+    pub fn home_file(&self, rel: &str, text: &str) -> PathBuf {
+        write_private(self.home.path(), rel, text)
+    }
+
+    /// Writes `fixtures/rel` (e.g. `.codex/auth.json`) and returns its path,
+    /// to name in the accounts config.
+    pub fn fixture(&self, rel: &str, text: &str) -> PathBuf {
+        write_private(self.fixtures.path(), rel, text)
+    }
+
+    pub async fn start(self) -> Harness {
+        let KeypoolBuilder {
+            home,
+            fixtures,
+            settings,
+        } = self;
+        launch(home, fixtures, settings, 0).await
+    }
 }
 
 impl Keypool {
@@ -26,13 +143,29 @@ impl Keypool {
         upstream: SocketAddr,
         ca: &TestCa,
     ) -> Keypool {
-        let home = tempfile::tempdir().unwrap();
-        let text = config_text(accounts_toml, upstream, &ca.write_pem(home.path()));
-        let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-        let proxy = keypool::start(ProxyOptions::new(Home::at(home.path()), config))
+        Self::builder(ca)
+            .accounts(accounts_toml)
+            .upstream(upstream)
+            .start()
             .await
-            .unwrap();
-        Keypool { proxy, home }
+            .kp
+    }
+
+    /// A start to configure; the home and fixture directories exist (and
+    /// trust `ca`) already, so files can be written before `start()`.
+    pub fn builder(ca: &TestCa) -> KeypoolBuilder {
+        let home = tempfile::tempdir().unwrap();
+        ca.write_pem(home.path());
+        KeypoolBuilder {
+            home,
+            fixtures: tempfile::tempdir().unwrap(),
+            settings: Settings {
+                accounts: String::new(),
+                upstream: None,
+                connect_to: Vec::new(),
+                clock: None,
+            },
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -78,11 +211,64 @@ impl Keypool {
 }
 
 pub fn config_text(accounts_toml: &str, upstream: SocketAddr, ca_file: &Path) -> String {
+    config_text_with(accounts_toml, 0, Some(upstream), &[], ca_file)
+}
+
+/// The config keypool runs with: `connect_to` entries first, then the
+/// catch-all to `upstream` if any.
+pub fn config_text_with(
+    accounts_toml: &str,
+    listen_port: u16,
+    upstream: Option<SocketAddr>,
+    connect_to: &[String],
+    ca_file: &Path,
+) -> String {
+    let mut entries: Vec<String> = connect_to.to_vec();
+    entries.extend(upstream.map(|u| format!(":443:127.0.0.1:{}", u.port())));
     format!(
-        "listen = \"127.0.0.1:0\"\n{accounts_toml}\n[upstream]\nconnect_to = [\":443:127.0.0.1:{}\"]\nextra_ca = [{:?}]\n",
-        upstream.port(),
+        "listen = \"127.0.0.1:{listen_port}\"\n{accounts_toml}\n[upstream]\nconnect_to = {entries:?}\nextra_ca = [{:?}]\n",
         ca_file.display().to_string()
     )
+}
+
+async fn launch(
+    home: tempfile::TempDir,
+    fixtures: tempfile::TempDir,
+    settings: Settings,
+    listen_port: u16,
+) -> Harness {
+    let text = config_text_with(
+        &settings.accounts,
+        listen_port,
+        settings.upstream,
+        &settings.connect_to,
+        &home.path().join("test-ca.pem"),
+    );
+    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
+    let mut options = ProxyOptions::new(Home::at(home.path()), config);
+    if let Some(clock) = &settings.clock {
+        options.clock = clock.clone();
+    }
+    let proxy = keypool::start(options).await.unwrap();
+    Harness {
+        kp: Keypool { proxy, home },
+        fixtures,
+        settings,
+    }
+}
+
+/// Writes `dir/rel` with its parent directories, mode 0600 like the real
+/// credential files it usually stands for.
+fn write_private(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
 }
 
 pub async fn tls_connect(

@@ -1,12 +1,20 @@
 #![allow(dead_code)]
-//! Shared test support: a throwaway CA and a fake LLM provider upstream.
+//! Shared test support: a throwaway CA, a fake LLM provider upstream, a fake
+//! OAuth server for the subscription providers, and keypool in-process.
 //! Each test binary uses a subset, hence `dead_code` is allowed.
 
 pub mod ca;
 pub mod fake;
+pub mod https;
 pub mod keypool;
+pub mod oauth;
 
 #[allow(unused_imports)]
 pub use ca::TestCa;
 #[allow(unused_imports)]
-pub use fake::{Behaviour, FakeProvider, SeenRequest, PROVIDER_HOSTS};
+pub use fake::{
+    every_host, Behaviour, FakeProvider, Owner, Registrar, SeenRequest, Service, PROVIDER_HOSTS,
+    SUBSCRIPTION_HOSTS,
+};
+#[allow(unused_imports)]
+pub use oauth::{DeviceAnswer, FakeOAuth, Flavor, Grant, Identity, OAuthRequest, OAUTH_HOSTS};
