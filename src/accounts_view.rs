@@ -34,7 +34,7 @@ pub fn list(
     });
     let now = SystemTime::now();
     let mut rows = vec![[
-        "NAME", "PROVIDER", "POOL", "KIND", "PLAN", "EXPIRES", "STATE", "SOURCE",
+        "NAME", "PROVIDER", "POOL", "KIND", "LOGIN", "PLAN", "EXPIRES", "STATE", "SOURCE",
     ]
     .map(String::from)
     .to_vec()];
@@ -46,7 +46,7 @@ pub fn list(
             .filter(|p| p.accounts.contains(&a.name))
             .map(|p| p.name.as_str())
             .collect();
-        let (plan, expires, mut state) = match &a.credential {
+        let (login, plan, expires, mut state) = match &a.credential {
             CredentialConfig::ApiKey { raw, .. } => {
                 let state = if check {
                     match crate::secret::resolve(raw.expose_secret()) {
@@ -59,7 +59,7 @@ pub fn list(
                 } else {
                     "ok".to_string()
                 };
-                ("-".to_string(), "-".to_string(), state)
+                ("-".to_string(), "-".to_string(), "-".to_string(), state)
             }
             CredentialConfig::OAuth(src) => {
                 let flavor = Flavor::for_provider(&a.provider).expect("validated");
@@ -87,7 +87,7 @@ pub fn list(
                     Ok(t) => oauth_row(flavor, &a.name, &t, now),
                     Err(why) => {
                         problems += 1;
-                        ("-".into(), "-".into(), why)
+                        ("-".into(), "-".into(), "-".into(), why)
                     }
                 }
             }
@@ -104,6 +104,7 @@ pub fn list(
                 pools.join(",")
             },
             a.kind().as_str().into(),
+            login,
             plan,
             expires,
             state,
@@ -124,16 +125,21 @@ pub fn list(
     }
 }
 
-fn oauth_row(flavor: Flavor, name: &str, t: &Tokens, now: SystemTime) -> (String, String, String) {
-    let plan = t
-        .identity
-        .plan
-        .clone()
-        .or_else(|| t.identity.email.clone())
-        .unwrap_or_else(|| "-".into());
+fn oauth_row(
+    flavor: Flavor,
+    name: &str,
+    t: &Tokens,
+    now: SystemTime,
+) -> (String, String, String, String) {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut login = dash(&t.identity.email);
+    if let Some(d) = &t.identity.domain {
+        login = format!("{login} ({d})");
+    }
+    let plan = dash(&t.identity.plan);
     if flavor == Flavor::Copilot {
         // The GitHub token does not expire; Copilot tokens are minted per run.
-        return (plan, "-".into(), "ok".into());
+        return (login, plan, "-".into(), "ok".into());
     }
     let expires = match t.expires_at {
         None => "-".to_string(),
@@ -149,7 +155,7 @@ fn oauth_row(flavor: Flavor, name: &str, t: &Tokens, now: SystemTime) -> (String
         (Some(_), Some(at)) if at <= now => "ok (refreshes on next use)".into(),
         _ => "ok".into(),
     };
-    (plan, expires, state)
+    (login, plan, expires, state)
 }
 
 /// The running proxy's view of `name`.

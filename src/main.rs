@@ -1,10 +1,18 @@
 use clap::Parser;
-use keypool::cli::Cli;
+use keypool::cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit 2 here
-                            // One crypto provider for the whole process: rustls refuses to guess between two.
+    if prints_only(&cli) {
+        // `keypool accounts list | head` should end quietly, as other CLIs do, not panic
+        // on a closed pipe. Commands that run the proxy keep Rust's SIGPIPE-ignored default.
+        #[cfg(unix)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    // One crypto provider for the whole process: rustls refuses to guess between two.
     let _ = rustls::crypto::ring::default_provider().install_default();
     keypool::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,4 +32,11 @@ fn main() -> ExitCode {
             f.exit_code()
         }
     }
+}
+
+fn prints_only(cli: &Cli) -> bool {
+    matches!(
+        cli.command,
+        Some(Command::Accounts(_) | Command::Env(_) | Command::Ca(_))
+    )
 }
