@@ -92,7 +92,8 @@ pub fn list(
                 }
             }
         };
-        if let Some(l) = live.and_then(|v| live_state(v, &a.name)) {
+        if let Some((l, disabled)) = live.and_then(|v| live_state(v, &a.name)) {
+            problems += usize::from(disabled);
             state = l;
         }
         rows.push(vec![
@@ -158,30 +159,34 @@ fn oauth_row(
     (login, plan, expires, state)
 }
 
-/// The running proxy's view of `name`.
-fn live_state(v: &Value, name: &str) -> Option<String> {
+/// The running proxy's view of `name`, and whether it has disabled the account.
+fn live_state(v: &Value, name: &str) -> Option<(String, bool)> {
     let m = v["pools"]
         .as_array()?
         .iter()
         .filter_map(|p| p["members"].as_array())
         .flatten()
         .find(|m| m["name"] == name)?;
-    Some(match m["state"].as_str()? {
-        "cooling" => {
-            let left = m["until"]
-                .as_u64()
-                .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
-                .and_then(|u| u.duration_since(SystemTime::now()).ok())
-                .unwrap_or_default();
-            format!(
-                "cooling for {} ({})",
-                human(left),
-                m["detail"].as_str().unwrap_or("")
-            )
-        }
-        "disabled" => m["detail"].as_str().unwrap_or("disabled").to_string(),
-        s => s.to_string(),
-    })
+    let state = m["state"].as_str()?;
+    Some((
+        match state {
+            "cooling" => {
+                let left = m["until"]
+                    .as_u64()
+                    .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
+                    .and_then(|u| u.duration_since(SystemTime::now()).ok())
+                    .unwrap_or_default();
+                format!(
+                    "cooling for {} ({})",
+                    human(left),
+                    m["detail"].as_str().unwrap_or("")
+                )
+            }
+            "disabled" => m["detail"].as_str().unwrap_or("disabled").to_string(),
+            s => s.to_string(),
+        },
+        state == "disabled",
+    ))
 }
 
 fn human(d: Duration) -> String {

@@ -237,4 +237,55 @@ async fn a_reused_refresh_token_disables_only_that_account_and_names_the_fix() {
     assert!(why.contains("keypool login anthropic --name a"), "{why}");
     assert!(!why.contains(&grants[0].1.refresh), "{why}");
     assert_eq!(status["pools"][0]["members"][1]["state"], "ok");
+
+    // `keypool accounts list` shows the running proxy's view next to what the files say.
+    let cfg = kp.home_path("list.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"{}\"\n{}{}",
+            kp.addr(),
+            stored("a", "anthropic"),
+            stored("b", "anthropic")
+        ),
+    )
+    .unwrap();
+    // tokio's Command: the proxy under test runs on this same runtime and must answer.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .env_clear()
+        .env("KEYPOOL_HOME", kp.home.path())
+        .env("HOME", kp.home.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["accounts", "list"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a disabled account fails the listing"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |n: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{n} ")))
+            .unwrap_or_else(|| panic!("no row for {n}:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        row("a").contains("needs login") && row("a").contains("keypool login anthropic --name a"),
+        "{text}"
+    );
+    assert!(
+        row("b").contains(" oauth ") && row("b").contains(" ok ") && row("b").ends_with("stored"),
+        "{text}"
+    );
+    assert!(row("b").contains(&grants[1].0.email), "{text}");
+    for (_, g) in &grants {
+        assert!(
+            !text.contains(&g.refresh) && !text.contains(&g.access),
+            "{text}"
+        );
+    }
 }
