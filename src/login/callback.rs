@@ -3,8 +3,14 @@
 //! code over. Only the expected path and state are accepted.
 
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// How long a connection may take to send its request head. Browsers open spare
+/// connections they may never use; those must not hold up the real redirect.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Callback {
     listener: TcpListener,
@@ -24,41 +30,19 @@ impl Callback {
     }
 
     /// The code from the first request to the callback path that carries `state`.
+    /// Connections are served side by side, so an idle one does not block the others.
     pub async fn code(&self, state: &str) -> io::Result<String> {
+        let mut conns = JoinSet::new();
         loop {
-            let (mut s, _) = self.listener.accept().await?;
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut n = 0;
-            while n < buf.len() {
-                let got = s.read(&mut buf[n..]).await?;
-                if got == 0 {
-                    break;
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (s, _) = accepted?;
+                    let (path, state) = (self.path, state.to_string());
+                    conns.spawn(async move { serve(s, path, &state).await });
                 }
-                n += got;
-                if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let target = head
-                .lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .unwrap_or("");
-            match parse_redirect(target, self.path, state) {
-                Ok(code) => {
-                    respond(
-                        &mut s,
-                        "200 OK",
-                        "keypool: login complete. You can close this tab.",
-                    )
-                    .await;
-                    return Ok(code);
-                }
-                Err(why) => {
-                    respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
-                    if why.starts_with("the provider refused") {
-                        return Err(io::Error::other(why));
+                Some(done) = conns.join_next() => {
+                    if let Ok(Some(result)) = done {
+                        return result;
                     }
                 }
             }
@@ -66,7 +50,54 @@ impl Callback {
     }
 }
 
-async fn respond(s: &mut tokio::net::TcpStream, status: &str, text: &str) {
+/// One connection: `None` when it did not carry the redirect (the browser got a 400
+/// page, or it sent nothing in time).
+async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<String>> {
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut s))
+        .await
+        .ok()?
+        .ok()?;
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    match parse_redirect(target, path, state) {
+        Ok(code) => {
+            respond(
+                &mut s,
+                "200 OK",
+                "keypool: login complete. You can close this tab.",
+            )
+            .await;
+            Some(Ok(code))
+        }
+        Err(why) => {
+            respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
+            why.starts_with("the provider refused")
+                .then(|| Err(io::Error::other(why)))
+        }
+    }
+}
+
+/// The request line and headers, up to the blank line (at most 16 KiB).
+async fn read_head(s: &mut TcpStream) -> io::Result<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        let got = s.read(&mut buf[n..]).await?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+async fn respond(s: &mut TcpStream, status: &str, text: &str) {
     let body = format!("<!doctype html><meta charset=utf-8><title>keypool</title><p>{text}</p>\n");
     let head = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
