@@ -98,7 +98,10 @@ async fn read_head(s: &mut TcpStream) -> io::Result<String> {
 }
 
 async fn respond(s: &mut TcpStream, status: &str, text: &str) {
-    let body = format!("<!doctype html><meta charset=utf-8><title>keypool</title><p>{text}</p>\n");
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>keypool</title><p>{}</p>\n",
+        html_escape(text)
+    );
     let head = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -106,6 +109,22 @@ async fn respond(s: &mut TcpStream, status: &str, text: &str) {
     let _ = s.write_all(head.as_bytes()).await;
     let _ = s.write_all(body.as_bytes()).await;
     let _ = s.shutdown().await;
+}
+
+/// `text` as HTML text: it may quote the request (the provider's error, the path).
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The code in a redirect target (`/callback?code=…&state=…`, or a whole URL pasted by
@@ -133,11 +152,13 @@ pub fn parse_redirect(target: &str, path: &str, state: &str) -> Result<String, S
             _ => {}
         }
     }
-    if let Some(e) = error {
-        return Err(format!("the provider refused the login: {e}"));
-    }
+    // The state first: a page that does not know it must not be able to end the login
+    // with a made-up error.
     if got_state.as_deref() != Some(state) {
         return Err("the state does not match this login; start `keypool login` again".into());
+    }
+    if let Some(e) = error {
+        return Err(format!("the provider refused the login: {e}"));
     }
     code.filter(|c| !c.is_empty())
         .ok_or_else(|| "the redirect carries no code".into())
@@ -177,5 +198,17 @@ mod tests {
         )
         .unwrap_err()
         .contains("access_denied"));
+        // An error without this login's state is just a stray request.
+        assert!(parse_redirect(
+            "/auth/callback?error=access_denied&state=other",
+            "/auth/callback",
+            "s1"
+        )
+        .unwrap_err()
+        .contains("state"));
+        assert_eq!(
+            html_escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }
