@@ -1,6 +1,7 @@
 //! The loopback redirect target of a browser login: waits for
-//! `GET /callback?code=…&state=…`, answers the browser with a short page, and hands the
-//! code over. Only the expected path and state are accepted.
+//! `GET /callback?code=…&state=…` and hands the code over, keeping the browser waiting
+//! until the login's outcome is known, then answers with a short page. Only the expected
+//! path and state are accepted.
 
 use std::io;
 use std::time::Duration;
@@ -29,9 +30,10 @@ impl Callback {
         Ok(Callback { listener, path })
     }
 
-    /// The code from the first request to the callback path that carries `state`.
+    /// The code from the first request to the callback path that carries `state`, and
+    /// that request's connection, to tell the browser how the login ended.
     /// Connections are served side by side, so an idle one does not block the others.
-    pub async fn code(&self, state: &str) -> io::Result<String> {
+    pub async fn code(&self, state: &str) -> io::Result<(String, Reply)> {
         let mut conns = JoinSet::new();
         loop {
             tokio::select! {
@@ -50,9 +52,30 @@ impl Callback {
     }
 }
 
+/// The browser's request that carried the code, waiting for the login's outcome.
+pub struct Reply {
+    stream: TcpStream,
+}
+
+impl Reply {
+    /// Answers the browser: done, or why not (the terminal has the same message).
+    pub async fn finish<T>(mut self, outcome: &Result<T, String>) {
+        match outcome {
+            Ok(_) => {
+                let text = "keypool: login complete. You can close this tab.";
+                respond(&mut self.stream, "200 OK", text).await;
+            }
+            Err(e) => {
+                let text = format!("keypool: login failed: {e}");
+                respond(&mut self.stream, "500 Internal Server Error", &text).await;
+            }
+        }
+    }
+}
+
 /// One connection: `None` when it did not carry the redirect (the browser got a 400
 /// page, or it sent nothing in time).
-async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<String>> {
+async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<(String, Reply)>> {
     let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut s))
         .await
         .ok()?
@@ -63,15 +86,7 @@ async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<S
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("");
     match parse_redirect(target, path, state) {
-        Ok(code) => {
-            respond(
-                &mut s,
-                "200 OK",
-                "keypool: login complete. You can close this tab.",
-            )
-            .await;
-            Some(Ok(code))
-        }
+        Ok(code) => Some(Ok((code, Reply { stream: s }))),
         Err(why) => {
             respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
             why.starts_with("the provider refused")

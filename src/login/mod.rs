@@ -15,7 +15,7 @@ use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::{Flavor, Identity, Tokens};
 use crate::upstream::Upstream;
-use callback::{parse_redirect, Callback};
+use callback::{parse_redirect, Callback, Reply};
 use pkce::Pkce;
 use std::io::BufRead;
 use std::path::Path;
@@ -95,8 +95,27 @@ pub async fn run(
             }
         }
         Flavor::Anthropic | Flavor::Codex => {
-            let granted = browser_login(flavor, upstream, &opts).await?;
-            tokens_from(granted, SystemTime::now())
+            let (code, reply) = browser_code(flavor, &opts).await?;
+            let outcome = async {
+                let granted = endpoint::exchange_code(
+                    upstream,
+                    flavor,
+                    &code.code,
+                    &code.verifier,
+                    &code.redirect,
+                    &code.state,
+                )
+                .await
+                .map_err(|e| format!("the code exchange failed: {e}"))?;
+                let tokens = tokens_from(granted, SystemTime::now());
+                save(home, config, config_path, flavor, opts.name.as_deref(), tokens)
+            }
+            .await;
+            // The browser learns how it ended, not just that the redirect arrived.
+            if let Some(reply) = reply {
+                reply.finish(&outcome).await;
+            }
+            return outcome;
         }
         Flavor::GeminiCli => {
             return Err("keypool does not run the Gemini CLI login; log in with `gemini`, then `keypool accounts import gemini-cli`".into())
@@ -112,11 +131,17 @@ pub async fn run(
     )
 }
 
-async fn browser_login(
-    flavor: Flavor,
-    upstream: &Upstream,
-    opts: &Options,
-) -> Result<Granted, String> {
+/// An authorization code, with what its exchange needs.
+struct Code {
+    code: String,
+    verifier: String,
+    redirect: String,
+    state: String,
+}
+
+/// Runs the browser half of a login: the code, and the waiting browser's connection
+/// when the code came through the loopback redirect.
+async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Reply>), String> {
     let b = browser_flow(flavor).expect("browser flavors");
     let pkce = Pkce::new();
     let state = pkce::random_token(24);
@@ -149,7 +174,7 @@ async fn browser_login(
         .finish();
     let url = format!("{}?{query}", b.authorize);
 
-    let code = if opts.no_browser {
+    let (code, reply) = if opts.no_browser {
         println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
         let prompt = match flavor {
             Flavor::Anthropic => "Paste the code the page shows",
@@ -164,7 +189,7 @@ async fn browser_login(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot read the code: {e}"))?;
         let line = line.trim();
-        match flavor {
+        let code = match flavor {
             // The page shows `CODE#STATE`.
             Flavor::Anthropic => {
                 let (code, got) = line.split_once('#').unwrap_or((line, state.as_str()));
@@ -176,18 +201,24 @@ async fn browser_login(
                 code.to_string()
             }
             _ => parse_redirect(line, b.redirect_path, &state)?,
-        }
+        };
+        (code, None)
     } else {
         let cb = Callback::bind(port, b.redirect_path)
             .await
             .map_err(|e| e.to_string())?;
         println!("Open this URL in a browser to log in (keypool waits for the redirect on 127.0.0.1:{port}):\n\n  {url}\n");
         open_browser(&url, false);
-        cb.code(&state).await.map_err(|e| e.to_string())?
+        let (code, reply) = cb.code(&state).await.map_err(|e| e.to_string())?;
+        (code, Some(reply))
     };
-    endpoint::exchange_code(upstream, flavor, &code, &pkce.verifier, &redirect, &state)
-        .await
-        .map_err(|e| format!("the code exchange failed: {e}"))
+    let code = Code {
+        code,
+        verifier: pkce.verifier,
+        redirect,
+        state,
+    };
+    Ok((code, reply))
 }
 
 fn tokens_from(g: Granted, now: SystemTime) -> Tokens {
