@@ -69,6 +69,10 @@ pub async fn run(
     opts: Options,
 ) -> Outcome {
     let flavor = opts.flavor;
+    // Refuse an unusable --name now, not after the user went through the browser.
+    if let Some(name) = opts.name.as_deref() {
+        check_name(config, flavor, name)?;
+    }
     let tokens = match flavor {
         Flavor::Copilot => {
             let domain = opts.domain.clone().unwrap_or_else(|| "github.com".into());
@@ -283,11 +287,8 @@ fn save(
         None => same_login(config, &store, provider, &tokens.identity),
     };
     if let Some(a) = existing {
-        if a.provider != provider {
-            return Err(format!(
-                "account '{}' is a '{}' account; pick another --name",
-                a.name, a.provider
-            ));
+        if let Some(why) = unfit(a, provider) {
+            return Err(why);
         }
         return match &a.credential {
             CredentialConfig::OAuth(OAuthSource::Linked(p)) => {
@@ -302,10 +303,7 @@ fn save(
                     .map_err(|e| e.to_string())?;
                 Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Restart keypool to use them.", a.name, store.path().display()))
             }
-            CredentialConfig::ApiKey { .. } => Err(format!(
-                "account '{}' uses an API key; pick another --name",
-                a.name
-            )),
+            CredentialConfig::ApiKey { .. } => Err(uses_api_key(a)),
         };
     }
     let taken: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
@@ -334,6 +332,37 @@ fn save(
         store.path().display(),
         config_path.display()
     ))
+}
+
+/// Whether `name` can take this login: an existing account must be an OAuth account of
+/// the same provider, a new name must be one the config can hold.
+fn check_name(config: &Config, flavor: Flavor, name: &str) -> Result<(), String> {
+    let provider = flavor.provider_id();
+    if let Some(a) = config.accounts.iter().find(|a| a.name == name) {
+        return unfit(a, provider).map_or(Ok(()), Err);
+    }
+    let probe = NewAccount {
+        name: name.to_string(),
+        provider: provider.to_string(),
+        credential: NewCredential::OAuthStored,
+        comment: None,
+    };
+    edit::render(&probe).map(drop).map_err(|e| e.to_string())
+}
+
+/// Why the tokens of a `provider` login cannot go to account `a`, if they cannot.
+fn unfit(a: &crate::config::AccountConfig, provider: &str) -> Option<String> {
+    if a.provider != provider {
+        return Some(format!(
+            "account '{}' is a '{}' account; pick another --name",
+            a.name, a.provider
+        ));
+    }
+    matches!(a.credential, CredentialConfig::ApiKey { .. }).then(|| uses_api_key(a))
+}
+
+fn uses_api_key(a: &crate::config::AccountConfig) -> String {
+    format!("account '{}' uses an API key; pick another --name", a.name)
 }
 
 /// The configured account of `provider` that is this same login, if any.
