@@ -1,10 +1,17 @@
 //! The loopback redirect target of a browser login: waits for
-//! `GET /callback?code=…&state=…`, answers the browser with a short page, and hands the
-//! code over. Only the expected path and state are accepted.
+//! `GET /callback?code=…&state=…` and hands the code over, keeping the browser waiting
+//! until the login's outcome is known, then answers with a short page. Only the expected
+//! path and state are accepted.
 
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// How long a connection may take to send its request head. Browsers open spare
+/// connections they may never use; those must not hold up the real redirect.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Callback {
     listener: TcpListener,
@@ -23,42 +30,21 @@ impl Callback {
         Ok(Callback { listener, path })
     }
 
-    /// The code from the first request to the callback path that carries `state`.
-    pub async fn code(&self, state: &str) -> io::Result<String> {
+    /// The code from the first request to the callback path that carries `state`, and
+    /// that request's connection, to tell the browser how the login ended.
+    /// Connections are served side by side, so an idle one does not block the others.
+    pub async fn code(&self, state: &str) -> io::Result<(String, Reply)> {
+        let mut conns = JoinSet::new();
         loop {
-            let (mut s, _) = self.listener.accept().await?;
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut n = 0;
-            while n < buf.len() {
-                let got = s.read(&mut buf[n..]).await?;
-                if got == 0 {
-                    break;
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (s, _) = accepted?;
+                    let (path, state) = (self.path, state.to_string());
+                    conns.spawn(async move { serve(s, path, &state).await });
                 }
-                n += got;
-                if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let target = head
-                .lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .unwrap_or("");
-            match parse_redirect(target, self.path, state) {
-                Ok(code) => {
-                    respond(
-                        &mut s,
-                        "200 OK",
-                        "keypool: login complete. You can close this tab.",
-                    )
-                    .await;
-                    return Ok(code);
-                }
-                Err(why) => {
-                    respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
-                    if why.starts_with("the provider refused") {
-                        return Err(io::Error::other(why));
+                Some(done) = conns.join_next() => {
+                    if let Ok(Some(result)) = done {
+                        return result;
                     }
                 }
             }
@@ -66,8 +52,71 @@ impl Callback {
     }
 }
 
-async fn respond(s: &mut tokio::net::TcpStream, status: &str, text: &str) {
-    let body = format!("<!doctype html><meta charset=utf-8><title>keypool</title><p>{text}</p>\n");
+/// The browser's request that carried the code, waiting for the login's outcome.
+pub struct Reply {
+    stream: TcpStream,
+}
+
+impl Reply {
+    /// Answers the browser: done, or why not (the terminal has the same message).
+    pub async fn finish<T>(mut self, outcome: &Result<T, String>) {
+        match outcome {
+            Ok(_) => {
+                let text = "keypool: login complete. You can close this tab.";
+                respond(&mut self.stream, "200 OK", text).await;
+            }
+            Err(e) => {
+                let text = format!("keypool: login failed: {e}");
+                respond(&mut self.stream, "500 Internal Server Error", &text).await;
+            }
+        }
+    }
+}
+
+/// One connection: `None` when it did not carry the redirect (the browser got a 400
+/// page, or it sent nothing in time).
+async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<(String, Reply)>> {
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut s))
+        .await
+        .ok()?
+        .ok()?;
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("");
+    match parse_redirect(target, path, state) {
+        Ok(code) => Some(Ok((code, Reply { stream: s }))),
+        Err(why) => {
+            respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
+            why.starts_with("the provider refused")
+                .then(|| Err(io::Error::other(why)))
+        }
+    }
+}
+
+/// The request line and headers, up to the blank line (at most 16 KiB).
+async fn read_head(s: &mut TcpStream) -> io::Result<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        let got = s.read(&mut buf[n..]).await?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+async fn respond(s: &mut TcpStream, status: &str, text: &str) {
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>keypool</title><p>{}</p>\n",
+        html_escape(text)
+    );
     let head = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -75,6 +124,22 @@ async fn respond(s: &mut tokio::net::TcpStream, status: &str, text: &str) {
     let _ = s.write_all(head.as_bytes()).await;
     let _ = s.write_all(body.as_bytes()).await;
     let _ = s.shutdown().await;
+}
+
+/// `text` as HTML text: it may quote the request (the provider's error, the path).
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The code in a redirect target (`/callback?code=…&state=…`, or a whole URL pasted by
@@ -102,11 +167,13 @@ pub fn parse_redirect(target: &str, path: &str, state: &str) -> Result<String, S
             _ => {}
         }
     }
-    if let Some(e) = error {
-        return Err(format!("the provider refused the login: {e}"));
-    }
+    // The state first: a page that does not know it must not be able to end the login
+    // with a made-up error.
     if got_state.as_deref() != Some(state) {
         return Err("the state does not match this login; start `keypool login` again".into());
+    }
+    if let Some(e) = error {
+        return Err(format!("the provider refused the login: {e}"));
     }
     code.filter(|c| !c.is_empty())
         .ok_or_else(|| "the redirect carries no code".into())
@@ -146,5 +213,17 @@ mod tests {
         )
         .unwrap_err()
         .contains("access_denied"));
+        // An error without this login's state is just a stray request.
+        assert!(parse_redirect(
+            "/auth/callback?error=access_denied&state=other",
+            "/auth/callback",
+            "s1"
+        )
+        .unwrap_err()
+        .contains("state"));
+        assert_eq!(
+            html_escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

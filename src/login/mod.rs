@@ -15,7 +15,7 @@ use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::{Flavor, Identity, Tokens};
 use crate::upstream::Upstream;
-use callback::{parse_redirect, Callback};
+use callback::{parse_redirect, Callback, Reply};
 use pkce::Pkce;
 use std::io::BufRead;
 use std::path::Path;
@@ -69,6 +69,10 @@ pub async fn run(
     opts: Options,
 ) -> Outcome {
     let flavor = opts.flavor;
+    // Refuse an unusable --name now, not after the user went through the browser.
+    if let Some(name) = opts.name.as_deref() {
+        check_name(config, flavor, name)?;
+    }
     let tokens = match flavor {
         Flavor::Copilot => {
             let domain = opts.domain.clone().unwrap_or_else(|| "github.com".into());
@@ -95,8 +99,27 @@ pub async fn run(
             }
         }
         Flavor::Anthropic | Flavor::Codex => {
-            let granted = browser_login(flavor, upstream, &opts).await?;
-            tokens_from(granted, SystemTime::now())
+            let (code, reply) = browser_code(flavor, &opts).await?;
+            let outcome = async {
+                let granted = endpoint::exchange_code(
+                    upstream,
+                    flavor,
+                    &code.code,
+                    &code.verifier,
+                    &code.redirect,
+                    &code.state,
+                )
+                .await
+                .map_err(|e| format!("the code exchange failed: {e}"))?;
+                let tokens = tokens_from(granted, SystemTime::now());
+                save(home, config, config_path, flavor, opts.name.as_deref(), tokens)
+            }
+            .await;
+            // The browser learns how it ended, not just that the redirect arrived.
+            if let Some(reply) = reply {
+                reply.finish(&outcome).await;
+            }
+            return outcome;
         }
         Flavor::GeminiCli => {
             return Err("keypool does not run the Gemini CLI login; log in with `gemini`, then `keypool accounts import gemini-cli`".into())
@@ -112,11 +135,17 @@ pub async fn run(
     )
 }
 
-async fn browser_login(
-    flavor: Flavor,
-    upstream: &Upstream,
-    opts: &Options,
-) -> Result<Granted, String> {
+/// An authorization code, with what its exchange needs.
+struct Code {
+    code: String,
+    verifier: String,
+    redirect: String,
+    state: String,
+}
+
+/// Runs the browser half of a login: the code, and the waiting browser's connection
+/// when the code came through the loopback redirect.
+async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Reply>), String> {
     let b = browser_flow(flavor).expect("browser flavors");
     let pkce = Pkce::new();
     let state = pkce::random_token(24);
@@ -149,7 +178,7 @@ async fn browser_login(
         .finish();
     let url = format!("{}?{query}", b.authorize);
 
-    let code = if opts.no_browser {
+    let (code, reply) = if opts.no_browser {
         println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
         let prompt = match flavor {
             Flavor::Anthropic => "Paste the code the page shows",
@@ -164,7 +193,7 @@ async fn browser_login(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot read the code: {e}"))?;
         let line = line.trim();
-        match flavor {
+        let code = match flavor {
             // The page shows `CODE#STATE`.
             Flavor::Anthropic => {
                 let (code, got) = line.split_once('#').unwrap_or((line, state.as_str()));
@@ -176,18 +205,24 @@ async fn browser_login(
                 code.to_string()
             }
             _ => parse_redirect(line, b.redirect_path, &state)?,
-        }
+        };
+        (code, None)
     } else {
         let cb = Callback::bind(port, b.redirect_path)
             .await
             .map_err(|e| e.to_string())?;
         println!("Open this URL in a browser to log in (keypool waits for the redirect on 127.0.0.1:{port}):\n\n  {url}\n");
         open_browser(&url, false);
-        cb.code(&state).await.map_err(|e| e.to_string())?
+        let (code, reply) = cb.code(&state).await.map_err(|e| e.to_string())?;
+        (code, Some(reply))
     };
-    endpoint::exchange_code(upstream, flavor, &code, &pkce.verifier, &redirect, &state)
-        .await
-        .map_err(|e| format!("the code exchange failed: {e}"))
+    let code = Code {
+        code,
+        verifier: pkce.verifier,
+        redirect,
+        state,
+    };
+    Ok((code, reply))
 }
 
 fn tokens_from(g: Granted, now: SystemTime) -> Tokens {
@@ -252,11 +287,8 @@ fn save(
         None => same_login(config, &store, provider, &tokens.identity),
     };
     if let Some(a) = existing {
-        if a.provider != provider {
-            return Err(format!(
-                "account '{}' is a '{}' account; pick another --name",
-                a.name, a.provider
-            ));
+        if let Some(why) = unfit(a, provider) {
+            return Err(why);
         }
         return match &a.credential {
             CredentialConfig::OAuth(OAuthSource::Linked(p)) => {
@@ -271,10 +303,7 @@ fn save(
                     .map_err(|e| e.to_string())?;
                 Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Restart keypool to use them.", a.name, store.path().display()))
             }
-            CredentialConfig::ApiKey { .. } => Err(format!(
-                "account '{}' uses an API key; pick another --name",
-                a.name
-            )),
+            CredentialConfig::ApiKey { .. } => Err(uses_api_key(a)),
         };
     }
     let taken: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
@@ -303,6 +332,37 @@ fn save(
         store.path().display(),
         config_path.display()
     ))
+}
+
+/// Whether `name` can take this login: an existing account must be an OAuth account of
+/// the same provider, a new name must be one the config can hold.
+fn check_name(config: &Config, flavor: Flavor, name: &str) -> Result<(), String> {
+    let provider = flavor.provider_id();
+    if let Some(a) = config.accounts.iter().find(|a| a.name == name) {
+        return unfit(a, provider).map_or(Ok(()), Err);
+    }
+    let probe = NewAccount {
+        name: name.to_string(),
+        provider: provider.to_string(),
+        credential: NewCredential::OAuthStored,
+        comment: None,
+    };
+    edit::render(&probe).map(drop).map_err(|e| e.to_string())
+}
+
+/// Why the tokens of a `provider` login cannot go to account `a`, if they cannot.
+fn unfit(a: &crate::config::AccountConfig, provider: &str) -> Option<String> {
+    if a.provider != provider {
+        return Some(format!(
+            "account '{}' is a '{}' account; pick another --name",
+            a.name, a.provider
+        ));
+    }
+    matches!(a.credential, CredentialConfig::ApiKey { .. }).then(|| uses_api_key(a))
+}
+
+fn uses_api_key(a: &crate::config::AccountConfig) -> String {
+    format!("account '{}' uses an API key; pick another --name", a.name)
 }
 
 /// The configured account of `provider` that is this same login, if any.
