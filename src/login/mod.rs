@@ -87,12 +87,15 @@ pub async fn run(
             endpoint::copilot_token(upstream, &gh, domain.as_deref())
                 .await
                 .map_err(|e| format!("logged in to GitHub, but {e}"))?;
+            // The GitHub user names the account and tells a second login of it apart.
+            let user = endpoint::github_user(upstream, &gh, domain.as_deref()).await;
             Tokens {
                 access: None,
                 refresh: Some(gh),
                 expires_at: None,
                 id_token: None,
                 identity: Identity {
+                    email: user,
                     domain: opts.domain.clone().filter(|d| d != "github.com"),
                     ..Identity::default()
                 },

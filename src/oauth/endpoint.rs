@@ -161,6 +161,34 @@ pub async fn copilot_token(
     })
 }
 
+/// The GitHub login name a GitHub token belongs to (`GET /user`), to name the account.
+pub async fn github_user(
+    upstream: &Upstream,
+    github_token: &SecretString,
+    domain: Option<&str>,
+) -> Option<String> {
+    let url = format!("https://api.{}/user", domain.unwrap_or("github.com"));
+    let mut req = Request::new(full(bytes::Bytes::new()));
+    *req.uri_mut() = url.parse().ok()?;
+    let mut auth = HeaderValue::try_from(format!("token {}", github_token.expose_secret())).ok()?;
+    auth.set_sensitive(true);
+    req.headers_mut().insert(AUTHORIZATION, auth);
+    req.headers_mut().insert(
+        ACCEPT,
+        HeaderValue::from_static("application/vnd.github+json"),
+    );
+    req.headers_mut().insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("keypool/", env!("CARGO_PKG_VERSION"))),
+    );
+    let (status, body) = send(upstream, req, &url).await.ok()?;
+    if !status.is_success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&body).ok()?;
+    v["login"].as_str().map(str::to_string)
+}
+
 /// Asks Code Assist which Cloud project the account's requests must name.
 pub async fn code_assist_project(
     upstream: &Upstream,

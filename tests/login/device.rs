@@ -31,7 +31,9 @@ async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
     let ended = login.end().await;
     assert_eq!(ended.code, Some(0), "{}", ended.output());
     assert!(
-        ended.stdout.contains("added account 'copilot'"),
+        ended
+            .stdout
+            .contains("Logged in as carol; added account 'copilot-carol'"),
         "{}",
         ended.output()
     );
@@ -58,13 +60,14 @@ async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
     let gh = auth.strip_prefix("token ").unwrap();
     assert!(gh.starts_with("gho_"));
     let accounts = m.credentials();
-    let entry = &accounts["copilot"];
+    let entry = &accounts["copilot-carol"];
     assert_eq!(entry["provider"], "github-copilot");
+    assert_eq!(entry["email"], "carol", "the GitHub user, from GET /user");
     assert_eq!(entry["refresh_token"], gh);
     assert!(entry.get("domain").is_none(), "github.com is the default");
     assert_eq!(
         blocks(&m.config()),
-        [stored_block("copilot", "github-copilot")]
+        [stored_block("copilot-carol", "github-copilot")]
     );
     let device_code = fake.requests()[0].clone();
     assert_eq!(device_code.path, "/login/device/code");
@@ -103,6 +106,7 @@ async fn copilot_on_an_enterprise_server_asks_that_server_and_remembers_it() {
             "ghe.example.com /login/device/code",
             "ghe.example.com /login/oauth/access_token",
             "api.ghe.example.com /copilot_internal/v2/token",
+            "api.ghe.example.com /user",
         ]
     );
     assert_eq!(fake.copilot_exchanges(), 1);

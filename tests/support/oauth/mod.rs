@@ -228,6 +228,18 @@ impl State {
         Some((token, body))
     }
 
+    /// GitHub's `GET /user` for a GitHub token: the account's login name.
+    fn github_user(&self, gh_token: &str, host: &str) -> Option<serde_json::Value> {
+        let mut ledger = self.ledger.lock().unwrap();
+        let domain = host.strip_prefix("api.").unwrap_or(host);
+        let gh = (ledger.github.get(gh_token)).filter(|t| t.domain == domain)?;
+        let label = gh.label.clone();
+        let identity = ledger.identity(Flavor::GitHub, &label, Some(domain));
+        Some(
+            serde_json::json!({"login": identity.label, "id": identity.user_id, "email": null, "type": "User"}),
+        )
+    }
+
     /// Counts the arrival, then waits while the gate is held.
     async fn pass_gate(&self) {
         self.arrivals.send_modify(|n| *n += 1);

@@ -77,6 +77,9 @@ pub(super) async fn handle(
             state.pass_gate().await;
             copilot(&state, &host, &request)
         }
+        (&Method::GET, "api.github.com" | "api.ghe.example.com", "/user") => {
+            github_user(&state, &host, &request)
+        }
         _ => json(404, json!({"error": "not_found"})),
     };
     Ok(response)
@@ -318,17 +321,31 @@ fn device_poll(state: &State, host: &str, request: &OAuthRequest, p: &Params) ->
     }
 }
 
-/// api.github.com (or a GHE `api.` host): a GitHub token, sent as
-/// `token gho_…` or `Bearer gho_…`, buys a fresh short-lived Copilot token.
-fn copilot(state: &State, host: &str, request: &OAuthRequest) -> Response<Body> {
-    let gh_token = (request.headers.get(header::AUTHORIZATION))
+fn github_token_of(request: &OAuthRequest) -> Option<String> {
+    (request.headers.get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| {
             scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")
         })
-        .map(|(_, token)| token.trim().to_string());
-    let exchanged = gh_token.and_then(|t| state.copilot(&t, host));
+        .map(|(_, token)| token.trim().to_string())
+}
+
+/// `GET /user`: who a GitHub token belongs to.
+fn github_user(state: &State, host: &str, request: &OAuthRequest) -> Response<Body> {
+    match github_token_of(request).and_then(|t| state.github_user(&t, host)) {
+        Some(body) => json(200, body),
+        None => json(
+            401,
+            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+        ),
+    }
+}
+
+/// api.github.com (or a GHE `api.` host): a GitHub token, sent as
+/// `token gho_…` or `Bearer gho_…`, buys a fresh short-lived Copilot token.
+fn copilot(state: &State, host: &str, request: &OAuthRequest) -> Response<Body> {
+    let exchanged = github_token_of(request).and_then(|t| state.copilot(&t, host));
     let Some((_, body)) = exchanged else {
         let body = json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"});
         return json(401, body);
