@@ -7,6 +7,7 @@ use super::{AuthScheme, Dialect, OAuthSpec, Provider, Scope};
 const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
     paths: &["/v1/messages", "/v1/messages/count_tokens"],
     only: false,
+    token_marker: "sk-ant-oat",
 };
 /// The Codex backend's Responses endpoint (HTTP and WebSocket). The rest of chatgpt.com,
 /// e.g. `/backend-api/wham/accounts/check`, must see the client's own account.
@@ -16,6 +17,7 @@ const CODEX_OAUTH: OAuthSpec = OAuthSpec {
         "/backend-api/codex/responses/compact",
     ],
     only: true,
+    token_marker: "",
 };
 const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
     paths: &[
@@ -27,6 +29,7 @@ const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
         "/embeddings",
     ],
     only: true,
+    token_marker: "",
 };
 const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
     paths: &[
@@ -35,6 +38,7 @@ const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
         "/v1internal:countTokens",
     ],
     only: true,
+    token_marker: "",
 };
 
 pub fn builtin() -> Vec<Provider> {

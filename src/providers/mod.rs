@@ -69,6 +69,10 @@ pub struct OAuthSpec {
     pub paths: &'static [&'static str],
     /// The provider has no API keys: every request is an OAuth request.
     pub only: bool,
+    /// What a subscription token contains, where keys and tokens share a provider: the
+    /// header alone does not tell (Anthropic's SDKs send keys as `Authorization: Bearer`
+    /// too).
+    pub token_marker: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -97,20 +101,24 @@ impl Provider {
         }
     }
 
-    /// The kind of credential the client sent, when it tells: an Anthropic client with
-    /// `Authorization: Bearer` is logged in with a subscription, one with `x-api-key`
-    /// uses a key.
+    /// The kind of credential the client sent, when it tells: a subscription token has
+    /// the provider's marker (`sk-ant-oat…`), anything else is a key (or a placeholder
+    /// standing for one). `None` when the client sent no credential.
     pub fn client_kind(&self, headers: &http::HeaderMap) -> Option<Kind> {
         match &self.oauth {
             None => Some(Kind::ApiKey),
             Some(o) if o.only => Some(Kind::OAuth),
-            Some(_) => {
-                if headers.contains_key("x-api-key") {
-                    Some(Kind::ApiKey)
-                } else if headers.contains_key(http::header::AUTHORIZATION) {
+            Some(o) => {
+                let sent = ["x-api-key", "authorization"]
+                    .iter()
+                    .filter_map(|h| headers.get(*h)?.to_str().ok())
+                    .collect::<Vec<_>>();
+                if sent.is_empty() {
+                    None
+                } else if sent.iter().any(|v| v.contains(o.token_marker)) {
                     Some(Kind::OAuth)
                 } else {
-                    None
+                    Some(Kind::ApiKey)
                 }
             }
         }
@@ -224,7 +232,14 @@ mod tests {
         assert_eq!(a.client_kind(&h), None);
         h.insert("authorization", "Bearer sk-ant-oat01-x".parse().unwrap());
         assert_eq!(a.client_kind(&h), Some(Kind::OAuth));
-        h.insert("x-api-key", "sk-ant-api".parse().unwrap());
+        // anthropic-python 2.x sends keys (and placeholders) as bearer tokens too.
+        h.insert(
+            "authorization",
+            "Bearer sk-ant-placeholder".parse().unwrap(),
+        );
+        assert_eq!(a.client_kind(&h), Some(Kind::ApiKey));
+        h.remove("authorization");
+        h.insert("x-api-key", "sk-ant-api03-x".parse().unwrap());
         assert_eq!(a.client_kind(&h), Some(Kind::ApiKey));
     }
 
