@@ -76,16 +76,8 @@ pub struct LoginArgs {
     /// GitHub Enterprise domain for Copilot (default github.com)
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
-    /// As for serve: reach HOST:PORT at CONNECT_HOST:CONNECT_PORT (repeatable)
-    #[arg(
-        long = "connect-to",
-        value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT",
-        value_parser = ConnectTo::parse
-    )]
-    pub connect_to: Vec<ConnectTo>,
-    /// As for serve: extra root certificates (PEM) for upstream TLS (repeatable)
-    #[arg(long = "upstream-ca", value_name = "FILE")]
-    pub upstream_ca: Vec<PathBuf>,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -93,6 +85,13 @@ pub struct ServeArgs {
     /// Address to listen on (overrides `listen` in the config)
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// How keypool reaches providers and their token endpoints (also test hooks).
+#[derive(Args, Debug, Default, Clone)]
+pub struct UpstreamArgs {
     /// Connect to CONNECT_HOST:CONNECT_PORT when forwarding to HOST:PORT, keeping SNI and
     /// Host as HOST (as curl's --connect-to); repeatable
     #[arg(
@@ -104,6 +103,17 @@ pub struct ServeArgs {
     /// Extra root certificates (PEM) trusted for upstream TLS, on top of the system's; repeatable
     #[arg(long = "upstream-ca", value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
+}
+
+impl UpstreamArgs {
+    /// Adds the extra roots to `config`; returns the `--connect-to` rules.
+    pub fn apply(&self, config: &mut crate::config::Config) -> Vec<ConnectTo> {
+        config
+            .upstream
+            .extra_ca
+            .extend(self.upstream_ca.iter().cloned());
+        self.connect_to.clone()
+    }
 }
 
 #[derive(Subcommand, Debug)]

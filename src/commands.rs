@@ -69,11 +69,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 async fn login(home: &Home, explicit: Option<&Path>, args: LoginArgs) -> Result<ExitCode, Failure> {
     let (mut config, path) = load_config(home, explicit, false)?;
-    config
-        .upstream
-        .extra_ca
-        .extend(args.upstream_ca.iter().cloned());
-    let upstream = Upstream::new(&config.upstream, &args.connect_to).map_err(Failure::Runtime)?;
+    let connect_to = args.upstream.apply(&mut config);
+    let upstream = Upstream::new(&config.upstream, &connect_to).map_err(Failure::Usage)?;
     let flavor = match args.provider {
         LoginProvider::Anthropic => Flavor::Anthropic,
         LoginProvider::OpenaiCodex => Flavor::Codex,
@@ -137,11 +134,7 @@ fn apply_serve_args(config: &mut Config, args: &ServeArgs) -> Vec<ConnectTo> {
     if let Some(l) = args.listen {
         config.listen = l;
     }
-    config
-        .upstream
-        .extra_ca
-        .extend(args.upstream_ca.iter().cloned());
-    args.connect_to.clone()
+    args.upstream.apply(config)
 }
 
 async fn start_proxy(

@@ -6,6 +6,8 @@
 mod claude_code;
 #[path = "import/codex_pi.rs"]
 mod codex_pi;
+#[path = "support/config_files.rs"]
+mod config_files;
 #[path = "import/discovery.rs"]
 mod discovery;
 #[path = "import/env.rs"]
@@ -118,22 +120,4 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-pub(crate) fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// The lines of `[[accounts]]` blocks, comments dropped, for exact comparisons. (The
-/// example config mentions `[[accounts]]` in comments; a block header starts a line.)
-pub(crate) fn blocks(config: &str) -> Vec<String> {
-    format!("\n{config}")
-        .split("\n[[accounts]]\n")
-        .skip(1)
-        .map(|b| {
-            b.lines()
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect()
-}
+pub(crate) use config_files::{blocks, mode};

@@ -320,24 +320,7 @@ pub(crate) fn stored_secrets(accounts: &Value) -> Vec<String> {
     out
 }
 
-pub(crate) fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-/// The `[[accounts]]` blocks of a config, comments and blank lines dropped.
-pub(crate) fn blocks(config: &str) -> Vec<String> {
-    format!("\n{config}")
-        .split("\n[[accounts]]\n")
-        .skip(1)
-        .map(|b| {
-            (b.lines())
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect()
-}
+pub(crate) use support::config_files::{blocks, mode};
 
 pub(crate) fn stored_block(name: &str, provider: &str) -> String {
     format!("name = \"{name}\"\nprovider = \"{provider}\"\noauth = \"stored\"")

@@ -154,3 +154,22 @@ pub fn form_param(form: Option<&str>, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// A reqwest client straight to a fake at `addr`: every one of `hosts` resolves there
+/// (reqwest uses the override's port when the URL has none), only the test CA is
+/// trusted, and system proxies are ignored.
+pub fn direct_client(
+    ca_pem: &str,
+    addr: std::net::SocketAddr,
+    hosts: &[impl AsRef<str>],
+) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA pem");
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca);
+    for host in hosts {
+        builder = builder.resolve(host.as_ref(), addr);
+    }
+    builder.build().expect("reqwest client")
+}

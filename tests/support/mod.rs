@@ -4,6 +4,7 @@
 //! Each test binary uses a subset, hence `dead_code` is allowed.
 
 pub mod ca;
+pub mod config_files;
 pub mod fake;
 pub mod https;
 pub mod keypool;

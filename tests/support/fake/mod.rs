@@ -295,15 +295,7 @@ impl FakeProvider {
     /// to `addr()` (reqwest uses the override's port when the URL has none)
     /// and only the test CA is trusted. System proxies are ignored.
     pub fn direct_client(&self) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA pem");
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca);
-        for host in &self.hosts {
-            builder = builder.resolve(host, self.addr);
-        }
-        builder.build().expect("reqwest client")
+        crate::support::https::direct_client(&self.ca_pem, self.addr, &self.hosts)
     }
 }
 

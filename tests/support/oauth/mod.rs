@@ -297,15 +297,7 @@ impl FakeOAuth {
     /// reqwest straight to the fake: every OAuth host resolves to `addr()`,
     /// only the test CA is trusted, system proxies are ignored.
     pub fn direct_client(&self) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA pem");
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca);
-        for host in OAUTH_HOSTS {
-            builder = builder.resolve(host, self.addr);
-        }
-        builder.build().expect("reqwest client")
+        crate::support::https::direct_client(&self.ca_pem, self.addr, OAUTH_HOSTS)
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
