@@ -461,7 +461,7 @@ fn all_limited(provider: &Provider, pool: &Pool, why: &Unavailable) -> Response<
             StatusCode::UNAUTHORIZED,
             ErrorKind::Auth,
             format!(
-                "keypool: no usable account in pool '{}': {}. Fix the keys in config.toml and restart keypool.",
+                "keypool: no usable account in pool '{}': {}. Do what each reason says (fix the key, or log in again) and restart keypool.",
                 pool.name, why.summary
             ),
         ),
