@@ -23,11 +23,61 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
         ),
         Health::Disabled { reason } => ("disabled", reason, None),
     };
-    json!({"name": a.name, "kind": a.kind().as_str(), "state": state, "detail": detail, "until": until})
+    let last_error = a.stats.last_error().map(|(at, detail)| {
+        json!({"at": at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), "detail": detail})
+    });
+    json!({
+        "name": a.name,
+        "kind": a.kind().as_str(),
+        "state": state,
+        "detail": detail,
+        "until": until,
+        "requests": a.stats.requests(),
+        "last_error": last_error,
+    })
 }
 
+/// `GET /_keypool/status`: every pool and account as the pipeline sees them now.
+fn status(state: &State) -> Response<ProxyBody> {
+    let now = state.clock.now();
+    let pools: Vec<_> = state
+        .pools
+        .all
+        .iter()
+        .map(|p| {
+            let accounts: Vec<_> = p.members.iter().map(|a| account_json(a, now)).collect();
+            json!({
+                "name": p.name,
+                "provider": p.provider.id,
+                "strategy": p.strategy.as_str(),
+                "mix_kinds": p.mix_kinds,
+                "accounts": accounts,
+            })
+        })
+        .collect();
+    let body = json!({
+        "keypool": env!("CARGO_PKG_VERSION"),
+        "listen": state.listen.to_string(),
+        "now": now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "pools": pools,
+    });
+    let mut r = Response::new(full(body.to_string()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The path of the status JSON on the proxy's own address.
+pub const STATUS_PATH: &str = "/_keypool/status";
+
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
-    if req.uri().path() != "/" {
+    let path = req.uri().path();
+    if path == STATUS_PATH && req.method() == http::Method::GET {
+        return status(state);
+    }
+    if path != "/" {
         return text(
             StatusCode::NOT_FOUND,
             format!(

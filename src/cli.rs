@@ -47,6 +47,15 @@ pub enum Command {
         after_help = "Examples:\n  keypool login anthropic --name max-personal\n  keypool login openai-codex --no-browser      # over SSH: paste the code\n  keypool login github-copilot\n\nThe tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the config.\nFor an account linked to a CLI's file, the new tokens are written into that file."
     )]
     Login(LoginArgs),
+    /// Show what the running proxy is doing: pools, accounts, state, requests, last error
+    #[command(
+        after_help = "Examples:\n  keypool status\n  keypool status --json     # the same data as GET http://127.0.0.1:8787/_keypool/status"
+    )]
+    Status {
+        /// Print the JSON the proxy serves instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

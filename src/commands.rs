@@ -50,6 +50,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Env(args) => env(&home, config_path.as_deref(), args),
         Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
         Command::Login(args) => login(&home, config_path.as_deref(), args).await,
+        Command::Status { json } => {
+            let (config, _) = load_config(&home, config_path.as_deref(), false)?;
+            let Some(v) = fetch_json(config.listen, crate::admin::STATUS_PATH).await else {
+                return Err(Failure::Runtime(format!(
+                    "keypool is not running at {} (start it with `keypool serve`, or pass --config with its listen address)",
+                    config.listen
+                )));
+            };
+            if json {
+                println!("{v:#}");
+            } else {
+                crate::status_view::print(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Accounts(AccountsCommand::List { check }) => {
             let (config, path) = load_config(&home, config_path.as_deref(), false)?;
             let live = admin_json(config.listen).await;
@@ -337,9 +352,14 @@ async fn is_keypool(addr: SocketAddr) -> bool {
 
 /// The status JSON of the keypool answering at `addr`, if one does.
 async fn admin_json(addr: SocketAddr) -> Option<serde_json::Value> {
+    fetch_json(addr, "/").await
+}
+
+/// `path` of the keypool answering at `addr`, as JSON; `None` when no keypool answers.
+async fn fetch_json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
     let probe = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\nAccept: application/json\r\n\r\n")
+        s.write_all(format!("GET {path} HTTP/1.0\r\nAccept: application/json\r\n\r\n").as_bytes())
             .await
             .ok()?;
         let mut buf = Vec::new();

@@ -175,6 +175,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                 Some(edit),
                 body.for_attempt(|b| cred.edit_body(b)),
             );
+            account.stats.sent();
             let resp = match state.upstream.send(req).await {
                 Ok(r) => r,
                 Err(e) => {

@@ -26,6 +26,7 @@ pub mod secret;
 pub mod server;
 pub mod splice;
 pub mod state;
+pub mod status_view;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;

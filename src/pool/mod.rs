@@ -44,6 +44,35 @@ pub struct Account {
     pub account_id: Option<String>,
     pub credential: Credential,
     health: Mutex<Health>,
+    /// What this account did since keypool started, for `keypool status`.
+    pub stats: Stats,
+}
+
+/// Counters kept per account. Never a credential.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: std::sync::atomic::AtomicU64,
+    last_error: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl Stats {
+    /// One request sent upstream on this account.
+    pub fn sent(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What went wrong last (a limit, a refused token), with when.
+    pub fn failed(&self, at: SystemTime, detail: &str) {
+        *self.last_error.lock().expect("stats lock") = Some((at, detail.to_string()));
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error.lock().expect("stats lock").clone()
+    }
 }
 
 impl Account {
@@ -56,6 +85,7 @@ impl Account {
 
     /// Takes the account out of rotation until keypool restarts.
     pub fn disable(&self, reason: String) {
+        self.stats.failed(SystemTime::now(), &reason);
         let mut h = self.health.lock().expect("health lock");
         if !matches!(&*h, Health::Disabled { .. }) {
             tracing::warn!(account = %self.name, provider = %self.provider.id, "account disabled: {reason}");
@@ -65,6 +95,7 @@ impl Account {
 
     /// Sits the account out for `wait` (its token endpoint failed, say).
     pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
+        self.stats.failed(now, &detail);
         let mut h = self.health.lock().expect("health lock");
         if matches!(&*h, Health::Disabled { .. }) {
             return;
@@ -147,6 +178,9 @@ impl Pool {
     /// Records what the provider said about account `idx`.
     pub fn mark(&self, idx: usize, outcome: &Outcome, now: SystemTime) {
         let acct = &self.members[idx];
+        if outcome.verdict != Verdict::Ok {
+            acct.stats.failed(now, &outcome.detail);
+        }
         let mut h = acct.health.lock().expect("health lock");
         match outcome.verdict {
             Verdict::Ok => {}
@@ -269,6 +303,7 @@ impl Pools {
                     account_id: a.account_id.clone(),
                     credential,
                     health: Mutex::new(health),
+                    stats: Stats::default(),
                 }),
             );
         }

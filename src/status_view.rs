@@ -1,0 +1,63 @@
+//! `keypool status`: the running proxy's `/_keypool/status` as a table.
+
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+
+pub fn print(v: &Value) {
+    let now = v["now"]
+        .as_u64()
+        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+        .unwrap_or_else(SystemTime::now);
+    let mut rows = vec![[
+        "POOL",
+        "ACCOUNT",
+        "KIND",
+        "STRATEGY",
+        "STATE",
+        "REQUESTS",
+        "LAST ERROR",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in v["pools"].as_array().into_iter().flatten() {
+        for a in p["accounts"].as_array().into_iter().flatten() {
+            let state = match a["state"].as_str().unwrap_or("-") {
+                "cooling" => {
+                    let left = a["until"]
+                        .as_u64()
+                        .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
+                        .and_then(|u| u.duration_since(now).ok())
+                        .unwrap_or_default();
+                    format!("cooling {}s", left.as_secs())
+                }
+                "disabled" => format!("disabled: {}", a["detail"].as_str().unwrap_or("")),
+                s => s.to_string(),
+            };
+            let last = match &a["last_error"] {
+                Value::Null => "-".to_string(),
+                e => {
+                    let ago = e["at"]
+                        .as_u64()
+                        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
+                        .and_then(|t| now.duration_since(t).ok())
+                        .map_or(String::new(), |d| format!(" ({}s ago)", d.as_secs()));
+                    format!("{}{ago}", e["detail"].as_str().unwrap_or(""))
+                }
+            };
+            rows.push(vec![
+                p["name"].as_str().unwrap_or("-").to_string(),
+                a["name"].as_str().unwrap_or("-").to_string(),
+                a["kind"].as_str().unwrap_or("-").to_string(),
+                p["strategy"].as_str().unwrap_or("-").to_string(),
+                state,
+                a["requests"].as_u64().unwrap_or(0).to_string(),
+                last,
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        println!("keypool is running with no accounts; add some with `keypool accounts import --all` or `keypool login`.");
+        return;
+    }
+    crate::accounts_view::print_table(&rows);
+}
