@@ -32,6 +32,11 @@ impl Home {
         self.root.join("credentials.json")
     }
 
+    /// Cooldowns and disabled flags that survive a restart (0600).
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
     pub fn certs_dir(&self) -> PathBuf {
         self.root.join("certs")
     }

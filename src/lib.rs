@@ -19,6 +19,7 @@ pub mod intercept;
 pub mod logging;
 pub mod login;
 pub mod oauth;
+pub mod persist;
 pub mod pool;
 pub mod providers;
 pub mod rewind;

@@ -6,6 +6,7 @@ use crate::ca::CertAuthority;
 use crate::config::Config;
 use crate::forward::{self, Target};
 use crate::home::Home;
+use crate::persist::StateFile;
 use crate::pool::{Clock, Pools, SystemClock};
 use crate::state::State;
 use crate::upstream::{ConnectTo, Upstream};
@@ -101,6 +102,7 @@ impl RunningProxy {
         let drained = tokio::time::timeout(grace, self.state.tasks.wait())
             .await
             .is_ok();
+        save_state(&self.state);
         if !drained {
             tracing::warn!(
                 "shutdown grace period ({}s) ended with connections still open; closing them",
@@ -144,10 +146,14 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let upstream =
         Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
     let store = crate::oauth::store::Store::at(opts.home.credentials_file());
+    let state_file = StateFile::at(opts.home.state_file());
+    let pools = Pools::build(&config, &store);
+    pools.restore(&state_file.load(), opts.clock.now());
     let state = Arc::new(State {
         home: opts.home,
         listen,
-        pools: Pools::build(&config, &store),
+        pools,
+        state_file,
         store,
         registry: config.registry,
         tls: ca.server_config(),
@@ -159,7 +165,35 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         tasks: TaskTracker::new(),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
+    tokio::spawn(save_state_on_change(state.clone()));
     Ok(RunningProxy { state, accept })
+}
+
+/// How often a changed cooldown or disabled flag is written to `state.json`.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// Writes `state.json` a moment after accounts change health, so a crash loses at most
+/// that moment; shutdown writes it once more.
+async fn save_state_on_change(state: Arc<State>) {
+    let mut saved = state.pools.generation();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SAVE_EVERY) => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let now = state.pools.generation();
+        if now != saved {
+            save_state(&state);
+            saved = now;
+        }
+    }
+}
+
+fn save_state(state: &State) {
+    let snapshot = state.pools.snapshot(state.clock.now());
+    if let Err(e) = state.state_file.save(&snapshot) {
+        tracing::warn!("cannot write {}: {e}", state.state_file.path().display());
+    }
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>) {

@@ -19,6 +19,8 @@ pub struct State {
     pub pools: Pools,
     /// `credentials.json`, where refreshed tokens of stored accounts go.
     pub store: Store,
+    /// `state.json`: cooldowns and disabled flags across restarts.
+    pub state_file: crate::persist::StateFile,
     pub ca: Arc<CertAuthority>,
     pub tls: Arc<rustls::ServerConfig>,
     pub upstream: Upstream,

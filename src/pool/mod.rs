@@ -9,6 +9,7 @@ use crate::oauth::account::{OAuthAccount, Source};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::Flavor;
+use crate::persist::{self, AccountState, Persisted, SavedHealth};
 use crate::providers::{Kind, Outcome, Provider, Verdict};
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -46,6 +47,9 @@ pub struct Account {
     health: Mutex<Health>,
     /// What this account did since keypool started, for `keypool status`.
     pub stats: Stats,
+    /// Bumped on every health change of any account of these pools, so the state file is
+    /// written only when something changed.
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counters kept per account. Never a credential.
@@ -85,6 +89,7 @@ impl Account {
 
     /// Takes the account out of rotation until keypool restarts.
     pub fn disable(&self, reason: String) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(SystemTime::now(), &reason);
         let mut h = self.health.lock().expect("health lock");
         if !matches!(&*h, Health::Disabled { .. }) {
@@ -95,6 +100,7 @@ impl Account {
 
     /// Sits the account out for `wait` (its token endpoint failed, say).
     pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(now, &detail);
         let mut h = self.health.lock().expect("health lock");
         if matches!(&*h, Health::Disabled { .. }) {
@@ -179,6 +185,7 @@ impl Pool {
     pub fn mark(&self, idx: usize, outcome: &Outcome, now: SystemTime) {
         let acct = &self.members[idx];
         if outcome.verdict != Verdict::Ok {
+            acct.changes.fetch_add(1, Ordering::Relaxed);
             acct.stats.failed(now, &outcome.detail);
         }
         let mut h = acct.health.lock().expect("health lock");
@@ -257,6 +264,8 @@ pub fn ceil_secs(d: Duration) -> u64 {
 pub struct Pools {
     pub all: Vec<Arc<Pool>>,
     by_provider: HashMap<String, Arc<Pool>>,
+    accounts: Vec<Arc<Account>>,
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Pools {
@@ -264,6 +273,7 @@ impl Pools {
     /// account's tokens (from `store` or its linked file). An account whose credential
     /// cannot be had is disabled with the reason; the others serve.
     pub fn build(config: &Config, store: &Store) -> Pools {
+        let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut accounts: HashMap<&str, Arc<Account>> = HashMap::new();
         for a in &config.accounts {
             let provider = config
@@ -304,10 +314,19 @@ impl Pools {
                     credential,
                     health: Mutex::new(health),
                     stats: Stats::default(),
+                    changes: changes.clone(),
                 }),
             );
         }
-        let mut pools = Pools::default();
+        let mut pools = Pools {
+            accounts: config
+                .accounts
+                .iter()
+                .map(|a| accounts[a.name.as_str()].clone())
+                .collect(),
+            changes,
+            ..Pools::default()
+        };
         for p in &config.pools {
             let pool = Arc::new(Pool {
                 name: p.name.clone(),
@@ -336,6 +355,110 @@ impl Pools {
 
     pub fn for_provider(&self, id: &str) -> Option<&Arc<Pool>> {
         self.by_provider.get(id)
+    }
+
+    /// A number that changes whenever any account's health changes.
+    pub fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// What should survive a restart: running cooldowns and disabled flags, each tied to a
+    /// fingerprint of the credential it was learned with.
+    pub fn snapshot(&self, now: SystemTime) -> Persisted {
+        let mut p = Persisted::default();
+        for a in &self.accounts {
+            let Some(credential) = a.fingerprint() else {
+                continue;
+            };
+            let health = match a.health(now) {
+                Health::Ok => continue,
+                Health::Cooling {
+                    until,
+                    verdict,
+                    detail,
+                } => SavedHealth::Cooling {
+                    until: persist::epoch_secs(until),
+                    verdict: verdict_name(verdict).into(),
+                    detail,
+                },
+                Health::Disabled { reason } => SavedHealth::Disabled { reason },
+            };
+            p.accounts
+                .insert(a.name.clone(), AccountState { credential, health });
+        }
+        p
+    }
+
+    /// Applies saved state: a cooldown still running, a disabled flag, each only when the
+    /// account still has the credential it was learned with (a fixed key or a new login
+    /// starts clean). An account disabled now (its key cannot be resolved) stays so.
+    pub fn restore(&self, saved: &Persisted, now: SystemTime) {
+        for a in &self.accounts {
+            let Some(s) = saved.accounts.get(&a.name) else {
+                continue;
+            };
+            if a.fingerprint().as_deref() != Some(s.credential.as_str()) {
+                continue;
+            }
+            let mut h = a.health.lock().expect("health lock");
+            if !matches!(*h, Health::Ok) {
+                continue;
+            }
+            match &s.health {
+                SavedHealth::Cooling {
+                    until,
+                    verdict,
+                    detail,
+                } => {
+                    let until = persist::from_epoch_secs(*until);
+                    if until > now {
+                        *h = Health::Cooling {
+                            until,
+                            verdict: verdict_from_name(verdict),
+                            detail: detail.clone(),
+                        };
+                    }
+                }
+                SavedHealth::Disabled { reason } => {
+                    *h = Health::Disabled {
+                        reason: reason.clone(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Exhausted => "exhausted",
+        Verdict::Overloaded => "overloaded",
+        _ => "rate_limited",
+    }
+}
+
+fn verdict_from_name(s: &str) -> Verdict {
+    match s {
+        "exhausted" => Verdict::Exhausted,
+        "overloaded" => Verdict::Overloaded,
+        _ => Verdict::RateLimited,
+    }
+}
+
+impl Account {
+    /// A fingerprint of the credential the account holds now: the key, or the login's
+    /// refresh token (the GitHub token for Copilot), else its access token.
+    fn fingerprint(&self) -> Option<String> {
+        use secrecy::ExposeSecret;
+        match &self.credential {
+            Credential::Key(k) => k.as_ref().map(|k| persist::fingerprint(k.expose_secret())),
+            Credential::OAuth(o) => {
+                let t = o.tokens();
+                t.refresh
+                    .or(t.access)
+                    .map(|s| persist::fingerprint(s.expose_secret()))
+            }
+        }
     }
 }
 
@@ -468,6 +591,63 @@ mod tests {
             0,
             "usable again once its reset passed"
         );
+    }
+
+    #[test]
+    fn saved_state_applies_only_to_the_same_credential() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let before = pool(&["k0", "k1"]);
+        before.mark(0, &limited(600), now);
+        before.mark(
+            1,
+            &Outcome {
+                verdict: Verdict::AuthFailed,
+                reset_in: None,
+                detail: "401 invalid_api_key".into(),
+            },
+            now,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("credentials.json"));
+        let build = |keys: &[&str]| {
+            let mut text = String::new();
+            for (i, k) in keys.iter().enumerate() {
+                text += &format!(
+                    "[[accounts]]\nname = \"a{i}\"\nprovider = \"openai\"\napi_key = \"{k}\"\n"
+                );
+            }
+            Pools::build(&Config::parse(&text, Path::new("t.toml")).unwrap(), &store)
+        };
+        let mut snapshot = Persisted::default();
+        for (i, a) in before.members.iter().enumerate() {
+            let credential = a.fingerprint().unwrap();
+            let health = match a.health(now) {
+                Health::Cooling { until, .. } => SavedHealth::Cooling {
+                    until: persist::epoch_secs(until),
+                    verdict: "rate_limited".into(),
+                    detail: "429".into(),
+                },
+                Health::Disabled { reason } => SavedHealth::Disabled { reason },
+                Health::Ok => unreachable!(),
+            };
+            snapshot
+                .accounts
+                .insert(format!("a{i}"), AccountState { credential, health });
+        }
+
+        let same = build(&["k0", "k1"]);
+        same.restore(&snapshot, now);
+        let p = same.for_provider("openai").unwrap();
+        assert!(matches!(p.members[0].health(now), Health::Cooling { .. }));
+        assert!(matches!(p.members[1].health(now), Health::Disabled { .. }));
+        assert_eq!(same.snapshot(now).accounts.len(), 2);
+
+        // A fixed key (a1) starts clean; an ended cooldown is not restored.
+        let fixed = build(&["k0", "k1-new"]);
+        fixed.restore(&snapshot, now + Duration::from_secs(601));
+        let p = fixed.for_provider("openai").unwrap();
+        assert_eq!(p.members[0].health(now), Health::Ok);
+        assert_eq!(p.members[1].health(now), Health::Ok);
     }
 
     #[test]
