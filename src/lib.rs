@@ -21,6 +21,7 @@ pub mod login;
 pub mod oauth;
 pub mod pool;
 pub mod providers;
+pub mod quota;
 pub mod rewind;
 pub mod secret;
 pub mod server;
