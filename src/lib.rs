@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod persist;
 pub mod pool;
 pub mod providers;
+pub mod quota;
 pub mod rewind;
 pub mod secret;
 pub mod server;
