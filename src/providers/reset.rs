@@ -112,7 +112,8 @@ fn bare_reset(v: &str, now: SystemTime) -> Option<Duration> {
     } else {
         return secs_f64(n);
     };
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(epoch_secs);
+    // `inf` and `1e300` parse as f64; neither may reach a panicking conversion.
+    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(epoch_secs).ok()?)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -204,6 +205,11 @@ mod tests {
             parse_reset_headers(&openrouter, now),
             Some(Duration::from_secs(42))
         );
+        // Garbage from a server is skipped, never a panic.
+        for v in ["inf", "1e300", "NaN", "-5"] {
+            let garbage = h(&[("x-ratelimit-reset", v), ("x-ratelimit-remaining", "0")]);
+            let _ = parse_reset_headers(&garbage, now);
+        }
     }
 
     #[test]
