@@ -26,6 +26,22 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
     let last_error = a.stats.last_error().map(|(at, detail)| {
         json!({"at": at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), "detail": detail})
     });
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    };
+    let windows = a.quota(now);
+    let window_json = |w: &crate::quota::Window| {
+        json!({
+            "name": w.name,
+            "scope": w.scope,
+            "utilization": w.pressure(),
+            "remaining": w.remaining,
+            "limit": w.limit,
+            "resets_at": w.resets_at.and_then(secs),
+        })
+    };
     json!({
         "name": a.name,
         "kind": a.kind().as_str(),
@@ -34,6 +50,8 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
         "until": until,
         "requests": a.stats.requests(),
         "last_error": last_error,
+        "tightest": crate::quota::tightest(&windows).map(window_json),
+        "windows": windows.iter().map(window_json).collect::<Vec<_>>(),
     })
 }
 

@@ -184,6 +184,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                 }
             };
             let status = resp.status();
+            account.learn(crate::quota::learn(provider.dialect, resp.headers(), now));
             if !needs_body(provider.dialect, status) {
                 let response = finish(resp, Some(&account.name), attempts, client_upgrade, state);
                 return served(response, provider, account, attempts);
@@ -196,6 +197,11 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                     return served(response, provider, account, attempts);
                 }
             };
+            account.learn(crate::quota::learn_error_body(
+                provider.dialect,
+                &bytes,
+                now,
+            ));
             let mut outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
             if status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_)) {
                 // Subscription backends answer an expired token with bodies in no error

@@ -14,6 +14,7 @@ pub fn print(v: &Value) {
         "KIND",
         "STRATEGY",
         "STATE",
+        "TIGHTEST WINDOW",
         "REQUESTS",
         "LAST ERROR",
     ]
@@ -50,6 +51,7 @@ pub fn print(v: &Value) {
                 a["kind"].as_str().unwrap_or("-").to_string(),
                 p["strategy"].as_str().unwrap_or("-").to_string(),
                 state,
+                window(&a["tightest"], now),
                 a["requests"].as_u64().unwrap_or(0).to_string(),
                 last,
             ]);
@@ -60,4 +62,32 @@ pub fn print(v: &Value) {
         return;
     }
     crate::accounts_view::print_table(&rows);
+}
+
+/// `5h 42% (resets in 2h)`: the window that binds, how full, when it empties.
+fn window(w: &Value, now: SystemTime) -> String {
+    let Some(name) = w["name"].as_str() else {
+        return "-".into();
+    };
+    let mut out = match w["scope"].as_str() {
+        Some(scope) => format!("{name} [{scope}]"),
+        None => name.to_string(),
+    };
+    if let Some(u) = w["utilization"].as_f64() {
+        out += &format!(" {:.0}%", u * 100.0);
+    }
+    if let Some(left) = w["resets_at"]
+        .as_u64()
+        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
+        .and_then(|t| t.duration_since(now).ok())
+    {
+        let s = left.as_secs();
+        let human = match s {
+            0..=119 => format!("{s}s"),
+            120..=7199 => format!("{}m", s / 60),
+            _ => format!("{}h", s / 3600),
+        };
+        out += &format!(" (resets in {human})");
+    }
+    out
 }

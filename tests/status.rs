@@ -72,6 +72,14 @@ async fn status_matches_what_the_pipeline_did() {
     assert_eq!(limited["last_error"]["detail"], "429 rate_limit_exceeded");
     assert_eq!(good["state"], "ok");
     assert_eq!(good["last_error"], Value::Null);
+    // Learned passively from the answers' x-ratelimit-* headers (499 of 500 requests left).
+    let tightest = &good["tightest"];
+    assert_eq!(tightest["name"], "requests");
+    assert_eq!(tightest["limit"], 500);
+    assert_eq!(tightest["remaining"], 499);
+    let u = tightest["utilization"].as_f64().unwrap();
+    assert!((u - 0.002).abs() < 1e-9, "{u}");
+    assert!(tightest["resets_at"].as_u64().unwrap() > v["now"].as_u64().unwrap());
 
     // The command prints the same data as a table.
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ use crate::oauth::store::Store;
 use crate::oauth::Flavor;
 use crate::persist::{self, AccountState, Persisted, SavedHealth};
 use crate::providers::{Kind, Outcome, Provider, Verdict};
+use crate::quota::Window;
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +51,8 @@ pub struct Account {
     /// Bumped on every health change of any account of these pools, so the state file is
     /// written only when something changed.
     changes: Arc<std::sync::atomic::AtomicU64>,
+    /// The quota windows the provider's answers described, newest per (name, scope).
+    quota: Mutex<Vec<Window>>,
 }
 
 /// Counters kept per account. Never a credential.
@@ -213,7 +216,20 @@ impl Pool {
                 *h = Health::Disabled { reason };
             }
             verdict => {
-                let until = now + outcome.cooldown();
+                let mut until = now + outcome.cooldown();
+                if outcome.reset_in.is_none() {
+                    // No wait was named with the refusal: a learned window that resets
+                    // sooner ends the cooldown then, never later.
+                    if let Some(reset) = acct
+                        .quota(now)
+                        .iter()
+                        .filter(|w| w.pressure().is_some_and(|p| p >= 1.0))
+                        .filter_map(|w| w.resets_at)
+                        .min()
+                    {
+                        until = until.min(reset.max(now));
+                    }
+                }
                 *h = Health::Cooling {
                     until,
                     verdict,
@@ -315,6 +331,7 @@ impl Pools {
                     health: Mutex::new(health),
                     stats: Stats::default(),
                     changes: changes.clone(),
+                    quota: Mutex::default(),
                 }),
             );
         }
@@ -446,6 +463,31 @@ fn verdict_from_name(s: &str) -> Verdict {
 }
 
 impl Account {
+    /// Keeps what one answer said about the account's windows; a window it did not
+    /// mention keeps its last known state.
+    pub fn learn(&self, windows: Vec<Window>) {
+        if windows.is_empty() {
+            return;
+        }
+        let mut q = self.quota.lock().expect("quota lock");
+        for w in windows {
+            match q
+                .iter_mut()
+                .find(|o| o.name == w.name && o.scope == w.scope)
+            {
+                Some(old) => *old = w,
+                None => q.push(w),
+            }
+        }
+    }
+
+    /// The known windows, those whose reset has passed dropped (a new window starts empty).
+    pub fn quota(&self, now: SystemTime) -> Vec<Window> {
+        let mut q = self.quota.lock().expect("quota lock");
+        q.retain(|w| w.resets_at.is_none_or(|r| r > now));
+        q.clone()
+    }
+
     /// A fingerprint of the credential the account holds now: the key, or the login's
     /// refresh token (the GitHub token for Copilot), else its access token.
     fn fingerprint(&self) -> Option<String> {
@@ -590,6 +632,34 @@ mod tests {
             p.pick(&[], clock.now(), None, "/").unwrap().0,
             0,
             "usable again once its reset passed"
+        );
+    }
+
+    #[test]
+    fn a_cooldown_ends_at_a_learned_reset_never_later() {
+        let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let p = pool(&["k0", "k1"]);
+        let mut h = http::HeaderMap::new();
+        h.insert("x-ratelimit-limit-requests", "500".parse().unwrap());
+        h.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset-requests", "20s".parse().unwrap());
+        p.members[0].learn(crate::quota::learn(
+            crate::providers::Dialect::Openai,
+            &h,
+            clock.now(),
+        ));
+        // A 429 that names no wait would cool for the default 60 s.
+        let no_wait = Outcome {
+            verdict: Verdict::RateLimited,
+            reset_in: None,
+            detail: "429".into(),
+        };
+        p.mark(0, &no_wait, clock.now());
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(p.members[0].health(clock.now()), Health::Ok);
+        assert!(
+            p.members[0].quota(clock.now()).is_empty(),
+            "the window reset"
         );
     }
 
