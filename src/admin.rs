@@ -58,7 +58,8 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
 /// `GET /_keypool/status`: every pool and account as the pipeline sees them now.
 fn status(state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
-    let pools: Vec<_> = state
+    let live = state.live();
+    let pools: Vec<_> = live
         .pools
         .all
         .iter()
@@ -89,11 +90,35 @@ fn status(state: &State) -> Response<ProxyBody> {
 
 /// The path of the status JSON on the proxy's own address.
 pub const STATUS_PATH: &str = "/_keypool/status";
+/// `POST` here reads the config file again (what SIGHUP does).
+pub const RELOAD_PATH: &str = "/_keypool/reload";
 
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     let path = req.uri().path();
     if path == STATUS_PATH && req.method() == http::Method::GET {
         return status(state);
+    }
+    if path == RELOAD_PATH && req.method() == http::Method::POST {
+        let (code, body) = match crate::server::reload(state) {
+            Ok(m) => {
+                tracing::info!("{m}");
+                (StatusCode::OK, json!({"reloaded": true, "message": m}))
+            }
+            Err(e) => {
+                tracing::warn!("reload refused: {e}");
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({"reloaded": false, "error": e}),
+                )
+            }
+        };
+        let mut r = Response::new(full(body.to_string()));
+        *r.status_mut() = code;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
     }
     if path != "/" {
         return text(
@@ -112,7 +137,8 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         );
     }
     let now = state.clock.now();
-    let pools: Vec<_> = state
+    let live = state.live();
+    let pools: Vec<_> = live
         .pools
         .all
         .iter()
@@ -147,12 +173,12 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         state.listen,
         state.home.ca_cert().display()
     );
-    if state.pools.all.is_empty() {
+    if live.pools.all.is_empty() {
         page.push_str(
-            "No accounts configured: add [[accounts]] to config.toml and restart keypool.\n",
+            "No accounts configured: add [[accounts]] to config.toml and run `keypool reload`.\n",
         );
     }
-    for p in &state.pools.all {
+    for p in &live.pools.all {
         page.push_str(&format!(
             "pool {} ({}): {} account(s)\n",
             p.name,

@@ -47,6 +47,11 @@ pub enum Command {
         after_help = "Examples:\n  keypool login anthropic --name max-personal\n  keypool login openai-codex --no-browser      # over SSH: paste the code\n  keypool login github-copilot\n\nThe tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the config.\nFor an account linked to a CLI's file, the new tokens are written into that file."
     )]
     Login(LoginArgs),
+    /// Make the running proxy read its config file again (as SIGHUP does)
+    #[command(
+        after_help = "Example:\n  keypool reload\n\nA config with an error is refused (exit 2, with the line and the fix) and the running one kept.\nAccounts and pools change for new requests; connections stay open."
+    )]
+    Reload,
     /// Show what the running proxy is doing: pools, accounts, state, requests, last error
     #[command(
         after_help = "Examples:\n  keypool status\n  keypool status --json     # the same data as GET http://127.0.0.1:8787/_keypool/status"
@@ -195,7 +200,7 @@ pub enum AccountsCommand {
     /// Add the logins and keys other tools already have on this machine
     #[command(
         override_usage = "keypool accounts import <SOURCE> [--name NAME] [--link]\n       keypool accounts import --all [--link]",
-        after_help = "Examples:\n  keypool accounts import --all                  # everything found, tokens copied\n  keypool accounts import claude-code --link     # follow Claude Code's own file\n  keypool accounts import codex --name work      # name the account\n  keypool accounts import env                    # env:VAR references to provider keys\n\nRunning it again adds nothing new: a credential already configured is reported as such.\nCopied (stored) tokens go to $KEYPOOL_HOME/credentials.json; --link leaves them in the\ntool's file and keypool refreshes them there, under the tool's own lock. Restart keypool\nafterwards."
+        after_help = "Examples:\n  keypool accounts import --all                  # everything found, tokens copied\n  keypool accounts import claude-code --link     # follow Claude Code's own file\n  keypool accounts import codex --name work      # name the account\n  keypool accounts import env                    # env:VAR references to provider keys\n\nRunning it again adds nothing new: a credential already configured is reported as such.\nCopied (stored) tokens go to $KEYPOOL_HOME/credentials.json; --link leaves them in the\ntool's file and keypool refreshes them there, under the tool's own lock. Then run\n`keypool reload` (or restart keypool)."
     )]
     Import(ImportArgs),
 }

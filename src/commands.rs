@@ -50,6 +50,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Env(args) => env(&home, config_path.as_deref(), args),
         Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
         Command::Login(args) => login(&home, config_path.as_deref(), args).await,
+        Command::Reload => {
+            // The file may be the broken one being reloaded: only its address is needed
+            // here, and the running proxy reports what is wrong with the rest.
+            let path = config_path.clone().unwrap_or_else(|| home.config_file());
+            let listen = listen_of(&path);
+            match post(listen, crate::admin::RELOAD_PATH).await {
+                None => Err(Failure::Runtime(format!(
+                    "keypool is not running at {listen} (start it with `keypool serve`)"
+                ))),
+                Some(v) if v["reloaded"] == true => {
+                    println!("{}", v["message"].as_str().unwrap_or("reloaded"));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(v) => Err(Failure::Usage(format!(
+                    "reload refused: {}",
+                    v["error"].as_str().unwrap_or("unknown error")
+                ))),
+            }
+        }
         Command::Status { json } => {
             let (config, _) = load_config(&home, config_path.as_deref(), false)?;
             let Some(v) = fetch_json(config.listen, crate::admin::STATUS_PATH).await else {
@@ -107,6 +126,19 @@ async fn login(home: &Home, explicit: Option<&Path>, args: LoginArgs) -> Result<
     }
 }
 
+/// The `listen` address a config file names, read leniently (the rest may be broken).
+fn listen_of(path: &Path) -> SocketAddr {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("listen")?.as_str()?.parse().ok())
+        .unwrap_or_else(|| {
+            crate::config::DEFAULT_LISTEN
+                .parse()
+                .expect("valid default")
+        })
+}
+
 /// Loads the config. With no config file at the default path, `write_example` writes a
 /// commented example there for the user to fill in, and keypool runs without accounts.
 fn load_config(
@@ -138,7 +170,7 @@ fn load_config(
             ))
         })?;
         eprintln!(
-            "keypool: wrote an example config to {}.\n  Add one [[accounts]] block per API key (the file shows how), then restart keypool.",
+            "keypool: wrote an example config to {}.\n  Add one [[accounts]] block per API key (the file shows how), then run `keypool reload` (or restart keypool).",
             path.display()
         );
     }
@@ -156,9 +188,11 @@ async fn start_proxy(
     home: &Home,
     config: Config,
     connect_to: Vec<ConnectTo>,
+    config_path: &Path,
 ) -> Result<RunningProxy, Failure> {
     let mut opts = ProxyOptions::new(home.clone(), config);
     opts.connect_to = connect_to;
+    opts.config_path = config_path.exists().then(|| config_path.to_path_buf());
     start(opts).await.map_err(|e| match e {
         crate::server::StartError::Upstream(m) => Failure::Usage(m),
         e => Failure::Runtime(e.to_string()),
@@ -173,14 +207,14 @@ async fn serve(
     let (mut config, path) = load_config(home, config_path, true)?;
     let connect_to = apply_serve_args(&mut config, &args);
     let no_accounts = config.accounts.is_empty();
-    let proxy = start_proxy(home, config, connect_to).await?;
+    let proxy = start_proxy(home, config, connect_to, &path).await?;
     let state = proxy.state();
     eprintln!(
         "keypool {} listening on http://{}",
         env!("CARGO_PKG_VERSION"),
         proxy.addr()
     );
-    for p in &state.pools.all {
+    for p in &state.live().pools.all {
         let n = p.members.len();
         eprintln!(
             "  pool {} ({}): {n} account{}",
@@ -191,7 +225,7 @@ async fn serve(
     }
     if no_accounts {
         eprintln!(
-            "  no accounts yet: add [[accounts]] blocks to {} and restart keypool",
+            "  no accounts yet: add [[accounts]] blocks to {} and run `keypool reload`",
             path.display()
         );
         if let Some(hint) = crate::import::startup_hint() {
@@ -201,24 +235,33 @@ async fn serve(
     eprintln!("  CA certificate: {}", home.ca_cert().display());
     eprintln!("  use it: eval \"$(keypool env)\"   or   keypool run -- <command>");
 
-    wait_for_signal().await;
+    wait_for_signal(state).await;
     eprintln!("keypool: shutting down; letting requests in flight finish");
     proxy.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM; SIGHUP on the way reloads the config.
+async fn wait_for_signal(state: &crate::state::State) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => match crate::server::reload(state) {
+                    Ok(m) => eprintln!("keypool: {m}"),
+                    Err(e) => eprintln!("keypool: reload refused: {e}"),
+                },
+            }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = state;
         let _ = tokio::signal::ctrl_c().await;
     }
 }
@@ -274,7 +317,7 @@ async fn run_command(
     config_path: Option<&Path>,
     args: RunArgs,
 ) -> Result<ExitCode, Failure> {
-    let (mut config, _) = load_config(home, config_path, true)?;
+    let (mut config, path) = load_config(home, config_path, true)?;
     let connect_to = apply_serve_args(&mut config, &args.serve);
     let wanted = config.listen;
     let mut proxy = None;
@@ -286,7 +329,7 @@ async fn run_command(
         if port_taken(wanted).await {
             config.listen = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 0);
         }
-        let p = start_proxy(home, config, connect_to).await?;
+        let p = start_proxy(home, config, connect_to, &path).await?;
         let a = p.addr();
         proxy = Some(p);
         a
@@ -352,22 +395,37 @@ async fn is_keypool(addr: SocketAddr) -> bool {
 
 /// The status JSON of the keypool answering at `addr`, if one does.
 async fn admin_json(addr: SocketAddr) -> Option<serde_json::Value> {
-    fetch_json(addr, "/").await
+    fetch_json(addr, "/")
+        .await
+        .filter(|v| v.get("keypool").is_some())
+}
+
+/// `POST path` to the keypool answering at `addr`; its JSON answer.
+async fn post(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    request_json(addr, "POST", path).await
 }
 
 /// `path` of the keypool answering at `addr`, as JSON; `None` when no keypool answers.
 async fn fetch_json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    request_json(addr, "GET", path).await
+}
+
+async fn request_json(addr: SocketAddr, method: &str, path: &str) -> Option<serde_json::Value> {
     let probe = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nAccept: application/json\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
+        s.write_all(
+            format!(
+                "{method} {path} HTTP/1.0\r\nAccept: application/json\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .ok()?;
         let mut buf = Vec::new();
         s.take(1 << 20).read_to_end(&mut buf).await.ok()?;
         let text = String::from_utf8_lossy(&buf);
         let (_, body) = text.split_once("\r\n\r\n")?;
-        let v: serde_json::Value = serde_json::from_str(body).ok()?;
-        v.get("keypool").is_some().then_some(v)
+        serde_json::from_str::<serde_json::Value>(body).ok()
     };
     tokio::time::timeout(Duration::from_secs(2), probe)
         .await

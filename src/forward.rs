@@ -96,12 +96,12 @@ struct Served {
 
 async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) -> Served {
     let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let provider = state.registry.for_host(&target.host).cloned();
+    let live = state.live();
+    let provider = live.registry.for_host(&target.host).cloned();
     let kind = provider.as_ref().and_then(|p| p.client_kind(req.headers()));
     let path = req.uri().path().to_string();
     let route = provider.as_ref().and_then(|p| {
-        state
-            .pools
+        live.pools
             .for_provider(&p.id)
             .filter(|pool| pool.serves(kind, &path))
             .map(|pool| (p.clone(), pool.clone()))
@@ -468,7 +468,7 @@ fn all_limited(provider: &Provider, pool: &Pool, why: &Unavailable) -> Response<
             StatusCode::UNAUTHORIZED,
             ErrorKind::Auth,
             format!(
-                "keypool: no usable account in pool '{}': {}. Do what each reason says (fix the key, or log in again) and restart keypool.",
+                "keypool: no usable account in pool '{}': {}. Do what each reason says (fix the key, or log in again), then `keypool reload`.",
                 pool.name, why.summary
             ),
         ),

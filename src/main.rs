@@ -37,6 +37,12 @@ fn main() -> ExitCode {
 fn prints_only(cli: &Cli) -> bool {
     matches!(
         cli.command,
-        Some(Command::Accounts(_) | Command::Env(_) | Command::Ca(_) | Command::Status { .. })
+        Some(
+            Command::Accounts(_)
+                | Command::Env(_)
+                | Command::Ca(_)
+                | Command::Status { .. }
+                | Command::Reload
+        )
     )
 }

@@ -8,7 +8,7 @@ use crate::forward::{self, Target};
 use crate::home::Home;
 use crate::persist::StateFile;
 use crate::pool::{Clock, Pools, SystemClock};
-use crate::state::State;
+use crate::state::{Live, State};
 use crate::upstream::{ConnectTo, Upstream};
 use crate::{admin, tunnel};
 use http::{Request, Response, StatusCode};
@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,6 +41,8 @@ pub struct ProxyOptions {
     /// From `--connect-to`; tried before the config's `[upstream] connect_to`.
     pub connect_to: Vec<ConnectTo>,
     pub clock: Arc<dyn Clock>,
+    /// The file `config` came from, read again on reload (SIGHUP, `keypool reload`).
+    pub config_path: Option<PathBuf>,
 }
 
 impl ProxyOptions {
@@ -49,6 +52,7 @@ impl ProxyOptions {
             config,
             connect_to: Vec::new(),
             clock: Arc::new(SystemClock),
+            config_path: None,
         }
     }
 }
@@ -152,10 +156,13 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let state = Arc::new(State {
         home: opts.home,
         listen,
-        pools,
+        live: std::sync::RwLock::new(Arc::new(Live {
+            registry: config.registry,
+            pools,
+        })),
+        config_path: opts.config_path,
         state_file,
         store,
-        registry: config.registry,
         tls: ca.server_config(),
         ca,
         upstream,
@@ -169,19 +176,51 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     Ok(RunningProxy { state, accept })
 }
 
+/// Reads the config file again and puts it in force for new requests: pools, accounts
+/// and providers. A config with an error is refused and the running one kept. Requests
+/// in flight finish with the accounts they started with; connections stay open.
+pub fn reload(state: &State) -> Result<String, String> {
+    let path = state
+        .config_path
+        .as_ref()
+        .ok_or("keypool was started without a config file to read again")?;
+    let config = Config::load(path).map_err(|e| {
+        format!(
+            "{}
+the running config is kept",
+            e.0
+        )
+    })?;
+    let old = state.live();
+    let pools = Pools::rebuild(&config, &state.store, &old.pools);
+    let message = format!(
+        "reloaded {}: {} account{} in {} pool{} ([upstream], [limits] and listen change on restart)",
+        path.display(),
+        config.accounts.len(),
+        if config.accounts.len() == 1 { "" } else { "s" },
+        pools.all.len(),
+        if pools.all.len() == 1 { "" } else { "s" },
+    );
+    state.replace(Live {
+        registry: config.registry,
+        pools,
+    });
+    Ok(message)
+}
+
 /// How often a changed cooldown or disabled flag is written to `state.json`.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
 /// Writes `state.json` a moment after accounts change health, so a crash loses at most
 /// that moment; shutdown writes it once more.
 async fn save_state_on_change(state: Arc<State>) {
-    let mut saved = state.pools.generation();
+    let mut saved = state.live().pools.generation();
     loop {
         tokio::select! {
             () = tokio::time::sleep(SAVE_EVERY) => {}
             () = state.shutdown.cancelled() => return,
         }
-        let now = state.pools.generation();
+        let now = state.live().pools.generation();
         if now != saved {
             save_state(&state);
             saved = now;
@@ -190,7 +229,7 @@ async fn save_state_on_change(state: Arc<State>) {
 }
 
 fn save_state(state: &State) {
-    let snapshot = state.pools.snapshot(state.clock.now());
+    let snapshot = state.live().pools.snapshot(state.clock.now());
     if let Err(e) = state.state_file.save(&snapshot) {
         tracing::warn!("cannot write {}: {e}", state.state_file.path().display());
     }

@@ -8,15 +8,25 @@ use crate::pool::{Clock, Pools};
 use crate::providers::Registry;
 use crate::upstream::Upstream;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// What a config reload replaces: the provider table and the pools. A request takes one
+/// `Arc<Live>` when it starts and keeps it to the end, so a reload never changes the
+/// accounts under a request in flight.
+pub struct Live {
+    pub registry: Registry,
+    pub pools: Pools,
+}
 
 pub struct State {
     pub home: Home,
     pub listen: SocketAddr,
-    pub registry: Registry,
-    pub pools: Pools,
+    pub(crate) live: RwLock<Arc<Live>>,
+    /// The config file the proxy was started from, read again on reload.
+    pub config_path: Option<PathBuf>,
     /// `credentials.json`, where refreshed tokens of stored accounts go.
     pub store: Store,
     /// `state.json`: cooldowns and disabled flags across restarts.
@@ -30,4 +40,16 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Every connection task, upgraded or not, so shutdown can wait for all of them.
     pub tasks: TaskTracker,
+}
+
+impl State {
+    /// The provider table and pools in force now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.read().expect("live lock").clone()
+    }
+
+    /// Puts a reloaded config in force for requests that start from now on.
+    pub fn replace(&self, live: Live) {
+        *self.live.write().expect("live lock") = Arc::new(live);
+    }
 }

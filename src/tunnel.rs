@@ -32,10 +32,11 @@ pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<Prox
     };
     // Decrypt only hosts keypool has accounts for: interception gains nothing elsewhere,
     // and a tool that does not trust keypool's CA yet keeps working for them.
-    let intercept = state
+    let live = state.live();
+    let intercept = live
         .registry
         .for_host(&target.host)
-        .is_some_and(|p| state.pools.for_provider(&p.id).is_some());
+        .is_some_and(|p| live.pools.for_provider(&p.id).is_some());
     if intercept {
         let st = state.clone();
         state.tasks.spawn(async move {

@@ -120,7 +120,7 @@ pub fn startup_hint() -> Option<String> {
         return None;
     }
     Some(format!(
-        "  found logins and keys keypool can import:\n{}\n  import them: keypool accounts import --all   (then restart keypool)\n",
+        "  found logins and keys keypool can import:\n{}\n  import them: keypool accounts import --all   (then keypool reload)\n",
         rows.join("\n")
     ))
 }

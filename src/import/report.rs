@@ -130,6 +130,6 @@ pub fn summary(found: bool, added: usize, updated: usize, config: &Path, m: &Mac
     if parts.is_empty() {
         return "Nothing new to import.".into();
     }
-    parts.push("Restart keypool to use them (it reads its config when it starts).".into());
+    parts.push("Run `keypool reload` (or restart keypool) to use them.".into());
     parts.join(" ")
 }

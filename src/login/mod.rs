@@ -298,13 +298,13 @@ fn save(
                 let linked = Linked::open(p, flavor).map_err(|e| e.to_string())?;
                 linked.write_back(&tokens).map_err(|e| e.to_string())?;
                 let _ = store.put_identity(&a.name, provider, &tokens.identity);
-                Ok(format!("Logged in as {who}; wrote the new tokens to {} (account '{}'). Restart keypool to use them.", p.display(), a.name))
+                Ok(format!("Logged in as {who}; wrote the new tokens to {} (account '{}'). Run `keypool reload` (or restart keypool) to use them.", p.display(), a.name))
             }
             CredentialConfig::OAuth(OAuthSource::Stored) => {
                 store
                     .put_tokens(&a.name, provider, &tokens)
                     .map_err(|e| e.to_string())?;
-                Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Restart keypool to use them.", a.name, store.path().display()))
+                Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Run `keypool reload` (or restart keypool) to use them.", a.name, store.path().display()))
             }
             CredentialConfig::ApiKey { .. } => Err(uses_api_key(a)),
         };
@@ -331,7 +331,7 @@ fn save(
     )
     .map_err(|e| e.to_string())?;
     Ok(format!(
-        "Logged in as {who}; added account '{name}' ({provider}, tokens in {}) to {}. Restart keypool to use it.",
+        "Logged in as {who}; added account '{name}' ({provider}, tokens in {}) to {}. Run `keypool reload` (or restart keypool) to use it.",
         store.path().display(),
         config_path.display()
     ))

@@ -21,6 +21,17 @@ pub enum Source {
     Linked(Linked),
 }
 
+impl Source {
+    /// Whether this is the source the config names.
+    pub fn is(&self, configured: &crate::config::OAuthSource) -> bool {
+        match (self, configured) {
+            (Source::Stored, crate::config::OAuthSource::Stored) => true,
+            (Source::Linked(l), crate::config::OAuthSource::Linked(p)) => &l.path == p,
+            _ => false,
+        }
+    }
+}
+
 /// What a request needs from the account: the token and who it belongs to.
 #[derive(Debug, Clone)]
 pub struct Access {

@@ -80,6 +80,11 @@ impl Stats {
     pub fn last_error(&self) -> Option<(SystemTime, String)> {
         self.last_error.lock().expect("stats lock").clone()
     }
+
+    fn copy_from(&self, other: &Stats) {
+        self.requests.store(other.requests(), Ordering::Relaxed);
+        *self.last_error.lock().expect("stats lock") = other.last_error();
+    }
 }
 
 impl Account {
@@ -197,7 +202,7 @@ impl Pool {
             Verdict::AuthFailed => {
                 let reason = match &acct.credential {
                     Credential::Key(_) => format!(
-                        "key rejected by the provider ({}); fix api_key and restart keypool",
+                        "key rejected by the provider ({}); fix api_key, then `keypool reload`",
                         outcome.detail
                     ),
                     Credential::OAuth(o) => format!(
@@ -289,7 +294,42 @@ impl Pools {
     /// account's tokens (from `store` or its linked file). An account whose credential
     /// cannot be had is disabled with the reason; the others serve.
     pub fn build(config: &Config, store: &Store) -> Pools {
-        let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        Pools::build_from(config, store, None)
+    }
+
+    /// Builds pools for a reloaded config, keeping what `old` knew about accounts that
+    /// stay: cooldowns, disabled flags and learned quota when the credential is the same,
+    /// request counts always, and the token state of a subscription login whose source
+    /// did not change (so a refresh in flight is not done twice).
+    pub fn rebuild(config: &Config, store: &Store, old: &Pools) -> Pools {
+        let new = Pools::build_from(config, store, Some(old));
+        let now = SystemTime::now();
+        for a in &new.accounts {
+            let Some(o) = old.account(&a.name) else {
+                continue;
+            };
+            a.stats.copy_from(&o.stats);
+            if o.provider.id != a.provider.id || o.fingerprint() != a.fingerprint() {
+                continue;
+            }
+            *a.quota.lock().expect("quota lock") = o.quota(now);
+            let mut h = a.health.lock().expect("health lock");
+            if *h == Health::Ok {
+                *h = o.health(now);
+            }
+        }
+        new
+    }
+
+    fn account(&self, name: &str) -> Option<&Arc<Account>> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    fn build_from(config: &Config, store: &Store, old: Option<&Pools>) -> Pools {
+        let changes = old.map_or_else(
+            || Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            |o| o.changes.clone(),
+        );
         let mut accounts: HashMap<&str, Arc<Account>> = HashMap::new();
         for a in &config.accounts {
             let provider = config

@@ -28,7 +28,7 @@ fn claude_code_is_stored_once_and_newer_tokens_replace_the_stored_ones() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("Restart keypool"), "{}", r.stdout);
+    assert!(r.stdout.contains("keypool reload"), "{}", r.stdout);
     assert_eq!(
         blocks(&m.config()),
         ["name = \"claude-max\"\nprovider = \"anthropic\"\noauth = \"stored\""]
