@@ -141,6 +141,10 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         }
     };
 
+    let first_pool = pool.clone();
+    let mut pool = pool;
+    let mut visited = vec![pool.name.clone()];
+    let mut held = Duration::ZERO;
     let mut tried = Vec::with_capacity(pool.members.len());
     let mut attempts = 0;
     loop {
@@ -148,12 +152,30 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         let (idx, account) = match pool.pick(&tried, now, kind, &path) {
             Ok(x) => x,
             Err(why) => {
+                // Every account here is limited: continue in a fallback pool, then (if the
+                // pool allows) hold for the first account to free, then answer 429.
+                if let Some(next) = next_fallback(&live.pools, &pool, &visited, kind, &path) {
+                    tracing::info!(pool = %pool.name, "every account is limited; continuing in pool '{}'", next.name);
+                    visited.push(next.name.clone());
+                    pool = next;
+                    tried.clear();
+                    continue;
+                }
+                if let Some(wait) = hold_for(&first_pool, &why, held, body.replayable()) {
+                    tracing::info!(pool = %first_pool.name, "every account is limited; holding the request {}s", ceil_secs(wait));
+                    tokio::time::sleep(wait).await;
+                    held += wait;
+                    pool = first_pool.clone();
+                    visited.truncate(1);
+                    tried.clear();
+                    continue;
+                }
                 return Served {
                     response: all_limited(&provider, &pool, &why),
                     attempts,
                     provider: Some(provider),
                     account: None,
-                }
+                };
             }
         };
         tried.push(idx);
@@ -260,6 +282,30 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             return served(response, provider, account, attempts);
         }
     }
+}
+
+/// The next pool of `pool`'s fallback chain not yet visited that can serve the request.
+fn next_fallback(
+    pools: &crate::pool::Pools,
+    pool: &Pool,
+    visited: &[String],
+    kind: Option<crate::providers::Kind>,
+    path: &str,
+) -> Option<Arc<Pool>> {
+    pool.fallback
+        .iter()
+        .filter(|n| !visited.contains(n))
+        .filter_map(|n| pools.by_name(n))
+        .find(|p| p.serves(kind, path))
+        .cloned()
+}
+
+/// How long to hold a request whose pool is all limited, if the pool holds at all and the
+/// first account frees within what is left of `hold_max`.
+fn hold_for(pool: &Pool, why: &Unavailable, held: Duration, replayable: bool) -> Option<Duration> {
+    let max = pool.hold_max?;
+    let wait = why.first_free_in?.max(Duration::from_millis(10));
+    (replayable && held + wait <= max).then_some(wait)
 }
 
 /// The credential one attempt sends.

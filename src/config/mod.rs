@@ -81,6 +81,11 @@ pub struct PoolConfig {
     pub strategy: Strategy,
     /// Let a request of one credential kind use accounts of the other.
     pub mix_kinds: bool,
+    /// Pools (of the same provider) to continue in when every account here is limited.
+    pub fallback: Vec<String>,
+    /// When every account is limited and the first frees within this, hold the request
+    /// until then instead of answering 429.
+    pub hold_max: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +234,10 @@ struct RawPool {
     strategy: Strategy,
     #[serde(default)]
     mix_kinds: bool,
+    #[serde(default)]
+    fallback: Vec<Spanned<String>>,
+    #[serde(default, with = "humantime_serde")]
+    hold_max: Option<Duration>,
 }
 
 #[derive(Deserialize)]

@@ -165,6 +165,7 @@ impl Validator<'_> {
         }
 
         let mut pools = Vec::new();
+        let mut fallbacks = Vec::new();
         let mut pool_names = HashSet::new();
         for p in raw.pools {
             let name = p.name.get_ref();
@@ -223,7 +224,10 @@ impl Validator<'_> {
                 accounts: members,
                 strategy: p.strategy,
                 mix_kinds: p.mix_kinds,
+                fallback: p.fallback.iter().map(|f| f.get_ref().clone()).collect(),
+                hold_max: p.hold_max,
             });
+            fallbacks.push(p.fallback);
         }
         // Default pools: one per provider that has accounts and no explicit pool.
         let mut seen_providers: Vec<String> = Vec::new();
@@ -250,7 +254,33 @@ impl Validator<'_> {
                     .collect(),
                 strategy: Strategy::RoundRobin,
                 mix_kinds: false,
+                fallback: Vec::new(),
+                hold_max: None,
             });
+        }
+
+        // A fallback names a pool of the same provider (the request's host and wire format
+        // stay), and never its own pool.
+        for (p, names) in pools.iter().zip(&fallbacks) {
+            for f in names {
+                let Some(target) = pools.iter().find(|q| &q.name == f.get_ref()) else {
+                    return self.err(
+                        f.span(),
+                        format!("pool '{}' falls back to '{}', which is not a pool", p.name, f.get_ref()),
+                        "name a [[pools]] block (or a provider's default pool) of the same provider".into(),
+                    );
+                };
+                if target.name == p.name || target.provider != p.provider {
+                    return self.err(
+                        f.span(),
+                        format!(
+                            "pool '{}' ({}) cannot fall back to '{}' ({})",
+                            p.name, p.provider, target.name, target.provider
+                        ),
+                        "fall back to another pool of the same provider".into(),
+                    );
+                }
+            }
         }
 
         let upstream = match raw.upstream {

@@ -137,6 +137,10 @@ pub struct Pool {
     pub provider: Arc<Provider>,
     pub strategy: Strategy,
     pub mix_kinds: bool,
+    /// Pools to continue in when every account here is limited.
+    pub fallback: Vec<String>,
+    /// Hold a request up to this long for an account to free, instead of a 429.
+    pub hold_max: Option<Duration>,
     pub members: Vec<Arc<Account>>,
     cursor: AtomicUsize,
 }
@@ -394,6 +398,8 @@ impl Pools {
                     .clone(),
                 strategy: p.strategy,
                 mix_kinds: p.mix_kinds,
+                fallback: p.fallback.clone(),
+                hold_max: p.hold_max,
                 members: p
                     .accounts
                     .iter()
@@ -412,6 +418,10 @@ impl Pools {
 
     pub fn for_provider(&self, id: &str) -> Option<&Arc<Pool>> {
         self.by_provider.get(id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Pool>> {
+        self.all.iter().find(|p| p.name == name)
     }
 
     /// A number that changes whenever any account's health changes.
