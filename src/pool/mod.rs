@@ -1,8 +1,12 @@
 //! Accounts, the pools they form, and each account's health (cooling down, disabled).
 
 mod clock;
+pub mod schedule;
+pub mod strategy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use schedule::{local_offset, Schedule, ScheduleError};
+pub use strategy::{choose, Candidate, Role};
 
 use crate::config::{Config, CredentialConfig, OAuthSource, Strategy};
 use crate::oauth::account::{OAuthAccount, Source};
@@ -43,6 +47,10 @@ pub struct Account {
     pub provider: Arc<Provider>,
     pub account_id: Option<String>,
     pub credential: Credential,
+    /// For `scheduled` pools: when the account is meant to be used (`None` = always).
+    pub schedule: Option<Schedule>,
+    /// For `scheduled` pools.
+    pub role: Role,
     health: Mutex<Health>,
     /// What this account did since keypool started, for `keypool status`.
     pub stats: Stats,
@@ -122,6 +130,8 @@ pub struct Pool {
     pub name: String,
     pub provider: Arc<Provider>,
     pub strategy: Strategy,
+    /// Utilization at which the strategy passes an account over while another is below it.
+    pub soft_threshold: f64,
     pub mix_kinds: bool,
     pub members: Vec<Arc<Account>>,
     cursor: AtomicUsize,
@@ -302,6 +312,8 @@ impl Pools {
                     provider,
                     account_id: a.account_id.clone(),
                     credential,
+                    schedule: a.schedule.clone(),
+                    role: a.role,
                     health: Mutex::new(health),
                     stats: Stats::default(),
                 }),
@@ -317,6 +329,7 @@ impl Pools {
                     .expect("validated provider")
                     .clone(),
                 strategy: p.strategy,
+                soft_threshold: p.soft_threshold,
                 mix_kinds: p.mix_kinds,
                 members: p
                     .accounts
