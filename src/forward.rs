@@ -149,7 +149,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     let mut attempts = 0;
     loop {
         let now = state.clock.now();
-        let (idx, account) = match pool.pick(&tried, now, kind, &path) {
+        let (idx, account) = match pool.pick(&tried, now, kind, &path, None) {
             Ok(x) => x,
             Err(why) => {
                 // Every account here is limited: continue in a fallback pool, then (if the

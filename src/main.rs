@@ -15,6 +15,11 @@ fn main() -> ExitCode {
     // One crypto provider for the whole process: rustls refuses to guess between two.
     let _ = rustls::crypto::ring::default_provider().install_default();
     keypool::logging::init();
+    if !prints_only(&cli) {
+        // Account schedules are read in local time; find the offset once, before the
+        // runtime's threads exist.
+        keypool::pool::local_offset();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -54,7 +54,7 @@ async fn status_matches_what_the_pipeline_did() {
         .unwrap();
     let pool = &v["pools"][0];
     assert_eq!(pool["name"], "openai");
-    assert_eq!(pool["strategy"], "round-robin");
+    assert_eq!(pool["strategy"], "headroom");
     let acct = |n: &str| {
         pool["accounts"]
             .as_array()

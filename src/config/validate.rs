@@ -3,9 +3,10 @@
 
 use super::{
     AccountConfig, Config, ConfigError, CredentialConfig, OAuthSource, PoolConfig, RawAccount,
-    RawConfig, Strategy, UpstreamConfig, DEFAULT_LISTEN,
+    RawConfig, RawPool, Strategy, UpstreamConfig, DEFAULT_LISTEN, DEFAULT_SOFT_THRESHOLD,
 };
 use crate::oauth::Flavor;
+use crate::pool::{Role, Schedule};
 use crate::providers::{builtin, AuthScheme, Provider, Registry, Scope};
 use crate::secret::SecretRef;
 use crate::upstream::ConnectTo;
@@ -117,6 +118,7 @@ impl Validator<'_> {
 
         let mut names = HashSet::new();
         let mut accounts = Vec::new();
+        let mut scheduled_only = Vec::new();
         for a in raw.accounts {
             let name = a.name.get_ref();
             if name.trim().is_empty() {
@@ -156,11 +158,36 @@ impl Validator<'_> {
                 _ => {}
             }
             let credential = self.credential(&a, provider)?;
+            let schedule = match &a.schedule {
+                None => None,
+                Some(s) => match s.get_ref().parse::<Schedule>() {
+                    Ok(sched) => Some(sched),
+                    Err(e) => {
+                        return self.err(
+                            s.span(),
+                            format!("schedule = \"{}\": {}", s.get_ref(), e.problem),
+                            e.fix,
+                        )
+                    }
+                },
+            };
+            // Where this account's schedule and role are written, for the check that a
+            // `scheduled` pool reads them.
+            let first_span = a
+                .schedule
+                .as_ref()
+                .map(|s| (s.span(), "schedule"))
+                .or_else(|| a.role.as_ref().map(|r| (r.span(), "role")));
+            if let Some(at) = first_span {
+                scheduled_only.push((name.clone(), at));
+            }
             accounts.push(AccountConfig {
                 name: name.clone(),
                 provider: provider.id.clone(),
                 credential,
                 account_id,
+                schedule,
+                role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
             });
         }
 
@@ -223,6 +250,7 @@ impl Validator<'_> {
                 provider: provider.id.clone(),
                 accounts: members,
                 strategy: p.strategy,
+                soft_threshold: self.soft_threshold(&p)?,
                 mix_kinds: p.mix_kinds,
                 fallback: p.fallback.iter().map(|f| f.get_ref().clone()).collect(),
                 hold_max: p.hold_max,
@@ -252,7 +280,8 @@ impl Validator<'_> {
                     .filter(|b| b.provider == a.provider)
                     .map(|b| b.name.clone())
                     .collect(),
-                strategy: Strategy::RoundRobin,
+                strategy: Strategy::default(),
+                soft_threshold: DEFAULT_SOFT_THRESHOLD,
                 mix_kinds: false,
                 fallback: Vec::new(),
                 hold_max: None,
@@ -281,6 +310,41 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+
+        // A schedule or role only means something to a `scheduled` pool: say so rather
+        // than ignore it.
+        for (name, (span, what)) in scheduled_only {
+            let holding: Vec<&PoolConfig> = pools
+                .iter()
+                .filter(|p| p.accounts.contains(&name))
+                .collect();
+            let Some(first) = holding.first() else {
+                continue;
+            };
+            if holding.iter().any(|p| p.strategy == Strategy::Scheduled) {
+                continue;
+            }
+            let explicit = pool_names.contains(&first.name);
+            return self.err(
+                span,
+                format!(
+                    "account '{name}' has a {what}, but its pool '{}' uses strategy '{}', which ignores schedules and roles",
+                    first.name,
+                    first.strategy.as_str()
+                ),
+                if explicit {
+                    format!(
+                        "set strategy = \"scheduled\" in the [[pools]] block '{}', or remove the {what} line",
+                        first.name
+                    )
+                } else {
+                    format!(
+                        "add a [[pools]] block for provider '{}' with strategy = \"scheduled\", or remove the {what} line",
+                        first.provider
+                    )
+                },
+            );
         }
 
         let upstream = match raw.upstream {
@@ -392,6 +456,33 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// `soft_threshold`: a fraction of the window, 0 < x ≤ 1; the default when absent.
+    fn soft_threshold(&self, p: &RawPool) -> Result<f64, ConfigError> {
+        let Some(t) = &p.soft_threshold else {
+            return Ok(DEFAULT_SOFT_THRESHOLD);
+        };
+        let x = *t.get_ref();
+        if x > 0.0 && x <= 1.0 {
+            return Ok(x);
+        }
+        let fix = if (2.0..=100.0).contains(&x) {
+            format!(
+                "it is a fraction of the window, not a percentage: soft_threshold = {}",
+                x / 100.0
+            )
+        } else {
+            format!("use a fraction of the window above 0 and at most 1, like {DEFAULT_SOFT_THRESHOLD} (the default)")
+        };
+        self.err(
+            t.span(),
+            format!(
+                "soft_threshold = {x} in pool '{}' is not between 0 and 1",
+                p.name.get_ref()
+            ),
+            fix,
+        )
     }
 
     fn provider<'r>(

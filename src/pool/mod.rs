@@ -1,8 +1,12 @@
 //! Accounts, the pools they form, and each account's health (cooling down, disabled).
 
 mod clock;
+pub mod schedule;
+pub mod strategy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use schedule::{local_offset, Schedule, ScheduleError};
+pub use strategy::{choose, Candidate, Role};
 
 use crate::config::{Config, CredentialConfig, OAuthSource, Strategy};
 use crate::oauth::account::{OAuthAccount, Source};
@@ -45,6 +49,10 @@ pub struct Account {
     pub provider: Arc<Provider>,
     pub account_id: Option<String>,
     pub credential: Credential,
+    /// For `scheduled` pools: when the account is meant to be used (`None` = always).
+    pub schedule: Option<Schedule>,
+    /// For `scheduled` pools.
+    pub role: Role,
     health: Mutex<Health>,
     /// What this account did since keypool started, for `keypool status`.
     pub stats: Stats,
@@ -53,6 +61,9 @@ pub struct Account {
     changes: Arc<std::sync::atomic::AtomicU64>,
     /// The quota windows the provider's answers described, newest per (name, scope).
     quota: Mutex<Vec<Window>>,
+    /// When the account was last picked, as a sequence number of its pool's picks (a
+    /// clock could give two picks the same instant).
+    last_used: std::sync::atomic::AtomicU64,
 }
 
 /// Counters kept per account. Never a credential.
@@ -136,6 +147,8 @@ pub struct Pool {
     pub name: String,
     pub provider: Arc<Provider>,
     pub strategy: Strategy,
+    /// Utilization at which the strategy passes an account over while another is below it.
+    pub soft_threshold: f64,
     pub mix_kinds: bool,
     /// Pools to continue in when every account here is limited.
     pub fallback: Vec<String>,
@@ -168,29 +181,50 @@ impl Pool {
         (0..self.members.len()).any(|i| self.eligible(i, kind, path))
     }
 
-    /// The next usable account not in `tried`, in round-robin order.
+    /// The usable account not in `tried` that the pool's strategy prefers now. `prefer`
+    /// (a conversation's account) wins when it is usable.
     pub fn pick(
         &self,
         tried: &[usize],
         now: SystemTime,
         kind: Option<Kind>,
         path: &str,
+        prefer: Option<&str>,
     ) -> Result<(usize, Arc<Account>), Unavailable> {
-        let n = self.members.len();
-        if n > 0 {
-            let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-            for i in 0..n {
-                let idx = (start + i) % n;
-                if tried.contains(&idx) || !self.eligible(idx, kind, path) {
-                    continue;
-                }
-                let acct = &self.members[idx];
-                if acct.health(now) == Health::Ok {
-                    return Ok((idx, acct.clone()));
-                }
-            }
+        let usable = |idx: usize| {
+            !tried.contains(&idx)
+                && self.eligible(idx, kind, path)
+                && self.members[idx].health(now) == Health::Ok
+        };
+        if let Some(idx) = prefer
+            .and_then(|name| self.members.iter().position(|a| a.name == name))
+            .filter(|idx| usable(*idx))
+        {
+            return Ok(self.take(idx));
         }
-        Err(self.unavailable(now))
+        let candidates: Vec<Candidate> = (0..self.members.len())
+            .filter(|idx| usable(*idx))
+            .map(|idx| self.members[idx].candidate(idx, now))
+            .collect();
+        match strategy::choose(
+            &self.strategy,
+            &candidates,
+            now,
+            self.soft_threshold,
+            schedule::local_offset(),
+        ) {
+            Some(idx) => Ok(self.take(idx)),
+            None => Err(self.unavailable(now)),
+        }
+    }
+
+    fn take(&self, idx: usize) -> (usize, Arc<Account>) {
+        let a = &self.members[idx];
+        a.last_used.store(
+            self.cursor.fetch_add(1, Ordering::Relaxed) as u64 + 1,
+            Ordering::Relaxed,
+        );
+        (idx, a.clone())
     }
 
     /// Records what the provider said about account `idx`.
@@ -372,10 +406,13 @@ impl Pools {
                     provider,
                     account_id: a.account_id.clone(),
                     credential,
+                    schedule: a.schedule.clone(),
+                    role: a.role,
                     health: Mutex::new(health),
                     stats: Stats::default(),
                     changes: changes.clone(),
                     quota: Mutex::default(),
+                    last_used: Default::default(),
                 }),
             );
         }
@@ -397,6 +434,7 @@ impl Pools {
                     .expect("validated provider")
                     .clone(),
                 strategy: p.strategy,
+                soft_threshold: p.soft_threshold,
                 mix_kinds: p.mix_kinds,
                 fallback: p.fallback.clone(),
                 hold_max: p.hold_max,
@@ -513,6 +551,28 @@ fn verdict_from_name(s: &str) -> Verdict {
 }
 
 impl Account {
+    /// What the strategy weighs: the tightest account-wide window (model-scoped windows,
+    /// like a weekly Opus limit, would wrongly count against other models), when it resets,
+    /// and how recently the account was used.
+    fn candidate(&self, idx: usize, now: SystemTime) -> Candidate {
+        let windows: Vec<Window> = self
+            .quota(now)
+            .into_iter()
+            .filter(|w| w.scope.is_none())
+            .collect();
+        let tightest = crate::quota::tightest(&windows);
+        let seq = self.last_used.load(Ordering::Relaxed);
+        Candidate {
+            idx,
+            pressure: tightest.and_then(Window::pressure),
+            resets_at: tightest.and_then(|w| w.resets_at),
+            last_used: (seq > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_nanos(seq)),
+            order: idx,
+            schedule: self.schedule.clone(),
+            role: self.role,
+        }
+    }
+
     /// Keeps what one answer said about the account's windows; a window it did not
     /// mention keeps its last known state.
     pub fn learn(&self, windows: Vec<Window>) {
@@ -655,21 +715,21 @@ mod tests {
     fn round_robin_skips_tried_and_cooling_until_reset() {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
         let p = pool(&["k0", "k1"]);
-        let (first, _) = p.pick(&[], clock.now(), None, "/").unwrap();
-        let (second, _) = p.pick(&[first], clock.now(), None, "/").unwrap();
+        let (first, _) = p.pick(&[], clock.now(), None, "/", None).unwrap();
+        let (second, _) = p.pick(&[first], clock.now(), None, "/", None).unwrap();
         assert_ne!(first, second);
-        assert!(p.pick(&[0, 1], clock.now(), None, "/").is_err());
+        assert!(p.pick(&[0, 1], clock.now(), None, "/", None).is_err());
 
         p.mark(0, &limited(30), clock.now());
         for _ in 0..4 {
             assert_eq!(
-                p.pick(&[], clock.now(), None, "/").unwrap().0,
+                p.pick(&[], clock.now(), None, "/", None).unwrap().0,
                 1,
                 "a cooling account is skipped"
             );
         }
         p.mark(1, &limited(90), clock.now());
-        let u = p.pick(&[], clock.now(), None, "/").unwrap_err();
+        let u = p.pick(&[], clock.now(), None, "/", None).unwrap_err();
         assert_eq!(u.first_free_in, Some(Duration::from_secs(30)));
         assert!(
             u.summary.contains("a0 (rate-limited, frees in 30s)"),
@@ -679,7 +739,7 @@ mod tests {
 
         clock.advance(Duration::from_secs(30));
         assert_eq!(
-            p.pick(&[], clock.now(), None, "/").unwrap().0,
+            p.pick(&[], clock.now(), None, "/", None).unwrap().0,
             0,
             "usable again once its reset passed"
         );
@@ -787,7 +847,7 @@ mod tests {
             now,
         );
         let u = p
-            .pick(&[], now + Duration::from_secs(86400), None, "/")
+            .pick(&[], now + Duration::from_secs(86400), None, "/", None)
             .unwrap_err();
         assert_eq!(u.first_free_in, None);
     }

@@ -1,0 +1,564 @@
+//! Time windows for the `scheduled` strategy: `9-17 mon-fri`, `22-6 daily`,
+//! `08:30-12:00,13:00-17:30 mon-fri, 10-14 sat`, read in local time.
+//!
+//! Grammar (case-insensitive; items inside a word are joined by commas without spaces):
+//!
+//! ```text
+//! schedule = window { [","] window }          a comma between windows, then a space
+//! window   = hours [days] | days
+//! hours    = range { "," range }              9-17 | 9-12,13-17 | 08:30-17:45 | 22-6
+//! range    = time "-" time                    end exclusive; start > end runs overnight
+//! time     = H | HH | H:MM | HH:MM            0..23, and 24 (= 24:00) as an end
+//! days     = day { "," day }                  mon-fri | sat,sun | fri-mon | daily
+//! day      = mon | tue | … | sun | monday … | daily | day "-" day
+//! ```
+//!
+//! A window without hours is the whole day; one without days is every day. The days of an
+//! overnight window are the days it *starts*: `22-6 fri` runs from Friday 22:00 to
+//! Saturday 06:00. A days-only window may come first (`sat,sun, 9-17 mon-fri`) but not after
+//! a window with hours, where it could as well be more days of that window; see
+//! [`Schedule::from_str`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+use time::{OffsetDateTime, UtcOffset};
+
+const DAY_MINUTES: u16 = 24 * 60;
+const ALL_DAYS: u8 = 0x7f;
+const DAY_NAMES: [(&str, &str); 7] = [
+    ("mon", "monday"),
+    ("tue", "tuesday"),
+    ("wed", "wednesday"),
+    ("thu", "thursday"),
+    ("fri", "friday"),
+    ("sat", "saturday"),
+    ("sun", "sunday"),
+];
+
+/// When an account is meant to be used: one or more weekly time windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// As written, trimmed; for messages and the status view.
+    text: String,
+    windows: Vec<Window>,
+}
+
+/// `start..end` in minutes since local midnight on the days in `days` (bit 0 = Monday).
+/// `start > end` runs overnight into the next day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    start: u16,
+    end: u16,
+    days: u8,
+}
+
+/// A schedule string that does not parse: what is wrong (naming the bad part) and how to
+/// write it instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleError {
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.problem)
+    }
+}
+
+impl std::error::Error for ScheduleError {}
+
+const SYNTAX: &str = "write hours then days, like \"9-17 mon-fri\", \"08:30-12:00 sat,sun\", \"22-6 daily\"; several windows separated by \", \"";
+
+fn bad(problem: String, fix: impl Into<String>) -> ScheduleError {
+    ScheduleError {
+        problem,
+        fix: fix.into(),
+    }
+}
+
+impl Schedule {
+    /// Whether the schedule is on at `now`, read at `offset` from UTC.
+    pub fn is_active(&self, now: SystemTime, offset: UtcOffset) -> bool {
+        self.active_at(OffsetDateTime::from(now).to_offset(offset))
+    }
+
+    /// Whether the schedule is on at this local date and time.
+    pub fn active_at(&self, t: OffsetDateTime) -> bool {
+        let today = t.weekday().number_days_from_monday();
+        let yesterday = (today + 6) % 7;
+        let minute = u16::from(t.hour()) * 60 + u16::from(t.minute());
+        let on = |days: u8, d: u8| days & (1 << d) != 0;
+        self.windows.iter().any(|w| {
+            if w.start < w.end {
+                on(w.days, today) && (w.start..w.end).contains(&minute)
+            } else {
+                (on(w.days, today) && minute >= w.start)
+                    || (on(w.days, yesterday) && minute < w.end)
+            }
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A word of the schedule, and whether a comma separates it from the next word.
+struct Word<'a> {
+    text: &'a str,
+    comma_after: bool,
+}
+
+/// A window being read: its hour ranges and days so far, and the words they came from.
+#[derive(Default)]
+struct Partial<'a> {
+    hours: Vec<(u16, u16)>,
+    hour_word: &'a str,
+    days: Option<u8>,
+    day_words: Vec<&'a str>,
+}
+
+impl Partial<'_> {
+    fn finish(self, windows: &mut Vec<Window>) {
+        let days = self.days.unwrap_or(ALL_DAYS);
+        if self.hours.is_empty() {
+            windows.push(Window {
+                start: 0,
+                end: DAY_MINUTES,
+                days,
+            });
+        }
+        for (start, end) in self.hours {
+            windows.push(Window { start, end, days });
+        }
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = ScheduleError;
+
+    /// Parses the grammar in the module docs. Refused rather than guessed:
+    /// - a days-only window after a window with hours (`9-17 mon, sat`: more days for
+    ///   9-17, or all of Saturday?);
+    /// - hours after days (`mon-fri 9-17`), and two hour words in a row (`9-12 13-17`);
+    /// - empty (`9-9`) or out-of-range times, unknown day names, stray commas.
+    fn from_str(s: &str) -> Result<Schedule, ScheduleError> {
+        let text = s.trim();
+        if text.is_empty() {
+            return Err(bad("the schedule is empty".into(), SYNTAX));
+        }
+        let mut windows: Vec<Window> = Vec::new();
+        let mut current: Option<Partial<'_>> = None;
+        // The last window closed by a comma, if it had hours: its hours and day words.
+        let mut closed_with_hours: Option<(&str, String)> = None;
+        for w in split_words(text)? {
+            match classify(w.text)? {
+                Item::Hours(ranges) => match current.take() {
+                    Some(p) if p.hours.is_empty() => {
+                        let days = p.day_words.join(" ");
+                        return Err(bad(
+                            format!("'{}' comes after the days '{days}'", w.text),
+                            format!("write the hours first: \"{} {days}\"", w.text),
+                        ));
+                    }
+                    Some(p) if p.days.is_none() => {
+                        let prev = p.hour_word;
+                        return Err(bad(
+                            format!("'{prev}' and '{}' are two hour words in a row", w.text),
+                            format!(
+                                "join hours of the same days with a comma (\"{prev},{}\"), or give each its days (\"{prev} mon-fri, {} sat\")",
+                                w.text, w.text
+                            ),
+                        ));
+                    }
+                    prev => {
+                        if let Some(p) = prev {
+                            p.finish(&mut windows);
+                        }
+                        current = Some(Partial {
+                            hours: ranges,
+                            hour_word: w.text,
+                            ..Partial::default()
+                        });
+                    }
+                },
+                Item::Days(days) => match &mut current {
+                    Some(p) => {
+                        *p.days.get_or_insert(0) |= days;
+                        p.day_words.push(w.text);
+                    }
+                    None => {
+                        if let Some((hours, day_words)) = &closed_with_hours {
+                            let same = if day_words.is_empty() {
+                                format!("{hours} {}", w.text)
+                            } else {
+                                format!("{hours} {day_words},{}", w.text)
+                            };
+                            return Err(bad(
+                                format!(
+                                    "'{}' after a comma could be more days for '{hours}' or whole days of its own",
+                                    w.text
+                                ),
+                                format!(
+                                    "for the same hours join the days without a space (\"{same}\"); for whole days write \"0-24 {}\" or put the days-only window first",
+                                    w.text
+                                ),
+                            ));
+                        }
+                        current = Some(Partial {
+                            days: Some(days),
+                            day_words: vec![w.text],
+                            ..Partial::default()
+                        });
+                    }
+                },
+            }
+            closed_with_hours = None;
+            if w.comma_after {
+                if let Some(p) = current.take() {
+                    if !p.hours.is_empty() {
+                        closed_with_hours = Some((p.hour_word, p.day_words.join(",")));
+                    }
+                    p.finish(&mut windows);
+                }
+            }
+        }
+        if let Some(p) = current.take() {
+            p.finish(&mut windows);
+        }
+        Ok(Schedule {
+            text: text.to_string(),
+            windows,
+        })
+    }
+}
+
+/// Splits on whitespace; a comma at the end of a word (or standing alone) separates
+/// windows, a comma inside a word joins items.
+fn split_words(text: &str) -> Result<Vec<Word<'_>>, ScheduleError> {
+    let mut words: Vec<Word<'_>> = Vec::new();
+    for raw in text.split_whitespace() {
+        if raw.contains(",,") {
+            return Err(bad(
+                format!("'{raw}' has an empty item between commas"),
+                "remove the extra comma",
+            ));
+        }
+        let leading = raw.starts_with(',');
+        let inner = raw.trim_matches(',');
+        let trailing = raw.ends_with(',') && !inner.is_empty();
+        if leading {
+            match words.last_mut() {
+                Some(prev) if !prev.comma_after => prev.comma_after = true,
+                _ => {
+                    return Err(bad(
+                        format!("a comma with nothing before it in '{text}'"),
+                        "remove the extra comma",
+                    ))
+                }
+            }
+        }
+        if inner.is_empty() {
+            continue;
+        }
+        words.push(Word {
+            text: inner,
+            comma_after: trailing,
+        });
+    }
+    if words.last().is_some_and(|w| w.comma_after) {
+        return Err(bad(
+            format!("'{text}' ends with a comma"),
+            "remove the trailing comma",
+        ));
+    }
+    Ok(words)
+}
+
+enum Item {
+    Hours(Vec<(u16, u16)>),
+    Days(u8),
+}
+
+/// One word: a comma-joined list of hour ranges, or of days.
+fn classify(word: &str) -> Result<Item, ScheduleError> {
+    let items: Vec<&str> = word.split(',').collect();
+    let is_hours = |i: &str| i.starts_with(|c: char| c.is_ascii_digit());
+    let hours = items.iter().filter(|i| is_hours(i)).count();
+    if hours > 0 && hours < items.len() {
+        return Err(bad(
+            format!("'{word}' mixes hours and days"),
+            "put a space between the hours and the days, like \"9-17 mon-fri\"",
+        ));
+    }
+    if hours > 0 {
+        items
+            .iter()
+            .map(|i| range(i))
+            .collect::<Result<_, _>>()
+            .map(Item::Hours)
+    } else {
+        let mut days = 0;
+        for i in items {
+            days |= day_set(i)?;
+        }
+        Ok(Item::Days(days))
+    }
+}
+
+/// `9-17`, `08:30-17:45`, `22-6` → minutes since midnight; `end` may be 24:00.
+fn range(item: &str) -> Result<(u16, u16), ScheduleError> {
+    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let Some((a, b)) = item.split_once('-') else {
+        return Err(bad(format!("'{item}' is not a range of hours"), fix));
+    };
+    let start = time_of_day(a, item, false)?;
+    let mut end = time_of_day(b, item, true)?;
+    if end == 0 {
+        end = DAY_MINUTES; // `22-0` and `0-0`: to midnight
+    }
+    if start == end {
+        return Err(bad(
+            format!("'{item}' is an empty window (it starts when it ends)"),
+            "use 0-24 for the whole day",
+        ));
+    }
+    Ok((start, end))
+}
+
+fn time_of_day(t: &str, item: &str, is_end: bool) -> Result<u16, ScheduleError> {
+    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let (h, m) = match t.split_once(':') {
+        Some((h, m)) if m.len() == 2 => (h, m),
+        Some(_) => return Err(bad(format!("'{t}' in '{item}' is not a time"), fix)),
+        None => (t, "00"),
+    };
+    let num = |s: &str| {
+        (!s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u16>().ok())
+            .flatten()
+    };
+    let (Some(h), Some(m)) = (num(h), num(m)) else {
+        return Err(bad(format!("'{t}' in '{item}' is not a time"), fix));
+    };
+    let max_hour = if is_end { 24 } else { 23 };
+    if h > max_hour || m > 59 || (h == 24 && m > 0) {
+        return Err(bad(
+            format!("'{t}' in '{item}' is not a time of day"),
+            "hours go from 0 to 23 (24 only as an end, for midnight) and minutes from 00 to 59",
+        ));
+    }
+    Ok(h * 60 + m)
+}
+
+/// `mon`, `monday`, `mon-fri`, `fri-mon` (wrapping), `daily` → bit set, Monday = bit 0.
+fn day_set(item: &str) -> Result<u8, ScheduleError> {
+    let lower = item.to_ascii_lowercase();
+    if lower == "daily" {
+        return Ok(ALL_DAYS);
+    }
+    match lower.split_once('-') {
+        None => day(&lower, item).map(|d| 1 << d),
+        Some((a, b)) => {
+            let (a, b) = (day(a, item)?, day(b, item)?);
+            let mut set = 0;
+            let mut d = a;
+            loop {
+                set |= 1 << d;
+                if d == b {
+                    break;
+                }
+                d = (d + 1) % 7;
+            }
+            Ok(set)
+        }
+    }
+}
+
+fn day(name: &str, item: &str) -> Result<u8, ScheduleError> {
+    DAY_NAMES
+        .iter()
+        .position(|(short, long)| name == *short || name == *long)
+        .map(|i| i as u8)
+        .ok_or_else(|| {
+            let what = if name == item.to_ascii_lowercase() {
+                format!("'{item}' is not a day")
+            } else {
+                format!("'{name}' in '{item}' is not a day")
+            };
+            bad(
+                what,
+                "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; lists like sat,sun; or daily",
+            )
+        })
+}
+
+static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
+
+/// The local offset from UTC that schedules are read in, determined on first call (call
+/// it once at startup, before the runtime starts threads) and kept for the process's life.
+/// When the system's time zone cannot be determined, UTC, with a warning. A daylight-saving
+/// change takes effect when keypool restarts.
+pub fn local_offset() -> UtcOffset {
+    *LOCAL_OFFSET.get_or_init(|| match UtcOffset::current_local_offset() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(
+                "cannot determine the local time zone ({e}); account schedules are read in UTC"
+            );
+            UtcOffset::UTC
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sched(s: &str) -> Schedule {
+        s.parse()
+            .unwrap_or_else(|e: ScheduleError| panic!("{s}: {e}"))
+    }
+
+    /// 2024-06-03 is a Monday.
+    fn at(day: u8, hh: u8, mm: u8) -> OffsetDateTime {
+        datetime!(2024-06-03 00:00 UTC)
+            + time::Duration::days(i64::from(day))
+            + time::Duration::hours(i64::from(hh))
+            + time::Duration::minutes(i64::from(mm))
+    }
+    const MON: u8 = 0;
+    const TUE: u8 = 1;
+    const FRI: u8 = 4;
+    const SAT: u8 = 5;
+    const SUN: u8 = 6;
+
+    #[test]
+    fn windows_by_time_and_day() {
+        // (schedule, day, hh, mm, active)
+        let table: &[(&str, u8, u8, u8, bool)] = &[
+            ("9-17 mon-fri", MON, 9, 0, true),
+            ("9-17 mon-fri", MON, 8, 59, false),
+            ("9-17 mon-fri", FRI, 16, 59, true),
+            ("9-17 mon-fri", FRI, 17, 0, false),
+            ("9-17 mon-fri", SAT, 12, 0, false),
+            ("9-17", SUN, 12, 0, true),
+            ("09:30-17:45 MON-FRI", TUE, 9, 29, false),
+            ("09:30-17:45 MON-FRI", TUE, 9, 30, true),
+            ("09:30-17:45 MON-FRI", TUE, 17, 44, true),
+            ("09:30-17:45 MON-FRI", TUE, 17, 45, false),
+            ("sat,sun", SAT, 0, 0, true),
+            ("sat,sun", SUN, 23, 59, true),
+            ("sat,sun", MON, 0, 0, false),
+            ("daily", TUE, 3, 0, true),
+            ("0-24 daily", TUE, 23, 59, true),
+            // overnight: the days are the days the window starts
+            ("22-6", MON, 22, 0, true),
+            ("22-6", TUE, 5, 59, true),
+            ("22-6", TUE, 6, 0, false),
+            ("22-6", TUE, 21, 59, false),
+            ("22-6 fri", FRI, 23, 0, true),
+            ("22-6 fri", SAT, 5, 0, true),
+            ("22-6 fri", FRI, 5, 0, false),
+            ("22-6 fri", SAT, 22, 30, false),
+            ("22-6 sun", MON, 1, 0, true),
+            ("22-0 mon", MON, 23, 59, true),
+            ("22-0 mon", TUE, 0, 0, false),
+            ("22-24 mon", MON, 23, 59, true),
+            // wrapping day range
+            ("fri-mon", SUN, 12, 0, true),
+            ("fri-mon", TUE, 12, 0, false),
+            // several windows
+            ("9-12,13-17 mon-fri", MON, 12, 30, false),
+            ("9-12,13-17 mon-fri", MON, 13, 0, true),
+            ("9-17 mon-fri, 10-14 sat", SAT, 10, 0, true),
+            ("9-17 mon-fri, 10-14 sat", SAT, 15, 0, false),
+            ("9-17 mon-fri 10-14 sat,sun", SUN, 11, 0, true),
+            ("sat,sun, 9-17 mon-fri", SUN, 20, 0, true),
+            ("sat,sun, 9-17 mon-fri", MON, 20, 0, false),
+            ("sat, sun", SUN, 20, 0, true),
+            ("9-17 mon-fri sat", SAT, 9, 0, true),
+            ("9-17 monday,Wednesday", TUE, 9, 0, false),
+            ("9-17 monday,Wednesday", 2, 9, 0, true),
+        ];
+        for (s, day, hh, mm, want) in table {
+            assert_eq!(
+                sched(s).active_at(at(*day, *hh, *mm)),
+                *want,
+                "{s} on day {day} at {hh}:{mm:02}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_offset_shifts_the_window() {
+        let s = sched("9-17 mon-fri");
+        // Monday 07:30 UTC is 09:30 at +02:00 and 02:30 at -05:00.
+        let now: SystemTime = at(MON, 7, 30).into();
+        assert!(s.is_active(now, UtcOffset::from_hms(2, 0, 0).unwrap()));
+        assert!(!s.is_active(now, UtcOffset::UTC));
+        assert!(!s.is_active(now, UtcOffset::from_hms(-5, 0, 0).unwrap()));
+        // Saturday 01:00 UTC is still Friday 20:00 at -05:00: not a weekday window...
+        let sat: SystemTime = at(SAT, 1, 0).into();
+        assert!(!s.is_active(sat, UtcOffset::from_hms(-5, 0, 0).unwrap()));
+        // ...but inside Friday's overnight window.
+        assert!(sched("18-2 fri").is_active(sat, UtcOffset::from_hms(-5, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn errors_name_the_bad_part() {
+        // (schedule, words the problem must contain)
+        let table: &[(&str, &[&str])] = &[
+            ("", &["empty"]),
+            ("9-17 mon-fry", &["'fry' in 'mon-fry' is not a day"]),
+            ("9-17 weekdays", &["'weekdays' is not a day"]),
+            ("9-25", &["'25' in '9-25'", "not a time of day"]),
+            ("24-6", &["'24' in '24-6'"]),
+            ("9:5-17", &["'9:5' in '9:5-17' is not a time"]),
+            ("9:60-17", &["'9:60'"]),
+            ("9", &["'9' is not a range of hours"]),
+            ("9-9", &["'9-9' is an empty window"]),
+            ("9-17,mon", &["'9-17,mon' mixes hours and days"]),
+            ("mon-fri 9-17", &["'9-17' comes after the days 'mon-fri'"]),
+            ("9-12 13-17 mon", &["'9-12' and '13-17' are two hour words"]),
+            ("9-17 mon, sat", &["'sat' after a comma", "'9-17'"]),
+            (
+                "09:00-17:00, sat",
+                &["'sat' after a comma", "for '09:00-17:00'"],
+            ),
+            ("22-0 9-17", &["'22-0' and '9-17' are two hour words"]),
+            ("9-17 mon-fri,", &["ends with a comma"]),
+            (", 9-17", &["nothing before it"]),
+            ("9-17,,10-12", &["empty item"]),
+            ("9-17 ,, 10-12", &["',,' has an empty item"]),
+            ("9-17 , , 10-12", &["a comma with nothing before it"]),
+            ("9-17 @", &["'@' is not a day"]),
+            ("9am-5pm", &["'9am' in '9am-5pm' is not a time"]),
+        ];
+        for (s, wanted) in table {
+            let e = s.parse::<Schedule>().expect_err(s);
+            for w in *wanted {
+                assert!(e.problem.contains(w), "{s:?}: {} (wanted {w:?})", e.problem);
+            }
+            assert!(!e.fix.is_empty());
+        }
+        let e = "mon-fri 9-17".parse::<Schedule>().unwrap_err();
+        assert!(e.fix.contains("\"9-17 mon-fri\""), "{}", e.fix);
+    }
+
+    #[test]
+    fn keeps_the_text_as_written() {
+        assert_eq!(sched("  9-17 mon-fri ").to_string(), "9-17 mon-fri");
+        assert_eq!(sched("9-17 mon-fri"), sched("9-17 mon-fri"));
+    }
+}
