@@ -7,12 +7,14 @@ mod builtin;
 mod classify;
 mod reset;
 mod shape;
+mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::builtin;
 pub use classify::{classify, needs_body, Outcome, Verdict};
 pub use reset::{parse_go_duration, parse_retry_after};
 pub use shape::{error_response_body, ErrorKind};
+pub use stream_error::{classify_event, is_preamble};
 
 use std::collections::HashMap;
 use std::sync::Arc;
