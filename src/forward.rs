@@ -1,5 +1,6 @@
 //! The request pipeline, read top to bottom: route → buffer → pick an account → rewrite
-//! → send → classify → (rotate and replay) or stream the answer back.
+//! → send → classify (an error status, or a stream's first event) → (rotate and replay)
+//! or stream the answer back.
 
 use crate::body::{full, incoming, ProxyBody, RequestBody};
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
@@ -11,6 +12,7 @@ use crate::providers::{
 };
 use crate::splice::splice;
 use crate::state::State;
+use crate::stream_peek;
 use crate::upstream::describe_error;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::request::Parts;
@@ -208,8 +210,20 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             let status = resp.status();
             account.learn(crate::quota::learn(provider.dialect, resp.headers(), now));
             if !needs_body(provider.dialect, status) {
-                let response = finish(resp, Some(&account.name), attempts, client_upgrade, state);
-                return served(response, provider, account, attempts);
+                let bound = state.limits.first_event_timeout;
+                if !stream_peek::applies(&resp, bound) {
+                    let response =
+                        finish(resp, Some(&account.name), attempts, client_upgrade, state);
+                    return served(response, provider, account, attempts);
+                }
+                // Peek: a successful event stream is held until its first event, which
+                // may still be a limit; that counts like the status it stands for.
+                let peeked = stream_peek::first_event(resp, provider.dialect, bound, now).await;
+                if !peeked.outcome.verdict.rotates() {
+                    let response = decorate(peeked.response, Some(&account.name), attempts, false);
+                    return served(response, provider, account, attempts);
+                }
+                break (peeked.response, Some(peeked.outcome));
             }
             // An error status: read its (small) body to tell a limit from any other error.
             let (head, bytes) = match read_error_body(resp).await {

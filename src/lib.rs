@@ -29,6 +29,7 @@ pub mod server;
 pub mod splice;
 pub mod state;
 pub mod status_view;
+pub mod stream_peek;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use support::{Behaviour, FakeProvider, TestCa, PROVIDER_HOSTS};
+use support::{Behaviour, FakeProvider, StreamFault, TestCa, PROVIDER_HOSTS};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
 const CHAT: &str = "https://api.openai.com/v1/chat/completions";
@@ -523,4 +523,98 @@ async fn responses_websocket_echoes_with_handshake_credential() {
         other => panic!("expected a 429 handshake, got {other:?}"),
     }
     assert_eq!(fake.credentials_seen(), ["sk-ws", "sk-ws-limited"]);
+}
+
+/// `(event name, data)` of each event of an SSE body framed with `\n\n`.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split_terminator("\n\n")
+        .filter(|e| !e.starts_with(':'))
+        .map(|e| {
+            let field = |f: &str| e.lines().find_map(|l| l.strip_prefix(f)).unwrap_or("");
+            let name = field("event: ");
+            let data = serde_json::from_str(field("data: ")).unwrap_or(Value::Null);
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn stream_faults_in_the_responses_and_gemini_shapes() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &support::every_host()).await;
+    let codex = "https://chatgpt.com/backend-api/codex/responses";
+    let body = json!({"model": "gpt-5-codex", "input": [], "stream": true});
+    let names = |events: &[(String, Value)]| events.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+
+    fake.set(
+        "tok-first",
+        Behaviour::Stream(StreamFault::ErrorAsFirstEvent),
+    );
+    let resp = post(
+        &fake,
+        codex,
+        ("authorization", "Bearer tok-first"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let events = named_events(&resp.text().await.unwrap());
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.failed"
+        ]
+    );
+    let failed = &events[2].1;
+    assert_eq!(failed["type"], "response.failed");
+    assert_eq!(failed["sequence_number"], 2);
+    assert_eq!(failed["response"]["status"], "failed");
+    assert_eq!(failed["response"]["error"]["code"], "rate_limit_exceeded");
+
+    fake.set(
+        "tok-after",
+        Behaviour::Stream(StreamFault::ErrorAfterFirstEvent),
+    );
+    let resp = post(&fake, codex, ("authorization", "Bearer tok-after"), body).await;
+    let events = named_events(&resp.text().await.unwrap());
+    assert_eq!(
+        names(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.failed"
+        ]
+    );
+
+    // Comments first; already released, so one comment and then the events.
+    fake.release_held();
+    fake.set(
+        "AIza-slow",
+        Behaviour::Stream(StreamFault::CommentsUntilReleased),
+    );
+    let url = format!("{GEMINI}:streamGenerateContent?alt=sse");
+    let resp = post(&fake, &url, ("x-goog-api-key", "AIza-slow"), json!({})).await;
+    let text = resp.text().await.unwrap();
+    let events = text
+        .strip_prefix(": keep-alive\n\n")
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(sse_data(events, "\r\n\r\n").len(), 6, "{text:?}");
+
+    // In the first event, Gemini's own error shape; a request without a stream is fine.
+    fake.set(
+        "AIza-busy",
+        Behaviour::Stream(StreamFault::ErrorAsFirstEvent),
+    );
+    let resp = post(&fake, &url, ("x-goog-api-key", "AIza-busy"), json!({})).await;
+    let data = sse_data(&resp.text().await.unwrap(), "\r\n\r\n");
+    let error: Value = serde_json::from_str(&data[0]).unwrap();
+    assert_eq!(error["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(data.len(), 1);
+    let url = format!("{GEMINI}:generateContent");
+    let resp = post(&fake, &url, ("x-goog-api-key", "AIza-busy"), json!({})).await;
+    assert_eq!(resp.status(), 200);
+    assert!(json_of(resp).await["candidates"].is_array());
 }

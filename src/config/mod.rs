@@ -194,6 +194,11 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     #[serde(default = "default_tunnel_idle", with = "humantime_serde")]
     pub tunnel_idle_timeout: Duration,
+    /// How long a successful event stream is held for its first event, which may be an
+    /// error that rotates (see `stream_peek`). Comments do not end the wait; `0s` turns
+    /// the hold off.
+    #[serde(default = "default_first_event", with = "humantime_serde")]
+    pub first_event_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -202,6 +207,7 @@ impl Default for Limits {
             replay_body_mib: default_replay_mib(),
             shutdown_grace: default_grace(),
             tunnel_idle_timeout: default_tunnel_idle(),
+            first_event_timeout: default_first_event(),
         }
     }
 }
@@ -226,6 +232,9 @@ fn default_grace() -> Duration {
 }
 fn default_tunnel_idle() -> Duration {
     Duration::from_secs(600)
+}
+fn default_first_event() -> Duration {
+    Duration::from_secs(10)
 }
 
 #[derive(Deserialize)]

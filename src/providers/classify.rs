@@ -78,7 +78,18 @@ pub fn classify(
         return Outcome::ok();
     }
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let err = ErrorFields::read(&json);
+    judge(dialect, status, headers, &json, now)
+}
+
+/// [`classify`] of an error body already parsed: `{"error":{…}}` in one of the dialects.
+pub(super) fn judge(
+    dialect: Dialect,
+    status: StatusCode,
+    headers: &HeaderMap,
+    json: &Value,
+    now: SystemTime,
+) -> Outcome {
+    let err = ErrorFields::read(json);
     let verdict = verdict(dialect, status.as_u16(), &err);
     if verdict == Verdict::Ok {
         return Outcome::ok();

@@ -7,6 +7,7 @@ mod builtin;
 mod classify;
 mod reset;
 mod shape;
+mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::builtin;
@@ -14,6 +15,7 @@ pub use classify::{classify, needs_body, Outcome, Verdict};
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
 pub use shape::{error_response_body, ErrorKind};
+pub use stream_error::{classify_event, is_preamble};
 
 use std::collections::HashMap;
 use std::sync::Arc;

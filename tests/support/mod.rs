@@ -14,8 +14,8 @@ pub mod oauth;
 pub use ca::TestCa;
 #[allow(unused_imports)]
 pub use fake::{
-    every_host, Behaviour, FakeProvider, Owner, Registrar, SeenRequest, Service, PROVIDER_HOSTS,
-    SUBSCRIPTION_HOSTS,
+    every_host, Behaviour, FakeProvider, Owner, Registrar, SeenRequest, Service, StreamFault,
+    PROVIDER_HOSTS, RAW_SSE, SUBSCRIPTION_HOSTS,
 };
 #[allow(unused_imports)]
 pub use oauth::{DeviceAnswer, FakeOAuth, Flavor, Grant, Identity, OAuthRequest, OAUTH_HOSTS};

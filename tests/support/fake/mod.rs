@@ -3,7 +3,8 @@
 //! providers' wire shapes. What each request gets is decided per credential
 //! with [`FakeService::set`]; every request is recorded for assertions.
 //!
-//! Test-control routes (`/v1/held`, `/v1/endless`) are driven by
+//! Test-control routes (`/v1/held`, `/v1/endless`) and the comment-only
+//! stream of [`StreamFault::CommentsUntilReleased`] are driven by
 //! Notify/watch/semaphores, never by sleeps.
 
 use std::collections::HashMap;
@@ -22,15 +23,19 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::https::{self, form_param, is_websocket_upgrade, spawn_events, Body};
+use super::https::{self, form_param, is_websocket_upgrade, Body};
 use bodies::{
     anthropic_events, anthropic_message, gemini_chunks, gemini_response, openai_completion,
     OpenAiStream, GEMINI_TEXT,
 };
+use faults::{event_stream, Wire};
 use reply::Ctx;
 use streams::{echo_websocket, endless, held};
 
+pub use faults::RAW_SSE;
+
 mod bodies;
+mod faults;
 mod reply;
 mod streams;
 mod sub_errors;
@@ -161,6 +166,29 @@ pub enum Behaviour {
     },
     /// The provider's auth error, as for an unknown credential.
     Unauthorized,
+    /// `200 text/event-stream` that goes wrong inside the stream. Requests
+    /// that ask for no stream are answered as for `Ok`.
+    Stream(StreamFault),
+}
+
+/// How a [`Behaviour::Stream`] stream goes wrong. The in-stream error is the
+/// provider's limit error in the wire shape of the route: Anthropic
+/// `event: error` with `overloaded_error`; Responses (`/v1/responses`, Codex)
+/// `response.failed` with `rate_limit_exceeded`, after `response.created` and
+/// `response.in_progress` as the real API sends them; chat completions
+/// OpenRouter's `data: {"error":{"code":429,…}}`; Gemini
+/// `data: {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFault {
+    /// The error is the first event (after the Responses lifecycle events).
+    ErrorAsFirstEvent,
+    /// The first event (with Responses: the first output event) as normal,
+    /// then the error, then the end of the stream.
+    ErrorAfterFirstEvent,
+    /// `: keep-alive` comments (as DeepSeek sends while a request waits),
+    /// one at once and one every 50 ms, until `release_held()`; then the
+    /// normal stream.
+    CommentsUntilReleased,
 }
 
 /// One request as the fake received it (recorded before any rejection).
@@ -269,7 +297,8 @@ impl FakeProvider {
         self.state.sni.lock().unwrap().clone()
     }
 
-    /// Lets every `/v1/held` stream finish, including ones that start later.
+    /// Lets every `/v1/held` stream finish, and every `CommentsUntilReleased` stream
+    /// start its events, including ones that start later.
     pub fn release_held(&self) {
         self.state.released.send_replace(true);
     }
@@ -357,11 +386,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(refusal);
     }
     let behaviour = state.behaviours.lock().unwrap().get(&credential).cloned();
-    match behaviour {
+    let fault = match behaviour {
         None => return Ok(ctx.auth_error(Some(&credential))),
-        Some(Behaviour::Ok) => {}
+        Some(Behaviour::Ok) => None,
+        Some(Behaviour::Stream(fault)) => Some(fault),
         Some(other) => return Ok(ctx.rejection(&other, &credential)),
-    }
+    };
     let owner = (state.owners.lock().unwrap().get(&credential).cloned()).unwrap_or_default();
     if owner.service.is_some_and(|s| s != service) {
         return Ok(ctx.auth_error(Some(&credential)));
@@ -373,6 +403,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         body: &json_body,
         credential,
         owner,
+        fault,
     };
     let response = match service {
         Service::Codex => subscription::codex(&state, &ctx, req),
@@ -389,18 +420,27 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
     let stream = req.body["stream"] == json!(true);
     let method = req.parts.method.clone();
     let path = req.parts.uri.path().to_string();
+    let sse = |wire, events| ctx.sse(event_stream(state, ctx, wire, events, req.fault));
     match (&method, path.as_str()) {
-        (&Method::POST, "/v1/chat/completions") if stream => {
+        // OpenRouter serves the same shape under `/api/v1`.
+        (&Method::POST, "/v1/chat/completions" | "/api/v1/chat/completions") if stream => {
             let usage = req.body["stream_options"]["include_usage"] == json!(true);
-            ctx.sse(spawn_events(OpenAiStream::new(&ctx.model).events(usage)))
+            let events = OpenAiStream::new(&ctx.model).events(usage);
+            sse(Wire::ChatCompletions, events)
         }
-        (&Method::POST, "/v1/chat/completions") => ctx.json(200, openai_completion(&ctx.model)),
+        (&Method::POST, "/v1/chat/completions" | "/api/v1/chat/completions") => {
+            ctx.json(200, openai_completion(&ctx.model))
+        }
         (&Method::POST, "/v1/messages") if stream => {
-            ctx.sse(spawn_events(anthropic_events(&ctx.model)))
+            sse(Wire::Anthropic, anthropic_events(&ctx.model))
         }
         (&Method::POST, "/v1/messages") => ctx.json(200, anthropic_message(&ctx.model)),
+        (&Method::POST, "/v1/responses") if stream => {
+            sse(Wire::Responses, faults::responses_sse(&ctx.model))
+        }
         (&Method::POST, "/v1/held") => ctx.sse(held(state, &ctx.model)),
         (&Method::POST, "/v1/endless") => ctx.sse(endless(state, &ctx.model)),
+        (&Method::POST, "/v1/raw-sse") => ctx.sse(faults::raw_sse()),
         (&Method::GET, "/v1/responses") if is_websocket_upgrade(&req.parts.headers) => {
             echo_websocket(state, ctx, req.parts, req.credential)
         }
@@ -410,7 +450,7 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
         (&Method::POST, p) if p.ends_with(":streamGenerateContent") => {
             let chunks = gemini_chunks(&ctx.model);
             if form_param(req.query, "alt").as_deref() == Some("sse") {
-                ctx.sse(gemini_sse(chunks))
+                sse(Wire::Gemini, gemini_sse(chunks))
             } else {
                 // Without alt=sse the real API streams one JSON array.
                 ctx.json(200, Value::Array(chunks))
@@ -422,9 +462,9 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
 
 /// The real API frames SSE events with CRLF: `data: {...}\r\n\r\n` (Google's
 /// JS SDK matches `\n\n|\r\r|\r\n\r\n`), so a proxy must not assume `\n\n`.
-fn gemini_sse(chunks: Vec<Value>) -> Body {
+fn gemini_sse(chunks: Vec<Value>) -> Vec<Bytes> {
     let events = chunks
         .iter()
         .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")));
-    spawn_events(events.collect())
+    events.collect()
 }

@@ -195,7 +195,7 @@ impl Ctx {
     pub(super) fn rejection(&self, behaviour: &Behaviour, credential: &str) -> Response<Body> {
         use Behaviour::*;
         match (self.provider, behaviour) {
-            (_, Ok) => unreachable!("Ok is not a rejection"),
+            (_, Ok | Stream(_)) => unreachable!("{behaviour:?} is not a rejection"),
             (Service::Codex | Service::Copilot | Service::CloudCode, b) => {
                 self.subscription_rejection(b)
             }

@@ -13,9 +13,10 @@ use super::bodies::{
     anthropic_events, anthropic_message, cloud_code_wrap, copilot_models, gemini_chunks,
     gemini_response, openai_completion, responses_events, OpenAiStream, GEMINI_TEXT,
 };
+use super::faults::{event_stream, responses_sse, Wire};
 use super::reply::Ctx;
 use super::streams::websocket;
-use super::{Owner, State};
+use super::{Owner, State, StreamFault};
 use crate::support::https::{form_param, is_websocket_upgrade, spawn_events, unix_now, Body};
 
 /// What a route needs of the request, after the credential was accepted.
@@ -26,6 +27,8 @@ pub(super) struct Req<'a> {
     pub(super) credential: String,
     /// Default (nothing bound) when the credential has no registered owner.
     pub(super) owner: Owner,
+    /// How an event stream goes wrong, if the credential's behaviour says so.
+    pub(super) fault: Option<StreamFault>,
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -55,16 +58,9 @@ pub(super) fn codex(state: &Arc<State>, ctx: &Ctx, req: Req) -> Response<Body> {
             websocket(state, ctx, req.parts, codex_frame_reply)
         }
         (&Method::POST, "/backend-api/codex/responses") => {
-            let events = responses_events(&ctx.model)
-                .into_iter()
-                .map(|e| {
-                    Bytes::from(format!(
-                        "event: {}\ndata: {e}\n\n",
-                        e["type"].as_str().unwrap()
-                    ))
-                })
-                .collect();
-            ctx.sse_with(&codex_usage_headers(&plan), spawn_events(events))
+            let events = responses_sse(&ctx.model);
+            let body = event_stream(state, ctx, Wire::Responses, events, req.fault);
+            ctx.sse_with(&codex_usage_headers(&plan), body)
         }
         (&Method::GET, "/backend-api/wham/accounts/check") => {
             ctx.json(200, accounts_check(&account_id, &plan, &req.owner))
