@@ -746,6 +746,30 @@ mod tests {
     }
 
     #[test]
+    fn headroom_picks_the_account_with_the_most_quota_left() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let p = pool(&["k0", "k1", "k2"]);
+        assert_eq!(p.strategy, Strategy::Headroom);
+        let remaining = |n: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-ratelimit-limit-requests", "100".parse().unwrap());
+            h.insert("x-ratelimit-remaining-requests", n.parse().unwrap());
+            h.insert("x-ratelimit-reset-requests", "1m0s".parse().unwrap());
+            crate::quota::learn(crate::providers::Dialect::Openai, &h, now)
+        };
+        p.members[0].learn(remaining("10"));
+        p.members[1].learn(remaining("80"));
+        p.members[2].learn(remaining("50"));
+        for _ in 0..3 {
+            assert_eq!(p.pick(&[], now, None, "/", None).unwrap().0, 1);
+        }
+        assert_eq!(p.pick(&[1], now, None, "/", None).unwrap().0, 2);
+        // A conversation's account wins while it is usable.
+        assert_eq!(p.pick(&[], now, None, "/", Some("a0")).unwrap().0, 0);
+        assert_eq!(p.pick(&[0], now, None, "/", Some("a0")).unwrap().0, 1);
+    }
+
+    #[test]
     fn a_cooldown_ends_at_a_learned_reset_never_later() {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
         let p = pool(&["k0", "k1"]);
