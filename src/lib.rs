@@ -27,6 +27,7 @@ pub mod server;
 pub mod splice;
 pub mod state;
 pub mod status_view;
+pub mod sticky;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;
