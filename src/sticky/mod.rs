@@ -103,7 +103,7 @@ pub struct Route {
     pub pinned: Option<Pinned>,
     /// The `previous_response_id` the request continues from.
     pub previous_response: Option<String>,
-    /// The account-bound state the request carries.
+    /// The account-bound state the request carries, of the kinds the [`PinPolicy`] pins.
     pub bound: BoundState,
 }
 
@@ -170,7 +170,8 @@ impl Affinity {
     ) -> Route {
         let key = conversation_key(dialect, headers, body);
         let previous_response = referenced_response(body);
-        let bound = bound_state(body);
+        let policy = self.policy();
+        let bound = pins::detect(body, policy.encrypted_content, policy.thinking_signatures);
         let mut pinned = previous_response
             .as_deref()
             .and_then(|id| self.pins.response(pool, id, now))
@@ -179,7 +180,7 @@ impl Affinity {
                 reason: PinReason::PreviousResponse,
             });
         if pinned.is_none() {
-            if let (Some(reason), Some(k)) = (self.policy().reason(bound), &key) {
+            if let (Some(reason), Some(k)) = (policy.reason(bound), &key) {
                 pinned = self
                     .pins
                     .conversation(pool, k, now)
@@ -415,14 +416,15 @@ mod tests {
         let r = a.route("claude", Dialect::Anthropic, &h, body.as_bytes(), c.now());
         a.served("claude", &r, "alice", true, c.now());
         let r = a.route("claude", Dialect::Anthropic, &h, body.as_bytes(), c.now());
-        assert!(r.bound.thinking_signature);
         assert!(r.may_move(), "not pinned by default");
+        assert!(!r.bound.thinking_signature, "not even looked for");
         assert_eq!(r.preferred.as_deref(), Some("alice"));
         a.set_policy(PinPolicy {
             encrypted_content: true,
             thinking_signatures: true,
         });
         let r = a.route("claude", Dialect::Anthropic, &h, body.as_bytes(), c.now());
+        assert!(r.bound.thinking_signature);
         assert_eq!(
             r.pinned.map(|p| (p.account, p.reason)),
             Some(("alice".into(), PinReason::ThinkingSignature))

@@ -52,7 +52,7 @@ const ID_SCAN_BYTES: usize = 64 * 1024;
 /// The `previous_response_id` a Responses request (or a WebSocket `response.create`
 /// frame) continues from. Bodies without the field are not parsed.
 pub fn referenced_response(body: &[u8]) -> Option<String> {
-    if !contains(body, b"\"previous_response_id\"") {
+    if !mentions(body, [b"previous_response_id"])[0] {
         return None;
     }
     #[derive(Deserialize)]
@@ -122,8 +122,18 @@ impl BoundState {
 /// Looks for account-bound state in a request body. Only bodies that mention the fields
 /// at all are parsed (Codex's `include: ["reasoning.encrypted_content"]` does not count).
 pub fn bound_state(body: &[u8]) -> BoundState {
-    let maybe_encrypted = contains(body, b"\"encrypted_content\"");
-    let maybe_signed = contains(body, b"\"signature\"") || contains(body, b"\"redacted_thinking\"");
+    detect(body, true, true)
+}
+
+/// [`bound_state`], looking only for what the caller will use: Claude Code sends
+/// signatures in nearly every request, and finding them means parsing its messages.
+pub(crate) fn detect(body: &[u8], encrypted: bool, signed: bool) -> BoundState {
+    let [e, s, r] = mentions(
+        body,
+        [b"encrypted_content", b"signature", b"redacted_thinking"],
+    );
+    let maybe_encrypted = encrypted && e;
+    let maybe_signed = signed && (s || r);
     if !maybe_encrypted && !maybe_signed {
         return BoundState::default();
     }
@@ -210,8 +220,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
+/// Which of `names` occur in `body` quoted (`"name"`, as a key or a string), in one pass
+/// over its quotes.
+fn mentions<const N: usize>(body: &[u8], names: [&[u8]; N]) -> [bool; N] {
+    let mut found = [false; N];
+    let mut rest = body;
+    while let Some(i) = rest.iter().position(|&b| b == b'"') {
+        rest = &rest[i + 1..];
+        for (f, name) in found.iter_mut().zip(names) {
+            if !*f && rest.starts_with(name) && rest.get(name.len()) == Some(&b'"') {
+                *f = true;
+            }
+        }
+        if found.iter().all(|f| *f) {
+            break;
+        }
+    }
+    found
 }
 
 /// What a pin is keyed by: a response id (as a digest) or a conversation.
