@@ -30,6 +30,7 @@ pub mod splice;
 pub mod state;
 pub mod status_view;
 pub mod stream_peek;
+pub mod sticky;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;
