@@ -59,12 +59,22 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
 fn status(state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
     let live = state.live();
+    let sticky = state.affinity.sticky.counts(now);
     let pools: Vec<_> = live
         .pools
         .all
         .iter()
         .map(|p| {
-            let accounts: Vec<_> = p.members.iter().map(|a| account_json(a, now)).collect();
+            let accounts: Vec<_> = p
+                .members
+                .iter()
+                .map(|a| {
+                    let mut v = account_json(a, now);
+                    let n = sticky.get(&p.name).and_then(|m| m.get(&a.name)).copied();
+                    v["sticky_conversations"] = json!(n.unwrap_or(0));
+                    v
+                })
+                .collect();
             json!({
                 "name": p.name,
                 "provider": p.provider.id,

@@ -66,6 +66,14 @@ impl RequestBody {
         Ok(RequestBody::Buffered(buf.freeze()))
     }
 
+    /// The buffered bytes (empty for a streamed body), for reading without consuming.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            RequestBody::Buffered(b) => b,
+            RequestBody::Streaming(_) => &[],
+        }
+    }
+
     pub fn replayable(&self) -> bool {
         matches!(self, RequestBody::Buffered(_))
     }

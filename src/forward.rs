@@ -143,7 +143,16 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         }
     };
 
+    // Sticky conversations and account-bound state: which account this request should go to.
+    let affinity = state.affinity.route(
+        &pool.name,
+        provider.dialect,
+        &parts.headers,
+        body.bytes(),
+        state.clock.now(),
+    );
     let first_pool = pool.clone();
+    let served = async {
     let mut pool = pool;
     let mut visited = vec![pool.name.clone()];
     let mut held = Duration::ZERO;
@@ -151,8 +160,18 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     let mut attempts = 0;
     loop {
         let now = state.clock.now();
-        let (idx, account) = match pool.pick(&tried, now, kind, &path, None) {
-            Ok(x) => x,
+        let (idx, account) = match pool.pick(&tried, now, kind, &path, affinity.first_choice()) {
+            Ok((idx, account)) => {
+                if let Some(why) = pinned_elsewhere(&pool, &affinity, &account, now) {
+                    return Served {
+                        response: all_limited(&provider, &pool, &why),
+                        attempts,
+                        provider: Some(provider),
+                        account: None,
+                    };
+                }
+                (idx, account)
+            }
             Err(why) => {
                 // Every account here is limited: continue in a fallback pool, then (if the
                 // pool allows) hold for the first account to free, then answer 429.
@@ -296,6 +315,53 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             return served(response, provider, account, attempts);
         }
     }
+    }
+    .await;
+    if let Some(account) = &served.account {
+        let ok = served.response.status().is_success()
+            || served.response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let Some(m) = state.affinity.served(
+            &first_pool.name,
+            &affinity,
+            &account.name,
+            ok,
+            state.clock.now(),
+        ) {
+            tracing::info!("{m}");
+        }
+    }
+    served
+}
+
+/// When the request continues state held by one account (a `previous_response_id`, say)
+/// and the pick landed elsewhere because that account is limited: why the client gets
+/// that account's limit rather than a confusing error from another account.
+fn pinned_elsewhere(
+    pool: &Pool,
+    affinity: &crate::sticky::Route,
+    picked: &Account,
+    now: std::time::SystemTime,
+) -> Option<Unavailable> {
+    let pin = affinity.pinned.as_ref()?;
+    if pin.account == picked.name {
+        return None;
+    }
+    let held_by = pool.members.iter().find(|a| a.name == pin.account)?;
+    let (first_free_in, state) = match held_by.health(now) {
+        crate::pool::Health::Cooling { until, detail, .. } => (
+            Some(until.duration_since(now).unwrap_or_default()),
+            format!("limited ({detail})"),
+        ),
+        crate::pool::Health::Disabled { reason } => (None, format!("disabled: {reason}")),
+        crate::pool::Health::Ok => (Some(Duration::from_secs(1)), "busy".to_string()),
+    };
+    Some(Unavailable {
+        first_free_in,
+        summary: format!(
+            "this request continues state that only account '{}' holds ({:?}), and it is {state}",
+            pin.account, pin.reason
+        ),
+    })
 }
 
 /// The next pool of `pool`'s fallback chain not yet visited that can serve the request.

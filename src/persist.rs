@@ -14,6 +14,9 @@ pub struct Persisted {
     pub version: u32,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountState>,
+    /// Conversation assignments and pins (hashed keys, account names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<crate::sticky::AffinitySnapshot>,
 }
 
 fn version() -> u32 {

@@ -152,7 +152,12 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let store = crate::oauth::store::Store::at(opts.home.credentials_file());
     let state_file = StateFile::at(opts.home.state_file());
     let pools = Pools::build(&config, &store);
-    pools.restore(&state_file.load(), opts.clock.now());
+    let saved = state_file.load();
+    pools.restore(&saved, opts.clock.now());
+    let affinity = crate::sticky::Affinity::default();
+    if let Some(a) = saved.affinity {
+        affinity.restore(a, opts.clock.now());
+    }
     let state = Arc::new(State {
         home: opts.home,
         listen,
@@ -161,6 +166,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
             pools,
         })),
         config_path: opts.config_path,
+        affinity,
         state_file,
         store,
         tls: ca.server_config(),
@@ -201,6 +207,14 @@ the running config is kept",
         pools.all.len(),
         if pools.all.len() == 1 { "" } else { "s" },
     );
+    let kept: std::collections::HashSet<(String, String)> = pools
+        .all
+        .iter()
+        .flat_map(|p| p.members.iter().map(|a| (p.name.clone(), a.name.clone())))
+        .collect();
+    state
+        .affinity
+        .retain(|pool, account| kept.contains(&(pool.to_string(), account.to_string())));
     state.replace(Live {
         registry: config.registry,
         pools,
@@ -229,7 +243,9 @@ async fn save_state_on_change(state: Arc<State>) {
 }
 
 fn save_state(state: &State) {
-    let snapshot = state.live().pools.snapshot(state.clock.now());
+    let now = state.clock.now();
+    let mut snapshot = state.live().pools.snapshot(now);
+    snapshot.affinity = Some(state.affinity.snapshot(now));
     if let Err(e) = state.state_file.save(&snapshot) {
         tracing::warn!("cannot write {}: {e}", state.state_file.path().display());
     }

@@ -29,6 +29,9 @@ pub struct State {
     pub config_path: Option<PathBuf>,
     /// `credentials.json`, where refreshed tokens of stored accounts go.
     pub store: Store,
+    /// Which account serves each conversation, and account-bound state pinned to one.
+    /// Outside `Live`: a reload keeps it (pruned to the accounts that remain).
+    pub affinity: crate::sticky::Affinity,
     /// `state.json`: cooldowns and disabled flags across restarts.
     pub state_file: crate::persist::StateFile,
     pub ca: Arc<CertAuthority>,

@@ -1,0 +1,156 @@
+//! Sticky conversations through keypool: a conversation stays on one account (keeping the
+//! provider's prompt cache warm) until that account is limited, then moves; a request that
+//! continues state held by one account gets that account's 429 instead of another's 400.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::keypool::Keypool;
+use support::{Behaviour, FakeProvider, TestCa};
+
+fn accounts(keys: &[(&str, &str)], provider: &str) -> String {
+    keys.iter()
+        .map(|(n, k)| {
+            format!("[[accounts]]\nname = \"{n}\"\nprovider = \"{provider}\"\napi_key = \"{k}\"\n")
+        })
+        .collect()
+}
+
+async fn claude(kp: &Keypool, session: &str) -> reqwest::Response {
+    kp.client()
+        .post("https://api.anthropic.com/v1/messages")
+        .header("x-api-key", "sk-ant-placeholder")
+        .header("anthropic-version", "2023-06-01")
+        .header("x-claude-code-session-id", session)
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn account_of(r: &reqwest::Response) -> String {
+    r.headers()["x-keypool-account"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_conversation_stays_on_its_account_until_that_account_is_limited() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.anthropic.com"]).await;
+    for k in ["sk-ant-a", "sk-ant-b", "sk-ant-c"] {
+        fake.set(k, Behaviour::Ok);
+    }
+    let kp = Keypool::start(
+        &accounts(
+            &[("a", "sk-ant-a"), ("b", "sk-ant-b"), ("c", "sk-ant-c")],
+            "anthropic",
+        ),
+        &fake,
+        &ca,
+    )
+    .await;
+    let first = account_of(&claude(&kp, "session-1").await);
+    for _ in 0..5 {
+        // Other conversations in between spread by the strategy...
+        claude(&kp, &format!("other-{}", rand_suffix())).await;
+        // ...while this one keeps its account.
+        assert_eq!(account_of(&claude(&kp, "session-1").await), first);
+    }
+    let key = |n: &str| format!("sk-ant-{n}");
+    fake.set(
+        &key(&first),
+        Behaviour::RateLimited {
+            retry_after_secs: Some(600),
+        },
+    );
+    let r = claude(&kp, "session-1").await;
+    assert_eq!(r.status(), 200);
+    let moved = account_of(&r);
+    assert_ne!(moved, first, "moved once its account is limited");
+    assert_eq!(r.headers()["x-keypool-attempts"], "2");
+    assert_eq!(
+        account_of(&claude(&kp, "session-1").await),
+        moved,
+        "and stays on the new one"
+    );
+
+    let status: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/_keypool/status", kp.addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sticky: u64 = status["pools"][0]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == moved.as_str())
+        .map(|a| a["sticky_conversations"].as_u64().unwrap())
+        .sum();
+    assert!(sticky >= 1, "{status}");
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    fake.set("sk-a", Behaviour::Ok);
+    fake.set("sk-b", Behaviour::Ok);
+    let kp = Keypool::start(
+        &accounts(&[("a", "sk-a"), ("b", "sk-b")], "openai"),
+        &fake,
+        &ca,
+    )
+    .await;
+    let respond = |prev: &'static str| {
+        let client = kp.client();
+        async move {
+            client
+                .post("https://api.openai.com/v1/responses")
+                .bearer_auth("sk-placeholder")
+                .json(&json!({"model": "gpt-5", "input": "go on", "stream": true, "previous_response_id": prev}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = respond("resp_abc").await;
+    assert_eq!(r.status(), 200);
+    let holder = account_of(&r);
+    for _ in 0..3 {
+        assert_eq!(account_of(&respond("resp_abc").await), holder);
+    }
+    let key = if holder == "a" { "sk-a" } else { "sk-b" };
+    fake.set(
+        key,
+        Behaviour::RateLimited {
+            retry_after_secs: Some(120),
+        },
+    );
+    let r = respond("resp_abc").await;
+    assert_eq!(
+        r.status(),
+        429,
+        "not sent to an account that cannot continue it"
+    );
+    assert_eq!(r.headers()["retry-after"], "120");
+    let body: Value = r.json().await.unwrap();
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("only account '{holder}' holds")),
+        "{msg}"
+    );
+}
