@@ -35,6 +35,8 @@ pub struct Target {
     pub scheme: &'static str,
     pub host: String,
     pub port: u16,
+    /// The client the proxy URL named (`http://work@…`), selecting its pools.
+    pub client: Option<Arc<str>>,
 }
 
 impl Target {
@@ -48,7 +50,12 @@ impl Target {
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
-        Some(Target { scheme, host, port })
+        Some(Target {
+            scheme,
+            host,
+            port,
+            client: None,
+        })
     }
 
     fn authority(&self) -> String {
@@ -103,8 +110,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     let kind = provider.as_ref().and_then(|p| p.client_kind(req.headers()));
     let path = req.uri().path().to_string();
     let route = provider.as_ref().and_then(|p| {
-        live.pools
-            .for_provider(&p.id)
+        live.pool_for(&p.id, target.client.as_deref())
             .filter(|pool| pool.serves(kind, &path))
             .map(|pool| (p.clone(), pool.clone()))
     });

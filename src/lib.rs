@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod body;
 pub mod ca;
 pub mod cli;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod envvars;

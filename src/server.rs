@@ -162,6 +162,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         home: opts.home,
         listen,
         live: std::sync::RwLock::new(Arc::new(Live {
+            clients: crate::clients::Clients::build(&config),
             registry: config.registry,
             pools,
         })),
@@ -216,6 +217,7 @@ the running config is kept",
         .affinity
         .retain(|pool, account| kept.contains(&(pool.to_string(), account.to_string())));
     state.replace(Live {
+        clients: crate::clients::Clients::build(&config),
         registry: config.registry,
         pools,
     });
@@ -314,18 +316,40 @@ async fn route(
     state: Arc<State>,
     peer: SocketAddr,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let proxied = req.method() == http::Method::CONNECT || req.uri().scheme().is_some();
+    let client = if proxied {
+        match state.live().clients.authenticate(req.headers()) {
+            Ok(c) => c,
+            Err(why) => return Ok(proxy_auth_required(why)),
+        }
+    } else {
+        None
+    };
     if req.method() == http::Method::CONNECT {
-        return Ok(tunnel::connect(req, state).await);
+        return Ok(tunnel::connect(req, state, client).await);
     }
     if req.uri().scheme().is_some() {
         // Absolute form: a plain-HTTP proxy request (`http_proxy`).
-        let Some(target) = Target::from_absolute_uri(req.uri()) else {
+        let Some(mut target) = Target::from_absolute_uri(req.uri()) else {
             return Ok(text(StatusCode::BAD_REQUEST, "keypool: the request URI has no usable host; proxy requests look like `GET http://host/path`\n"));
         };
+        target.client = client;
         return forward::handle(req, Arc::new(target), state).await;
     }
     tracing::debug!(%peer, "request to keypool itself: {} {}", req.method(), req.uri().path());
     Ok(admin::handle(&req, &state))
+}
+
+fn proxy_auth_required(why: String) -> Response<ProxyBody> {
+    let mut r = text(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        format!("{why}\n"),
+    );
+    r.headers_mut().insert(
+        http::header::PROXY_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"keypool\""),
+    );
+    r
 }
 
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response<ProxyBody> {

@@ -19,6 +19,27 @@ use tokio_util::task::TaskTracker;
 pub struct Live {
     pub registry: Registry,
     pub pools: Pools,
+    pub clients: crate::clients::Clients,
+}
+
+impl Live {
+    /// The pool serving `provider` for `client`: its configured pool for that provider,
+    /// or the provider's default pool when the request names no client.
+    pub fn pool_for(
+        &self,
+        provider: &str,
+        client: Option<&str>,
+    ) -> Option<&Arc<crate::pool::Pool>> {
+        match client {
+            None => self.pools.for_provider(provider),
+            Some(c) => self
+                .clients
+                .pools(c)?
+                .iter()
+                .filter_map(|name| self.pools.by_name(name))
+                .find(|p| p.provider.id == provider),
+        }
+    }
 }
 
 pub struct State {

@@ -11,7 +11,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
-pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<ProxyBody> {
+pub async fn connect(
+    req: Request<Incoming>,
+    state: Arc<State>,
+    client: Option<Arc<str>>,
+) -> Response<ProxyBody> {
     let Some(target) = req
         .uri()
         .authority()
@@ -29,6 +33,7 @@ pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<Prox
         scheme: "https",
         host: target.0.trim_matches(['[', ']']).to_string(),
         port: target.1,
+        client: client.clone(),
     };
     // Decrypt only hosts keypool has accounts for: interception gains nothing elsewhere,
     // and a tool that does not trust keypool's CA yet keeps working for them.
@@ -36,7 +41,7 @@ pub async fn connect(req: Request<Incoming>, state: Arc<State>) -> Response<Prox
     let intercept = live
         .registry
         .for_host(&target.host)
-        .is_some_and(|p| live.pools.for_provider(&p.id).is_some());
+        .is_some_and(|p| live.pool_for(&p.id, client.as_deref()).is_some());
     if intercept {
         let st = state.clone();
         state.tasks.spawn(async move {

@@ -26,6 +26,19 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub limits: Limits,
     pub oauth: OAuthConfig,
+    /// `[clients.NAME]`: what a proxy-auth user name selects.
+    pub clients: Vec<ClientConfig>,
+}
+
+/// A client, named by the user part of its proxy URL (`http://work@127.0.0.1:8787`).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub name: String,
+    /// The pools it uses, at most one per provider; providers without one here are passed
+    /// through untouched for this client.
+    pub pools: Vec<String>,
+    /// `password = "…"` (literal, `env:VAR` or `!command`), as written.
+    pub password: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +266,15 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     oauth: OAuthConfig,
+    #[serde(default)]
+    clients: std::collections::BTreeMap<String, Spanned<RawClient>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    pools: Vec<Spanned<String>>,
+    password: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

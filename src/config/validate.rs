@@ -363,6 +363,7 @@ impl Validator<'_> {
             }
         };
 
+        let clients = self.clients(raw.clients, &pools)?;
         Ok(Config {
             listen,
             accounts,
@@ -371,7 +372,56 @@ impl Validator<'_> {
             upstream,
             limits: raw.limits,
             oauth: raw.oauth,
+            clients,
         })
+    }
+
+    /// `[clients.NAME]`: each names existing pools, at most one per provider.
+    fn clients(
+        &self,
+        raw: std::collections::BTreeMap<String, Spanned<super::RawClient>>,
+        pools: &[PoolConfig],
+    ) -> Result<Vec<super::ClientConfig>, ConfigError> {
+        let mut out = Vec::new();
+        for (name, c) in raw {
+            let span = c.span();
+            let c = c.into_inner();
+            if name.is_empty() || name.contains([':', '@', '/']) {
+                return self.err(
+                    span,
+                    format!("client name '{name}' cannot be a proxy URL user name"),
+                    "use letters, digits, '-' and '_'".into(),
+                );
+            }
+            let mut providers: Vec<&str> = Vec::new();
+            for p in &c.pools {
+                let Some(pool) = pools.iter().find(|q| &q.name == p.get_ref()) else {
+                    return self.err(
+                        p.span(),
+                        format!("client '{name}' uses pool '{}', which is not a pool", p.get_ref()),
+                        "name a [[pools]] block, or a provider's default pool (named after the provider)".into(),
+                    );
+                };
+                if providers.contains(&pool.provider.as_str()) {
+                    return self.err(
+                        p.span(),
+                        format!(
+                            "client '{name}' names two pools of provider '{}'",
+                            pool.provider
+                        ),
+                        "give a client one pool per provider (chain others with fallback = [...])"
+                            .into(),
+                    );
+                }
+                providers.push(&pool.provider);
+            }
+            out.push(super::ClientConfig {
+                name,
+                pools: c.pools.into_iter().map(Spanned::into_inner).collect(),
+                password: c.password.map(|p| SecretString::from(p.into_inner())),
+            });
+        }
+        Ok(out)
     }
 
     /// The account's `api_key` or `oauth`, exactly one of them, checked against what its
