@@ -245,6 +245,9 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                 // may still be a limit; that counts like the status it stands for.
                 let peeked = stream_peek::first_event(resp, provider.dialect, bound, now).await;
                 if !peeked.outcome.verdict.rotates() {
+                    // A Responses stream names the response it creates: continuing it
+                    // later (previous_response_id) must come back to this account.
+                    state.affinity.answered(&first_pool.name, &account.name, &peeked.head, now);
                     let response = decorate(peeked.response, Some(&account.name), attempts, false);
                     return served(response, provider, account, attempts);
                 }

@@ -52,6 +52,9 @@ pub fn applies<B>(resp: &Response<B>, bound: Duration) -> bool {
 pub struct Peeked {
     pub response: Response<ProxyBody>,
     pub outcome: Outcome,
+    /// The bytes held before the answer went on (the preamble and first event): where a
+    /// Responses stream names the id of the response it creates.
+    pub head: Bytes,
 }
 
 /// Holds `resp` until its first event (or the bound) and classifies that event in
@@ -107,9 +110,16 @@ where
     if !ended {
         resumed.rest = Some(body);
     }
+    let mut first = bytes::BytesMut::with_capacity(held_len);
+    for f in &resumed.held {
+        if let Some(d) = f.data_ref() {
+            first.extend_from_slice(d);
+        }
+    }
     Peeked {
         response: Response::from_parts(head, resumed.boxed_unsync()),
         outcome,
+        head: first.freeze(),
     }
 }
 

@@ -115,23 +115,36 @@ async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
         &ca,
     )
     .await;
-    let respond = |prev: &'static str| {
+    let respond = |prev: Option<String>| {
         let client = kp.client();
         async move {
+            let mut body = json!({"model": "gpt-5", "input": "go on", "stream": true});
+            if let Some(p) = prev {
+                body["previous_response_id"] = json!(p);
+            }
             client
                 .post("https://api.openai.com/v1/responses")
                 .bearer_auth("sk-placeholder")
-                .json(&json!({"model": "gpt-5", "input": "go on", "stream": true, "previous_response_id": prev}))
+                .json(&body)
                 .send()
                 .await
                 .unwrap()
         }
     };
-    let r = respond("resp_abc").await;
+    // The response's id is learned from its own stream (`response.created`).
+    let r = respond(None).await;
     assert_eq!(r.status(), 200);
     let holder = account_of(&r);
-    for _ in 0..3 {
-        assert_eq!(account_of(&respond("resp_abc").await), holder);
+    let text = r.text().await.unwrap();
+    let at = text
+        .find("\"id\":\"resp_")
+        .expect("a response id in the stream")
+        + 6;
+    let id = text[at..at + text[at..].find('"').unwrap()].to_string();
+    for _ in 0..4 {
+        // Other requests move the strategy on; the continuation stays with its account.
+        respond(None).await;
+        assert_eq!(account_of(&respond(Some(id.clone())).await), holder);
     }
     let key = if holder == "a" { "sk-a" } else { "sk-b" };
     fake.set(
@@ -140,7 +153,7 @@ async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
             retry_after_secs: Some(120),
         },
     );
-    let r = respond("resp_abc").await;
+    let r = respond(Some(id.clone())).await;
     assert_eq!(
         r.status(),
         429,
