@@ -181,7 +181,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             Err(why) => {
                 // Every account here is limited: continue in a fallback pool, then (if the
                 // pool allows) hold for the first account to free, then answer 429.
-                if let Some(next) = next_fallback(&live.pools, &pool, &visited, kind, &path) {
+                if let Some(next) = next_fallback(&live.pools, &visited, kind, &path) {
                     tracing::info!(pool = %pool.name, "every account is limited; continuing in pool '{}'", next.name);
                     visited.push(next.name.clone());
                     pool = next;
@@ -373,16 +373,18 @@ fn pinned_elsewhere(
     })
 }
 
-/// The next pool of `pool`'s fallback chain not yet visited that can serve the request.
+/// The next pool of the fallback chain not yet visited that can serve the request: the
+/// first pool's fallbacks in order, then theirs (breadth first).
 fn next_fallback(
     pools: &crate::pool::Pools,
-    pool: &Pool,
     visited: &[String],
     kind: Option<crate::providers::Kind>,
     path: &str,
 ) -> Option<Arc<Pool>> {
-    pool.fallback
+    visited
         .iter()
+        .filter_map(|v| pools.by_name(v))
+        .flat_map(|p| p.fallback.iter())
         .filter(|n| !visited.contains(n))
         .filter_map(|n| pools.by_name(n))
         .find(|p| p.serves(kind, path))

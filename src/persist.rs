@@ -30,7 +30,58 @@ fn version() -> u32 {
 pub struct AccountState {
     pub credential: String,
     #[serde(flatten)]
-    pub health: SavedHealth,
+    pub health: Option<SavedHealth>,
+    /// The quota windows learned from the provider's answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota: Vec<SavedWindow>,
+}
+
+/// A learned quota window, with times as epoch seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedWindow {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u64>,
+}
+
+impl SavedWindow {
+    pub fn from_window(w: &crate::quota::Window) -> SavedWindow {
+        SavedWindow {
+            name: w.name.clone(),
+            scope: w.scope.clone(),
+            limit: w.limit,
+            remaining: w.remaining,
+            utilization: w.utilization,
+            resets_at: w.resets_at.map(epoch_secs),
+            rejected: (w.status == Some(crate::quota::WindowStatus::Rejected)).then_some(true),
+            minutes: w.minutes,
+        }
+    }
+
+    pub fn to_window(&self) -> crate::quota::Window {
+        crate::quota::Window {
+            name: self.name.clone(),
+            scope: self.scope.clone(),
+            limit: self.limit,
+            remaining: self.remaining,
+            utilization: self.utilization,
+            resets_at: self.resets_at.map(from_epoch_secs),
+            status: self.rejected.map(|_| crate::quota::WindowStatus::Rejected),
+            minutes: self.minutes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,11 +183,12 @@ mod tests {
             "a".into(),
             AccountState {
                 credential: fingerprint("sk-a"),
-                health: SavedHealth::Cooling {
+                health: Some(SavedHealth::Cooling {
                     until: 1_800_000_000,
                     verdict: "rate_limited".into(),
                     detail: "429 rate_limit_exceeded".into(),
-                },
+                }),
+                quota: Vec::new(),
             },
         );
         f.save(&p).unwrap();

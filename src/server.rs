@@ -155,6 +155,9 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let saved = state_file.load();
     pools.restore(&saved, opts.clock.now());
     let affinity = crate::sticky::Affinity::default();
+    affinity
+        .sticky
+        .set_limits(config.limits.sticky_idle, crate::sticky::DEFAULT_CAPACITY);
     if let Some(a) = saved.affinity {
         affinity.restore(a, opts.clock.now());
     }

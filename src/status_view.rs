@@ -16,6 +16,7 @@ pub fn print(v: &Value) {
         "STATE",
         "TIGHTEST WINDOW",
         "REQUESTS",
+        "STICKY",
         "LAST ERROR",
     ]
     .map(String::from)
@@ -53,6 +54,7 @@ pub fn print(v: &Value) {
                 state,
                 window(&a["tightest"], now),
                 a["requests"].as_u64().unwrap_or(0).to_string(),
+                a["sticky_conversations"].as_u64().unwrap_or(0).to_string(),
                 last,
             ]);
         }

@@ -54,6 +54,41 @@ async fn a_limited_pool_continues_in_its_fallback() {
 }
 
 #[tokio::test]
+async fn fallbacks_are_tried_in_order() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    for k in ["sk-1", "sk-2"] {
+        fake.set(
+            k,
+            Behaviour::RateLimited {
+                retry_after_secs: Some(600),
+            },
+        );
+    }
+    fake.set("sk-3", Behaviour::Ok);
+    fake.set("sk-4", Behaviour::Ok);
+    let pool = |n: &str, acct: &str, fallback: &str| {
+        format!("[[pools]]\nname = \"{n}\"\nprovider = \"openai\"\naccounts = [\"{acct}\"]\nfallback = [{fallback}]\n")
+    };
+    let accounts = format!(
+        "{}{}{}{}{}{}{}{}",
+        account("one", "sk-1"),
+        account("two", "sk-2"),
+        account("three", "sk-3"),
+        account("four", "sk-4"),
+        pool("first", "one", "\"second\", \"third\", \"fourth\""),
+        pool("second", "two", ""),
+        pool("third", "three", ""),
+        pool("fourth", "four", ""),
+    );
+    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let r = chat(&kp).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-keypool-account"], "three");
+    assert_eq!(fake.credentials_seen(), ["sk-1", "sk-2", "sk-3"]);
+}
+
+#[tokio::test]
 async fn a_pool_holds_a_request_until_its_account_frees() {
     let ca = TestCa::new();
     let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;

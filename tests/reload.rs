@@ -161,7 +161,13 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
             .args(args);
         c
     };
-    let mut serve = bin(&["serve"]).kill_on_drop(true).spawn().unwrap();
+    let mut serve = bin(&["serve"])
+        .kill_on_drop(true)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut stderr = tokio::io::BufReader::new(serve.stderr.take().unwrap()).lines();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let wait_for = |want: Vec<&'static str>| async move {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -193,7 +199,22 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     unsafe { libc::kill(pid, libc::SIGHUP) };
     wait_for(vec!["a", "b"]).await;
 
+    // A broken file on SIGHUP: refused (said on stderr), the running config kept.
     std::fs::write(&cfg, format!("{listen}[[accounts]]\nname = \"a\"\n")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let refused = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("reload refused") {
+                return line;
+            }
+        }
+        panic!("keypool exited without refusing the reload");
+    })
+    .await
+    .expect("no 'reload refused' on stderr");
+    assert!(refused.contains("missing field `provider`"), "{refused}");
+    assert_eq!(names(&status(addr).await), ["a", "b"]);
+
     let out = bin(&["reload"]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

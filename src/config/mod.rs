@@ -212,6 +212,13 @@ pub struct Limits {
     /// the hold off.
     #[serde(default = "default_first_event", with = "humantime_serde")]
     pub first_event_timeout: Duration,
+    /// A conversation's account is forgotten after this long without a request.
+    #[serde(default = "default_sticky_idle", with = "humantime_serde")]
+    pub sticky_idle: Duration,
+}
+
+fn default_sticky_idle() -> Duration {
+    crate::sticky::DEFAULT_IDLE
 }
 
 impl Default for Limits {
@@ -221,6 +228,7 @@ impl Default for Limits {
             shutdown_grace: default_grace(),
             tunnel_idle_timeout: default_tunnel_idle(),
             first_event_timeout: default_first_event(),
+            sticky_idle: default_sticky_idle(),
         }
     }
 }

@@ -476,20 +476,34 @@ impl Pools {
                 continue;
             };
             let health = match a.health(now) {
-                Health::Ok => continue,
+                Health::Ok => None,
                 Health::Cooling {
                     until,
                     verdict,
                     detail,
-                } => SavedHealth::Cooling {
+                } => Some(SavedHealth::Cooling {
                     until: persist::epoch_secs(until),
                     verdict: verdict_name(verdict).into(),
                     detail,
-                },
-                Health::Disabled { reason } => SavedHealth::Disabled { reason },
+                }),
+                Health::Disabled { reason } => Some(SavedHealth::Disabled { reason }),
             };
-            p.accounts
-                .insert(a.name.clone(), AccountState { credential, health });
+            let quota: Vec<persist::SavedWindow> = a
+                .quota(now)
+                .iter()
+                .map(persist::SavedWindow::from_window)
+                .collect();
+            if health.is_none() && quota.is_empty() {
+                continue;
+            }
+            p.accounts.insert(
+                a.name.clone(),
+                AccountState {
+                    credential,
+                    health,
+                    quota,
+                },
+            );
         }
         p
     }
@@ -505,16 +519,23 @@ impl Pools {
             if a.fingerprint().as_deref() != Some(s.credential.as_str()) {
                 continue;
             }
+            a.learn(
+                s.quota
+                    .iter()
+                    .map(persist::SavedWindow::to_window)
+                    .collect(),
+            );
             let mut h = a.health.lock().expect("health lock");
             if !matches!(*h, Health::Ok) {
                 continue;
             }
             match &s.health {
-                SavedHealth::Cooling {
+                None => {}
+                Some(SavedHealth::Cooling {
                     until,
                     verdict,
                     detail,
-                } => {
+                }) => {
                     let until = persist::from_epoch_secs(*until);
                     if until > now {
                         *h = Health::Cooling {
@@ -524,7 +545,7 @@ impl Pools {
                         };
                     }
                 }
-                SavedHealth::Disabled { reason } => {
+                Some(SavedHealth::Disabled { reason }) => {
                     *h = Health::Disabled {
                         reason: reason.clone(),
                     };
@@ -834,9 +855,14 @@ mod tests {
                 Health::Disabled { reason } => SavedHealth::Disabled { reason },
                 Health::Ok => unreachable!(),
             };
-            snapshot
-                .accounts
-                .insert(format!("a{i}"), AccountState { credential, health });
+            snapshot.accounts.insert(
+                format!("a{i}"),
+                AccountState {
+                    credential,
+                    health: Some(health),
+                    quota: Vec::new(),
+                },
+            );
         }
 
         let same = build(&["k0", "k1"]);
