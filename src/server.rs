@@ -158,6 +158,10 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     affinity
         .sticky
         .set_limits(config.limits.sticky_idle, crate::sticky::DEFAULT_CAPACITY);
+    affinity.set_policy(crate::sticky::PinPolicy {
+        thinking_signatures: config.limits.pin_thinking_signatures,
+        ..crate::sticky::PinPolicy::default()
+    });
     if let Some(a) = saved.affinity {
         affinity.restore(a, opts.clock.now());
     }

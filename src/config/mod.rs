@@ -215,6 +215,11 @@ pub struct Limits {
     /// A conversation's account is forgotten after this long without a request.
     #[serde(default = "default_sticky_idle", with = "humantime_serde")]
     pub sticky_idle: Duration,
+    /// Pin Anthropic requests carrying thinking signatures to their conversation's account
+    /// (off: it is not established that another account rejects them, and Claude Code
+    /// sends them nearly every turn, so its conversations would never move).
+    #[serde(default)]
+    pub pin_thinking_signatures: bool,
 }
 
 fn default_sticky_idle() -> Duration {
@@ -229,6 +234,7 @@ impl Default for Limits {
             tunnel_idle_timeout: default_tunnel_idle(),
             first_event_timeout: default_first_event(),
             sticky_idle: default_sticky_idle(),
+            pin_thinking_signatures: false,
         }
     }
 }
