@@ -1,0 +1,86 @@
+//! The request as it goes upstream.
+
+use super::*;
+
+pub(super) struct Edit<'a> {
+    pub(super) provider: &'a Provider,
+    pub(super) account: &'a Account,
+    pub(super) cred: &'a Cred,
+}
+
+/// The request as it goes upstream: hop-by-hop headers gone, the client's credential
+/// replaced by the account's, HTTP/1.1 with an absolute URI for the pooled client.
+pub(super) fn upstream_request(
+    parts: &Parts,
+    target: &Target,
+    edit: Option<Edit<'_>>,
+    body: ProxyBody,
+) -> Request<ProxyBody> {
+    let mut headers = parts.headers.clone();
+    let websocket = is_websocket_upgrade(&headers);
+    strip_hop_by_hop(&mut headers);
+    // keypool already answered the client's `Expect: 100-continue` by reading the body.
+    headers.remove(http::header::EXPECT);
+    if websocket {
+        restore_websocket_upgrade(&mut headers);
+    }
+    let mut path = parts.uri.path().to_string();
+    let mut query = parts.uri.query().map(str::to_string);
+    // Copilot accounts live on different API hosts (individual, business, enterprise).
+    let mut rehomed = None;
+    if let Some(e) = edit {
+        let (scheme, secret) = match e.cred {
+            Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
+            Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
+        };
+        match scheme.apply(&mut headers, query.as_deref(), secret) {
+            Ok(edited) => query = edited.query,
+            Err(_) => {
+                // resolve() refuses control characters, so this cannot happen; if it
+                // did, sending without a credential is safer than sending the client's.
+                tracing::warn!(account = %e.account.name, "the credential cannot be sent as an HTTP header");
+            }
+        }
+        match e.cred {
+            Cred::Key(_) => {
+                edit::headers_for_key(&mut headers);
+                if let Some(p) = e
+                    .provider
+                    .rewrite_path(&path, e.account.account_id.as_deref())
+                {
+                    path = p;
+                }
+            }
+            Cred::OAuth(a) => {
+                edit::headers(a.flavor, &mut headers, a);
+                rehomed = a
+                    .api_base
+                    .as_deref()
+                    .and_then(|b| b.parse::<Uri>().ok())
+                    .and_then(|u| Target::from_absolute_uri(&u))
+                    .filter(|t| t.host != target.host);
+            }
+        }
+    }
+    let target = rehomed.as_ref().unwrap_or(target);
+    let authority = target.authority();
+    if let Ok(h) = HeaderValue::from_str(&authority) {
+        headers.insert(HOST, h);
+    }
+    let uri = match &query {
+        Some(q) => format!("{}://{authority}{path}?{q}", target.scheme),
+        None => format!("{}://{authority}{path}", target.scheme),
+    };
+    // An edited body may have changed length.
+    if let Some(n) = http_body::Body::size_hint(&body).exact() {
+        if headers.contains_key(CONTENT_LENGTH) {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri.parse().unwrap_or_else(|_| parts.uri.clone());
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    req
+}

@@ -1,0 +1,197 @@
+//! One account: its credential, its health (cooling down, disabled), what it learned
+//! about its quota, and what it did (for the status page).
+
+use super::schedule::Schedule;
+use super::strategy::{Candidate, Role};
+use crate::oauth::account::OAuthAccount;
+use crate::persist;
+use crate::providers::{Kind, Provider, Verdict};
+use crate::quota::Window;
+use secrecy::SecretString;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    Cooling {
+        until: SystemTime,
+        verdict: Verdict,
+        detail: String,
+    },
+    Disabled {
+        reason: String,
+    },
+}
+
+/// What an account authenticates with.
+#[derive(Debug)]
+pub enum Credential {
+    /// A resolved API key; `None` when it could not be resolved (the account is disabled).
+    Key(Option<SecretString>),
+    OAuth(Arc<OAuthAccount>),
+}
+
+#[derive(Debug)]
+pub struct Account {
+    pub name: String,
+    pub provider: Arc<Provider>,
+    pub account_id: Option<String>,
+    pub credential: Credential,
+    /// For `scheduled` pools: when the account is meant to be used (`None` = always).
+    pub schedule: Option<Schedule>,
+    /// For `scheduled` pools.
+    pub role: Role,
+    pub(super) health: Mutex<Health>,
+    /// What this account did since keypool started, for `keypool status`.
+    pub stats: Stats,
+    /// Bumped on every health change of any account of these pools, so the state file is
+    /// written only when something changed.
+    pub(super) changes: Arc<std::sync::atomic::AtomicU64>,
+    /// The quota windows the provider's answers described, newest per (name, scope).
+    pub(super) quota: Mutex<Vec<Window>>,
+    /// When the account was last picked, as a sequence number of its pool's picks (a
+    /// clock could give two picks the same instant).
+    pub(super) last_used: std::sync::atomic::AtomicU64,
+}
+
+/// Counters kept per account. Never a credential.
+#[derive(Debug, Default)]
+pub struct Stats {
+    requests: std::sync::atomic::AtomicU64,
+    last_error: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl Stats {
+    /// One request sent upstream on this account.
+    pub fn sent(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What went wrong last (a limit, a refused token), with when.
+    pub fn failed(&self, at: SystemTime, detail: &str) {
+        *self.last_error.lock().expect("stats lock") = Some((at, detail.to_string()));
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error.lock().expect("stats lock").clone()
+    }
+
+    pub(super) fn copy_from(&self, other: &Stats) {
+        self.requests.store(other.requests(), Ordering::Relaxed);
+        *self.last_error.lock().expect("stats lock") = other.last_error();
+    }
+}
+
+impl Account {
+    pub fn kind(&self) -> Kind {
+        match self.credential {
+            Credential::Key(_) => Kind::ApiKey,
+            Credential::OAuth(_) => Kind::OAuth,
+        }
+    }
+
+    /// Takes the account out of rotation until keypool restarts.
+    pub fn disable(&self, reason: String) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed(SystemTime::now(), &reason);
+        let mut h = self.health.lock().expect("health lock");
+        if !matches!(&*h, Health::Disabled { .. }) {
+            tracing::warn!(account = %self.name, provider = %self.provider.id, "account disabled: {reason}");
+        }
+        *h = Health::Disabled { reason };
+    }
+
+    /// Sits the account out for `wait` (its token endpoint failed, say).
+    pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed(now, &detail);
+        let mut h = self.health.lock().expect("health lock");
+        if matches!(&*h, Health::Disabled { .. }) {
+            return;
+        }
+        *h = Health::Cooling {
+            until: now + wait,
+            verdict: Verdict::Overloaded,
+            detail,
+        };
+    }
+
+    /// Health as of `now`: a cooldown that has ended reads as `Ok`.
+    pub fn health(&self, now: SystemTime) -> Health {
+        let mut h = self.health.lock().expect("health lock");
+        if matches!(&*h, Health::Cooling { until, .. } if *until <= now) {
+            *h = Health::Ok;
+        }
+        h.clone()
+    }
+}
+
+impl Account {
+    /// What the strategy weighs: the tightest account-wide window (model-scoped windows,
+    /// like a weekly Opus limit, would wrongly count against other models), when it resets,
+    /// and how recently the account was used.
+    pub(super) fn candidate(&self, idx: usize, now: SystemTime) -> Candidate {
+        let windows: Vec<Window> = self
+            .quota(now)
+            .into_iter()
+            .filter(|w| w.scope.is_none())
+            .collect();
+        let tightest = crate::quota::tightest(&windows);
+        let seq = self.last_used.load(Ordering::Relaxed);
+        Candidate {
+            idx,
+            pressure: tightest.and_then(Window::pressure),
+            resets_at: tightest.and_then(|w| w.resets_at),
+            last_used: (seq > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_nanos(seq)),
+            order: idx,
+            schedule: self.schedule.clone(),
+            role: self.role,
+        }
+    }
+
+    /// Keeps what one answer said about the account's windows; a window it did not
+    /// mention keeps its last known state.
+    pub fn learn(&self, windows: Vec<Window>) {
+        if windows.is_empty() {
+            return;
+        }
+        let mut q = self.quota.lock().expect("quota lock");
+        for w in windows {
+            match q
+                .iter_mut()
+                .find(|o| o.name == w.name && o.scope == w.scope)
+            {
+                Some(old) => *old = w,
+                None => q.push(w),
+            }
+        }
+    }
+
+    /// The known windows, those whose reset has passed dropped (a new window starts empty).
+    pub fn quota(&self, now: SystemTime) -> Vec<Window> {
+        let mut q = self.quota.lock().expect("quota lock");
+        q.retain(|w| w.resets_at.is_none_or(|r| r > now));
+        q.clone()
+    }
+
+    /// A fingerprint of the credential the account holds now: the key, or the login's
+    /// refresh token (the GitHub token for Copilot), else its access token.
+    pub(super) fn fingerprint(&self) -> Option<String> {
+        use secrecy::ExposeSecret;
+        match &self.credential {
+            Credential::Key(k) => k.as_ref().map(|k| persist::fingerprint(k.expose_secret())),
+            Credential::OAuth(o) => {
+                let t = o.tokens();
+                t.refresh
+                    .or(t.access)
+                    .map(|s| persist::fingerprint(s.expose_secret()))
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Building the pools from the config (at start and on reload): each account's key
+//! resolved, each subscription login's tokens loaded.
+
+use super::{Account, Credential, Health, Pool, Pools, Stats};
+use crate::config::{Config, CredentialConfig, OAuthSource};
+use crate::oauth::account::{OAuthAccount, Source};
+use crate::oauth::link::Linked;
+use crate::oauth::store::Store;
+use crate::oauth::Flavor;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+impl Pools {
+    /// Builds pools from the config, resolving each account's key and loading each OAuth
+    /// account's tokens (from `store` or its linked file). An account whose credential
+    /// cannot be had is disabled with the reason; the others serve.
+    pub fn build(config: &Config, store: &Store) -> Pools {
+        Pools::build_from(config, store, None)
+    }
+
+    /// Builds pools for a reloaded config, keeping what `old` knew about accounts that
+    /// stay: cooldowns, disabled flags and learned quota when the credential is the same,
+    /// request counts always, and the token state of a subscription login whose source
+    /// did not change (so a refresh in flight is not done twice).
+    pub fn rebuild(config: &Config, store: &Store, old: &Pools) -> Pools {
+        let new = Pools::build_from(config, store, Some(old));
+        let now = SystemTime::now();
+        for a in &new.accounts {
+            let Some(o) = old.account(&a.name) else {
+                continue;
+            };
+            a.stats.copy_from(&o.stats);
+            if o.provider.id != a.provider.id || o.fingerprint() != a.fingerprint() {
+                continue;
+            }
+            *a.quota.lock().expect("quota lock") = o.quota(now);
+            let mut h = a.health.lock().expect("health lock");
+            if *h == Health::Ok {
+                *h = o.health(now);
+            }
+        }
+        new
+    }
+
+    pub(super) fn account(&self, name: &str) -> Option<&Arc<Account>> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    fn build_from(config: &Config, store: &Store, old: Option<&Pools>) -> Pools {
+        let changes = old.map_or_else(
+            || Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            |o| o.changes.clone(),
+        );
+        let mut accounts: HashMap<&str, Arc<Account>> = HashMap::new();
+        for a in &config.accounts {
+            let provider = config
+                .registry
+                .by_id(&a.provider)
+                .expect("validated provider")
+                .clone();
+            let (credential, trouble) = match &a.credential {
+                CredentialConfig::ApiKey { raw, source } => {
+                    match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(raw)) {
+                        Ok(s) => (Credential::Key(Some(s)), None),
+                        Err(e) => (
+                            Credential::Key(None),
+                            Some(format!("api_key {}: {e}", source.describe())),
+                        ),
+                    }
+                }
+                CredentialConfig::OAuth(src) => {
+                    let flavor =
+                        Flavor::for_provider(&a.provider).expect("validated oauth provider");
+                    let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
+                    (Credential::OAuth(Arc::new(acct)), trouble)
+                }
+            };
+            let health = match trouble {
+                None => Health::Ok,
+                Some(reason) => {
+                    tracing::warn!(account = %a.name, "account disabled: {reason}");
+                    Health::Disabled { reason }
+                }
+            };
+            accounts.insert(
+                a.name.as_str(),
+                Arc::new(Account {
+                    name: a.name.clone(),
+                    provider,
+                    account_id: a.account_id.clone(),
+                    credential,
+                    schedule: a.schedule.clone(),
+                    role: a.role,
+                    health: Mutex::new(health),
+                    stats: Stats::default(),
+                    changes: changes.clone(),
+                    quota: Mutex::default(),
+                    last_used: Default::default(),
+                }),
+            );
+        }
+        let mut pools = Pools {
+            accounts: config
+                .accounts
+                .iter()
+                .map(|a| accounts[a.name.as_str()].clone())
+                .collect(),
+            changes,
+            ..Pools::default()
+        };
+        for p in &config.pools {
+            let pool = Arc::new(Pool {
+                name: p.name.clone(),
+                provider: config
+                    .registry
+                    .by_id(&p.provider)
+                    .expect("validated provider")
+                    .clone(),
+                strategy: p.strategy,
+                soft_threshold: p.soft_threshold,
+                mix_kinds: p.mix_kinds,
+                fallback: p.fallback.clone(),
+                hold_max: p.hold_max,
+                members: p
+                    .accounts
+                    .iter()
+                    .map(|n| accounts[n.as_str()].clone())
+                    .collect(),
+                cursor: AtomicUsize::new(0),
+            });
+            pools
+                .by_provider
+                .entry(p.provider.clone())
+                .or_insert_with(|| pool.clone());
+            pools.all.push(pool);
+        }
+        pools
+    }
+}
+
+/// An OAuth account with the tokens it has now, and why it cannot serve if it cannot.
+fn oauth_account(
+    name: &str,
+    flavor: Flavor,
+    src: &OAuthSource,
+    store: &Store,
+    config: &Config,
+) -> (OAuthAccount, Option<String>) {
+    let margin = config.oauth.refresh_margin;
+    let empty = crate::oauth::Tokens {
+        access: None,
+        refresh: None,
+        expires_at: None,
+        id_token: None,
+        identity: Default::default(),
+    };
+    let login = flavor.login_command(name);
+    let entry = match store.get(name) {
+        Ok(e) => e,
+        Err(e) => {
+            let a = OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin);
+            return (a, Some(e.to_string()));
+        }
+    };
+    match src {
+        OAuthSource::Stored => match entry.filter(|e| e.has_tokens()) {
+            Some(e) => (
+                OAuthAccount::new(name.into(), flavor, Source::Stored, e.tokens(), margin),
+                None,
+            ),
+            None => (
+                OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin),
+                Some(format!(
+                    "needs login: {} holds no tokens for it; run `{login}`",
+                    store.path().display()
+                )),
+            ),
+        },
+        OAuthSource::Linked(path) => {
+            let linked = match Linked::open(path, flavor) {
+                Ok(l) => l,
+                Err(e) => {
+                    let a = OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin);
+                    return (
+                        a,
+                        Some(format!(
+                            "linked file {}: {e}; log in with {} or fix the oauth = \"link:…\" path",
+                            path.display(),
+                            flavor.native_login()
+                        )),
+                    );
+                }
+            };
+            let (mut tokens, trouble) = match linked.read() {
+                Ok(t) => (t, None),
+                Err(e) => (empty, Some(format!("linked file {}: {e}", path.display()))),
+            };
+            if let Some(e) = entry {
+                tokens.identity.merge(&e.identity);
+            }
+            (
+                OAuthAccount::new(name.into(), flavor, Source::Linked(linked), tokens, margin),
+                trouble,
+            )
+        }
+    }
+}

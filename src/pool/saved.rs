@@ -1,0 +1,111 @@
+//! What of the pools goes to `state.json` and comes back after a restart.
+
+use super::{Health, Pools};
+use crate::persist::{self, AccountState, Persisted, SavedHealth};
+use crate::providers::Verdict;
+use std::time::SystemTime;
+
+impl Pools {
+    /// What should survive a restart: running cooldowns and disabled flags, each tied to a
+    /// fingerprint of the credential it was learned with.
+    pub fn snapshot(&self, now: SystemTime) -> Persisted {
+        let mut p = Persisted::default();
+        for a in &self.accounts {
+            let Some(credential) = a.fingerprint() else {
+                continue;
+            };
+            let health = match a.health(now) {
+                Health::Ok => None,
+                Health::Cooling {
+                    until,
+                    verdict,
+                    detail,
+                } => Some(SavedHealth::Cooling {
+                    until: persist::epoch_secs(until),
+                    verdict: verdict_name(verdict).into(),
+                    detail,
+                }),
+                Health::Disabled { reason } => Some(SavedHealth::Disabled { reason }),
+            };
+            let quota: Vec<persist::SavedWindow> = a
+                .quota(now)
+                .iter()
+                .map(persist::SavedWindow::from_window)
+                .collect();
+            if health.is_none() && quota.is_empty() {
+                continue;
+            }
+            p.accounts.insert(
+                a.name.clone(),
+                AccountState {
+                    credential,
+                    health,
+                    quota,
+                },
+            );
+        }
+        p
+    }
+
+    /// Applies saved state: a cooldown still running, a disabled flag, each only when the
+    /// account still has the credential it was learned with (a fixed key or a new login
+    /// starts clean). An account disabled now (its key cannot be resolved) stays so.
+    pub fn restore(&self, saved: &Persisted, now: SystemTime) {
+        for a in &self.accounts {
+            let Some(s) = saved.accounts.get(&a.name) else {
+                continue;
+            };
+            if a.fingerprint().as_deref() != Some(s.credential.as_str()) {
+                continue;
+            }
+            a.learn(
+                s.quota
+                    .iter()
+                    .map(persist::SavedWindow::to_window)
+                    .collect(),
+            );
+            let mut h = a.health.lock().expect("health lock");
+            if !matches!(*h, Health::Ok) {
+                continue;
+            }
+            match &s.health {
+                None => {}
+                Some(SavedHealth::Cooling {
+                    until,
+                    verdict,
+                    detail,
+                }) => {
+                    let until = persist::from_epoch_secs(*until);
+                    if until > now {
+                        *h = Health::Cooling {
+                            until,
+                            verdict: verdict_from_name(verdict),
+                            detail: detail.clone(),
+                        };
+                    }
+                }
+                Some(SavedHealth::Disabled { reason }) => {
+                    *h = Health::Disabled {
+                        reason: reason.clone(),
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Exhausted => "exhausted",
+        Verdict::Overloaded => "overloaded",
+        _ => "rate_limited",
+    }
+}
+
+fn verdict_from_name(s: &str) -> Verdict {
+    match s {
+        "exhausted" => Verdict::Exhausted,
+        "overloaded" => Verdict::Overloaded,
+        _ => Verdict::RateLimited,
+    }
+}
