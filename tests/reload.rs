@@ -7,7 +7,7 @@ mod support;
 use keypool::{Config, Home, ProxyOptions};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::keypool::config_text;
+use support::keypool::{config_text, status_json};
 use support::{Behaviour, FakeProvider, TestCa};
 
 fn account(name: &str, key: &str) -> String {
@@ -16,17 +16,6 @@ fn account(name: &str, key: &str) -> String {
 
 fn admin() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-async fn status(addr: std::net::SocketAddr) -> Value {
-    admin()
-        .get(format!("http://{addr}/_keypool/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn names(v: &Value) -> Vec<String> {
@@ -83,7 +72,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     for _ in 0..2 {
         assert_eq!(chat().await.status(), 200);
     }
-    let before = status(addr).await;
+    let before = status_json(addr).await;
     assert_eq!(names(&before), ["a", "b"]);
     assert_eq!(before["pools"][0]["accounts"][0]["state"], "cooling");
 
@@ -95,7 +84,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let after = status(addr).await;
+    let after = status_json(addr).await;
     assert_eq!(names(&after), ["a", "b", "c"]);
     let a = &after["pools"][0]["accounts"][0];
     assert_eq!(
@@ -136,7 +125,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
         "{e}"
     );
     assert!(e.contains("the running config is kept"), "{e}");
-    assert_eq!(names(&status(addr).await), ["a", "b", "c"]);
+    assert_eq!(names(&status_json(addr).await), ["a", "b", "c"]);
     assert_eq!(chat().await.status(), 200);
     proxy.shutdown().await;
 }
@@ -213,7 +202,7 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     .await
     .expect("no 'reload refused' on stderr");
     assert!(refused.contains("missing field `provider`"), "{refused}");
-    assert_eq!(names(&status(addr).await), ["a", "b"]);
+    assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
     let out = bin(&["reload"]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -222,7 +211,7 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
         err.contains("reload refused") && err.contains("config.toml:2:1: missing field `provider`"),
         "{err}"
     );
-    assert_eq!(names(&status(addr).await), ["a", "b"]);
+    assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
     std::fs::write(&cfg, format!("{listen}{}", account("b", "sk-b"))).unwrap();
     let out = bin(&["reload"]).output().await.unwrap();
@@ -232,6 +221,6 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
-    assert_eq!(names(&status(addr).await), ["b"]);
+    assert_eq!(names(&status_json(addr).await), ["b"]);
     serve.kill().await.unwrap();
 }

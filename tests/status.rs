@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::keypool::Keypool;
+use support::keypool::{status_json, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
 #[tokio::test]
@@ -41,17 +41,7 @@ async fn status_matches_what_the_pipeline_did() {
             .count() as u64
     };
 
-    let v: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/_keypool/status", kp.addr()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = status_json(kp.addr()).await;
     let pool = &v["pools"][0];
     assert_eq!(pool["name"], "openai");
     assert_eq!(pool["strategy"], "headroom");

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::keypool::Keypool;
+use support::keypool::{status_json, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
 fn accounts(keys: &[(&str, &str)], provider: &str) -> String {
@@ -76,17 +76,7 @@ async fn a_conversation_stays_on_its_account_until_that_account_is_limited() {
         "and stays on the new one"
     );
 
-    let status: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/_keypool/status", kp.addr()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = status_json(kp.addr()).await;
     let sticky: u64 = status["pools"][0]["accounts"]
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ use keypool::pool::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::keypool::{Harness, Keypool};
+use support::keypool::{status_json, Harness, Keypool};
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, RAW_SSE};
 
 /// Only guards against hangs; results are never decided by time.
@@ -76,17 +76,7 @@ async fn anthropic(kp: &Harness) -> reqwest::Response {
 
 /// The status endpoint's entry for `account`.
 async fn status_of(kp: &Harness, account: &str) -> Value {
-    let v: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{}/_keypool/status", kp.addr()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = status_json(kp.addr()).await;
     let accounts = v["pools"][0]["accounts"].as_array().unwrap();
     accounts
         .iter()

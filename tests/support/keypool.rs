@@ -210,6 +210,22 @@ impl Keypool {
     }
 }
 
+/// `GET /_keypool/status` on `addr` as JSON, with a client that goes to it directly
+/// (never through a proxy from the environment).
+pub async fn status_json(addr: SocketAddr) -> serde_json::Value {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{addr}/_keypool/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn config_text(accounts_toml: &str, upstream: SocketAddr, ca_file: &Path) -> String {
     config_text_with(accounts_toml, 0, Some(upstream), &[], ca_file)
 }
