@@ -137,17 +137,23 @@ impl Account {
     /// like a weekly Opus limit, would wrongly count against other models), when it resets,
     /// and how recently the account was used.
     pub(super) fn candidate(&self, idx: usize, now: SystemTime) -> Candidate {
-        let windows: Vec<Window> = self
-            .quota(now)
-            .into_iter()
-            .filter(|w| w.scope.is_none())
-            .collect();
-        let tightest = crate::quota::tightest(&windows);
+        // On every pick: read the windows in place rather than cloning them.
+        let (pressure, resets_at) = {
+            let q = self.quota.lock().expect("quota lock");
+            let tightest = crate::quota::tightest_of(
+                q.iter()
+                    .filter(|w| w.scope.is_none() && w.resets_at.is_none_or(|r| r > now)),
+            );
+            (
+                tightest.and_then(Window::pressure),
+                tightest.and_then(|w| w.resets_at),
+            )
+        };
         let seq = self.last_used.load(Ordering::Relaxed);
         Candidate {
             idx,
-            pressure: tightest.and_then(Window::pressure),
-            resets_at: tightest.and_then(|w| w.resets_at),
+            pressure,
+            resets_at,
             last_used: (seq > 0).then(|| SystemTime::UNIX_EPOCH + Duration::from_nanos(seq)),
             order: idx,
             schedule: self.schedule.clone(),

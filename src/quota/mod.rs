@@ -121,7 +121,12 @@ impl Window {
 /// rank below all others. Filter by `scope` first when the request's model is known, so a
 /// used-up `7d-opus` window does not count against a Sonnet request.
 pub fn tightest(windows: &[Window]) -> Option<&Window> {
-    windows.iter().max_by(|a, b| {
+    tightest_of(windows)
+}
+
+/// [`tightest`] over any selection of windows (a filter over a locked list, say).
+pub fn tightest_of<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Option<&'a Window> {
+    windows.into_iter().max_by(|a, b| {
         let rank = |w: &Window| w.pressure().unwrap_or(f64::NEG_INFINITY);
         rank(a)
             .total_cmp(&rank(b))
