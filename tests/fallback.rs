@@ -9,17 +9,11 @@ use support::keypool::Keypool;
 use support::{Behaviour, FakeProvider, TestCa};
 
 fn account(name: &str, key: &str) -> String {
-    format!("[[accounts]]\nname = \"{name}\"\nprovider = \"openai\"\napi_key = \"{key}\"\n")
+    support::keypool::key_account(name, "openai", key)
 }
 
 async fn chat(kp: &Keypool) -> reqwest::Response {
-    kp.client()
-        .post("https://api.openai.com/v1/chat/completions")
-        .bearer_auth("sk-placeholder")
-        .json(&json!({"model": "gpt-4o", "messages": []}))
-        .send()
-        .await
-        .unwrap()
+    support::keypool::openai_chat(&kp.client()).await
 }
 
 #[tokio::test]

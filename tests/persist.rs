@@ -3,7 +3,6 @@
 
 mod support;
 
-use serde_json::json;
 use support::keypool::Keypool;
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -11,13 +10,7 @@ const ACCOUNTS: &str = "[[accounts]]\nname = \"limited\"\nprovider = \"openai\"\
                         [[accounts]]\nname = \"good\"\nprovider = \"openai\"\napi_key = \"sk-good\"\n";
 
 async fn chat(kp: &Keypool) -> reqwest::Response {
-    kp.client()
-        .post("https://api.openai.com/v1/chat/completions")
-        .bearer_auth("sk-placeholder")
-        .json(&json!({"model": "gpt-4o", "messages": []}))
-        .send()
-        .await
-        .unwrap()
+    support::keypool::openai_chat(&kp.client()).await
 }
 
 #[tokio::test]

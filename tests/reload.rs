@@ -11,7 +11,7 @@ use support::keypool::{config_text, status_json};
 use support::{Behaviour, FakeProvider, TestCa};
 
 fn account(name: &str, key: &str) -> String {
-    format!("[[accounts]]\nname = \"{name}\"\nprovider = \"openai\"\napi_key = \"{key}\"\n")
+    support::keypool::key_account(name, "openai", key)
 }
 
 fn admin() -> reqwest::Client {

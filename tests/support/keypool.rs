@@ -335,3 +335,19 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// An `[[accounts]]` block with an API key.
+pub fn key_account(name: &str, provider: &str, key: &str) -> String {
+    format!("[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\napi_key = \"{key}\"\n")
+}
+
+/// A minimal OpenAI chat completion through `client` with a placeholder key.
+pub async fn openai_chat(client: &reqwest::Client) -> reqwest::Response {
+    client
+        .post("https://api.openai.com/v1/chat/completions")
+        .bearer_auth("sk-placeholder")
+        .json(&serde_json::json!({"model": "gpt-4o", "messages": []}))
+        .send()
+        .await
+        .unwrap()
+}
