@@ -3,6 +3,7 @@
 use crate::atomic_file;
 use crate::home::Home;
 use lru::LruCache;
+use parking_lot::Mutex;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -13,7 +14,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -138,14 +139,11 @@ impl CertAuthority {
     /// The leaf for `host`, minted on first use and cached.
     pub fn leaf(&self, host: &str) -> Result<Arc<CertifiedKey>, CaError> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(k) = self.leaves.lock().expect("leaf cache").get(&host) {
+        if let Some(k) = self.leaves.lock().get(&host) {
             return Ok(k.clone());
         }
         let key = self.mint(&host)?;
-        self.leaves
-            .lock()
-            .expect("leaf cache")
-            .put(host, key.clone());
+        self.leaves.lock().put(host, key.clone());
         Ok(key)
     }
 

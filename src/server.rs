@@ -168,7 +168,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let state = Arc::new(State {
         home: opts.home,
         listen,
-        live: std::sync::RwLock::new(Arc::new(Live {
+        live: parking_lot::RwLock::new(Arc::new(Live {
             clients: crate::clients::Clients::build(&config),
             registry: config.registry,
             pools,

@@ -8,8 +8,8 @@ use super::store::Store;
 use super::{Flavor, Identity, Tokens};
 use crate::pool::Clock;
 use crate::upstream::Upstream;
+use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// Where an account's tokens live.
@@ -95,7 +95,7 @@ impl OAuthAccount {
 
     /// A copy of the current tokens (for the accounts view).
     pub fn tokens(&self) -> Tokens {
-        self.tokens.lock().expect("tokens lock").clone()
+        self.tokens.lock().clone()
     }
 
     /// What fixes a dead login of this account.
@@ -142,9 +142,9 @@ impl OAuthAccount {
 
     /// The current token when it is good for at least the margin.
     fn fresh(&self, now: SystemTime) -> Option<Access> {
-        let t = self.tokens.lock().expect("tokens lock");
+        let t = self.tokens.lock();
         if self.flavor == Flavor::Copilot {
-            let c = self.copilot.lock().expect("copilot lock");
+            let c = self.copilot.lock();
             let (tok, renew_at) = c.as_ref()?;
             return (now < *renew_at).then(|| Access {
                 flavor: self.flavor,
@@ -211,7 +211,7 @@ impl OAuthAccount {
         {
             tracing::error!(account = %self.name, "refreshed tokens could not be saved ({e}); they live only in memory until keypool stops");
         }
-        *self.tokens.lock().expect("tokens lock") = new;
+        *self.tokens.lock() = new;
         tracing::info!(account = %self.name, "refreshed the access token");
         Ok(())
     }
@@ -243,7 +243,7 @@ impl OAuthAccount {
         if changed && !on_disk.stale(now, self.margin) && !refused_on_disk {
             let mut adopted = on_disk;
             adopted.identity.merge(&ours.identity);
-            *self.tokens.lock().expect("tokens lock") = adopted;
+            *self.tokens.lock() = adopted;
             tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {}", linked.path.display());
             drop(guard);
             return Ok(());
@@ -261,7 +261,7 @@ impl OAuthAccount {
                 .store
                 .put_identity(&self.name, self.flavor.provider_id(), &new.identity);
         }
-        *self.tokens.lock().expect("tokens lock") = new;
+        *self.tokens.lock() = new;
         tracing::info!(account = %self.name, "refreshed the access token (written back to {})", linked.path.display());
         Ok(())
     }
@@ -315,7 +315,7 @@ impl OAuthAccount {
             identity: t.identity.clone(),
             api_base: tok.api.clone(),
         };
-        *self.copilot.lock().expect("copilot lock") = Some((tok, renew_at));
+        *self.copilot.lock() = Some((tok, renew_at));
         tracing::info!(account = %self.name, "exchanged the GitHub token for a Copilot token");
         Ok(access)
     }
@@ -329,7 +329,7 @@ impl OAuthAccount {
         let project = endpoint::code_assist_project(ctx.upstream, &access)
             .await
             .map_err(|e| self.token_error(e))?;
-        let mut guard = self.tokens.lock().expect("tokens lock");
+        let mut guard = self.tokens.lock();
         guard.identity.project = Some(project);
         let identity = guard.identity.clone();
         drop(guard);

@@ -7,9 +7,10 @@ use crate::oauth::account::OAuthAccount;
 use crate::persist;
 use crate::providers::{Kind, Provider, Verdict};
 use crate::quota::Window;
+use parking_lot::Mutex;
 use secrecy::SecretString;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl Stats {
 
     /// What went wrong last (a limit, a refused token), with when.
     pub fn failed(&self, at: SystemTime, detail: &str) {
-        *self.last_error.lock().expect("stats lock") = Some((at, detail.to_string()));
+        *self.last_error.lock() = Some((at, detail.to_string()));
     }
 
     pub fn requests(&self) -> u64 {
@@ -79,12 +80,12 @@ impl Stats {
     }
 
     pub fn last_error(&self) -> Option<(SystemTime, String)> {
-        self.last_error.lock().expect("stats lock").clone()
+        self.last_error.lock().clone()
     }
 
     pub(super) fn copy_from(&self, other: &Stats) {
         self.requests.store(other.requests(), Ordering::Relaxed);
-        *self.last_error.lock().expect("stats lock") = other.last_error();
+        *self.last_error.lock() = other.last_error();
     }
 }
 
@@ -100,7 +101,7 @@ impl Account {
     pub fn disable(&self, reason: String) {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(SystemTime::now(), &reason);
-        let mut h = self.health.lock().expect("health lock");
+        let mut h = self.health.lock();
         if !matches!(&*h, Health::Disabled { .. }) {
             tracing::warn!(account = %self.name, provider = %self.provider.id, "account disabled: {reason}");
         }
@@ -111,7 +112,7 @@ impl Account {
     pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(now, &detail);
-        let mut h = self.health.lock().expect("health lock");
+        let mut h = self.health.lock();
         if matches!(&*h, Health::Disabled { .. }) {
             return;
         }
@@ -124,7 +125,7 @@ impl Account {
 
     /// Health as of `now`: a cooldown that has ended reads as `Ok`.
     pub fn health(&self, now: SystemTime) -> Health {
-        let mut h = self.health.lock().expect("health lock");
+        let mut h = self.health.lock();
         if matches!(&*h, Health::Cooling { until, .. } if *until <= now) {
             *h = Health::Ok;
         }
@@ -139,7 +140,7 @@ impl Account {
     pub(super) fn candidate(&self, idx: usize, now: SystemTime) -> Candidate {
         // On every pick: read the windows in place rather than cloning them.
         let (pressure, resets_at) = {
-            let q = self.quota.lock().expect("quota lock");
+            let q = self.quota.lock();
             let tightest = crate::quota::tightest_of(
                 q.iter()
                     .filter(|w| w.scope.is_none() && w.resets_at.is_none_or(|r| r > now)),
@@ -167,7 +168,7 @@ impl Account {
         if windows.is_empty() {
             return;
         }
-        let mut q = self.quota.lock().expect("quota lock");
+        let mut q = self.quota.lock();
         for w in windows {
             match q
                 .iter_mut()
@@ -181,7 +182,7 @@ impl Account {
 
     /// The known windows, those whose reset has passed dropped (a new window starts empty).
     pub fn quota(&self, now: SystemTime) -> Vec<Window> {
-        let mut q = self.quota.lock().expect("quota lock");
+        let mut q = self.quota.lock();
         q.retain(|w| w.resets_at.is_none_or(|r| r > now));
         q.clone()
     }

@@ -7,9 +7,10 @@ use crate::oauth::account::{OAuthAccount, Source};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::Flavor;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 impl Pools {
@@ -35,8 +36,8 @@ impl Pools {
             if o.provider.id != a.provider.id || o.fingerprint() != a.fingerprint() {
                 continue;
             }
-            *a.quota.lock().expect("quota lock") = o.quota(now);
-            let mut h = a.health.lock().expect("health lock");
+            *a.quota.lock() = o.quota(now);
+            let mut h = a.health.lock();
             if *h == Health::Ok {
                 *h = o.health(now);
             }

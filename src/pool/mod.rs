@@ -111,7 +111,7 @@ impl Pool {
             acct.changes.fetch_add(1, Ordering::Relaxed);
             acct.stats.failed(now, &outcome.detail);
         }
-        let mut h = acct.health.lock().expect("health lock");
+        let mut h = acct.health.lock();
         match outcome.verdict {
             Verdict::Ok => {}
             Verdict::AuthFailed => {

@@ -64,7 +64,7 @@ impl Pools {
                     .map(persist::SavedWindow::to_window)
                     .collect(),
             );
-            let mut h = a.health.lock().expect("health lock");
+            let mut h = a.health.lock();
             if !matches!(*h, Health::Ok) {
                 continue;
             }

@@ -27,8 +27,8 @@ pub use table::{
 
 use crate::providers::Dialect;
 use http::HeaderMap;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// Which account-bound state in a request pins its conversation ([`pins`] says why the
@@ -149,11 +149,11 @@ impl Affinity {
     }
 
     pub fn policy(&self) -> PinPolicy {
-        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
+        *self.policy.lock()
     }
 
     pub fn set_policy(&self, policy: PinPolicy) {
-        *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        *self.policy.lock() = policy;
     }
 
     /// Where a request to `pool` should go. `headers` are the client's request headers

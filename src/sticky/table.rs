@@ -4,12 +4,13 @@
 
 use super::key::ConversationKey;
 use lru::LruCache;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a conversation keeps its account without a request.
@@ -135,9 +136,9 @@ impl<K: Hash + Eq + Clone> Table<K> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K>> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner<K>> {
         // A panic elsewhere cannot leave the map half-updated in a way that matters.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 
     pub(crate) fn set_limits(&self, idle: Duration, capacity: usize) {
