@@ -92,8 +92,8 @@ pub fn list(
                 }
             }
         };
-        if let Some((l, disabled)) = live.and_then(|v| live_state(v, &a.name)) {
-            problems += usize::from(disabled);
+        if let Some((l, trouble)) = live.and_then(|v| live_state(v, &a.name)) {
+            problems += usize::from(trouble);
             state = l;
         }
         rows.push(vec![
@@ -159,7 +159,8 @@ fn oauth_row(
     (login, plan, expires, state)
 }
 
-/// The running proxy's view of `name`, and whether it has disabled the account.
+/// The running proxy's view of `name`, and whether that is trouble: the account is
+/// disabled, or a refreshed login of it is not saved (stopping keypool now would lose it).
 fn live_state(v: &Value, name: &str) -> Option<(String, bool)> {
     let m = v["pools"]
         .as_array()?
@@ -168,25 +169,28 @@ fn live_state(v: &Value, name: &str) -> Option<(String, bool)> {
         .flatten()
         .find(|m| m["name"] == name)?;
     let state = m["state"].as_str()?;
-    Some((
-        match state {
-            "cooling" => {
-                let left = m["until"]
-                    .as_u64()
-                    .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
-                    .and_then(|u| u.duration_since(SystemTime::now()).ok())
-                    .unwrap_or_default();
-                format!(
-                    "cooling for {} ({})",
-                    human(left),
-                    m["detail"].as_str().unwrap_or("")
-                )
-            }
-            "disabled" => m["detail"].as_str().unwrap_or("disabled").to_string(),
-            s => s.to_string(),
-        },
-        state == "disabled",
-    ))
+    let unsaved = m["unsaved"].as_str();
+    let shown = match state {
+        "cooling" => {
+            let left = m["until"]
+                .as_u64()
+                .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
+                .and_then(|u| u.duration_since(SystemTime::now()).ok())
+                .unwrap_or_default();
+            format!(
+                "cooling for {} ({})",
+                human(left),
+                m["detail"].as_str().unwrap_or("")
+            )
+        }
+        "disabled" => m["detail"].as_str().unwrap_or("disabled").to_string(),
+        s => s.to_string(),
+    };
+    let shown = match unsaved {
+        Some(u) => format!("{shown}; {u}"),
+        None => shown,
+    };
+    Some((shown, state == "disabled" || unsaved.is_some()))
 }
 
 fn human(d: Duration) -> String {

@@ -1,7 +1,7 @@
 //! Requests addressed to keypool itself rather than proxied (`GET /`).
 
 use crate::body::{full, ProxyBody};
-use crate::pool::{Account, Health};
+use crate::pool::{Account, Credential, Health};
 use crate::server::text;
 use crate::state::State;
 use http::{Request, Response, StatusCode};
@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::SystemTime;
 
 /// One account's live state: `ok`, `cooling` (with `until`, epoch seconds) or `disabled`,
-/// and why. Never a credential.
+/// and why; `unsaved` while a refreshed login has not reached the disk. Never a credential.
 fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
     let (state, detail, until) = match a.health(now) {
         Health::Ok => ("ok", String::new(), None),
@@ -32,6 +32,10 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
             .map(|d| d.as_secs())
     };
     let windows = a.quota(now);
+    let unsaved = match &a.credential {
+        Credential::OAuth(o) => o.unsaved(),
+        Credential::Key(_) => None,
+    };
     let window_json = |w: &crate::quota::Window| {
         json!({
             "name": w.name,
@@ -50,6 +54,7 @@ fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
         "until": until,
         "requests": a.stats.requests(),
         "last_error": last_error,
+        "unsaved": unsaved,
         "tightest": crate::quota::tightest(&windows).map(window_json),
         "windows": windows.iter().map(window_json).collect::<Vec<_>>(),
     })

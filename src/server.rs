@@ -106,6 +106,9 @@ impl RunningProxy {
         let drained = tokio::time::timeout(grace, self.state.tasks.wait())
             .await
             .is_ok();
+        // A refreshed login still unsaved gets one more try now that requests are done.
+        let store = self.state.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.flush_unsaved()).await;
         save_state(&self.state);
         if !drained {
             tracing::warn!(
@@ -187,6 +190,11 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
     tokio::spawn(save_state_on_change(state.clone()));
+    let st = state.clone();
+    let find = Arc::new(move |name: &str| st.oauth_account(name));
+    state
+        .tasks
+        .spawn((state.store.clone()).retry_unsaved(state.shutdown.clone(), find));
     Ok(RunningProxy { state, accept })
 }
 

@@ -77,4 +77,19 @@ impl State {
     pub fn replace(&self, live: Live) {
         *self.live.write() = Arc::new(live);
     }
+
+    /// The subscription login named `name` in the pools in force now.
+    pub fn oauth_account(&self, name: &str) -> Option<Arc<crate::oauth::account::OAuthAccount>> {
+        let live = self.live();
+        let account = live
+            .pools
+            .all
+            .iter()
+            .flat_map(|p| p.members.iter())
+            .find(|a| a.name == name)?;
+        match &account.credential {
+            crate::pool::Credential::OAuth(o) => Some(o.clone()),
+            crate::pool::Credential::Key(_) => None,
+        }
+    }
 }

@@ -35,6 +35,10 @@ pub fn print(v: &Value) {
                 "disabled" => format!("disabled: {}", a["detail"].as_str().unwrap_or("")),
                 s => s.to_string(),
             };
+            let state = match a["unsaved"].as_str() {
+                Some(unsaved) => format!("{state}; {unsaved}"),
+                None => state,
+            };
             let last = match &a["last_error"] {
                 Value::Null => "-".to_string(),
                 e => {

@@ -1,9 +1,11 @@
 //! One OAuth account's token lifecycle: hand out a fresh access token, refresh it before
 //! it expires or after the provider refused it, one refresh at a time, and persist every
-//! rotated token before it is used.
+//! rotated token before it is used (a write that fails waits in the store's pending
+//! registry and is retried; see `pending.rs`).
 
 use super::endpoint::{self, CopilotToken, Granted, TokenError};
-use super::link::Linked;
+use super::link::{Linked, LOCK_WAIT};
+use super::lock::LockGuard;
 use super::store::Store;
 use super::{Flavor, Identity, Tokens};
 use crate::pool::Clock;
@@ -58,9 +60,6 @@ pub struct Ctx<'a> {
     pub store: &'a Store,
 }
 
-/// How long keypool waits for a native CLI that holds its file's lock.
-const LINK_LOCK_WAIT: Duration = Duration::from_secs(15);
-
 #[derive(Debug)]
 pub struct OAuthAccount {
     pub name: String,
@@ -72,6 +71,8 @@ pub struct OAuthAccount {
     copilot: Mutex<Option<(CopilotToken, SystemTime)>>,
     /// Held for the whole of a refresh: concurrent requests wait and then reuse its result.
     refreshing: tokio::sync::Mutex<()>,
+    /// The proxy's store, asked whether a write of this account has not landed.
+    saves: Option<Store>,
 }
 
 impl OAuthAccount {
@@ -90,7 +91,38 @@ impl OAuthAccount {
             tokens: Mutex::new(tokens),
             copilot: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            saves: None,
         }
+    }
+
+    /// This account as the running proxy keeps it: tokens whose write to `store` has not
+    /// landed replace the older ones just read from the file (a rebuild on reload must
+    /// not go back to a spent refresh token), and its status can tell they are unsaved.
+    pub fn keeping_unsaved(mut self, store: &Store) -> OAuthAccount {
+        let linked = match &self.source {
+            Source::Linked(l) => Some(l),
+            Source::Stored => None,
+        };
+        store.overlay_unsaved(&self.name, linked, self.tokens.get_mut());
+        self.saves = Some(store.clone());
+        self
+    }
+
+    /// "refreshed login not saved: <reason>; <fix>" while a write of it has not landed.
+    pub fn unsaved(&self) -> Option<String> {
+        self.saves.as_ref()?.unsaved(&self.name)
+    }
+
+    /// Takes the tokens its linked CLI wrote while keypool's write-back was pending,
+    /// unless the account has refreshed since (`ours` is no longer what it holds).
+    pub fn adopt(&self, theirs: Tokens, ours: &Tokens) {
+        let mut t = self.tokens.lock();
+        if secret_str(&t.access) != secret_str(&ours.access) {
+            return;
+        }
+        let mut adopted = theirs;
+        adopted.identity.merge(&t.identity);
+        *t = adopted;
     }
 
     /// A copy of the current tokens (for the accounts view).
@@ -204,13 +236,14 @@ impl OAuthAccount {
         let old = self.tokens();
         let granted = self.call_refresh(ctx, &old).await?;
         let new = self.merge(&old, granted, ctx.clock.now());
-        // Persist before use: the old refresh token is already burned.
-        if let Err(e) = ctx
-            .store
-            .put_tokens(&self.name, self.flavor.provider_id(), &new)
-        {
-            tracing::error!(account = %self.name, "refreshed tokens could not be saved ({e}); they live only in memory until keypool stops");
-        }
+        // Persist before use: the old refresh token is already burned. A write that fails
+        // stays pending in the store and is retried; the new tokens serve meanwhile.
+        let (name, provider, relogin) = (self.name.clone(), self.flavor.provider_id(), self.fix());
+        let tokens = new.clone();
+        blocking(ctx.store, move |s| {
+            s.save_tokens(&name, provider, &tokens, &relogin)
+        })
+        .await;
         *self.tokens.lock() = new;
         tracing::info!(account = %self.name, "refreshed the access token");
         Ok(())
@@ -222,25 +255,26 @@ impl OAuthAccount {
         linked: &Linked,
         refused: Option<&SecretString>,
     ) -> Result<(), AccessError> {
-        let target = linked.lock_target();
-        let guard =
-            tokio::task::spawn_blocking(move || super::lock::acquire(&target, LINK_LOCK_WAIT))
-                .await
-                .map_err(|e| AccessError::Unavailable(format!("lock task failed: {e}")))?
-                .map_err(|e| {
-                    AccessError::Unavailable(format!("cannot lock the linked file: {e}"))
-                })?;
-
+        let guard = lock_linked(linked).await?;
         // The CLI may have refreshed while we waited: its tokens are then the live ones.
         let on_disk = linked
             .read()
             .map_err(|e| AccessError::Unavailable(format!("{e}")))?;
         let now = ctx.clock.now();
         let ours = self.tokens();
-        let changed = secret_str(&on_disk.access) != secret_str(&ours.access);
+        // With a write-back pending the file is behind us: it differs from our tokens
+        // without the CLI having written, and its refresh token is the spent one.
+        let behind = ctx
+            .store
+            .unsaved_write_back_matches(&self.name, linked, &on_disk);
+        let cli_wrote = match behind {
+            Some(unchanged) => !unchanged,
+            None => secret_str(&on_disk.access) != secret_str(&ours.access),
+        };
         let refused_on_disk =
             refused.is_some_and(|r| secret_str(&on_disk.access) == Some(r.expose_secret()));
-        if changed && !on_disk.stale(now, self.margin) && !refused_on_disk {
+        if cli_wrote && !on_disk.stale(now, self.margin) && !refused_on_disk {
+            ctx.store.drop_unsaved_write_back(&self.name);
             let mut adopted = on_disk;
             adopted.identity.merge(&ours.identity);
             *self.tokens.lock() = adopted;
@@ -248,22 +282,36 @@ impl OAuthAccount {
             drop(guard);
             return Ok(());
         }
-        let mut base = on_disk;
+        let mut base = match behind {
+            Some(true) => ours.clone(),
+            _ => on_disk.clone(),
+        };
         base.identity.merge(&ours.identity);
         let granted = self.call_refresh(ctx, &base).await?;
         let new = self.merge(&base, granted, ctx.clock.now());
-        if let Err(e) = linked.write_back(&new) {
-            tracing::error!(account = %self.name, "refreshed tokens could not be written back to {} ({e}); the CLI there will need a new login", linked.path.display());
-        }
+        let landed = (ctx.store).save_write_back(&self.name, linked, &new, &on_disk, &self.fix());
         drop(guard);
         if new.identity != ours.identity {
-            let _ = ctx
-                .store
-                .put_identity(&self.name, self.flavor.provider_id(), &new.identity);
+            self.save_identity(ctx, &new.identity).await;
         }
         *self.tokens.lock() = new;
-        tracing::info!(account = %self.name, "refreshed the access token (written back to {})", linked.path.display());
+        let written = if landed {
+            "written back to"
+        } else {
+            "not yet written back to"
+        };
+        tracing::info!(account = %self.name, "refreshed the access token ({written} {})", linked.path.display());
         Ok(())
+    }
+
+    /// Records what was learned of the account; pending like the tokens if it fails.
+    async fn save_identity(&self, ctx: &Ctx<'_>, identity: &Identity) {
+        let (name, provider, relogin) = (self.name.clone(), self.flavor.provider_id(), self.fix());
+        let identity = identity.clone();
+        blocking(ctx.store, move |s| {
+            s.save_identity(&name, provider, &identity, &relogin)
+        })
+        .await;
     }
 
     async fn call_refresh(&self, ctx: &Ctx<'_>, tokens: &Tokens) -> Result<Granted, AccessError> {
@@ -329,13 +377,12 @@ impl OAuthAccount {
         let project = endpoint::code_assist_project(ctx.upstream, &access)
             .await
             .map_err(|e| self.token_error(e))?;
-        let mut guard = self.tokens.lock();
-        guard.identity.project = Some(project);
-        let identity = guard.identity.clone();
-        drop(guard);
-        let _ = ctx
-            .store
-            .put_identity(&self.name, self.flavor.provider_id(), &identity);
+        let identity = {
+            let mut t = self.tokens.lock();
+            t.identity.project = Some(project);
+            t.identity.clone()
+        };
+        self.save_identity(ctx, &identity).await;
         Ok(())
     }
 
@@ -348,6 +395,23 @@ impl OAuthAccount {
 
     fn dead(&self, why: &str) -> AccessError {
         AccessError::NeedsLogin(format!("needs login: {why}; {}", self.fix()))
+    }
+}
+
+/// Takes the lock the native CLI takes before it refreshes `linked`.
+async fn lock_linked(linked: &Linked) -> Result<LockGuard, AccessError> {
+    let target = linked.lock_target();
+    tokio::task::spawn_blocking(move || super::lock::acquire(&target, LOCK_WAIT))
+        .await
+        .map_err(|e| AccessError::Unavailable(format!("lock task failed: {e}")))?
+        .map_err(|e| AccessError::Unavailable(format!("cannot lock the linked file: {e}")))
+}
+
+/// Runs a store write off the async threads: it waits for the file's lock.
+async fn blocking(store: &Store, f: impl FnOnce(&Store) + Send + 'static) {
+    let store = store.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || f(&store)).await {
+        tracing::error!("a credentials write task failed: {e}");
     }
 }
 

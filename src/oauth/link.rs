@@ -17,6 +17,10 @@ mod pi;
 use super::{Flavor, Tokens};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long keypool waits for a native CLI that holds its file's lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 /// The shape of a linked file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,19 @@ pub struct Linked {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LinkError(pub String);
+
+/// Why a write-back did not land: the file itself (gone, no longer a login), or the
+/// disk refusing the write. The io error is kept so the caller can tell a full disk.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    #[error(transparent)]
+    File(#[from] LinkError),
+    #[error("{}: cannot write it: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 impl LinkError {
     fn at(path: &Path, problem: impl std::fmt::Display) -> LinkError {
@@ -141,7 +158,7 @@ impl Linked {
     /// Writes `tokens` into the file atomically, keeping its mode and every field keypool
     /// does not own. The caller holds the lock on [`Linked::lock_target`], and the file is
     /// read again here so what the CLI wrote meanwhile is kept.
-    pub fn write_back(&self, tokens: &Tokens) -> Result<(), LinkError> {
+    pub fn write_back(&self, tokens: &Tokens) -> Result<(), WriteBackError> {
         if self.format == LinkFormat::Copilot {
             // The file holds the long-lived GitHub token only; the short-lived Copilot
             // token keypool gets from it is never the file's business.
@@ -220,7 +237,7 @@ fn load(path: &Path, flavor: Flavor) -> Result<(Value, Style), LinkError> {
 
 /// Writes `v` over `path` atomically with the file's own mode. A symlinked file (a
 /// dotfiles repository) is written where the link points, so the link survives.
-fn save(path: &Path, v: &Value, style: Style) -> Result<(), LinkError> {
+fn save(path: &Path, v: &Value, style: Style) -> Result<(), WriteBackError> {
     let target = crate::atomic_file::real_target(path);
     let mode = file_mode(&target);
     let mut bytes = if style.pretty {
@@ -232,8 +249,10 @@ fn save(path: &Path, v: &Value, style: Style) -> Result<(), LinkError> {
     if style.trailing_newline {
         bytes.push(b'\n');
     }
-    crate::atomic_file::write(&target, &bytes, mode)
-        .map_err(|e| LinkError::at(path, format!("cannot write it: {e}")))
+    crate::atomic_file::write(&target, &bytes, mode).map_err(|source| WriteBackError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(unix)]

@@ -8,6 +8,7 @@ pub mod flavor;
 pub mod jwt;
 pub mod link;
 pub mod lock;
+pub mod pending;
 pub mod store;
 pub mod tokens;
 

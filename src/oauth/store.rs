@@ -1,27 +1,35 @@
 //! `credentials.json`: the tokens of accounts keypool owns (`oauth = "stored"`) and what
 //! it learned about linked ones (plan, account id). 0600, written atomically, under the
 //! same lock protocol as the native CLIs so `keypool login` and a running proxy never
-//! lose each other's writes.
+//! lose each other's writes. The running proxy's writes that failed wait in the store's
+//! [`Pending`] registry (see `pending.rs`) until they land.
 
 use super::lock;
+use super::pending::Pending;
 use super::tokens::{from_epoch_ms, to_epoch_ms, Identity, Tokens};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+/// Clones share the pending writes: the proxy's `State` holds one store for its whole
+/// life, so a config reload cannot drop a write that has not landed.
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
+    pub(super) pending: Arc<Pending>,
 }
+
+pub(super) type Accounts = BTreeMap<String, Entry>;
 
 #[derive(Default, Serialize, Deserialize)]
 struct FileShape {
     #[serde(default = "version")]
     version: u32,
     #[serde(default)]
-    accounts: BTreeMap<String, Entry>,
+    accounts: Accounts,
 }
 
 fn version() -> u32 {
@@ -113,7 +121,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 impl Store {
     pub fn at(path: impl Into<PathBuf>) -> Store {
-        Store { path: path.into() }
+        Store {
+            path: path.into(),
+            pending: Arc::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -143,16 +154,7 @@ impl Store {
         provider: &str,
         tokens: &Tokens,
     ) -> Result<(), StoreError> {
-        self.update(|accounts| {
-            let mut identity = tokens.identity.clone();
-            if let Some(old) = accounts.get(name) {
-                identity.merge(&old.identity);
-            }
-            accounts.insert(
-                name.to_string(),
-                Entry::new(provider, Some(tokens), &identity),
-            );
-        })
+        self.update(|accounts| insert_tokens(accounts, name, provider, tokens))
     }
 
     /// Records what was learned about a linked account (no tokens).
@@ -162,14 +164,7 @@ impl Store {
         provider: &str,
         identity: &Identity,
     ) -> Result<(), StoreError> {
-        self.update(|accounts| {
-            let e = accounts
-                .entry(name.to_string())
-                .or_insert_with(|| Entry::new(provider, None, &Identity::default()));
-            let mut merged = identity.clone();
-            merged.merge(&e.identity);
-            e.identity = merged;
-        })
+        self.update(|accounts| merge_identity(accounts, name, provider, identity))
     }
 
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
@@ -178,17 +173,36 @@ impl Store {
         })
     }
 
-    fn update(&self, f: impl FnOnce(&mut BTreeMap<String, Entry>)) -> Result<(), StoreError> {
+    fn update(&self, f: impl FnOnce(&mut Accounts)) -> Result<(), StoreError> {
+        self.update_if(|accounts| {
+            f(accounts);
+            true
+        })
+        .map(drop)
+    }
+
+    /// Read-modify-write under the lock; `f` says whether there is anything to write.
+    /// Returns whether the file was written.
+    pub(super) fn update_if(
+        &self,
+        f: impl FnOnce(&mut Accounts) -> bool,
+    ) -> Result<bool, StoreError> {
         let write_err = |source| StoreError::Write {
             path: self.path.clone(),
             source,
         };
         let _guard = lock::acquire(&self.path, LOCK_WAIT).map_err(write_err)?;
         let mut file = self.read()?;
-        f(&mut file.accounts);
+        if !f(&mut file.accounts) {
+            return Ok(false);
+        }
+        if let Some(fault) = self.pending.injected_fault() {
+            return Err(write_err(fault));
+        }
         file.version = version();
         let text = serde_json::to_vec_pretty(&file).expect("serialisable");
-        crate::atomic_file::write(&self.path, &text, 0o600).map_err(write_err)
+        crate::atomic_file::write(&self.path, &text, 0o600).map_err(write_err)?;
+        Ok(true)
     }
 
     fn read(&self) -> Result<FileShape, StoreError> {
@@ -208,6 +222,33 @@ impl Store {
             line: e.line(),
         })
     }
+}
+
+/// Sets `name`'s tokens, keeping the identity facts the file knew and the tokens lack.
+pub(super) fn insert_tokens(accounts: &mut Accounts, name: &str, provider: &str, tokens: &Tokens) {
+    let mut identity = tokens.identity.clone();
+    if let Some(old) = accounts.get(name) {
+        identity.merge(&old.identity);
+    }
+    accounts.insert(
+        name.to_string(),
+        Entry::new(provider, Some(tokens), &identity),
+    );
+}
+
+/// Adds what `identity` knows to `name`'s entry (created without tokens if absent).
+pub(super) fn merge_identity(
+    accounts: &mut Accounts,
+    name: &str,
+    provider: &str,
+    identity: &Identity,
+) {
+    let e = accounts
+        .entry(name.to_string())
+        .or_insert_with(|| Entry::new(provider, None, &Identity::default()));
+    let mut merged = identity.clone();
+    merged.merge(&e.identity);
+    e.identity = merged;
 }
 
 #[cfg(test)]

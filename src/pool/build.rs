@@ -75,7 +75,8 @@ impl Pools {
                     let flavor =
                         Flavor::for_provider(&a.provider).expect("validated oauth provider");
                     let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
-                    (Credential::OAuth(Arc::new(acct)), trouble)
+                    let acct = Arc::new(acct.keeping_unsaved(store));
+                    (Credential::OAuth(acct), trouble)
                 }
             };
             let health = match trouble {

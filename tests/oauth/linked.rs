@@ -1,27 +1,11 @@
 //! Accounts linked to a native CLI's credential file: refreshed tokens are written back
 //! keeping the file's other fields, and the CLI's lock and its own refresh are respected.
 
+use crate::support::oauth::codex_auth_json;
 use crate::support::{Flavor, Grant, Identity};
 use crate::{world, World};
 use serde_json::{json, Value};
 use std::path::Path;
-
-fn codex_file(g: &Grant, id: &Identity) -> String {
-    json!({
-        "auth_mode": "chatgpt",
-        "OPENAI_API_KEY": null,
-        "tokens": {
-            "id_token": g.id_token,
-            "access_token": g.access,
-            "refresh_token": g.refresh,
-            "account_id": id.account_id,
-        },
-        "last_refresh": "2026-11-01T00:00:00.000Z",
-        "agent_identity": null,
-        "future_field": {"keep": [1, 2, 3]},
-    })
-    .to_string()
-}
 
 fn linked(name: &str, path: &Path) -> String {
     format!(
@@ -57,7 +41,7 @@ async fn refreshed_tokens_are_written_back_keeping_every_other_field() {
     let w = world().await;
     let (id, g) = expiring_codex(&w, "work");
     let b = w.builder("");
-    let file = b.fixture(".codex/auth.json", &codex_file(&g, &id));
+    let file = b.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
     let kp = b.accounts(&linked("codex-work", &file)).start().await;
 
     let r = codex_request(&kp).await;
@@ -91,7 +75,7 @@ async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
     let w = world().await;
     let (id, g) = expiring_codex(&w, "shared");
     let b = w.builder("");
-    let file = b.fixture(".codex/auth.json", &codex_file(&g, &id));
+    let file = b.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
     let kp = b.accounts(&linked("codex-shared", &file)).start().await;
 
     // The CLI holds the lock (proper-lockfile: `<file>.lock`) while it refreshes.
@@ -113,7 +97,7 @@ async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
             .status()
     });
     let cli = w.oauth.use_refresh(Flavor::Codex, &g.refresh).unwrap();
-    std::fs::write(&file, codex_file(&cli, &id)).unwrap();
+    std::fs::write(&file, codex_auth_json(&cli, &id)).unwrap();
     std::fs::remove_dir(&lock).unwrap();
 
     assert_eq!(pending.await.unwrap(), 200);

@@ -25,8 +25,11 @@ use super::https;
 use ledger::{CodeExchange, Ledger, RefreshError};
 
 #[allow(unused_imports)]
+pub use files::codex_auth_json;
+#[allow(unused_imports)]
 pub use ledger::pkce_challenge;
 
+mod files;
 mod ledger;
 mod routes;
 mod tokens;
