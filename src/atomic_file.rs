@@ -11,7 +11,7 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".keypool-")
         .suffix(".tmp")
@@ -21,6 +21,21 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Creates `dir` and its missing parents 0700, whatever the umask: keypool's directories
+/// hold its CA key, logins and config. Directories that exist already keep their mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
 }
 
 /// The file a write to `path` should replace: the end of its symlink chain, so an
@@ -62,5 +77,11 @@ mod tests {
         assert_eq!(mode, 0o600);
         let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
+        let mode = std::fs::metadata(p.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700, "a directory it creates is private");
     }
 }

@@ -26,7 +26,7 @@ pub enum Command {
     /// Run the proxy (the default command)
     #[command(after_help = "Example:\n  keypool serve --listen 127.0.0.1:8787")]
     Serve(ServeArgs),
-    /// Create, locate, trust or untrust keypool's local CA
+    /// Create, locate, rotate, trust or untrust keypool's local CA
     #[command(subcommand)]
     Ca(CaCommand),
     /// Print the environment that points this shell's tools at keypool
@@ -132,9 +132,16 @@ impl UpstreamArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum CaCommand {
-    /// Create the CA if it does not exist yet
-    #[command(after_help = "Example:\n  keypool ca init")]
-    Init,
+    /// Create the CA if it does not exist yet, and check keypool's directories
+    #[command(
+        after_help = "Examples:\n  keypool ca init\n  keypool ca init --fix-permissions   # make keypool's own directories 0700\n\nThe CA can sign only for the provider hosts in the config when it is made\n(built-in providers and [[providers]] hosts); after adding a provider, run `keypool ca rotate`."
+    )]
+    Init(InitArgs),
+    /// Replace the CA with a new one covering the hosts configured now (keeps the old one aside)
+    #[command(
+        after_help = "Example:\n  keypool ca rotate\n\nThe old ca.pem and ca-key.pem stay in the certs directory as *.old-<time> until you delete them.\nbundle.pem is rewritten. It prints what to re-trust: restart tools started with `keypool run` or\n`keypool env`, run `sudo keypool ca install` again if you installed the CA, and `keypool reload`."
+    )]
+    Rotate,
     /// Print the absolute path of the CA certificate (ca.pem)
     #[command(after_help = "Example:\n  export NODE_EXTRA_CA_CERTS=\"$(keypool ca path)\"")]
     Path,
@@ -146,6 +153,13 @@ pub enum CaCommand {
     /// Remove the CA from the operating system's trust store
     #[command(after_help = "Example:\n  sudo keypool ca uninstall")]
     Uninstall(TrustArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Set keypool's own directories (the home and certs/) to 0700 when others can read them
+    #[arg(long)]
+    pub fix_permissions: bool,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,8 @@
 
 use crate::ca::CertAuthority;
 use crate::cli::{
-    AccountsCommand, CaCommand, Cli, Command, EnvArgs, LoginArgs, LoginProvider, RunArgs, ServeArgs,
+    AccountsCommand, CaCommand, Cli, Command, EnvArgs, InitArgs, LoginArgs, LoginProvider, RunArgs,
+    ServeArgs,
 };
 use crate::config::{Config, EXAMPLE};
 use crate::home::Home;
@@ -46,7 +47,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config_path = cli.config.clone();
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(&home, config_path.as_deref(), args).await,
-        Command::Ca(cmd) => ca(&home, cmd),
+        Command::Ca(cmd) => ca(&home, config_path.as_deref(), cmd),
         Command::Env(args) => env(&home, config_path.as_deref(), args),
         Command::Run(args) => run_command(&home, config_path.as_deref(), args).await,
         Command::Login(args) => login(&home, config_path.as_deref(), args).await,
@@ -190,6 +191,9 @@ async fn start_proxy(
     connect_to: Vec<ConnectTo>,
     config_path: &Path,
 ) -> Result<RunningProxy, Failure> {
+    for d in home.loose_dirs() {
+        tracing::warn!("{d}");
+    }
     let mut opts = ProxyOptions::new(home.clone(), config);
     opts.connect_to = connect_to;
     opts.config_path = config_path.exists().then(|| config_path.to_path_buf());
@@ -207,6 +211,7 @@ async fn serve(
     let (mut config, path) = load_config(home, config_path, true)?;
     let connect_to = apply_serve_args(&mut config, &args);
     let no_accounts = config.accounts.is_empty();
+    let signals = Signals::install()?;
     let proxy = start_proxy(home, config, connect_to, &path).await?;
     let state = proxy.state();
     eprintln!(
@@ -235,53 +240,153 @@ async fn serve(
     eprintln!("  CA certificate: {}", home.ca_cert().display());
     eprintln!("  use it: eval \"$(keypool env)\"   or   keypool run -- <command>");
 
-    wait_for_signal(state).await;
+    signals.wait(state).await;
     eprintln!("keypool: shutting down; letting requests in flight finish");
     proxy.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits for SIGINT or SIGTERM; SIGHUP on the way reloads the config.
-async fn wait_for_signal(state: &crate::state::State) {
+/// The signals `serve` answers, registered before the banner says keypool is up: a
+/// SIGTERM sent right after it must stop keypool gracefully, not kill it by default action.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let on = |kind: SignalKind, name: &str| {
+                signal(kind).map_err(|e| Failure::Runtime(format!("cannot handle {name}: {e}")))
+            };
+            Ok(Signals {
+                term: on(SignalKind::terminate(), "SIGTERM")?,
+                int: on(SignalKind::interrupt(), "SIGINT")?,
+                hup: on(SignalKind::hangup(), "SIGHUP")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for SIGINT or SIGTERM; SIGHUP on the way reloads the config.
+    async fn wait(mut self, state: &crate::state::State) {
+        #[cfg(unix)]
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return,
-                _ = term.recv() => return,
-                _ = hup.recv() => match crate::server::reload(state) {
+                _ = self.int.recv() => return,
+                _ = self.term.recv() => return,
+                _ = self.hup.recv() => match crate::server::reload(state) {
                     Ok(m) => eprintln!("keypool: {m}"),
                     Err(e) => eprintln!("keypool: reload refused: {e}"),
                 },
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = state;
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = (state, &mut self);
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-fn ca(home: &Home, cmd: CaCommand) -> Result<ExitCode, Failure> {
-    let (_, created) =
-        CertAuthority::load_or_create(home).map_err(|e| Failure::Runtime(e.to_string()))?;
+fn ca(home: &Home, config_path: Option<&Path>, cmd: CaCommand) -> Result<ExitCode, Failure> {
+    let (config, _) = load_config(home, config_path, false)?;
+    let hosts = crate::ca::hosts_of(&config.registry);
+    if let CaCommand::Rotate = cmd {
+        return rotate(home, &hosts);
+    }
+    if let CaCommand::Init(InitArgs {
+        fix_permissions: true,
+    }) = cmd
+    {
+        // Before the CA is created, so its key lands in a private directory.
+        for d in home.tighten_dirs().map_err(Failure::Runtime)? {
+            println!("Set {} to 0700.", d.display());
+        }
+    }
+    let (ca, created) = CertAuthority::load_or_create(home, &hosts).map_err(runtime)?;
     let path = home.ca_cert();
     match cmd {
-        CaCommand::Init => {
+        CaCommand::Init(_) => {
             if created {
                 println!("Created keypool's CA: {}", path.display());
+                println!(
+                    "It can sign only for the {} provider hosts configured now (and their subdomains); after adding a [[providers]] host, run `keypool ca rotate`.",
+                    ca.scope().dns_names().len()
+                );
             } else {
                 println!("keypool's CA already exists: {}", path.display());
             }
             println!("Trust it with `keypool ca install`, or let `keypool run` / `keypool env` point each tool at it.");
+            for d in home.loose_dirs() {
+                eprintln!("keypool: warning: {d}");
+            }
+            warn_about(home, &ca, &config);
         }
         CaCommand::Path => println!("{}", path.display()),
-        CaCommand::Install(t) => trust_change(&path, true, t.dry_run)?,
+        CaCommand::Install(t) => {
+            warn_about(home, &ca, &config);
+            trust_change(&path, true, t.dry_run)?
+        }
         CaCommand::Uninstall(t) => trust_change(&path, false, t.dry_run)?,
+        CaCommand::Rotate => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime(e: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(e.to_string())
+}
+
+/// The CA's warnings (unconstrained; hosts with accounts it cannot sign for), on stderr.
+fn warn_about(home: &Home, ca: &CertAuthority, config: &Config) {
+    let hosts = config
+        .accounts
+        .iter()
+        .filter_map(|a| config.registry.by_id(&a.provider))
+        .flat_map(|p| p.hosts.iter().map(String::as_str));
+    for w in ca.warnings(hosts, &home.ca_cert()) {
+        eprintln!("keypool: warning: {w}");
+    }
+}
+
+fn rotate(home: &Home, hosts: &[String]) -> Result<ExitCode, Failure> {
+    let r = crate::ca::rotate(home, hosts).map_err(runtime)?;
+    let path = home.ca_cert();
+    println!("Made a new CA: {}", path.display());
+    println!(
+        "  It can sign only for these hosts and their subdomains: {}",
+        r.ca.scope().dns_names().join(", ")
+    );
+    if let (Some(cert), Some(key)) = (&r.old_cert, &r.old_key) {
+        println!("Kept the old CA aside; delete both files once nothing trusts it any more:");
+        println!("  {}\n  {}", cert.display(), key.display());
+    }
+    if home.bundle().exists() {
+        let bundle = envvars::write_bundle(home, r.ca.ca_pem()).map_err(|e| {
+            Failure::Runtime(format!("cannot write {}: {e}", home.bundle().display()))
+        })?;
+        println!("Rewrote {} with the new CA.", bundle.display());
+    }
+    println!("Re-trust the new CA:");
+    println!("  - a running keypool: run `keypool reload` (or restart it) to sign with the new CA");
+    println!("  - tools started with `keypool run` or `eval \"$(keypool env)\"`: restart them (they read the CA when they start)");
+    let platform = trust::detect();
+    let steps = trust::retrust_commands(platform, &path, r.old_cert.as_deref());
+    match trust::installed_copy(platform) {
+        Some(copy) => println!("  - the system trust store holds the old CA ({}); run:", copy.display()),
+        None if steps.is_empty() => println!("  - if you added the old CA to the system trust store, replace it there by hand (certs/README.md lists the steps)"),
+        None => println!("  - if you ran `sudo keypool ca install`, run:"),
+    }
+    for s in steps {
+        println!("      {s}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -295,7 +400,7 @@ fn trust_change(ca: &Path, install: bool, dry_run: bool) -> Result<(), Failure> 
 fn env(home: &Home, config_path: Option<&Path>, args: EnvArgs) -> Result<ExitCode, Failure> {
     let (config, _) = load_config(home, config_path, false)?;
     let listen = args.listen.unwrap_or(config.listen);
-    let vars = client_environment(home, listen)?;
+    let vars = client_environment(home, listen, &crate::ca::hosts_of(&config.registry))?;
     print!("{}", envvars::render(args.shell, &vars));
     Ok(ExitCode::SUCCESS)
 }
@@ -304,9 +409,9 @@ fn env(home: &Home, config_path: Option<&Path>, args: EnvArgs) -> Result<ExitCod
 fn client_environment(
     home: &Home,
     proxy: SocketAddr,
+    hosts: &[String],
 ) -> Result<Vec<(&'static str, String)>, Failure> {
-    let (ca, _) =
-        CertAuthority::load_or_create(home).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let (ca, _) = CertAuthority::load_or_create(home, hosts).map_err(runtime)?;
     let bundle = envvars::write_bundle(home, ca.ca_pem())
         .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", home.bundle().display())))?;
     Ok(envvars::variables(proxy, &home.ca_cert(), &bundle))
@@ -320,6 +425,7 @@ async fn run_command(
     let (mut config, path) = load_config(home, config_path, true)?;
     let connect_to = apply_serve_args(&mut config, &args.serve);
     let wanted = config.listen;
+    let hosts = crate::ca::hosts_of(&config.registry);
     let mut proxy = None;
     let addr = if is_keypool(wanted).await {
         wanted
@@ -334,7 +440,7 @@ async fn run_command(
         proxy = Some(p);
         a
     };
-    let vars = client_environment(home, addr)?;
+    let vars = client_environment(home, addr, &hosts)?;
     let mut child = tokio::process::Command::new(&args.command[0]);
     child.args(&args.command[1..]).envs(vars);
     let mut child = child

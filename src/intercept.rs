@@ -42,16 +42,33 @@ where
             return;
         }
     };
-    let config = if start.client_hello().server_name().is_some() {
-        state.tls.clone()
-    } else {
-        match state.ca.server_config_for(&target.host) {
+    // keypool mints only for the host the tunnel was opened to: minting for whatever
+    // name a client asks would hand any local process a certificate for any site.
+    let hello = start.client_hello();
+    let has_sni = hello.server_name().is_some();
+    let other_name = hello
+        .server_name()
+        .filter(|sni| !same_host(sni, &target.host))
+        .map(str::to_owned);
+    let minting = state.minting();
+    let config = match (other_name, has_sni) {
+        (Some(sni), _) => {
+            tracing::info!(
+                host = %target.host,
+                sni = ?sni,
+                "refused a TLS ClientHello whose server name differs from the CONNECT target: keypool signs only for the host a tunnel was opened to; fix: the client must CONNECT to the name it verifies"
+            );
+            refuse_name(start.io).await;
+            return;
+        }
+        (None, true) => minting.tls.clone(),
+        (None, false) => match minting.ca.server_config_for(&target.host) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("{e}");
                 return;
             }
-        }
+        },
     };
     let tls = match start.into_stream(config).await {
         Ok(t) => t,
@@ -68,4 +85,18 @@ where
     let shutdown = state.shutdown.clone();
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
     serve_http1(tls, svc, &shutdown).await;
+}
+
+/// Host names compare case-insensitively, and `host.` is `host`.
+fn same_host(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_end_matches('.'), b.trim_end_matches('.'));
+    a.eq_ignore_ascii_case(b)
+}
+
+/// A fatal `unrecognized_name` alert (RFC 6066 §3), the answer for a server name we do
+/// not serve, sent in the clear as any alert before the handshake; then close.
+async fn refuse_name<I: AsyncWrite + Unpin>(mut io: I) {
+    const ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112];
+    let _ = io.write_all(&ALERT).await;
+    let _ = io.shutdown().await;
 }

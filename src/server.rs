@@ -2,7 +2,7 @@
 //! request, or a request to keypool itself), and shuts down gracefully.
 
 use crate::body::{full, ProxyBody};
-use crate::ca::CertAuthority;
+use crate::ca::{CertAuthority, Minting};
 use crate::config::Config;
 use crate::forward::{self, Target};
 use crate::home::Home;
@@ -142,14 +142,14 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
             "listening on {listen}, beyond this machine: anyone who can reach it can spend your accounts; use 127.0.0.1 unless that is what you want"
         );
     }
-    let (ca, created) = CertAuthority::load_or_create(&opts.home)?;
+    let hosts = crate::ca::hosts_of(&config.registry);
+    let (ca, created) = CertAuthority::load_or_create(&opts.home, &hosts)?;
     if created {
         tracing::info!(
             "created a new local CA at {}; trust it with `keypool ca install` or use `keypool run`",
             opts.home.ca_cert().display()
         );
     }
-    let ca = Arc::new(ca);
     let upstream =
         Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
     let store = crate::oauth::store::Store::at(opts.home.credentials_file());
@@ -157,6 +157,9 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let pools = Pools::build(&config, &store);
     let saved = state_file.load();
     pools.restore(&saved, opts.clock.now());
+    for w in ca_warnings(&ca, &pools, &opts.home) {
+        tracing::warn!("{w}");
+    }
     let affinity = crate::sticky::Affinity::default();
     affinity
         .sticky
@@ -180,8 +183,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         affinity,
         state_file,
         store,
-        tls: ca.server_config(),
-        ca,
+        minting: parking_lot::RwLock::new(Minting::new(ca)),
         upstream,
         clock: opts.clock,
         limits: config.limits,
@@ -215,7 +217,7 @@ the running config is kept",
     })?;
     let old = state.live();
     let pools = Pools::rebuild(&config, &state.store, &old.pools);
-    let message = format!(
+    let mut message = format!(
         "reloaded {}: {} account{} in {} pool{} ([upstream], [limits] and listen change on restart)",
         path.display(),
         config.accounts.len(),
@@ -231,12 +233,53 @@ the running config is kept",
     state
         .affinity
         .retain(|pool, account| kept.contains(&(pool.to_string(), account.to_string())));
+    let notes = reload_ca(state, &pools);
     state.replace(Live {
         clients: crate::clients::Clients::build(&config),
         registry: config.registry,
         pools,
     });
+    for n in notes {
+        message.push_str(&format!("\n{n}"));
+    }
     Ok(message)
+}
+
+/// Puts a CA rotated since the start (`keypool ca rotate`) in force: new connections get
+/// leaves from it (the leaf cache goes with the old CA), open ones keep theirs. Returns
+/// what to tell the user, warnings included (also logged).
+fn reload_ca(state: &State, pools: &Pools) -> Vec<String> {
+    let path = state.home.ca_cert();
+    let mut notes = Vec::new();
+    match state.minting().ca.reloaded(&state.home) {
+        Ok(None) => {}
+        Ok(Some(ca)) => {
+            notes.push(format!(
+                "now signing with the new CA at {}; restart tools that were started trusting the old one",
+                path.display()
+            ));
+            state.set_minting(Minting::new(ca));
+        }
+        Err(e) => {
+            let w = format!("the CA on disk changed but cannot be used, so keypool keeps signing with the previous one: {e}");
+            tracing::warn!("{w}");
+            notes.push(format!("warning: {w}"));
+        }
+    }
+    for w in ca_warnings(&state.minting().ca, pools, &state.home) {
+        tracing::warn!("{w}");
+        notes.push(format!("warning: {w}"));
+    }
+    notes
+}
+
+/// The CA's warnings for the hosts keypool would intercept: those of providers with a pool.
+fn ca_warnings(ca: &CertAuthority, pools: &Pools, home: &Home) -> Vec<String> {
+    let hosts = pools
+        .all
+        .iter()
+        .flat_map(|p| p.provider.hosts.iter().map(String::as_str));
+    ca.warnings(hosts, &home.ca_cert())
 }
 
 /// How often a changed cooldown or disabled flag is written to `state.json`.

@@ -1,6 +1,6 @@
 //! What every connection of a running proxy shares.
 
-use crate::ca::CertAuthority;
+use crate::ca::Minting;
 use crate::config::Limits;
 use crate::home::Home;
 use crate::oauth::store::Store;
@@ -56,8 +56,8 @@ pub struct State {
     pub affinity: crate::sticky::Affinity,
     /// `state.json`: cooldowns and disabled flags across restarts.
     pub state_file: crate::persist::StateFile,
-    pub ca: Arc<CertAuthority>,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The CA and its TLS config; a reload that finds a rotated CA replaces them.
+    pub(crate) minting: RwLock<Arc<Minting>>,
     pub upstream: Upstream,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
@@ -71,6 +71,16 @@ impl State {
     /// The provider table and pools in force now.
     pub fn live(&self) -> Arc<Live> {
         self.live.read().clone()
+    }
+
+    /// The CA in force now, with the TLS config that mints from it.
+    pub fn minting(&self) -> Arc<Minting> {
+        self.minting.read().clone()
+    }
+
+    /// Puts a rotated CA in force for connections that start from now on.
+    pub fn set_minting(&self, minting: Arc<Minting>) {
+        *self.minting.write() = minting;
     }
 
     /// Puts a reloaded config in force for requests that start from now on.

@@ -62,6 +62,37 @@ pub fn commands(platform: Platform, ca: &Path, install: bool) -> Vec<Vec<String>
     }
 }
 
+/// The copy `install` left in the system store, if this platform keeps one where keypool
+/// can see it (macOS keeps it in a keychain: unknown).
+pub fn installed_copy(platform: Platform) -> Option<&'static Path> {
+    let dest = match platform {
+        Platform::Debian => DEBIAN_DEST,
+        Platform::Fedora => FEDORA_DEST,
+        Platform::MacOs | Platform::Unknown => return None,
+    };
+    Some(Path::new(dest)).filter(|p| p.exists())
+}
+
+/// What makes the system store trust `new` instead of `old` after a rotation. Installing
+/// again overwrites keypool's one file on Linux; a macOS keychain would keep both.
+pub fn retrust_commands(platform: Platform, new: &Path, old: Option<&Path>) -> Vec<String> {
+    let mut cmds = Vec::new();
+    if let (Platform::MacOs, Some(old)) = (platform, old) {
+        cmds.extend(commands(platform, old, false));
+    }
+    cmds.extend(commands(platform, new, true));
+    cmds.iter()
+        .map(|c| format!("sudo {}", printable(c)))
+        .collect()
+}
+
+fn printable(c: &[String]) -> String {
+    c.iter()
+        .map(|a| shell_word(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -83,12 +114,6 @@ pub fn apply(
             ca.display()
         ));
     }
-    let printable = |c: &Vec<String>| {
-        c.iter()
-            .map(|a| shell_word(a))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     if dry_run || !is_root() {
         let mut out = if dry_run {
             format!("To {verb} keypool's CA, run:\n")
@@ -116,7 +141,7 @@ pub fn apply(
     ))
 }
 
-fn shell_word(s: &str) -> String {
+pub(crate) fn shell_word(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/-_.=:".contains(c))
     {
@@ -142,5 +167,19 @@ mod tests {
         let out = apply(Platform::Debian, ca, true, true).unwrap();
         assert!(out.contains("sudo cp /home/me/.keypool/certs/ca.pem /usr/local/share/ca-certificates/keypool.crt"), "{out}");
         assert!(apply(Platform::Unknown, ca, true, true).is_err());
+        let old = Path::new("/home/me/.keypool/certs/ca.pem.old-1");
+        let linux = retrust_commands(Platform::Debian, ca, Some(old));
+        assert_eq!(
+            linux.len(),
+            2,
+            "installing again replaces keypool.crt: {linux:?}"
+        );
+        assert!(linux[0].starts_with("sudo cp /home/me/.keypool/certs/ca.pem "));
+        let mac = retrust_commands(Platform::MacOs, ca, Some(old));
+        assert!(
+            mac[0].contains("remove-trusted-cert") && mac[0].ends_with("ca.pem.old-1"),
+            "{mac:?}"
+        );
+        assert!(mac[1].contains("add-trusted-cert"), "{mac:?}");
     }
 }

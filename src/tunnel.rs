@@ -36,12 +36,14 @@ pub async fn connect(
         client: client.clone(),
     };
     // Decrypt only hosts keypool has accounts for: interception gains nothing elsewhere,
-    // and a tool that does not trust keypool's CA yet keeps working for them.
+    // and a tool that does not trust keypool's CA yet keeps working for them. Nor hosts
+    // the CA cannot sign for (keypool warns): clients would reject the leaf.
     let live = state.live();
     let intercept = live
         .registry
         .for_host(&target.host)
-        .is_some_and(|p| live.pool_for(&p.id, client.as_deref()).is_some());
+        .is_some_and(|p| live.pool_for(&p.id, client.as_deref()).is_some())
+        && state.minting().ca.permits(&target.host);
     if intercept {
         let st = state.clone();
         state.tasks.spawn(async move {

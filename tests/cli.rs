@@ -7,27 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use support::binary::keypool;
 use support::fake::{Behaviour, FakeProvider};
 use support::keypool::{config_text, write};
 use support::TestCa;
-
-fn keypool(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_keypool"));
-    c.env("KEYPOOL_HOME", home)
-        .env_remove("KEYPOOL_LOG")
-        .env_remove("RUST_LOG");
-    for v in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -96,6 +79,7 @@ fn help_has_an_example_for_every_command() {
         vec![],
         vec!["serve"],
         vec!["ca", "init"],
+        vec!["ca", "rotate"],
         vec!["ca", "path"],
         vec!["ca", "install"],
         vec!["ca", "uninstall"],

@@ -61,7 +61,7 @@ pub fn acquire(target: &Path, wait: Duration) -> io::Result<LockGuard> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // proper-lockfile locks a directory target too; make sure its parent exists.
                 if let Some(parent) = dir.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    crate::atomic_file::create_private_dir(parent)?;
                 }
                 continue;
             }

@@ -287,22 +287,25 @@ fn write_private(dir: &Path, rel: &str, text: &str) -> PathBuf {
     path
 }
 
+/// A TLS client config trusting only the certificates in `roots_pem`.
+pub fn client_config(roots_pem: &str) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(roots_pem) {
+        roots.add(c).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 pub async fn tls_connect(
     tcp: TcpStream,
     host: &str,
     roots_pem: &str,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile_certs(roots_pem) {
-        roots.add(c).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let cfg = client_config(roots_pem);
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)

@@ -3,6 +3,7 @@
 //! OAuth server for the subscription providers, and keypool in-process.
 //! Each test binary uses a subset, hence `dead_code` is allowed.
 
+pub mod binary;
 pub mod ca;
 pub mod config_files;
 pub mod fake;
