@@ -104,6 +104,9 @@ pub const STATUS_PATH: &str = "/_keypool/status";
 pub const RELOAD_PATH: &str = "/_keypool/reload";
 
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
+    if let Some(refused) = crate::admin_access::refusal(req.method(), req.headers(), state) {
+        return refused;
+    }
     let path = req.uri().path();
     if path == STATUS_PATH && req.method() == http::Method::GET {
         return status(state);
@@ -146,6 +149,11 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
             "keypool: only GET / is served here\n",
         );
     }
+    index(req, state)
+}
+
+/// `GET /`: what is running, as a short page or (`Accept: application/json`) JSON.
+fn index<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
     let live = state.live();
     let pools: Vec<_> = live

@@ -20,6 +20,7 @@ pub async fn connect(
         .uri()
         .authority()
         .and_then(|a| Some((a.host(), a.port_u16()?)))
+        .filter(|(host, port)| *port != 0 && crate::forward::plausible_host(host))
     else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -60,6 +61,9 @@ pub async fn connect(
         Ok(s) => s,
         Err(e) => {
             tracing::info!(host = %target.host, port = target.port, "tunnel: cannot connect: {e}");
+            if let Some(refused) = crate::egress::Refused::find(&e) {
+                return text(refused.status(), format!("{refused}\n"));
+            }
             return text(
                 StatusCode::BAD_GATEWAY,
                 format!(

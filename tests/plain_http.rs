@@ -67,6 +67,7 @@ async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
 id = "plainllm"
 hosts = ["plain.internal.example"]
 auth = "bearer"
+allow_http = true
 [[accounts]]
 name = "a"
 provider = "plainllm"
@@ -77,6 +78,7 @@ provider = "plainllm"
 api_key = "plain-b"
 [upstream]
 connect_to = ["plain.internal.example:80:127.0.0.1:{}"]
+allow_private = ["127.0.0.1"]
 "#,
         upstream.port()
     );
@@ -118,4 +120,95 @@ connect_to = ["plain.internal.example:80:127.0.0.1:{}"]
     assert!(!r.headers().contains_key("x-keypool-account"));
     assert_eq!(r.text().await.unwrap(), r#"{"path":"/other"}"#);
     assert_eq!(seen.lock().unwrap().last().unwrap(), "Bearer client-key");
+}
+
+/// keypool with provider `plainllm` (plus `extra` in its block) and `openai` accounts,
+/// both hosts routed to `upstream` on port 80.
+async fn start_plain(
+    upstream: SocketAddr,
+    extra: &str,
+) -> (keypool::RunningProxy, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+[[providers]]
+id = "plainllm"
+hosts = ["plain.internal.example"]
+auth = "bearer"
+{extra}
+[[accounts]]
+name = "a"
+provider = "plainllm"
+api_key = "plain-a"
+[[accounts]]
+name = "o"
+provider = "openai"
+api_key = "sk-pooled-openai"
+[upstream]
+connect_to = ["plain.internal.example:80:127.0.0.1:{port}", "api.openai.com:80:127.0.0.1:{port}"]
+"#,
+        port = upstream.port()
+    );
+    let config = keypool::Config::parse(&text, Path::new("t.toml")).unwrap();
+    let proxy = keypool::start(keypool::ProxyOptions::new(
+        keypool::Home::at(home.path()),
+        config,
+    ))
+    .await
+    .unwrap();
+    (proxy, home)
+}
+
+#[tokio::test]
+async fn a_pooled_key_never_travels_over_plain_http_unless_the_provider_opts_in() {
+    let (upstream, seen) = plain_upstream().await;
+    let (proxy, _home) = start_plain(upstream, "").await;
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
+        .build()
+        .unwrap();
+    for url in [
+        // A [[providers]] entry without allow_http, and a built-in provider.
+        "http://plain.internal.example/v1/chat/completions",
+        "http://api.openai.com/v1/chat/completions",
+        "http://API.OpenAI.com:80/v1/chat/completions",
+    ] {
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.post(url).bearer_auth("client-key").body("{}").send(),
+        )
+        .await
+        .expect("keypool answers")
+        .unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(!r.headers().contains_key("x-keypool-account"));
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("plain HTTP") && body.contains("fix: use https://"),
+            "{body}"
+        );
+        assert!(!body.contains("sk-pooled-openai") && !body.contains("plain-a"));
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the upstream saw nothing: {:?}",
+        seen.lock().unwrap()
+    );
+
+    // Opted in: the same request goes out with the pooled key (which this upstream
+    // rate-limits, so the client gets keypool's 429 after that one attempt).
+    let (proxy, _home2) = start_plain(upstream, "allow_http = true").await;
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .post("http://plain.internal.example/v1/chat/completions")
+        .bearer_auth("client-key")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(*seen.lock().unwrap(), vec!["Bearer plain-a"]);
 }

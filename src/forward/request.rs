@@ -58,7 +58,16 @@ pub(super) fn upstream_request(
                     .as_deref()
                     .and_then(|b| b.parse::<Uri>().ok())
                     .and_then(|u| Target::from_absolute_uri(&u))
-                    .filter(|t| t.host != target.host);
+                    // The token endpoint names the account's API host; the token goes
+                    // only to a host of this provider, and only over TLS.
+                    .filter(|t| {
+                        t.scheme == "https"
+                            && t.host != target.host
+                            && e.provider
+                                .hosts
+                                .iter()
+                                .any(|h| h.eq_ignore_ascii_case(&t.host))
+                    });
             }
         }
     }
