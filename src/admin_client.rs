@@ -39,23 +39,28 @@ impl Admin {
 
     /// Whether a keypool answers there (its `GET /` JSON names itself).
     pub async fn is_keypool(&self) -> bool {
-        self.index().await.is_some()
+        self.index().await.is_ok()
     }
 
     /// `GET /` as JSON, if a keypool answers.
-    pub async fn index(&self) -> Option<serde_json::Value> {
-        self.get("/").await.filter(|v| v.get("keypool").is_some())
+    pub async fn index(&self) -> Result<serde_json::Value, String> {
+        let v = self.get("/").await?;
+        match v.get("keypool") {
+            Some(_) => Ok(v),
+            None => Err(format!("what answers at {} is not keypool", self.addr)),
+        }
     }
 
-    pub async fn get(&self, path: &str) -> Option<serde_json::Value> {
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value, String> {
         self.request("GET", path).await
     }
 
-    pub async fn post(&self, path: &str) -> Option<serde_json::Value> {
+    pub async fn post(&self, path: &str) -> Result<serde_json::Value, String> {
         self.request("POST", path).await
     }
 
-    async fn request(&self, method: &str, path: &str) -> Option<serde_json::Value> {
+    /// The JSON answer; `Err` says why there is none, worded for the CLI user.
+    async fn request(&self, method: &str, path: &str) -> Result<serde_json::Value, String> {
         let mut head = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: 0\r\n",
             self.addr
@@ -65,19 +70,39 @@ impl Admin {
         }
         head.push_str("\r\n");
         let head = SecretString::from(head);
+        let not_running = || {
+            format!(
+                "keypool is not running at {} (start it with `keypool serve`, or pass --config with its listen address)",
+                self.addr
+            )
+        };
         let probe = async {
-            let mut s = tokio::net::TcpStream::connect(self.addr).await.ok()?;
-            s.write_all(head.expose_secret().as_bytes()).await.ok()?;
+            let mut s = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .map_err(|_| not_running())?;
+            s.write_all(head.expose_secret().as_bytes())
+                .await
+                .map_err(|_| not_running())?;
             let mut buf = Vec::new();
-            s.take(1 << 20).read_to_end(&mut buf).await.ok()?;
+            s.take(1 << 20)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|_| not_running())?;
             let text = String::from_utf8_lossy(&buf);
-            let (_, body) = text.split_once("\r\n\r\n")?;
-            serde_json::from_str::<serde_json::Value>(body).ok()
+            let (_, body) = text.split_once("\r\n\r\n").ok_or_else(not_running)?;
+            serde_json::from_str::<serde_json::Value>(body).map_err(|_| {
+                // keypool's refusals are one line of text that names the fix.
+                let first = body.lines().next().unwrap_or("").trim();
+                if first.starts_with("keypool:") {
+                    crate::echo::printable(first, 400)
+                } else {
+                    not_running()
+                }
+            })
         };
         tokio::time::timeout(Duration::from_secs(2), probe)
             .await
-            .ok()
-            .flatten()
+            .unwrap_or_else(|_| Err(not_running()))
     }
 }
 

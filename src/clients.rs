@@ -117,7 +117,7 @@ impl Clients {
             return Err("keypool: the request has more than one Proxy-Authorization header; fix: send one (the proxy URL's user:password)".into());
         }
         let (user, pass) = basic(v.as_bytes()).ok_or(
-            "keypool: Proxy-Authorization is not Basic user:password; put the client name in the proxy URL (http://NAME@127.0.0.1:8787)",
+            "keypool: Proxy-Authorization is not Basic user:password; fix: put the client name in the proxy URL (http://NAME@127.0.0.1:8787)",
         )?;
         if user.is_empty() {
             return Ok(None);
@@ -127,10 +127,10 @@ impl Clients {
             let mut known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
             known.sort_unstable();
             return Err(if known.is_empty() {
-                format!("keypool: the proxy URL names client '{user}', but the config has no [clients] section; remove '{user}@' from the proxy URL or add [clients.{user}]")
+                format!("keypool: the proxy URL names client '{user}', but the config has no [clients] section; fix: remove '{user}@' from the proxy URL or add [clients.{user}]")
             } else {
                 format!(
-                    "keypool: unknown client '{user}'; the config names {}",
+                    "keypool: unknown client '{user}'; the config names {}; fix: use one of them in the proxy URL (http://NAME@host:port)",
                     known.join(", ")
                 )
             });
@@ -139,12 +139,12 @@ impl Clients {
             None => {}
             Some(Err(e)) => {
                 return Err(format!(
-                    "keypool: client '{user}' has a password keypool cannot resolve ({e})"
+                    "keypool: client '{user}' has a password keypool cannot resolve ({e}); fix: correct its password line in config.toml, then `keypool reload`"
                 ))
             }
             Some(Ok(want)) if !same(pass.as_bytes(), want.expose_secret().as_bytes()) => {
                 return Err(format!(
-                    "keypool: wrong or missing password for client '{user}' (http://{user}:PASSWORD@host:port)"
+                    "keypool: wrong or missing password for client '{user}'; fix: put it in the proxy URL (http://{user}:PASSWORD@host:port)"
                 ));
             }
             Some(Ok(_)) => {}

@@ -59,14 +59,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .post(crate::admin::RELOAD_PATH)
                 .await
             {
-                None => Err(Failure::Runtime(format!(
-                    "keypool is not running at {listen} (start it with `keypool serve`)"
-                ))),
-                Some(v) if v["reloaded"] == true => {
+                Err(e) => Err(Failure::Runtime(e)),
+                Ok(v) if v["reloaded"] == true => {
                     println!("{}", v["message"].as_str().unwrap_or("reloaded"));
                     Ok(ExitCode::SUCCESS)
                 }
-                Some(v) => Err(Failure::Usage(format!(
+                Ok(v) => Err(Failure::Usage(format!(
                     "reload refused: {}",
                     v["error"].as_str().unwrap_or("unknown error")
                 ))),
@@ -75,12 +73,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status { json } => {
             let (config, path) = load_config(&home, config_path.as_deref(), false)?;
             let admin = Admin::new(config.listen, &path);
-            let Some(v) = admin.get(crate::admin::STATUS_PATH).await else {
-                return Err(Failure::Runtime(format!(
-                    "keypool is not running at {} (start it with `keypool serve`, or pass --config with its listen address)",
-                    config.listen
-                )));
-            };
+            let v = admin
+                .get(crate::admin::STATUS_PATH)
+                .await
+                .map_err(Failure::Runtime)?;
             if json {
                 println!("{v:#}");
             } else {
@@ -90,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Accounts(AccountsCommand::List { check }) => {
             let (config, path) = load_config(&home, config_path.as_deref(), false)?;
-            let live = Admin::new(config.listen, &path).index().await;
+            let live = Admin::new(config.listen, &path).index().await.ok();
             Ok(crate::accounts_view::list(
                 &home,
                 &config,

@@ -9,6 +9,7 @@ pub mod fake;
 pub mod https;
 pub mod keypool;
 pub mod oauth;
+pub mod raw_client;
 
 #[allow(unused_imports)]
 pub use ca::TestCa;
