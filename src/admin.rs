@@ -105,7 +105,14 @@ pub const RELOAD_PATH: &str = "/_keypool/reload";
 
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     if let Some(refused) = crate::admin_access::refusal(req.method(), req.headers(), state) {
-        return refused;
+        let mut r = text(refused.status, format!("{}\n", refused.message));
+        if refused.ask_login {
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"keypool\", charset=\"UTF-8\""),
+            );
+        }
+        return r;
     }
     let path = req.uri().path();
     if path == STATUS_PATH && req.method() == http::Method::GET {

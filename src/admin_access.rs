@@ -8,15 +8,30 @@
 //! have passwords or the listener is reachable from other machines, without a client's
 //! name and password.
 
-use crate::body::ProxyBody;
-use crate::server::text;
 use crate::state::State;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST, ORIGIN, WWW_AUTHENTICATE};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::header::{CONTENT_TYPE, HOST, ORIGIN};
+use http::{HeaderMap, Method, StatusCode};
 use std::net::{IpAddr, SocketAddr};
 
+/// Why a request to keypool itself is refused, worded with the fix.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+    /// The answer asks for credentials (`WWW-Authenticate: Basic`).
+    pub ask_login: bool,
+}
+
+fn refuse(status: StatusCode, message: String) -> Option<Refusal> {
+    Some(Refusal {
+        status,
+        message,
+        ask_login: status == StatusCode::UNAUTHORIZED,
+    })
+}
+
 /// The refusal to send, or `None` when the request may be served.
-pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Response<ProxyBody>> {
+pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Refusal> {
     let listen = state.listen;
     let port = listen.port();
     let own = |authority: &str| is_own(authority, listen);
@@ -28,10 +43,10 @@ pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Re
         }
     };
     if !single(HOST).is_ok_and(|h| h.is_some_and(own)) {
-        return Some(text(
+        return refuse(
             StatusCode::FORBIDDEN,
-            format!("keypool: refused: the Host header is not keypool's own address (a web page can make a name it controls point at this machine); fix: address keypool as http://127.0.0.1:{port}/\n"),
-        ));
+            format!("keypool: refused: the Host header is not keypool's own address (a web page can make a name it controls point at this machine); fix: address keypool as http://127.0.0.1:{port}/"),
+        );
     }
     let cross_origin = match single(ORIGIN) {
         Ok(None) => false,
@@ -45,29 +60,24 @@ pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Re
         .map(|v| v.as_bytes().to_ascii_lowercase());
     let cross_site = fetch_site.is_some_and(|s| s != b"same-origin" && s != b"none");
     if cross_origin || cross_site {
-        return Some(text(
+        return refuse(
             StatusCode::FORBIDDEN,
-            format!("keypool: refused a request a web page on another site sent; keypool's pages and endpoints serve only this machine's own tools; fix: open http://127.0.0.1:{port}/ directly, or use `keypool status`\n"),
-        ));
+            format!("keypool: refused a request a web page on another site sent; keypool's pages and endpoints serve only this machine's own tools; fix: open http://127.0.0.1:{port}/ directly, or use `keypool status`"),
+        );
     }
     if method == Method::POST && !is_json(headers) {
-        return Some(text(
+        return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("keypool: a POST to keypool needs Content-Type: application/json; fix: use `keypool reload`, or curl -X POST -H 'content-type: application/json' http://127.0.0.1:{port}/_keypool/reload\n"),
-        ));
+            format!("keypool: a POST to keypool needs Content-Type: application/json; fix: use `keypool reload`, or curl -X POST -H 'content-type: application/json' http://127.0.0.1:{port}/_keypool/reload"),
+        );
     }
     let live = state.live();
     let needs_login = live.clients.any_password() || !listen.ip().to_canonical().is_loopback();
     if needs_login && !live.clients.admin(headers) {
-        let mut r = text(
+        return refuse(
             StatusCode::UNAUTHORIZED,
-            format!("keypool: keypool's pages and endpoints need the name and password of a [clients] entry that has one (clients have passwords, or keypool listens beyond this machine); fix: `keypool status` and `keypool reload` send them from the config; with curl: curl -u NAME:PASSWORD http://127.0.0.1:{port}/\n"),
+            format!("keypool: keypool's pages and endpoints need the name and password of a [clients] entry that has one (clients have passwords, or keypool listens beyond this machine); fix: `keypool status` and `keypool reload` send them from the config; with curl: curl -u NAME:PASSWORD http://127.0.0.1:{port}/"),
         );
-        r.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"keypool\", charset=\"UTF-8\""),
-        );
-        return Some(r);
     }
     None
 }

@@ -172,7 +172,14 @@ impl Egress {
         }
     }
 
-    pub fn set_named_hosts(&self, hosts: impl IntoIterator<Item = String>) {
+    /// keypool's own address once bound, and the provider hosts of the config in force.
+    pub fn set<'a>(&self, own: SocketAddr, hosts: impl IntoIterator<Item = &'a str>) {
+        self.set_own(own);
+        self.set_named_hosts(hosts);
+    }
+
+    /// The provider hosts, replaced on reload.
+    pub fn set_named_hosts<'a>(&self, hosts: impl IntoIterator<Item = &'a str>) {
         let set = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
         *self.named.write() = Arc::new(set);
     }
@@ -360,8 +367,7 @@ mod tests {
     #[test]
     fn exceptions_and_loops() {
         let e = Egress::new(&["10.9.0.0/16".into(), "Vllm.Lan".into(), "::1".into()]);
-        e.set_named_hosts(["api.openai.com".to_string()]);
-        e.set_own(sa("127.0.0.1:8787"));
+        e.set(sa("127.0.0.1:8787"), ["api.openai.com"]);
         let local = vec![sa("127.0.0.1:5432")];
         assert!(matches!(
             e.filter("x:5432", "x", false, local.clone()),

@@ -74,6 +74,18 @@ pub enum StartError {
     Exposed { addr: SocketAddr },
 }
 
+/// The clients of `config`, when its listen address is loopback or a client has a
+/// password to ask every request for.
+fn exposure_checked(config: &Config) -> Result<crate::clients::Clients, StartError> {
+    let clients = crate::clients::Clients::build(config);
+    if !is_loopback(config.listen) && !clients.any_password() {
+        return Err(StartError::Exposed {
+            addr: config.listen,
+        });
+    }
+    Ok(clients)
+}
+
 /// Whether `addr` is reachable only from this machine.
 pub fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
@@ -127,12 +139,7 @@ impl RunningProxy {
 
 pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let config = opts.config;
-    let clients = crate::clients::Clients::build(&config);
-    if !is_loopback(config.listen) && !clients.any_password() {
-        return Err(StartError::Exposed {
-            addr: config.listen,
-        });
-    }
+    let clients = exposure_checked(&config)?;
     let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind {
         addr: config.listen,
         hint: match source.kind() {
@@ -163,10 +170,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let ca = Arc::new(ca);
     let upstream =
         Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
-    upstream.egress().set_own(listen);
-    upstream
-        .egress()
-        .set_named_hosts(config.registry.hosts().map(str::to_string));
+    upstream.egress().set(listen, config.registry.hosts());
     let store = crate::oauth::store::Store::at(opts.home.credentials_file());
     let state_file = StateFile::at(opts.home.state_file());
     let pools = Pools::build(&config, &store);
@@ -244,7 +248,7 @@ the running config is kept",
     state
         .upstream
         .egress()
-        .set_named_hosts(config.registry.hosts().map(str::to_string));
+        .set_named_hosts(config.registry.hosts());
     state.replace(Live {
         clients: crate::clients::Clients::build(&config),
         registry: config.registry,

@@ -56,7 +56,12 @@ pub async fn connect(
         return Response::new(empty());
     }
 
-    // Connect first, so an unreachable host is a 502 with a reason, not a dead tunnel.
+    blind(req, state, target).await
+}
+
+/// A tunnel keypool does not look into: connected first, so an unreachable host is a 502
+/// with a reason rather than a dead tunnel, and a refused one names the rule.
+async fn blind(req: Request<Incoming>, state: Arc<State>, target: Target) -> Response<ProxyBody> {
     let upstream = match state.upstream.connect_tcp(&target.host, target.port).await {
         Ok(s) => s,
         Err(e) => {

@@ -361,15 +361,7 @@ impl Validator<'_> {
                         );
                     }
                 }
-                for a in &u.get_ref().allow_private {
-                    if let Err(e) = crate::egress::parse_allow(a) {
-                        return self.err(
-                            u.span(),
-                            e,
-                            "write allow_private = [\"gpu-box.lan\", \"192.168.1.20\", \"10.0.0.0/8\"]".into(),
-                        );
-                    }
-                }
+                self.allow_private(&u)?;
                 u.into_inner()
             }
         };
@@ -540,6 +532,21 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// `[upstream] allow_private`: host names, IP addresses or CIDR blocks.
+    fn allow_private(&self, u: &Spanned<UpstreamConfig>) -> Result<(), ConfigError> {
+        for a in &u.get_ref().allow_private {
+            if let Err(e) = crate::egress::parse_allow(a) {
+                return self.err(
+                    u.span(),
+                    e,
+                    "write allow_private = [\"gpu-box.lan\", \"192.168.1.20\", \"10.0.0.0/8\"]"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A `[[providers]]` entry's `paths`: absolute path prefixes; absent means every path.

@@ -284,6 +284,68 @@ mod tests {
     }
 
     #[test]
+    fn api_keys_go_only_on_each_providers_api_surface() {
+        let r = Registry::new(builtin());
+        let key = |id: &str, path: &str| r.by_id(id).unwrap().covers(path, Kind::ApiKey);
+        for (id, inside, outside) in [
+            ("openai", "/v1/chat/completions", "/backend-api/me"),
+            ("anthropic", "/v1/messages", "/api/event_logging/batch"),
+            ("anthropic", "/v1/models", "/api/claude_code/settings"),
+            (
+                "anthropic",
+                "/v1/messages/count_tokens",
+                "/mcp-registry/v0/servers",
+            ),
+            (
+                "google",
+                "/v1beta/models/g:generateContent",
+                "/$discovery/rest",
+            ),
+            ("google", "/upload/v1beta/files", "/v1betax/models"),
+            (
+                "openrouter",
+                "/api/v1/chat/completions",
+                "/api/frontend/stats",
+            ),
+            (
+                "groq",
+                "/openai/v1/chat/completions",
+                "/v1/chat/completions",
+            ),
+            ("xai", "/v1/chat/completions", "/api/x"),
+            ("mistral", "/v1/chat/completions", "/x"),
+            ("deepseek", "/chat/completions", "/chat/completionsX"),
+            ("deepseek", "/beta/completions", "/admin"),
+            ("cerebras", "/v1/chat/completions", "/"),
+            ("together", "/v1/chat/completions", "/api/x"),
+            ("fireworks", "/inference/v1/chat/completions", "/account"),
+            ("zai", "/api/paas/v4/chat/completions", "/api/monitor/usage"),
+            ("zai", "/api/anthropic/v1/messages", "/"),
+            ("moonshot", "/v1/chat/completions", "/api/x"),
+            ("kimi-coding", "/coding/v1/messages", "/v1/messages"),
+        ] {
+            assert!(key(id, inside), "{id}: {inside} is its API");
+            assert!(!key(id, outside), "{id}: {outside} is not");
+        }
+        // Dot segments and encoded separators could leave the prefix once the provider
+        // normalises the path: never in scope.
+        for p in [
+            "/v1/../api/x",
+            "/v1/./x",
+            "/v1/%2e%2e/api",
+            "/v1%2Fmessages",
+            "/v1/\\x",
+        ] {
+            assert!(!key("anthropic", p), "{p}");
+        }
+        // Subscription-only providers take no keys anywhere.
+        assert!(!key("openai-codex", "/backend-api/codex/responses"));
+        assert!(!key("github-copilot", "/chat/completions"));
+        assert!(key("huggingface", "/together/v1/chat/completions"));
+        assert!(r.by_id("openai").is_some_and(|p| !p.allow_http));
+    }
+
+    #[test]
     fn cloudflare_swaps_only_ai_paths_and_rewrites_the_account() {
         let r = Registry::new(builtin());
         let cf = r.by_id("cloudflare-workers-ai").unwrap();
