@@ -9,64 +9,14 @@ use keypool::{Config, Home, ProxyOptions};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
-use support::keypool::{config_text, tls_connect, Keypool};
-use support::raw_client::{basic, exchange, read_answer, Answer};
+use support::guarded::{inside, CHAT, GUARDED_POOLS};
+use support::keypool::{config_text, Keypool};
+use support::raw_client::{basic, exchange, Answer};
 use support::{Behaviour, FakeProvider, TestCa};
-use tokio::io::AsyncWriteExt;
 
-/// Pool `work` (first for openai, guarded by client `ci`) and pool `shared`, which
-/// falls back to `work` when its account is limited.
-const GUARDED: &str = r#"
-[[accounts]]
-name = "work-key"
-provider = "openai"
-api_key = "sk-work"
-[[accounts]]
-name = "shared-key"
-provider = "openai"
-api_key = "sk-shared"
-[[pools]]
-name = "work"
-provider = "openai"
-accounts = ["work-key"]
-[[pools]]
-name = "shared"
-provider = "openai"
-accounts = ["shared-key"]
-fallback = ["work"]
-[clients.ci]
-pools = ["work"]
-password = "ci-secret"
-"#;
-
-/// A chat completion inside a CONNECT tunnel whose request carries `proxy_auth` (a whole
-/// header line, or nothing): the CONNECT answer, then the request's answer if it opened.
+/// A chat completion inside a tunnel whose CONNECT carries `proxy_auth`.
 async fn chat_with(kp: &Keypool, proxy_auth: &str) -> (Answer, Option<Answer>) {
-    let mut tcp = tokio::net::TcpStream::connect(kp.addr()).await.unwrap();
-    tcp.write_all(
-        format!(
-            "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n{proxy_auth}\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let connect = read_answer(&mut tcp).await;
-    if connect.status != 200 {
-        return (connect, None);
-    }
-    let mut tls = tls_connect(tcp, "api.openai.com", &kp.ca_pem()).await;
-    let body = json!({"model": "gpt-4o", "messages": []}).to_string();
-    tls.write_all(
-        format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-placeholder\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    (connect, Some(read_answer(&mut tls).await))
+    inside(kp, proxy_auth, CHAT).await
 }
 
 #[tokio::test]
@@ -75,7 +25,7 @@ async fn a_guarded_pool_never_serves_a_request_that_did_not_give_its_password() 
     let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
     fake.set("sk-work", Behaviour::Ok);
     fake.set("sk-shared", Behaviour::Ok);
-    let kp = Keypool::start(GUARDED, &fake, &ca).await;
+    let kp = Keypool::start(GUARDED_POOLS, &fake, &ca).await;
 
     // Anonymous in every spelling: the provider's first pool that no password guards.
     let empty_user = format!("Proxy-Authorization: {}\r\n", basic(":"));

@@ -7,61 +7,19 @@
 
 mod support;
 
-use support::keypool::{tls_connect, Keypool};
-use support::raw_client::{basic, exchange, read_answer, Answer};
+use support::guarded::{inside, CHAT, GUARDED_POOLS};
+use support::keypool::Keypool;
+use support::raw_client::{basic, exchange};
 use support::{Behaviour, FakeProvider, TestCa};
-use tokio::io::AsyncWriteExt;
-
-/// `work` is guarded by client `ci`; `shared` serves anonymous requests.
-const GUARDED: &str = r#"
-[[accounts]]
-name = "work-key"
-provider = "openai"
-api_key = "sk-work"
-[[accounts]]
-name = "shared-key"
-provider = "openai"
-api_key = "sk-shared"
-[[pools]]
-name = "work"
-provider = "openai"
-accounts = ["work-key"]
-[[pools]]
-name = "shared"
-provider = "openai"
-accounts = ["shared-key"]
-[clients.ci]
-pools = ["work"]
-password = "ci-secret"
-"#;
 
 async fn start() -> (TestCa, FakeProvider, Keypool) {
     let ca = TestCa::new();
     let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
     fake.set("sk-work", Behaviour::Ok);
     fake.set("sk-shared", Behaviour::Ok);
-    let kp = Keypool::start(GUARDED, &fake, &ca).await;
+    let kp = Keypool::start(GUARDED_POOLS, &fake, &ca).await;
     (ca, fake, kp)
 }
-
-/// A tunnel to api.openai.com opened with `proxy_auth` header lines, then `request`
-/// (raw bytes) inside TLS: the CONNECT answer, and the inner answer if it opened.
-async fn inside(kp: &Keypool, proxy_auth: &str, request: &[u8]) -> (Answer, Option<Answer>) {
-    let mut tcp = tokio::net::TcpStream::connect(kp.addr()).await.unwrap();
-    let head = format!(
-        "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n{proxy_auth}\r\n"
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
-    let connect = read_answer(&mut tcp).await;
-    if connect.status != 200 {
-        return (connect, None);
-    }
-    let mut tls = tls_connect(tcp, "api.openai.com", &kp.ca_pem()).await;
-    tls.write_all(request).await.unwrap();
-    (connect, Some(read_answer(&mut tls).await))
-}
-
-const CHAT: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
 
 #[tokio::test]
 async fn proxy_auth_bypass_attempts_never_reach_the_guarded_pool() {
