@@ -217,22 +217,23 @@ async fn once_clients_have_passwords_the_admin_endpoints_need_one() {
     // The CLI sends the first client's password from the config it reads.
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
-    let status = |text: String| {
+    let run = |text: String, args: &'static [&'static str]| {
         std::fs::write(&cfg, text).unwrap();
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"));
         c.env_clear()
             .env("KEYPOOL_HOME", dir.path())
             .arg("--config")
             .arg(&cfg)
-            .args(["status", "--json"]);
+            .args(args);
         async move {
             tokio::time::timeout(std::time::Duration::from_secs(30), c.output())
                 .await
-                .expect("keypool status exits")
+                .expect("the command exits")
                 .unwrap()
         }
     };
     let listen = format!("listen = \"{addr}\"\n");
+    let status = |text: String| run(text, &["status", "--json"]);
     let out = status(format!("{listen}{WITH_PASSWORD}")).await;
     assert!(
         out.status.success(),
@@ -241,6 +242,15 @@ async fn once_clients_have_passwords_the_admin_endpoints_need_one() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pools"][0]["accounts"][0]["name"], "a");
+    // `keypool reload` gets past the check too: the proxy answers (it was started without
+    // a file to read again), not 401.
+    let out = run(format!("{listen}{WITH_PASSWORD}"), &["reload"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("reload refused") && err.contains("without a config file"),
+        "{err}"
+    );
     // Without the password in its config the CLI says what refused it, not "not running".
     let out = status(listen).await;
     assert_eq!(out.status.code(), Some(1));
