@@ -109,6 +109,16 @@ pub const STATUS_PATH: &str = "/_keypool/status";
 pub const RELOAD_PATH: &str = "/_keypool/reload";
 
 pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
+    if let Some(refused) = crate::admin_access::refusal(req.method(), req.headers(), state) {
+        let mut r = text(refused.status, format!("{}\n", refused.message));
+        if refused.ask_login {
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"keypool\", charset=\"UTF-8\""),
+            );
+        }
+        return r;
+    }
     let path = req.uri().path();
     if path == STATUS_PATH && req.method() == http::Method::GET {
         return status(state);
@@ -151,6 +161,11 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
             "keypool: only GET / is served here\n",
         );
     }
+    index(req, state)
+}
+
+/// `GET /`: what is running, as a short page or (`Accept: application/json`) JSON.
+fn index<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
     let live = state.live();
     let pools: Vec<_> = live

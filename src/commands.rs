@@ -1,5 +1,6 @@
 //! What each CLI command does. `main.rs` only parses and maps the result to an exit code.
 
+use crate::admin_client::Admin;
 use crate::ca::CertAuthority;
 use crate::cli::{
     AccountsCommand, CaCommand, Cli, Command, EnvArgs, InitArgs, LoginArgs, LoginProvider, RunArgs,
@@ -16,7 +17,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A command failed; the variant picks the exit code.
 #[derive(Debug)]
@@ -56,28 +56,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             // here, and the running proxy reports what is wrong with the rest.
             let path = config_path.clone().unwrap_or_else(|| home.config_file());
             let listen = listen_of(&path);
-            match post(listen, crate::admin::RELOAD_PATH).await {
-                None => Err(Failure::Runtime(format!(
-                    "keypool is not running at {listen} (start it with `keypool serve`)"
-                ))),
-                Some(v) if v["reloaded"] == true => {
+            match Admin::new(listen, &path)
+                .post(crate::admin::RELOAD_PATH)
+                .await
+            {
+                Err(e) => Err(Failure::Runtime(e)),
+                Ok(v) if v["reloaded"] == true => {
                     println!("{}", v["message"].as_str().unwrap_or("reloaded"));
                     Ok(ExitCode::SUCCESS)
                 }
-                Some(v) => Err(Failure::Usage(format!(
+                Ok(v) => Err(Failure::Usage(format!(
                     "reload refused: {}",
                     v["error"].as_str().unwrap_or("unknown error")
                 ))),
             }
         }
         Command::Status { json } => {
-            let (config, _) = load_config(&home, config_path.as_deref(), false)?;
-            let Some(v) = fetch_json(config.listen, crate::admin::STATUS_PATH).await else {
-                return Err(Failure::Runtime(format!(
-                    "keypool is not running at {} (start it with `keypool serve`, or pass --config with its listen address)",
-                    config.listen
-                )));
-            };
+            let (config, path) = load_config(&home, config_path.as_deref(), false)?;
+            let admin = Admin::new(config.listen, &path);
+            let v = admin
+                .get(crate::admin::STATUS_PATH)
+                .await
+                .map_err(Failure::Runtime)?;
             if json {
                 println!("{v:#}");
             } else {
@@ -87,7 +87,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Accounts(AccountsCommand::List { check }) => {
             let (config, path) = load_config(&home, config_path.as_deref(), false)?;
-            let live = admin_json(config.listen).await;
+            let live = Admin::new(config.listen, &path).index().await.ok();
             Ok(crate::accounts_view::list(
                 &home,
                 &config,
@@ -199,6 +199,7 @@ async fn start_proxy(
     opts.config_path = config_path.exists().then(|| config_path.to_path_buf());
     start(opts).await.map_err(|e| match e {
         crate::server::StartError::Upstream(m) => Failure::Usage(m),
+        e @ crate::server::StartError::Exposed { .. } => Failure::Usage(e.to_string()),
         e => Failure::Runtime(e.to_string()),
     })
 }
@@ -427,7 +428,7 @@ async fn run_command(
     let wanted = config.listen;
     let hosts = crate::ca::hosts_of(&config.registry);
     let mut proxy = None;
-    let addr = if is_keypool(wanted).await {
+    let addr = if Admin::new(wanted, &path).is_keypool().await {
         wanted
     } else {
         // Nothing of ours there: run a proxy for the child's lifetime, on the configured
@@ -492,49 +493,4 @@ async fn port_taken(addr: SocketAddr) -> bool {
     tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
         .await
         .is_ok_and(|r| r.is_ok())
-}
-
-/// Whether a keypool answers at `addr` (its `GET /` JSON names itself).
-async fn is_keypool(addr: SocketAddr) -> bool {
-    admin_json(addr).await.is_some()
-}
-
-/// The status JSON of the keypool answering at `addr`, if one does.
-async fn admin_json(addr: SocketAddr) -> Option<serde_json::Value> {
-    fetch_json(addr, "/")
-        .await
-        .filter(|v| v.get("keypool").is_some())
-}
-
-/// `POST path` to the keypool answering at `addr`; its JSON answer.
-async fn post(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
-    request_json(addr, "POST", path).await
-}
-
-/// `path` of the keypool answering at `addr`, as JSON; `None` when no keypool answers.
-async fn fetch_json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
-    request_json(addr, "GET", path).await
-}
-
-async fn request_json(addr: SocketAddr, method: &str, path: &str) -> Option<serde_json::Value> {
-    let probe = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(
-            format!(
-                "{method} {path} HTTP/1.0\r\nAccept: application/json\r\nContent-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .ok()?;
-        let mut buf = Vec::new();
-        s.take(1 << 20).read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf);
-        let (_, body) = text.split_once("\r\n\r\n")?;
-        serde_json::from_str::<serde_json::Value>(body).ok()
-    };
-    tokio::time::timeout(Duration::from_secs(2), probe)
-        .await
-        .ok()
-        .flatten()
 }

@@ -4,6 +4,8 @@
 
 pub mod accounts_view;
 pub mod admin;
+pub mod admin_access;
+pub mod admin_client;
 pub mod atomic_file;
 pub mod body;
 pub mod ca;
@@ -11,6 +13,8 @@ pub mod cli;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod echo;
+pub mod egress;
 pub mod envvars;
 pub mod forward;
 pub mod headers;

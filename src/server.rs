@@ -69,6 +69,26 @@ pub enum StartError {
     Ca(#[from] crate::ca::CaError),
     #[error("{0}")]
     Upstream(String),
+    /// A listener beyond loopback with no client password to ask for.
+    #[error("keypool: listen = \"{addr}\" is reachable from other machines, and no [clients] entry has a password, so anyone who can reach it could spend your accounts\nfix: listen on 127.0.0.1:{port}, or add a client with a password ([clients.NAME] pools = [...], password = \"env:VAR\") and use http://NAME:PASSWORD@HOST:{port} as the proxy URL", port = addr.port())]
+    Exposed { addr: SocketAddr },
+}
+
+/// The clients of `config`, when its listen address is loopback or a client has a
+/// password to ask every request for.
+fn exposure_checked(config: &Config) -> Result<crate::clients::Clients, StartError> {
+    let clients = crate::clients::Clients::build(config);
+    if !is_loopback(config.listen) && !clients.any_password() {
+        return Err(StartError::Exposed {
+            addr: config.listen,
+        });
+    }
+    Ok(clients)
+}
+
+/// Whether `addr` is reachable only from this machine.
+pub fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// A proxy running on the current tokio runtime.
@@ -122,6 +142,7 @@ impl RunningProxy {
 
 pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     let config = opts.config;
+    let clients = exposure_checked(&config)?;
     let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind {
         addr: config.listen,
         hint: match source.kind() {
@@ -137,9 +158,9 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         source,
         hint: "",
     })?;
-    if !listen.ip().is_loopback() {
+    if !is_loopback(listen) {
         tracing::warn!(
-            "listening on {listen}, beyond this machine: anyone who can reach it can spend your accounts; use 127.0.0.1 unless that is what you want"
+            "listening on {listen}, beyond this machine: every request must name a client and its password"
         );
     }
     let hosts = crate::ca::hosts_of(&config.registry);
@@ -152,6 +173,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     }
     let upstream =
         Upstream::new(&config.upstream, &opts.connect_to).map_err(StartError::Upstream)?;
+    upstream.egress().set(listen, config.registry.hosts());
     let store = crate::oauth::store::Store::at(opts.home.credentials_file());
     let state_file = StateFile::at(opts.home.state_file());
     let pools = Pools::build(&config, &store);
@@ -175,7 +197,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         home: opts.home,
         listen,
         live: parking_lot::RwLock::new(Arc::new(Live {
-            clients: crate::clients::Clients::build(&config),
+            clients,
             registry: config.registry,
             pools,
         })),
@@ -234,6 +256,10 @@ the running config is kept",
         .affinity
         .retain(|pool, account| kept.contains(&(pool.to_string(), account.to_string())));
     let notes = reload_ca(state, &pools);
+    state
+        .upstream
+        .egress()
+        .set_named_hosts(config.registry.hosts());
     state.replace(Live {
         clients: crate::clients::Clients::build(&config),
         registry: config.registry,
@@ -375,27 +401,42 @@ async fn route(
     peer: SocketAddr,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let proxied = req.method() == http::Method::CONNECT || req.uri().scheme().is_some();
-    let client = if proxied {
-        match state.live().clients.authenticate(req.headers()) {
-            Ok(c) => c,
-            Err(why) => return Ok(proxy_auth_required(why)),
-        }
-    } else {
-        None
+    if !proxied {
+        tracing::debug!(%peer, "request to keypool itself: {} {}", req.method(), req.uri().path());
+        return Ok(admin::handle(&req, &state));
+    }
+    let client = match authorize(&req, &state) {
+        Ok(c) => c,
+        Err(why) => return Ok(proxy_auth_required(why)),
     };
     if req.method() == http::Method::CONNECT {
         return Ok(tunnel::connect(req, state, client).await);
     }
-    if req.uri().scheme().is_some() {
-        // Absolute form: a plain-HTTP proxy request (`http_proxy`).
-        let Some(mut target) = Target::from_absolute_uri(req.uri()) else {
-            return Ok(text(StatusCode::BAD_REQUEST, "keypool: the request URI has no usable host; proxy requests look like `GET http://host/path`\n"));
-        };
-        target.client = client;
-        return forward::handle(req, Arc::new(target), state).await;
+    // Absolute form: a plain-HTTP proxy request (`http_proxy`).
+    let Some(mut target) = Target::from_absolute_uri(req.uri()) else {
+        return Ok(text(StatusCode::BAD_REQUEST, "keypool: the request URI has no usable host; proxy requests look like `GET http://host/path`\n"));
+    };
+    target.client = client;
+    forward::handle(req, Arc::new(target), state).await
+}
+
+/// The client a proxied request names, checked. On a listener other machines can reach,
+/// only a client with a password counts: a bare name anyone can type proves nothing.
+fn authorize(req: &Request<Incoming>, state: &State) -> Result<Option<Arc<str>>, String> {
+    let live = state.live();
+    let client = live.clients.authenticate(req.headers())?;
+    if is_loopback(state.listen)
+        || client
+            .as_deref()
+            .is_some_and(|c| live.clients.has_password(c))
+    {
+        return Ok(client);
     }
-    tracing::debug!(%peer, "request to keypool itself: {} {}", req.method(), req.uri().path());
-    Ok(admin::handle(&req, &state))
+    Err(format!(
+        "keypool: keypool listens on {}, beyond this machine, so every request must name a client and its password; fix: use http://NAME:PASSWORD@HOST:{} as the proxy URL, with a [clients.NAME] that has a password",
+        state.listen,
+        state.listen.port()
+    ))
 }
 
 fn proxy_auth_required(why: String) -> Response<ProxyBody> {

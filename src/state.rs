@@ -25,14 +25,22 @@ pub struct Live {
 
 impl Live {
     /// The pool serving `provider` for `client`: its configured pool for that provider,
-    /// or the provider's default pool when the request names no client.
+    /// or, when the request names no client, the provider's first pool that no password
+    /// guards. `None`: the request is handled as for a provider without accounts.
     pub fn pool_for(
         &self,
         provider: &str,
         client: Option<&str>,
     ) -> Option<&Arc<crate::pool::Pool>> {
         match client {
-            None => self.pools.for_provider(provider),
+            None => match self.pools.for_provider(provider) {
+                Some(p) if !self.clients.guards(&p.name) => Some(p),
+                _ => self
+                    .pools
+                    .all
+                    .iter()
+                    .find(|p| p.provider.id == provider && !self.clients.guards(&p.name)),
+            },
             Some(c) => self
                 .clients
                 .pools(c)?

@@ -20,6 +20,7 @@ pub async fn connect(
         .uri()
         .authority()
         .and_then(|a| Some((a.host(), a.port_u16()?)))
+        .filter(|(host, port)| *port != 0 && crate::forward::plausible_host(host))
     else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -57,11 +58,19 @@ pub async fn connect(
         return Response::new(empty());
     }
 
-    // Connect first, so an unreachable host is a 502 with a reason, not a dead tunnel.
+    blind(req, state, target).await
+}
+
+/// A tunnel keypool does not look into: connected first, so an unreachable host is a 502
+/// with a reason rather than a dead tunnel, and a refused one names the rule.
+async fn blind(req: Request<Incoming>, state: Arc<State>, target: Target) -> Response<ProxyBody> {
     let upstream = match state.upstream.connect_tcp(&target.host, target.port).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(host = %target.host, port = target.port, "tunnel: cannot connect: {e}");
+            if let Some(refused) = crate::egress::Refused::find(&e) {
+                return text(refused.status(), format!("{refused}\n"));
+            }
             return text(
                 StatusCode::BAD_GATEWAY,
                 format!(

@@ -84,24 +84,55 @@ struct Dialer {
     connect_to: Vec<ConnectTo>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    egress: crate::egress::Egress,
 }
 
 impl Dialer {
+    /// Every connection keypool opens passes here: resolved once, checked against the
+    /// egress policy, then connected to the checked address.
     async fn tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        let (h, p) = match self.connect_to.iter().find(|c| c.matches(host, port)) {
+        let host = host.trim_matches(['[', ']']);
+        let route = self.connect_to.iter().find(|c| c.matches(host, port));
+        let (h, p) = match route {
             Some(c) => (c.to_host.as_str(), c.to_port),
-            None => (host.trim_matches(['[', ']']), port),
+            None => (host, port),
         };
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect((h, p)))
-            .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connecting to {h}:{p} timed out"),
-                )
-            })??;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connecting to {h}:{p} timed out"),
+            )
+        };
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let resolved: Vec<std::net::SocketAddr> =
+            tokio::time::timeout_at(deadline, tokio::net::lookup_host((h, p)))
+                .await
+                .map_err(|_| timed_out())??
+                .take(16)
+                .collect();
+        let target = match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        };
+        let addrs = self
+            .egress
+            .filter(&target, host, route.is_some(), resolved)
+            .map_err(|r| io::Error::new(io::ErrorKind::PermissionDenied, r))?;
+        let mut last = io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{h} resolves to no address"),
+        );
+        for addr in addrs {
+            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                Err(_) => return Err(timed_out()),
+                Ok(Ok(stream)) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                Ok(Err(e)) => last = e,
+            }
+        }
+        Err(last)
     }
 
     async fn connect(&self, uri: Uri) -> io::Result<Conn> {
@@ -244,6 +275,7 @@ impl Upstream {
             connect_to,
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
+            egress: crate::egress::Egress::new(&cfg.allow_private),
         });
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -260,6 +292,12 @@ impl Upstream {
         req: http::Request<ProxyBody>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
         self.client.request(req).await
+    }
+
+    /// Where keypool may connect: the provider hosts of the config in force, and its own
+    /// listening address, which it never connects to.
+    pub fn egress(&self) -> &crate::egress::Egress {
+        &self.dialer.egress
     }
 
     /// A raw TCP connection for a blind tunnel.

@@ -17,6 +17,10 @@ api_key = "sk-work"
 name = "home-key"
 provider = "openai"
 api_key = "sk-home"
+[[accounts]]
+name = "ci-key"
+provider = "openai"
+api_key = "sk-ci"
 
 [[pools]]
 name = "work"
@@ -26,13 +30,17 @@ accounts = ["work-key"]
 name = "personal"
 provider = "openai"
 accounts = ["home-key"]
+[[pools]]
+name = "ci"
+provider = "openai"
+accounts = ["ci-key"]
 
 [clients.work]
 pools = ["work"]
 [clients.home]
 pools = ["personal"]
 [clients.ci]
-pools = ["work"]
+pools = ["ci"]
 password = "ci-secret"
 "#;
 
@@ -81,6 +89,7 @@ async fn the_proxy_user_selects_the_pools_and_a_password_guards_them() {
     let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
     fake.set("sk-work", Behaviour::Ok);
     fake.set("sk-home", Behaviour::Ok);
+    fake.set("sk-ci", Behaviour::Ok);
     let kp = Keypool::start(CONFIG, &fake, &ca).await;
 
     for _ in 0..3 {
@@ -94,7 +103,7 @@ async fn the_proxy_user_selects_the_pools_and_a_password_guards_them() {
         );
         assert_eq!(
             served_by(&client(&kp, Some(("ci", "ci-secret")))).await,
-            "work-key"
+            "ci-key"
         );
     }
     // No user: the provider's first pool.

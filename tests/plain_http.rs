@@ -60,33 +60,12 @@ async fn plain_upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
     let (upstream, seen) = plain_upstream().await;
-    let home = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-[[providers]]
-id = "plainllm"
-hosts = ["plain.internal.example"]
-auth = "bearer"
-[[accounts]]
-name = "a"
-provider = "plainllm"
-api_key = "plain-a"
-[[accounts]]
-name = "b"
-provider = "plainllm"
-api_key = "plain-b"
-[upstream]
-connect_to = ["plain.internal.example:80:127.0.0.1:{}"]
-"#,
-        upstream.port()
-    );
-    let config = keypool::Config::parse(&text, Path::new("t.toml")).unwrap();
-    let proxy = keypool::start(keypool::ProxyOptions::new(
-        keypool::Home::at(home.path()),
-        config,
-    ))
-    .await
-    .unwrap();
+    let (proxy, _home) = start_plain(
+        upstream,
+        "allow_http = true",
+        "allow_private = [\"127.0.0.1\"]",
+    )
+    .await;
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
         .build()
@@ -118,4 +97,88 @@ connect_to = ["plain.internal.example:80:127.0.0.1:{}"]
     assert!(!r.headers().contains_key("x-keypool-account"));
     assert_eq!(r.text().await.unwrap(), r#"{"path":"/other"}"#);
     assert_eq!(seen.lock().unwrap().last().unwrap(), "Bearer client-key");
+}
+
+/// keypool with provider `plainllm` (with `extra` in its block; accounts `a`, which the
+/// upstream rate-limits, and `b`) and an `openai` account, both hosts routed to
+/// `upstream` on port 80; `upstream_extra` goes in `[upstream]`.
+async fn start_plain(
+    upstream: SocketAddr,
+    extra: &str,
+    upstream_extra: &str,
+) -> (keypool::RunningProxy, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+[[providers]]
+id = "plainllm"
+hosts = ["plain.internal.example"]
+auth = "bearer"
+{extra}
+[[accounts]]
+name = "a"
+provider = "plainllm"
+api_key = "plain-a"
+[[accounts]]
+name = "b"
+provider = "plainllm"
+api_key = "plain-b"
+[[accounts]]
+name = "o"
+provider = "openai"
+api_key = "sk-pooled-openai"
+[upstream]
+connect_to = ["plain.internal.example:80:127.0.0.1:{port}", "api.openai.com:80:127.0.0.1:{port}"]
+{upstream_extra}
+"#,
+        port = upstream.port()
+    );
+    let config = keypool::Config::parse(&text, Path::new("t.toml")).unwrap();
+    let proxy = keypool::start(keypool::ProxyOptions::new(
+        keypool::Home::at(home.path()),
+        config,
+    ))
+    .await
+    .unwrap();
+    (proxy, home)
+}
+
+#[tokio::test]
+async fn a_pooled_key_never_travels_over_plain_http_unless_the_provider_opts_in() {
+    let (upstream, seen) = plain_upstream().await;
+    let (proxy, _home) = start_plain(upstream, "", "").await;
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
+        .build()
+        .unwrap();
+    for url in [
+        // A [[providers]] entry without allow_http, and a built-in provider.
+        "http://plain.internal.example/v1/chat/completions",
+        "http://api.openai.com/v1/chat/completions",
+        "http://API.OpenAI.com:80/v1/chat/completions",
+    ] {
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.post(url).bearer_auth("client-key").body("{}").send(),
+        )
+        .await
+        .expect("keypool answers")
+        .unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(!r.headers().contains_key("x-keypool-account"));
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("plain HTTP") && body.contains("fix: use https://"),
+            "{body}"
+        );
+        assert!(!body.contains("sk-pooled-openai") && !body.contains("plain-a"));
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the upstream saw nothing: {:?}",
+        seen.lock().unwrap()
+    );
+
+    // With allow_http = true the same request goes out with the pooled keys: see
+    // plain_http_provider_rotates_and_other_hosts_pass_through.
 }

@@ -80,6 +80,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     write(&(account("a", "sk-a") + &account("b", "sk-b") + &account("c", "sk-c")));
     let r = admin()
         .post(format!("http://{addr}/_keypool/reload"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -113,6 +114,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     .unwrap();
     let r = admin()
         .post(format!("http://{addr}/_keypool/reload"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

@@ -183,6 +183,10 @@ pub struct UpstreamConfig {
     /// answer: a streamed answer may run for as long as it keeps sending.
     #[serde(default = "default_read_timeout", with = "humantime_serde")]
     pub read_timeout: Duration,
+    /// Host names, IP addresses or CIDR blocks on a private network (or this machine)
+    /// that clients may reach through keypool; every other non-public address is refused.
+    #[serde(default)]
+    pub allow_private: Vec<String>,
 }
 
 impl Default for UpstreamConfig {
@@ -192,6 +196,7 @@ impl Default for UpstreamConfig {
             extra_ca: Vec::new(),
             connect_timeout: default_connect_timeout(),
             read_timeout: default_read_timeout(),
+            allow_private: Vec::new(),
         }
     }
 }
@@ -328,6 +333,11 @@ struct RawProvider {
     auth: Spanned<String>,
     #[serde(default = "default_dialect")]
     dialect: Dialect,
+    /// Let pooled keys travel over plain HTTP (a local server without TLS).
+    #[serde(default)]
+    allow_http: bool,
+    /// Path prefixes that carry the pooled key; absent: every path.
+    paths: Option<Spanned<Vec<String>>>,
 }
 
 fn default_dialect() -> Dialect {

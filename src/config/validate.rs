@@ -101,6 +101,7 @@ impl Validator<'_> {
                     );
                 }
             }
+            let scope = self.provider_paths(id, p.paths.as_ref())?;
             registry.insert(Provider {
                 id: id.clone(),
                 hosts: p
@@ -111,8 +112,9 @@ impl Validator<'_> {
                     .collect(),
                 auth,
                 dialect: p.dialect,
-                scope: Scope::All,
+                scope,
                 oauth: None,
+                allow_http: p.allow_http,
             });
         }
 
@@ -359,6 +361,7 @@ impl Validator<'_> {
                         );
                     }
                 }
+                self.allow_private(&u)?;
                 u.into_inner()
             }
         };
@@ -383,6 +386,7 @@ impl Validator<'_> {
         pools: &[PoolConfig],
     ) -> Result<Vec<super::ClientConfig>, ConfigError> {
         let mut out = Vec::new();
+        let mut spans = Vec::new();
         for (name, c) in raw {
             let span = c.span();
             let c = c.into_inner();
@@ -420,6 +424,28 @@ impl Validator<'_> {
                 pools: c.pools.into_iter().map(Spanned::into_inner).collect(),
                 password: c.password.map(|p| SecretString::from(p.into_inner())),
             });
+            spans.push(span);
+        }
+        // A password guards the pools of its client. Another client naming one of them
+        // without a password would open it to anyone who types that client's name.
+        for (open, span) in out.iter().zip(&spans).filter(|(c, _)| c.password.is_none()) {
+            let guarded = out.iter().filter(|c| c.password.is_some()).find_map(|g| {
+                let pool = open.pools.iter().find(|p| g.pools.contains(p))?;
+                Some((g, pool))
+            });
+            if let Some((guard, pool)) = guarded {
+                return self.err(
+                    span.clone(),
+                    format!(
+                        "client '{}' uses pool '{pool}' without a password, but client '{}' guards that pool with one",
+                        open.name, guard.name
+                    ),
+                    format!(
+                        "give [clients.{}] a password too, or give it a pool of its own",
+                        open.name
+                    ),
+                );
+            }
         }
         Ok(out)
     }
@@ -506,6 +532,50 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// `[upstream] allow_private`: host names, IP addresses or CIDR blocks.
+    fn allow_private(&self, u: &Spanned<UpstreamConfig>) -> Result<(), ConfigError> {
+        for a in &u.get_ref().allow_private {
+            if let Err(e) = crate::egress::parse_allow(a) {
+                return self.err(
+                    u.span(),
+                    e,
+                    "write allow_private = [\"gpu-box.lan\", \"192.168.1.20\", \"10.0.0.0/8\"]"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A `[[providers]]` entry's `paths`: absolute path prefixes; absent means every path.
+    fn provider_paths(
+        &self,
+        id: &str,
+        paths: Option<&Spanned<Vec<String>>>,
+    ) -> Result<Scope, ConfigError> {
+        let Some(paths) = paths else {
+            return Ok(Scope::All);
+        };
+        if paths.get_ref().is_empty() {
+            return self.err(
+                paths.span(),
+                format!("provider '{id}' has paths = [], so no request would get a pooled key"),
+                "list the API's path prefixes, e.g. paths = [\"/v1/\"], or remove the line to cover every path".into(),
+            );
+        }
+        for p in paths.get_ref() {
+            if !p.starts_with('/') || p.contains(['?', '#', ' ']) || p.split('/').any(|s| s == "..")
+            {
+                return self.err(
+                    paths.span(),
+                    format!("'{p}' in paths of provider '{id}' is not a path prefix"),
+                    "write absolute path prefixes such as \"/v1/\"".into(),
+                );
+            }
+        }
+        Ok(Scope::Prefixes(paths.get_ref().clone()))
     }
 
     /// `soft_threshold`: a fraction of the window, 0 < x ≤ 1; the default when absent.

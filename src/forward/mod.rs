@@ -30,6 +30,7 @@ mod credential;
 mod reply;
 mod request;
 mod routing;
+mod target;
 
 use credential::{credential, ctx, give_up, Cred};
 use reply::{all_limited, bad_gateway, decorate, finish, read_error_body};
@@ -54,6 +55,9 @@ impl Target {
             _ => return None,
         };
         let host = uri.host()?.trim_matches(['[', ']']).to_string();
+        if !plausible_host(&host) {
+            return None;
+        }
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "https" { 443 } else { 80 });
@@ -80,6 +84,19 @@ impl Target {
     }
 }
 
+/// A host name or IP address, nothing else: a target with other bytes in it is refused
+/// before any lookup.
+pub fn plausible_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']);
+    host.parse::<std::net::IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && !host.starts_with(['.', '-'])
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+}
+
 pub async fn handle(
     req: Request<Incoming>,
     target: Arc<Target>,
@@ -88,7 +105,15 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string(); // never the query: it may hold a key
-    let served = pipeline(req, &target, &state).await;
+    let served = match target::refusal(&req, &target, &state) {
+        Some(response) => Served {
+            response,
+            provider: None,
+            account: None,
+            attempts: 0,
+        },
+        None => pipeline(req, &target, &state).await,
+    };
     tracing::info!(
         target: "keypool::request",
         provider = served.provider.as_ref().map_or("-", |p| p.id.as_str()),
@@ -129,7 +154,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
         let req = upstream_request(&parts, target, None, incoming(body));
         let response = match state.upstream.send(req).await {
             Ok(r) => finish(r, None, 1, client_upgrade, state),
-            Err(e) => bad_gateway(provider.as_ref().map(|p| p.dialect), target, &e),
+            Err(e) => target::unreachable(provider.as_ref().map(|p| p.dialect), target, &e),
         };
         return Served {
             response,
@@ -188,7 +213,8 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             Err(why) => {
                 // Every account here is limited: continue in a fallback pool, then (if the
                 // pool allows) hold for the first account to free, then answer 429.
-                if let Some(next) = next_fallback(&live.pools, &visited, kind, &path) {
+                let may_use = |p: &str| live.clients.may_use(p, target.client.as_deref());
+                if let Some(next) = next_fallback(&live.pools, &visited, kind, &path, may_use) {
                     tracing::info!(pool = %pool.name, "every account is limited; continuing in pool '{}'", next.name);
                     visited.push(next.name.clone());
                     pool = next;

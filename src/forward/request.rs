@@ -53,12 +53,7 @@ pub(super) fn upstream_request(
             }
             Cred::OAuth(a) => {
                 edit::headers(a.flavor, &mut headers, a);
-                rehomed = a
-                    .api_base
-                    .as_deref()
-                    .and_then(|b| b.parse::<Uri>().ok())
-                    .and_then(|u| Target::from_absolute_uri(&u))
-                    .filter(|t| t.host != target.host);
+                rehomed = rehome(a.api_base.as_deref(), e.provider, target);
             }
         }
     }
@@ -83,4 +78,21 @@ pub(super) fn upstream_request(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     req
+}
+
+/// The API host a subscription's token endpoint named for the account, when it differs
+/// from the tunnel's. The token goes only to a host of this provider, and only over TLS.
+fn rehome(api_base: Option<&str>, provider: &Provider, target: &Target) -> Option<Target> {
+    api_base?
+        .parse::<Uri>()
+        .ok()
+        .and_then(|u| Target::from_absolute_uri(&u))
+        .filter(|t| {
+            t.scheme == "https"
+                && t.host != target.host
+                && provider
+                    .hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&t.host))
+        })
 }

@@ -35,18 +35,20 @@ pub(super) fn pinned_elsewhere(
 }
 
 /// The next pool of the fallback chain not yet visited that can serve the request: the
-/// first pool's fallbacks in order, then theirs (breadth first).
+/// first pool's fallbacks in order, then theirs (breadth first). A pool the client may
+/// not use (a password guards it) is never a fallback.
 pub(super) fn next_fallback(
     pools: &crate::pool::Pools,
     visited: &[String],
     kind: Option<crate::providers::Kind>,
     path: &str,
+    may_use: impl Fn(&str) -> bool,
 ) -> Option<Arc<Pool>> {
     visited
         .iter()
         .filter_map(|v| pools.by_name(v))
         .flat_map(|p| p.fallback.iter())
-        .filter(|n| !visited.contains(n))
+        .filter(|n| !visited.contains(n) && may_use(n))
         .filter_map(|n| pools.by_name(n))
         .find(|p| p.serves(kind, path))
         .cloned()

@@ -33,21 +33,31 @@ fn limited(secs: u64) -> Outcome {
 fn round_robin_skips_tried_and_cooling_until_reset() {
     let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000));
     let p = pool(&["k0", "k1"]);
-    let (first, _) = p.pick(&[], clock.now(), None, "/", None).unwrap();
-    let (second, _) = p.pick(&[first], clock.now(), None, "/", None).unwrap();
+    let (first, _) = p
+        .pick(&[], clock.now(), None, "/v1/chat/completions", None)
+        .unwrap();
+    let (second, _) = p
+        .pick(&[first], clock.now(), None, "/v1/chat/completions", None)
+        .unwrap();
     assert_ne!(first, second);
-    assert!(p.pick(&[0, 1], clock.now(), None, "/", None).is_err());
+    assert!(p
+        .pick(&[0, 1], clock.now(), None, "/v1/chat/completions", None)
+        .is_err());
 
     p.mark(0, &limited(30), clock.now());
     for _ in 0..4 {
         assert_eq!(
-            p.pick(&[], clock.now(), None, "/", None).unwrap().0,
+            p.pick(&[], clock.now(), None, "/v1/chat/completions", None)
+                .unwrap()
+                .0,
             1,
             "a cooling account is skipped"
         );
     }
     p.mark(1, &limited(90), clock.now());
-    let u = p.pick(&[], clock.now(), None, "/", None).unwrap_err();
+    let u = p
+        .pick(&[], clock.now(), None, "/v1/chat/completions", None)
+        .unwrap_err();
     assert_eq!(u.first_free_in, Some(Duration::from_secs(30)));
     assert!(
         u.summary.contains("a0 (rate-limited, frees in 30s)"),
@@ -57,7 +67,9 @@ fn round_robin_skips_tried_and_cooling_until_reset() {
 
     clock.advance(Duration::from_secs(30));
     assert_eq!(
-        p.pick(&[], clock.now(), None, "/", None).unwrap().0,
+        p.pick(&[], clock.now(), None, "/v1/chat/completions", None)
+            .unwrap()
+            .0,
         0,
         "usable again once its reset passed"
     );
@@ -79,12 +91,32 @@ fn headroom_picks_the_account_with_the_most_quota_left() {
     p.members[1].learn(remaining("80"));
     p.members[2].learn(remaining("50"));
     for _ in 0..3 {
-        assert_eq!(p.pick(&[], now, None, "/", None).unwrap().0, 1);
+        assert_eq!(
+            p.pick(&[], now, None, "/v1/chat/completions", None)
+                .unwrap()
+                .0,
+            1
+        );
     }
-    assert_eq!(p.pick(&[1], now, None, "/", None).unwrap().0, 2);
+    assert_eq!(
+        p.pick(&[1], now, None, "/v1/chat/completions", None)
+            .unwrap()
+            .0,
+        2
+    );
     // A conversation's account wins while it is usable.
-    assert_eq!(p.pick(&[], now, None, "/", Some("a0")).unwrap().0, 0);
-    assert_eq!(p.pick(&[0], now, None, "/", Some("a0")).unwrap().0, 1);
+    assert_eq!(
+        p.pick(&[], now, None, "/v1/chat/completions", Some("a0"))
+            .unwrap()
+            .0,
+        0
+    );
+    assert_eq!(
+        p.pick(&[0], now, None, "/v1/chat/completions", Some("a0"))
+            .unwrap()
+            .0,
+        1
+    );
 }
 
 #[test]
@@ -194,7 +226,13 @@ fn auth_failure_disables_and_a_bad_key_source_is_reported() {
         now,
     );
     let u = p
-        .pick(&[], now + Duration::from_secs(86400), None, "/", None)
+        .pick(
+            &[],
+            now + Duration::from_secs(86400),
+            None,
+            "/v1/chat/completions",
+            None,
+        )
         .unwrap_err();
     assert_eq!(u.first_free_in, None);
 }

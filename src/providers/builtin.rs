@@ -41,91 +41,113 @@ const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
     token_marker: "",
 };
 
-pub fn builtin() -> Vec<Provider> {
-    use AuthScheme::*;
-    use Dialect::*;
-    let p = |id: &str, hosts: &[&str], auth: AuthScheme, dialect: Dialect| Provider {
-        id: id.to_string(),
-        hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        auth,
-        dialect,
-        scope: Scope::All,
-        oauth: None,
-    };
-    vec![
-        p("openai", &["api.openai.com"], Bearer, Openai),
-        Provider {
-            oauth: Some(ANTHROPIC_OAUTH),
-            ..p("anthropic", &["api.anthropic.com"], XApiKey, Anthropic)
-        },
-        Provider {
-            oauth: Some(CODEX_OAUTH),
-            ..p("openai-codex", &["chatgpt.com"], Bearer, Openai)
-        },
-        Provider {
-            oauth: Some(COPILOT_OAUTH),
-            ..p(
-                "github-copilot",
-                &[
-                    "api.githubcopilot.com",
-                    "api.individual.githubcopilot.com",
-                    "api.business.githubcopilot.com",
-                    "api.enterprise.githubcopilot.com",
-                ],
-                Bearer,
-                Openai,
-            )
-        },
-        Provider {
-            oauth: Some(GEMINI_CLI_OAUTH),
-            ..p(
-                "google-gemini-cli",
-                &["cloudcode-pa.googleapis.com"],
-                Bearer,
-                Google,
-            )
-        },
-        p(
-            "google",
-            &["generativelanguage.googleapis.com"],
-            GoogApiKey,
-            Google,
-        ),
-        p("openrouter", &["openrouter.ai"], Bearer, Openrouter),
-        p("groq", &["api.groq.com"], Bearer, Openai),
-        p("xai", &["api.x.ai"], Bearer, Openai),
-        p("mistral", &["api.mistral.ai"], Bearer, Openai),
-        p("deepseek", &["api.deepseek.com"], Bearer, Openai),
-        p("cerebras", &["api.cerebras.ai"], Bearer, Openai),
-        p(
-            "together",
-            &["api.together.xyz", "api.together.ai"],
-            Bearer,
-            Openai,
-        ),
-        p("fireworks", &["api.fireworks.ai"], Bearer, Openai),
-        p("huggingface", &["router.huggingface.co"], Bearer, Openai),
-        p("zai", &["api.z.ai"], Bearer, Openai),
-        p(
-            "moonshot",
-            &["api.moonshot.ai", "api.moonshot.cn"],
-            Bearer,
-            Openai,
-        ),
-        p("kimi-coding", &["api.kimi.com"], XApiKey, Anthropic),
-        Provider {
-            // The account id lives in the path; the rest of api.cloudflare.com is not AI
-            // and keeps the client's own token.
-            scope: Scope::AccountPath {
-                prefix: "/client/v4/accounts/",
-                after: "ai/",
-            },
-            ..p(
-                "cloudflare-workers-ai",
-                &["api.cloudflare.com"],
-                Bearer,
-                Openai,
-            )
-        },
+/// Where each API-key provider's API lives on its hosts: pooled keys go there and nowhere
+/// else on the host (telemetry, feature flags, registries, consoles keep the client's own
+/// headers). Subscription-only providers take no keys: their scope is `OAuthSpec.paths`.
+const OPENAI_PATHS: &[&str] = &["/v1/"];
+/// Claude Code's `/api/event_logging/…`, `/api/claude_code/…` and `/mcp-registry/…` are
+/// outside: they are not the Messages API, and a 429 there says nothing about a key.
+const ANTHROPIC_PATHS: &[&str] = &["/v1/"];
+/// `/upload/` and `/download/` carry the Files API (`/upload/v1beta/files`).
+const GOOGLE_PATHS: &[&str] = &["/v1beta/", "/v1/", "/v1alpha/", "/upload/", "/download/"];
+/// DeepSeek's documented base has no `/v1`; `/beta/` is its completion (FIM) API and
+/// `/anthropic/` its Anthropic-compatible one.
+const DEEPSEEK_PATHS: &[&str] = &[
+    "/v1/",
+    "/chat/completions",
+    "/completions",
+    "/models",
+    "/user/balance",
+    "/beta/",
+    "/anthropic/",
+];
+/// The general, coding-plan and Anthropic-compatible bases.
+const ZAI_PATHS: &[&str] = &["/api/paas/", "/api/coding/", "/api/anthropic/"];
+/// `/inference/v1` is the OpenAI-compatible base; `/v1/` the account API keys also open.
+const FIREWORKS_PATHS: &[&str] = &["/inference/", "/v1/"];
+const MOONSHOT_PATHS: &[&str] = &["/v1/", "/anthropic/"];
+
+/// How API keys of a built-in provider are scoped.
+enum Keys {
+    /// Paths under these prefixes (empty: the provider takes no keys).
+    Under(&'static [&'static str]),
+    /// Every path of the host.
+    Everywhere,
+    /// Cloudflare's `/client/v4/accounts/{id}/ai/…`.
+    AccountPath,
+}
+
+/// id, hosts, how the key travels, error dialect, key scope, subscription logins.
+type Row = (
+    &'static str,
+    &'static [&'static str],
+    AuthScheme,
+    Dialect,
+    Keys,
+    Option<OAuthSpec>,
+);
+
+const COPILOT_HOSTS: &[&str] = &[
+    "api.githubcopilot.com",
+    "api.individual.githubcopilot.com",
+    "api.business.githubcopilot.com",
+    "api.enterprise.githubcopilot.com",
+];
+
+#[rustfmt::skip]
+const TABLE: [Row; 19] = {
+    use AuthScheme::{Bearer, GoogApiKey, XApiKey};
+    use Dialect::{Anthropic, Google, Openai, Openrouter};
+    use Keys::{AccountPath, Everywhere, Under};
+    const V1: Keys = Under(&["/v1/"]);
+    const NONE: Keys = Under(&[]);
+    [
+        ("openai", &["api.openai.com"], Bearer, Openai, Under(OPENAI_PATHS), None),
+        ("anthropic", &["api.anthropic.com"], XApiKey, Anthropic, Under(ANTHROPIC_PATHS), Some(ANTHROPIC_OAUTH)),
+        ("openai-codex", &["chatgpt.com"], Bearer, Openai, NONE, Some(CODEX_OAUTH)),
+        ("github-copilot", COPILOT_HOSTS, Bearer, Openai, NONE, Some(COPILOT_OAUTH)),
+        ("google-gemini-cli", &["cloudcode-pa.googleapis.com"], Bearer, Google, NONE, Some(GEMINI_CLI_OAUTH)),
+        ("google", &["generativelanguage.googleapis.com"], GoogApiKey, Google, Under(GOOGLE_PATHS), None),
+        ("openrouter", &["openrouter.ai"], Bearer, Openrouter, Under(&["/api/v1/"]), None),
+        ("groq", &["api.groq.com"], Bearer, Openai, Under(&["/openai/v1/"]), None),
+        ("xai", &["api.x.ai"], Bearer, Openai, V1, None),
+        ("mistral", &["api.mistral.ai"], Bearer, Openai, V1, None),
+        ("deepseek", &["api.deepseek.com"], Bearer, Openai, Under(DEEPSEEK_PATHS), None),
+        ("cerebras", &["api.cerebras.ai"], Bearer, Openai, V1, None),
+        ("together", &["api.together.xyz", "api.together.ai"], Bearer, Openai, V1, None),
+        ("fireworks", &["api.fireworks.ai"], Bearer, Openai, Under(FIREWORKS_PATHS), None),
+        // The router host serves nothing but inference (`/v1/…`, and `/{provider}/…` for
+        // a changing list of providers): every path is its API.
+        ("huggingface", &["router.huggingface.co"], Bearer, Openai, Everywhere, None),
+        ("zai", &["api.z.ai"], Bearer, Openai, Under(ZAI_PATHS), None),
+        ("moonshot", &["api.moonshot.ai", "api.moonshot.cn"], Bearer, Openai, Under(MOONSHOT_PATHS), None),
+        ("kimi-coding", &["api.kimi.com"], XApiKey, Anthropic, Under(&["/coding/"]), None),
+        // The account id lives in the path; the rest of api.cloudflare.com is not AI and
+        // keeps the client's own token.
+        ("cloudflare-workers-ai", &["api.cloudflare.com"], Bearer, Openai, AccountPath, None),
     ]
+};
+
+pub fn builtin() -> Vec<Provider> {
+    TABLE
+        .into_iter()
+        .map(|(id, hosts, auth, dialect, keys, oauth)| Provider {
+            id: id.to_string(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            auth,
+            dialect,
+            scope: match keys {
+                Keys::Under(paths) => {
+                    Scope::Prefixes(paths.iter().map(|p| p.to_string()).collect())
+                }
+                Keys::Everywhere => Scope::All,
+                Keys::AccountPath => Scope::AccountPath {
+                    prefix: "/client/v4/accounts/",
+                    after: "ai/",
+                },
+            },
+            oauth,
+            allow_http: false,
+        })
+        .collect()
 }

@@ -38,7 +38,12 @@ pub enum Dialect {
 /// through with the client's own credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
+    /// Every path: a `[[providers]]` entry without `paths`, the operator's own endpoint.
     All,
+    /// Paths under one of these prefixes (each ends in `/`, or is a whole path): the
+    /// provider's API. Telemetry, feature flags and other services on the same host keep
+    /// the client's own headers.
+    Prefixes(Vec<String>),
     /// Paths of the form `{prefix}{id}/{rest}` where `rest` starts with `after`.
     /// The `{id}` segment is the account id and is replaced by the account's own.
     AccountPath {
@@ -87,6 +92,9 @@ pub struct Provider {
     /// Where API-key accounts swap credentials.
     pub scope: Scope,
     pub oauth: Option<OAuthSpec>,
+    /// Pooled credentials may travel over plain HTTP (a `[[providers]]` entry for a local
+    /// server that opted in). Never for a built-in provider.
+    pub allow_http: bool,
 }
 
 impl Provider {
@@ -97,8 +105,11 @@ impl Provider {
             Kind::ApiKey if self.oauth.as_ref().is_some_and(|o| o.only) => false,
             Kind::ApiKey => match &self.scope {
                 Scope::All => true,
+                Scope::Prefixes(prefixes) => {
+                    plain_path(path) && prefixes.iter().any(|p| under(path, p))
+                }
                 Scope::AccountPath { prefix, after } => {
-                    account_path_split(path, prefix, after).is_some()
+                    plain_path(path) && account_path_split(path, prefix, after).is_some()
                 }
             },
         }
@@ -142,6 +153,27 @@ impl Provider {
             _ => None,
         }
     }
+}
+
+/// `path` is `prefix` or below it: `/v1/` covers `/v1/messages`; `/v1/messages` covers
+/// itself and `/v1/messages/count_tokens`, never `/v1/messagesX`.
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', ':', '?']),
+        None => false,
+    }
+}
+
+/// A path without dot segments or encoded dots and slashes, so a prefix check on it is
+/// the path the provider serves (`/v1/../api/x` would be `/api/x` upstream).
+fn plain_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    path.starts_with('/')
+        && !path.contains('\\')
+        && !lower.contains("%2e")
+        && !lower.contains("%2f")
+        && !lower.contains("%5c")
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 fn account_path_split<'a>(path: &'a str, prefix: &str, after: &str) -> Option<(&'a str, &'a str)> {
@@ -200,6 +232,11 @@ impl Registry {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.ids.iter().map(String::as_str)
     }
+
+    /// Every provider host name, lower case.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.by_host.keys().map(String::as_str)
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +281,68 @@ mod tests {
         h.remove("authorization");
         h.insert("x-api-key", "sk-ant-api03-x".parse().unwrap());
         assert_eq!(a.client_kind(&h), Some(Kind::ApiKey));
+    }
+
+    #[test]
+    fn api_keys_go_only_on_each_providers_api_surface() {
+        let r = Registry::new(builtin());
+        let key = |id: &str, path: &str| r.by_id(id).unwrap().covers(path, Kind::ApiKey);
+        for (id, inside, outside) in [
+            ("openai", "/v1/chat/completions", "/backend-api/me"),
+            ("anthropic", "/v1/messages", "/api/event_logging/batch"),
+            ("anthropic", "/v1/models", "/api/claude_code/settings"),
+            (
+                "anthropic",
+                "/v1/messages/count_tokens",
+                "/mcp-registry/v0/servers",
+            ),
+            (
+                "google",
+                "/v1beta/models/g:generateContent",
+                "/$discovery/rest",
+            ),
+            ("google", "/upload/v1beta/files", "/v1betax/models"),
+            (
+                "openrouter",
+                "/api/v1/chat/completions",
+                "/api/frontend/stats",
+            ),
+            (
+                "groq",
+                "/openai/v1/chat/completions",
+                "/v1/chat/completions",
+            ),
+            ("xai", "/v1/chat/completions", "/api/x"),
+            ("mistral", "/v1/chat/completions", "/x"),
+            ("deepseek", "/chat/completions", "/chat/completionsX"),
+            ("deepseek", "/beta/completions", "/admin"),
+            ("cerebras", "/v1/chat/completions", "/"),
+            ("together", "/v1/chat/completions", "/api/x"),
+            ("fireworks", "/inference/v1/chat/completions", "/account"),
+            ("zai", "/api/paas/v4/chat/completions", "/api/monitor/usage"),
+            ("zai", "/api/anthropic/v1/messages", "/"),
+            ("moonshot", "/v1/chat/completions", "/api/x"),
+            ("kimi-coding", "/coding/v1/messages", "/v1/messages"),
+        ] {
+            assert!(key(id, inside), "{id}: {inside} is its API");
+            assert!(!key(id, outside), "{id}: {outside} is not");
+        }
+        // Dot segments and encoded separators could leave the prefix once the provider
+        // normalises the path: never in scope.
+        for p in [
+            "/v1/../api/x",
+            "/v1/./x",
+            "/v1/%2e%2e/api",
+            "/v1%2Fmessages",
+            "/v1/\\x",
+        ] {
+            assert!(!key("anthropic", p), "{p}");
+        }
+        // Subscription-only providers take no keys anywhere.
+        assert!(!key("openai-codex", "/backend-api/codex/responses"));
+        assert!(!key("github-copilot", "/chat/completions"));
+        assert!(key("huggingface", "/together/v1/chat/completions"));
+        assert!(r.by_id("openai").is_some_and(|p| !p.allow_http));
     }
 
     #[test]

@@ -67,6 +67,8 @@ struct Settings {
     upstream: Option<SocketAddr>,
     connect_to: Vec<String>,
     clock: Option<Arc<ManualClock>>,
+    /// More `[upstream]` lines, e.g. `allow_private = [...]`.
+    upstream_extra: String,
 }
 
 /// Builds a keypool start: accounts, where :443 goes, files written before
@@ -93,6 +95,12 @@ impl KeypoolBuilder {
     /// placed before the catch-all (keypool takes the first match).
     pub fn connect_to(mut self, entries: impl IntoIterator<Item = String>) -> Self {
         self.settings.connect_to.extend(entries);
+        self
+    }
+
+    /// Lines added to the `[upstream]` section (which the harness writes last).
+    pub fn upstream_toml(mut self, lines: &str) -> Self {
+        self.settings.upstream_extra = format!("{lines}\n");
         self
     }
 
@@ -164,6 +172,7 @@ impl Keypool {
                 upstream: None,
                 connect_to: Vec::new(),
                 clock: None,
+                upstream_extra: String::new(),
             },
         }
     }
@@ -259,7 +268,7 @@ async fn launch(
         settings.upstream,
         &settings.connect_to,
         &home.path().join("test-ca.pem"),
-    );
+    ) + &settings.upstream_extra;
     let config = Config::parse(&text, Path::new("test.toml")).unwrap();
     let mut options = ProxyOptions::new(Home::at(home.path()), config);
     if let Some(clock) = &settings.clock {

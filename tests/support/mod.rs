@@ -7,9 +7,11 @@ pub mod binary;
 pub mod ca;
 pub mod config_files;
 pub mod fake;
+pub mod guarded;
 pub mod https;
 pub mod keypool;
 pub mod oauth;
+pub mod raw_client;
 
 #[allow(unused_imports)]
 pub use ca::TestCa;
