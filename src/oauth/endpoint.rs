@@ -8,13 +8,14 @@ use super::flavor::{Encoding, Flavor, GEMINI_CLIENT_SECRET};
 use super::jwt;
 use super::tokens::Identity;
 use crate::body::full;
+use crate::bounds;
 use crate::upstream::{describe_error, Upstream};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Why a token call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,26 @@ pub struct CopilotToken {
     pub expires_at: Option<i64>,
     /// The API base for this account (`endpoints.api`), e.g. individual vs business.
     pub api: Option<String>,
+}
+
+impl CopilotToken {
+    /// When to exchange the GitHub token again: when GitHub asks (`refresh_in`), and never
+    /// later than `margin` before `expires_at`; twenty minutes when it says neither. Both
+    /// come from the wire, so the result is checked and at most [`bounds::MAX_HORIZON`]
+    /// ahead.
+    pub fn renew_at(&self, now: SystemTime, margin: Duration) -> SystemTime {
+        let by_refresh_in = self.refresh_in.map(|d| bounds::after(now, d));
+        let by_expiry = self
+            .expires_at
+            .and_then(bounds::epoch_secs_i64)
+            .map(|at| bounds::clamp_to_horizon(at, now))
+            .map(|at| at.checked_sub(margin).unwrap_or(at));
+        match (by_refresh_in, by_expiry) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => bounds::after(now, Duration::from_secs(20 * 60)),
+        }
+    }
 }
 
 const BODY_CAP: usize = 1 << 20;
@@ -155,7 +176,7 @@ pub async fn copilot_token(
         .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))?;
     Ok(CopilotToken {
         token: SecretString::from(token.to_string()),
-        refresh_in: v["refresh_in"].as_u64().map(Duration::from_secs),
+        refresh_in: v["refresh_in"].as_u64().map(bounds::wait_from_secs),
         expires_at: v["expires_at"].as_i64(),
         api: v["endpoints"]["api"].as_str().map(str::to_string),
     })
@@ -364,7 +385,7 @@ fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, T
     Ok(Granted {
         access,
         refresh: secret("refresh_token"),
-        expires_in: v["expires_in"].as_u64().map(Duration::from_secs),
+        expires_in: v["expires_in"].as_u64().map(bounds::wait_from_secs),
         id_token: secret("id_token"),
         identity,
     })

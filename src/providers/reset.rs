@@ -1,5 +1,10 @@
 //! When a limited account frees up, read from the many ways providers say it.
+//!
+//! Every wait returned here is at most [`bounds::MAX_HORIZON`]; none of these functions
+//! panics on what a server sends (absurd, negative, NaN, infinite or overflowing values,
+//! dates in year 9999).
 
+use crate::bounds;
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +18,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
         return secs_f64(secs);
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(wait_until(at, now))
 }
 
 /// The reset announced by per-dimension rate-limit headers: OpenAI-style
@@ -97,8 +102,13 @@ pub fn parse_proto_duration(s: &str) -> Option<Duration> {
 fn rfc3339_after(v: &str, now: SystemTime) -> Option<Duration> {
     let at = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339)
         .ok()?;
-    let at: SystemTime = at.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    // Through epoch seconds: `OffsetDateTime` into `SystemTime` panics where the platform
+    // cannot represent the date.
+    let secs = u64::try_from(at.unix_timestamp()).ok();
+    Some(
+        secs.and_then(bounds::epoch_secs)
+            .map_or(Duration::ZERO, |at| wait_until(at, now)),
+    )
 }
 
 /// Bare `x-ratelimit-reset`: OpenRouter sends epoch milliseconds, others epoch seconds or
@@ -113,12 +123,17 @@ fn bare_reset(v: &str, now: SystemTime) -> Option<Duration> {
         return secs_f64(n);
     };
     // `inf` and `1e300` parse as f64; neither may reach a panicking conversion.
-    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(epoch_secs).ok()?)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let at = bounds::epoch_secs_f64(epoch_secs)?;
+    Some(wait_until(at, now))
 }
 
 fn secs_f64(s: f64) -> Option<Duration> {
-    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(1e9)))
+    bounds::wait_from_secs_f64(s)
+}
+
+/// From `now` until `at`, zero when past, at most [`bounds::MAX_HORIZON`].
+fn wait_until(at: SystemTime, now: SystemTime) -> Duration {
+    bounds::horizon(bounds::until(at, now))
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
