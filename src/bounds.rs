@@ -120,6 +120,55 @@ pub fn to_epoch_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// What the seeded fuzz tests beside each parser share: a deterministic config (fixed
+/// seed, no failure files written into the source tree) and the numbers a hostile server
+/// writes.
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
+
+    pub fn config(cases: u32) -> Config {
+        Config {
+            cases,
+            rng_algorithm: RngAlgorithm::ChaCha,
+            rng_seed: RngSeed::Fixed(0x6b65_7970_6f6f_6c38),
+            failure_persistence: None,
+            max_shrink_iters: 256,
+            ..Config::default()
+        }
+    }
+
+    /// Absurd numbers, number-like garbage, and anything at all.
+    pub fn hostile_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "18446744073709551615",
+                "18446744073709551616",
+                "9223372036854775808",
+                "-9223372036854775809",
+                "-1",
+                "0",
+                "1e308",
+                "-1e308",
+                "1e-308",
+                "inf",
+                "-inf",
+                "NaN",
+                "99999999999999999999",
+                "9999-12-31T23:59:59Z",
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                "0000-01-01T00:00:00Z",
+                "1970-01-01T00:00:00-23:59",
+            ])
+            .prop_map(str::to_string),
+            "[-+0-9.eEinfNa]{0,30}",
+            "([0-9]{1,25}(\\.[0-9]{0,5})?(h|m|s|ms|us|µs|ns)){1,4}",
+            "\\PC{0,40}",
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

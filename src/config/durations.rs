@@ -117,7 +117,7 @@ impl Validator<'_> {
         let at = key_offset(self.text, r, block);
         let fix = match r.zero {
             Some(zero) => format!(
-                "set {} between 0s ({zero}) and {} ({})",
+                "set {} to at most {} ({}); 0s {zero}",
                 r.field,
                 humantime::format_duration(r.max),
                 r.why

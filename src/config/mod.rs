@@ -380,17 +380,26 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
 
 /// The key whose value starts at byte `start`: the name before the `=` that precedes it
 /// (`password = 12345`, or inside an inline table), when there is one.
+/// Else (the value is an inline table or a list, and the error is inside it) the key
+/// that starts the line.
 fn field_at(text: &str, start: usize) -> Option<String> {
-    let before = text[..start].trim_end();
-    let before = before.strip_suffix('=')?.trim_end();
     let is_key = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    let key_start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| !is_key(*c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let key = &before[key_start..];
-    (!key.is_empty() && key.len() <= 64).then(|| key.to_string())
+    let key_before = |s: &str| -> Option<String> {
+        let s = s.trim_end().strip_suffix('=')?.trim_end();
+        let from = s
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_key(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let key = &s[from..];
+        (!key.is_empty() && key.len() <= 64).then(|| key.to_string())
+    };
+    let before = &text[..start];
+    key_before(before).or_else(|| {
+        let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+        let eq = line.find('=')?;
+        key_before(&line[..=eq]).filter(|k| line[..eq].trim() == k)
+    })
 }
 
 /// The largest char boundary at or below `i` (toml spans are byte offsets; a hostile

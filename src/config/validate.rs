@@ -47,7 +47,7 @@ impl Validator<'_> {
                 Err(_) => {
                     return self.err(
                         l.span(),
-                        format!("listen = \"{}\" is not an IP address and port", l.get_ref()),
+                        "listen is not an IP address and port".to_string(),
                         format!("write it like \"{DEFAULT_LISTEN}\""),
                     )
                 }

@@ -170,11 +170,15 @@ pub async fn copilot_token(
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         TokenError::Transient(format!("{url} answered with something other than JSON"))
     })?;
-    let token = v["token"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))?;
-    Ok(CopilotToken {
+    copilot_grant(&v)
+        .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))
+}
+
+/// The Copilot token answer's fields; `None` without a token. `refresh_in` is clamped
+/// (see [`CopilotToken::renew_at`] for `expires_at`).
+fn copilot_grant(v: &Value) -> Option<CopilotToken> {
+    let token = v["token"].as_str().filter(|t| !t.is_empty())?;
+    Some(CopilotToken {
         token: SecretString::from(token.to_string()),
         refresh_in: v["refresh_in"].as_u64().map(bounds::wait_from_secs),
         expires_at: v["expires_at"].as_i64(),
@@ -432,5 +436,40 @@ mod tests {
         assert_eq!(g.refresh.unwrap().expose_secret(), "sk-ant-ort01-y");
         assert_eq!(g.expires_in, Some(Duration::from_secs(28800)));
         assert_eq!(g.identity.account_id.as_deref(), Some("u-1"));
+    }
+
+    /// Token endpoint and Copilot numbers at their most absurd: no panic, and nothing
+    /// further out than the horizon.
+    #[test]
+    fn absurd_lifetimes_are_clamped() {
+        use crate::bounds::MAX_HORIZON;
+        for n in ["18446744073709551615", "9223372036854775807", "0"] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{n}}}"#);
+            let g = granted(Flavor::Anthropic, StatusCode::OK, body.as_bytes()).unwrap();
+            assert!(g.expires_in.is_some_and(|d| d <= MAX_HORIZON), "{n}");
+        }
+        for n in ["-1", "1e308", "\"soon\""] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{n}}}"#);
+            let g = granted(Flavor::Anthropic, StatusCode::OK, body.as_bytes()).unwrap();
+            assert_eq!(g.expires_in, None, "{n}");
+        }
+        let now = SystemTime::now();
+        let margin = Duration::from_secs(300);
+        for (refresh_in, expires_at) in [
+            ("18446744073709551615", "9223372036854775807"),
+            ("0", "-9223372036854775808"),
+            ("1e308", "0"),
+            ("null", "18446744073709551615"),
+            ("-1", "null"),
+        ] {
+            let v: Value = serde_json::from_str(&format!(
+                r#"{{"token":"tid=1","refresh_in":{refresh_in},"expires_at":{expires_at}}}"#
+            ))
+            .unwrap();
+            let at = copilot_grant(&v).unwrap().renew_at(now, margin);
+            let ahead = at.duration_since(now).unwrap_or_default();
+            assert!(ahead <= MAX_HORIZON, "{refresh_in} {expires_at}: {ahead:?}");
+        }
+        assert!(copilot_grant(&json!({"token": ""})).is_none());
     }
 }

@@ -381,3 +381,43 @@ mod tests {
         assert_eq!(o.cooldown(), Duration::from_secs(7));
     }
 }
+
+/// Seeded fuzzing: a refusal with any reset in its headers or body cools an account for
+/// at most the longest cooldown, and never panics.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::bounds::fuzz::{config, hostile_value};
+    use crate::bounds::MAX_COOLDOWN;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn any_reset_in_a_refusal_is_bounded(
+            v in hostile_value(),
+            field in prop::sample::select(vec!["resets_at", "resets_in_seconds", "retryDelay"]),
+            status in prop::sample::select(vec![402u16, 429, 503, 529]),
+            dialect in prop::sample::select(vec![Dialect::Openai, Dialect::Anthropic, Dialect::Google, Dialect::Openrouter]),
+            header in any::<bool>(),
+        ) {
+            let now = SystemTime::now();
+            let body = if field == "retryDelay" {
+                format!(r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"retryDelay":"{v}s"}}]}}}}"#)
+            } else {
+                format!(r#"{{"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#)
+            };
+            let mut h = HeaderMap::new();
+            if let (true, Ok(value)) = (header, http::HeaderValue::from_str(&v)) {
+                h.insert("retry-after", value);
+            }
+            let o = classify(dialect, StatusCode::from_u16(status).unwrap(), &h, body.as_bytes(), now);
+            prop_assert!(o.cooldown() <= MAX_COOLDOWN);
+            prop_assert!(o.reset_in.is_none_or(|d| d <= MAX_COOLDOWN));
+            let event = format!(r#"{{"type":"error","status":429,"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#);
+            let o = crate::providers::classify_event(dialect, "error", &event, now);
+            prop_assert!(o.cooldown() <= MAX_COOLDOWN);
+        }
+    }
+}

@@ -236,3 +236,46 @@ mod tests {
         assert_eq!(parse_proto_duration("34"), None);
     }
 }
+
+/// Seeded fuzzing: whatever a server writes in any reset field, parsing never panics
+/// and never waits beyond the horizon.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::bounds::fuzz::{config, hostile_value};
+    use crate::bounds::MAX_HORIZON;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 8] = [
+        "retry-after",
+        "retry-after-ms",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset",
+        "x-ratelimit-remaining",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-tokens-remaining",
+    ];
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn every_reset_form_is_bounded(v in hostile_value(), zero in any::<bool>(), secs in any::<u64>()) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(secs % 8_000_000_000);
+            for d in [parse_go_duration(&v), parse_proto_duration(&v)].into_iter().flatten() {
+                prop_assert!(d <= MAX_HORIZON, "{v}: {d:?}");
+            }
+            let mut h = HeaderMap::new();
+            for name in NAMES {
+                let value = if zero && name.contains("remaining") { "0" } else { v.as_str() };
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    h.insert(name, value);
+                }
+            }
+            for d in [parse_retry_after(&h, now), parse_reset_headers(&h, now)].into_iter().flatten() {
+                prop_assert!(d <= MAX_HORIZON, "{v}: {d:?}");
+            }
+        }
+    }
+}
