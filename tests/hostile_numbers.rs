@@ -60,20 +60,18 @@ impl Api {
         }
     }
 
-    fn hostile_key(self) -> String {
-        format!("key-{}-hostile", self.id())
+    /// The hostile account's key; `tag` keeps cases that run at once apart.
+    fn hostile_key(self, tag: usize) -> String {
+        format!("key-{}-hostile-{tag}", self.id())
     }
 
-    fn accounts(self) -> String {
+    fn accounts(self, tag: usize) -> String {
         let id = self.id();
-        let mut s = String::new();
-        for who in ["hostile", "good"] {
-            s += &support::keypool::key_account(
-                &format!("{id}-{who}"),
-                id,
-                &format!("key-{id}-{who}"),
-            );
-        }
+        let hostile =
+            support::keypool::key_account(&format!("{id}-hostile"), id, &self.hostile_key(tag));
+        let good =
+            support::keypool::key_account(&format!("{id}-good"), id, &format!("key-{id}-good"));
+        let s = hostile + &good;
         s + &format!(
             "[[pools]]\nname = \"{id}\"\nprovider = \"{id}\"\naccounts = [\"{id}-hostile\", \"{id}-good\"]\nstrategy = \"priority\"\n"
         )
@@ -299,10 +297,10 @@ async fn guarded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 }
 
 /// One case on a fresh keypool: the hostile answer, then the checks.
-async fn run(case: &Case, fake: &FakeProvider, ca: &TestCa) {
+async fn run(case: &Case, tag: usize, fake: &FakeProvider, ca: &TestCa) {
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let kp = Keypool::builder(ca)
-        .accounts(&case.api.accounts())
+        .accounts(&case.api.accounts(tag))
         .upstream(fake.addr())
         .clock(clock.clone())
         .start()
@@ -318,7 +316,7 @@ async fn run(case: &Case, fake: &FakeProvider, ca: &TestCa) {
         r.status()
     );
     let _ = guarded(what, r.bytes()).await;
-    let hostile = case.api.hostile_key();
+    let hostile = case.api.hostile_key(tag);
     assert!(
         fake.seen()[before..]
             .iter()
@@ -376,14 +374,22 @@ async fn every_reset_field_with_absurd_values_is_clamped_and_the_pool_keeps_serv
     for api in Api::ALL {
         fake.set(&format!("key-{}-good", api.id()), Behaviour::Ok);
     }
-    let mut count = 0;
-    for v in ABSURD {
-        for case in cases_for(v) {
-            fake.set(&case.api.hostile_key(), case.answer.clone());
-            run(&case, &fake, &ca).await;
-            count += 1;
+    // One group per value, the groups at once (each with its own hostile keys).
+    let groups = ABSURD.iter().enumerate().map(|(tag, v)| {
+        let (fake, ca) = (&fake, &ca);
+        async move {
+            let cases = cases_for(v);
+            for case in &cases {
+                fake.set(&case.api.hostile_key(tag), case.answer.clone());
+                run(case, tag, fake, ca).await;
+            }
+            cases.len()
         }
-    }
+    });
+    let count: usize = futures_util::future::join_all(groups)
+        .await
+        .into_iter()
+        .sum();
     assert!(count >= ABSURD.len() * 16, "{count} cases");
 }
 
@@ -482,7 +488,7 @@ async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
     let ca = TestCa::new();
     let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
     let home = tempfile::tempdir().unwrap();
-    let accounts = Api::OpenAi.accounts();
+    let accounts = Api::OpenAi.accounts(0);
     let cfg = write_config(home.path(), &accounts, &fake, &ca);
     fake.set("key-openai-good", Behaviour::Ok);
     let kp = spawn_binary(home.path(), &cfg).await;
@@ -491,7 +497,7 @@ async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
     for _round in 0..3 {
         for v in ["18446744073709551615", "1e308", "-1", "NaN"] {
             for case in cases_for(v).into_iter().filter(|c| c.api == Api::OpenAi) {
-                fake.set("key-openai-hostile", case.answer.clone());
+                fake.set(&Api::OpenAi.hostile_key(0), case.answer.clone());
                 let r = guarded(&case.field, Api::OpenAi.request(&client).send())
                     .await
                     .unwrap_or_else(|e| panic!("{}: {e}", case.field));
