@@ -174,7 +174,7 @@ fn live_state(v: &Value, name: &str) -> Option<(String, bool)> {
         "cooling" => {
             let left = m["until"]
                 .as_u64()
-                .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
+                .and_then(crate::bounds::epoch_secs)
                 .and_then(|u| u.duration_since(SystemTime::now()).ok())
                 .unwrap_or_default();
             format!(

@@ -1,12 +1,17 @@
 //! `state.json`: what keypool learned about its accounts that should outlive a restart —
 //! cooldowns and disabled flags (so a restart does not send requests straight back into
 //! a known limit or a dead login). Written atomically with mode 0600 after changes and at
-//! shutdown; a corrupt file is moved aside with a warning and never stops keypool.
+//! shutdown; a corrupt file is moved aside with a warning and never stops keypool, and an
+//! entry that does not read (or holds an absurd time) is dropped with a warning naming
+//! the field while the other entries are kept.
 
+mod lenient;
+
+use crate::bounds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Persisted {
@@ -70,17 +75,23 @@ impl SavedWindow {
         }
     }
 
-    pub fn to_window(&self) -> crate::quota::Window {
-        crate::quota::Window {
+    /// The window, or `None` when its reset is not an instant keypool would keep (beyond
+    /// [`bounds::MAX_HORIZON`] from `now`, or beyond what the platform represents).
+    pub fn to_window(&self, now: SystemTime) -> Option<crate::quota::Window> {
+        let resets_at = match self.resets_at {
+            None => None,
+            Some(s) => Some(from_epoch_secs(s).filter(|at| bounds::within_horizon(*at, now))?),
+        };
+        Some(crate::quota::Window {
             name: self.name.clone(),
             scope: self.scope.clone(),
             limit: self.limit,
             remaining: self.remaining,
-            utilization: self.utilization,
-            resets_at: self.resets_at.map(from_epoch_secs),
+            utilization: self.utilization.filter(|u| u.is_finite()),
+            resets_at,
             status: self.rejected.map(|_| crate::quota::WindowStatus::Rejected),
             minutes: self.minutes,
-        }
+        })
     }
 }
 
@@ -100,11 +111,12 @@ pub enum SavedHealth {
 }
 
 pub fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    bounds::to_epoch_secs(t)
 }
 
-pub fn from_epoch_secs(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
+/// Saved epoch seconds as an instant; `None` when the platform cannot represent it.
+pub fn from_epoch_secs(s: u64) -> Option<SystemTime> {
+    bounds::epoch_secs(s)
 }
 
 /// A short, one-way fingerprint of a credential (SHA-256, first 16 hex digits): enough
@@ -130,7 +142,14 @@ impl StateFile {
 
     /// The saved state; empty when there is none. A file that cannot be read as state is
     /// renamed to `state.json.corrupt-<epoch>` and reported, and keypool starts fresh.
+    /// Entries that do not read, or hold times keypool never writes, are dropped one by
+    /// one with a warning (see [`lenient`]).
     pub fn load(&self) -> Persisted {
+        self.load_at(SystemTime::now())
+    }
+
+    /// [`StateFile::load`], judging saved times against `now`.
+    pub fn load_at(&self, now: SystemTime) -> Persisted {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Persisted::default(),
@@ -142,17 +161,20 @@ impl StateFile {
                 return Persisted::default();
             }
         };
-        match serde_json::from_slice::<Persisted>(&bytes) {
-            Ok(p) => p,
+        match lenient::read(&bytes, now) {
+            Ok((p, dropped)) => {
+                dropped.report(&self.path);
+                p
+            }
             Err(e) => {
                 let aside = self
                     .path
                     .with_extension(format!("json.corrupt-{}", epoch_secs(SystemTime::now())));
                 let moved = std::fs::rename(&self.path, &aside);
                 tracing::warn!(
-                    "{} is not valid state (line {}); {} and starting without saved cooldowns",
+                    "{} is not valid state ({}); {} and starting without saved cooldowns",
                     self.path.display(),
-                    e.line(),
+                    crate::serde_message::json(&e, None),
                     match moved {
                         Ok(()) => format!("moved it to {}", aside.display()),
                         Err(m) => format!("could not move it aside ({m})"),
@@ -184,7 +206,7 @@ mod tests {
             AccountState {
                 credential: fingerprint("sk-a"),
                 health: Some(SavedHealth::Cooling {
-                    until: 1_800_000_000,
+                    until: epoch_secs(SystemTime::now()) + 600,
                     verdict: "rate_limited".into(),
                     detail: "429 rate_limit_exceeded".into(),
                 }),
@@ -215,5 +237,92 @@ mod tests {
             })
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    /// Every saved time at 2^64−1, beyond u64, negative, a float or a string: each entry
+    /// that holds one is dropped and named; the sane entries beside them are kept.
+    #[test]
+    fn absurd_saved_values_drop_only_their_entry() {
+        let now = at_1_8e9();
+        let sane_until = 1_800_000_600u64;
+        let key = format!("codex:{}", "cd".repeat(16));
+        let text = format!(
+            r#"{{"version":1,"accounts":{{
+  "max":   {{"credential":"f1","state":"cooling","until":18446744073709551615,"verdict":"rate_limited","detail":"x"}},
+  "over":  {{"credential":"f2","state":"cooling","until":18446744073709551616,"verdict":"rate_limited","detail":"x"}},
+  "neg":   {{"credential":"f3","state":"cooling","until":-1,"verdict":"rate_limited","detail":"x"}},
+  "float": {{"credential":"f4","state":"cooling","until":1e308,"verdict":"rate_limited","detail":"x"}},
+  "text":  {{"credential":"f5","state":"cooling","until":"sk-live-SECRET","verdict":"rate_limited","detail":"x"}},
+  "far":   {{"credential":"f6","state":"cooling","until":1900000000,"verdict":"rate_limited","detail":"x"}},
+  "sane":  {{"credential":"f7","state":"cooling","until":{sane_until},"verdict":"exhausted","detail":"429 ok"}},
+  "win":   {{"credential":"f8","quota":[
+      {{"name":"5h","resets_at":18446744073709551615}},
+      {{"name":"7d","resets_at":1800003600,"utilization":0.5}},
+      {{"name":"bad","resets_at":"soon"}}]}}
+}},"affinity":{{"sticky":{{"entries":[
+  {{"pool":"p","key":"{key}","account":"a","seen":18446744073709551615}},
+  {{"pool":"p","key":"{key}","account":"b","seen":1799999000}},
+  {{"pool":"p","key":"not a key","account":"c","seen":1799999000}}
+]}},"pins":{{"entries":[{{"pool":"p","key":"response:resp_1","account":"a","seen":99999999999999999999}}]}}}}}}"#
+        );
+        let (p, dropped) = lenient::read(text.as_bytes(), now).unwrap();
+        let health = |n: &str| p.accounts.get(n).map(|a| a.health.clone());
+        for n in ["max", "far", "over", "neg", "float", "text"] {
+            assert_eq!(
+                health(n),
+                Some(None),
+                "{n}: the cooldown is dropped, the account kept"
+            );
+        }
+        assert!(matches!(
+            health("sane"),
+            Some(Some(SavedHealth::Cooling { until, .. })) if until == sane_until
+        ));
+        let names: Vec<&str> = p.accounts["win"]
+            .quota
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect();
+        assert_eq!(names, ["7d"]);
+        let aff = p.affinity.unwrap();
+        assert_eq!(aff.sticky.entries.len(), 1);
+        assert_eq!(aff.sticky.entries[0].account, "b");
+        assert!(aff.pins.entries.is_empty());
+        let fields = dropped.fields().join("\n");
+        for f in [
+            "accounts.\"max\".until",
+            "accounts.\"over\".until",
+            "accounts.\"neg\".until",
+            "accounts.\"text\".until: a string, expected epoch seconds",
+            "accounts.\"far\".until",
+            "accounts.\"win\".quota[0].resets_at",
+            "accounts.\"win\".quota[2].resets_at",
+            "affinity.sticky.entries[0].seen",
+            "affinity.sticky.entries[2].key",
+        ] {
+            assert!(fields.contains(f), "{f} not named in:\n{fields}");
+        }
+        assert!(
+            !fields.contains("SECRET"),
+            "a value reached a warning:\n{fields}"
+        );
+    }
+
+    #[test]
+    fn a_file_of_absurd_values_loads_and_is_kept_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::at(dir.path().join("state.json"));
+        std::fs::write(
+            f.path(),
+            r#"{"accounts":{"a":{"credential":"x","state":"cooling","until":18446744073709551615,"verdict":"rate_limited","detail":"d"}}}"#,
+        )
+        .unwrap();
+        let p = f.load_at(at_1_8e9());
+        assert_eq!(p.accounts["a"].health, None);
+        assert!(f.path().exists(), "a readable file is not moved aside");
+    }
+
+    fn at_1_8e9() -> SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000)
     }
 }

@@ -1,12 +1,12 @@
 //! `keypool status`: the running proxy's `/_keypool/status` as a table.
 
 use serde_json::Value;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub fn print(v: &Value) {
     let now = v["now"]
         .as_u64()
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+        .and_then(crate::bounds::epoch_secs)
         .unwrap_or_else(SystemTime::now);
     let mut rows = vec![[
         "POOL",
@@ -27,7 +27,7 @@ pub fn print(v: &Value) {
                 "cooling" => {
                     let left = a["until"]
                         .as_u64()
-                        .map(|u| SystemTime::UNIX_EPOCH + Duration::from_secs(u))
+                        .and_then(crate::bounds::epoch_secs)
                         .and_then(|u| u.duration_since(now).ok())
                         .unwrap_or_default();
                     format!("cooling {}s", left.as_secs())
@@ -44,7 +44,7 @@ pub fn print(v: &Value) {
                 e => {
                     let ago = e["at"]
                         .as_u64()
-                        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
+                        .and_then(crate::bounds::epoch_secs)
                         .and_then(|t| now.duration_since(t).ok())
                         .map_or(String::new(), |d| format!(" ({}s ago)", d.as_secs()));
                     format!("{}{ago}", e["detail"].as_str().unwrap_or(""))
@@ -84,7 +84,7 @@ fn window(w: &Value, now: SystemTime) -> String {
     }
     if let Some(left) = w["resets_at"]
         .as_u64()
-        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
+        .and_then(crate::bounds::epoch_secs)
         .and_then(|t| t.duration_since(now).ok())
     {
         let s = left.as_secs();

@@ -32,7 +32,7 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
             "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-1\"\n\n[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-2\"\n",
             vec![":7: duplicate account name 'a'", "fix: account names must be unique"],
         ),
-        ("[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"x\"]\nstrategy = \"fastest\"\n", vec!["unknown variant `fastest`", "round-robin"]),
+        ("[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"x\"]\nstrategy = \"fastest\"\n", vec![":5:12: strategy: unknown variant", "round-robin"]),
     ];
     for (toml, wanted) in cases {
         let cfg = write(home.path(), "config.toml", toml);

@@ -1,6 +1,7 @@
 //! The config file: model, defaults, and validation with errors that name the line
 //! and the fix.
 
+mod durations;
 pub mod edit;
 mod validate;
 
@@ -363,22 +364,62 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // Line and column only, never the line itself: it may be an api_key line.
-            let at = e.span().map_or(String::new(), |span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("{line}:{col}:")
-            });
-            ConfigError(format!(
-                "{}:{at} {}\nfix: correct that line; every field is described in the README's Configuration section",
-                path.display(),
-                e.message().trim_end()
-            ))
-        })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
         validate::Validator { text, path }.build(raw)
     }
+}
+
+/// A toml error as `FILE:LINE:COL: FIELD: what was wrong`. Never the line itself (it may
+/// be an api_key line) nor the value serde quotes (it may be a password): the field, the
+/// place and the kind of value expected are enough to fix it.
+fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let (at, field) = e.span().map_or((String::new(), None), |span| {
+        let start = floor_char_boundary(text, span.start);
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (format!("{line}:{col}:"), field_at(text, start))
+    });
+    let field = field.map_or(String::new(), |f| format!(" {f}:"));
+    ConfigError(format!(
+        "{}:{at}{field} {}\nfix: correct that line; every field is described in the README's Configuration section",
+        path.display(),
+        crate::serde_message::redact(e.message())
+    ))
+}
+
+/// The key whose value starts at byte `start`: the name before the `=` that precedes it
+/// (`password = 12345`, or inside an inline table), when there is one.
+/// Else (the value is an inline table or a list, and the error is inside it) the key
+/// that starts the line.
+fn field_at(text: &str, start: usize) -> Option<String> {
+    let is_key = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let key_before = |s: &str| -> Option<String> {
+        let s = s.trim_end().strip_suffix('=')?.trim_end();
+        let from = s
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_key(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let key = &s[from..];
+        (!key.is_empty() && key.len() <= 64).then(|| key.to_string())
+    };
+    let before = &text[..start];
+    key_before(before).or_else(|| {
+        let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+        let eq = line.find('=')?;
+        key_before(&line[..=eq]).filter(|k| line[..eq].trim() == k)
+    })
+}
+
+/// The largest char boundary at or below `i` (toml spans are byte offsets; a hostile
+/// file may put one inside a multi-byte character).
+fn floor_char_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 #[cfg(test)]

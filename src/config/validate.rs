@@ -1,6 +1,7 @@
 //! Turning the parsed file into a `Config`: cross-references, defaults, and errors that
 //! name the line and the fix.
 
+use super::durations;
 use super::{
     AccountConfig, Config, ConfigError, CredentialConfig, OAuthSource, PoolConfig, RawAccount,
     RawConfig, RawPool, Strategy, UpstreamConfig, DEFAULT_LISTEN, DEFAULT_SOFT_THRESHOLD,
@@ -22,7 +23,7 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(
+    pub(super) fn err<T>(
         &self,
         span: std::ops::Range<usize>,
         problem: String,
@@ -46,7 +47,7 @@ impl Validator<'_> {
                 Err(_) => {
                     return self.err(
                         l.span(),
-                        format!("listen = \"{}\" is not an IP address and port", l.get_ref()),
+                        "listen is not an IP address and port".to_string(),
                         format!("write it like \"{DEFAULT_LISTEN}\""),
                     )
                 }
@@ -247,6 +248,10 @@ impl Validator<'_> {
                 }
                 members.push(acct.name.clone());
             }
+            if let Some(hold) = p.hold_max {
+                let block = self.text[..p.name.span().start].rfind("[[pools]]");
+                self.duration(&durations::HOLD_MAX, hold, block)?;
+            }
             pools.push(PoolConfig {
                 name: name.clone(),
                 provider: provider.id.clone(),
@@ -366,6 +371,7 @@ impl Validator<'_> {
             }
         };
 
+        self.durations(&upstream, &raw.limits, &raw.oauth)?;
         let clients = self.clients(raw.clients, &pools)?;
         Ok(Config {
             listen,
@@ -377,6 +383,28 @@ impl Validator<'_> {
             oauth: raw.oauth,
             clients,
         })
+    }
+
+    /// Every top-level duration within its sane range (see `durations`).
+    fn durations(
+        &self,
+        u: &UpstreamConfig,
+        l: &super::Limits,
+        o: &super::OAuthConfig,
+    ) -> Result<(), ConfigError> {
+        use durations::*;
+        for (range, value) in [
+            (&CONNECT_TIMEOUT, u.connect_timeout),
+            (&READ_TIMEOUT, u.read_timeout),
+            (&SHUTDOWN_GRACE, l.shutdown_grace),
+            (&TUNNEL_IDLE, l.tunnel_idle_timeout),
+            (&FIRST_EVENT, l.first_event_timeout),
+            (&STICKY_IDLE, l.sticky_idle),
+            (&REFRESH_MARGIN, o.refresh_margin),
+        ] {
+            self.duration(range, value, None)?;
+        }
+        Ok(())
     }
 
     /// `[clients.NAME]`: each names existing pools, at most one per provider.
@@ -526,7 +554,8 @@ impl Validator<'_> {
                     }
                     _ => self.err(
                         o.span(),
-                        format!("oauth = \"{v}\" is neither \"stored\" nor \"link:PATH\""),
+                        // Not the value: a token pasted here by mistake stays out of the log.
+                        "oauth is neither \"stored\" nor \"link:PATH\"".to_string(),
                         "write oauth = \"stored\" (tokens kept by keypool) or oauth = \"link:~/.codex/auth.json\" (shared with the CLI)".into(),
                     ),
                 }

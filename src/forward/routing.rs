@@ -64,5 +64,5 @@ pub(super) fn hold_for(
 ) -> Option<Duration> {
     let max = pool.hold_max?;
     let wait = why.first_free_in?.max(Duration::from_millis(10));
-    (replayable && held + wait <= max).then_some(wait)
+    (replayable && held.saturating_add(wait) <= max).then_some(wait)
 }

@@ -33,8 +33,14 @@ pub async fn github(
         return Err(format!("{url} answered {status} without a device code"));
     };
     show(uri, user_code);
-    let mut interval = Duration::from_secs(v["interval"].as_u64().unwrap_or(5));
-    let deadline = Instant::now() + Duration::from_secs(v["expires_in"].as_u64().unwrap_or(900));
+    // Both numbers come from the server: an absurd one must neither panic nor make the
+    // login wait for ever (GitHub's codes live 15 minutes and ask for 5 s between polls).
+    let mut interval = poll_interval(v["interval"].as_u64().unwrap_or(5));
+    let lifetime = v["expires_in"]
+        .as_u64()
+        .unwrap_or(900)
+        .min(MAX_CODE_LIFETIME_SECS);
+    let deadline = Instant::now() + Duration::from_secs(lifetime);
     let token_url = format!("https://{domain}/login/oauth/access_token");
     loop {
         // The protocol's own pacing: polling faster earns a slow_down.
@@ -64,9 +70,9 @@ pub async fn github(
                 // RFC 8628 §3.5: add 5 s, unless the server names the new interval.
                 interval = v["interval"]
                     .as_u64()
-                    .map(Duration::from_secs)
+                    .map(poll_interval)
                     .filter(|i| *i > interval)
-                    .unwrap_or(interval + Duration::from_secs(5));
+                    .unwrap_or(poll_interval(interval.as_secs().saturating_add(5)));
             }
             Some("expired_token") => {
                 return Err("the code expired before it was entered; run the login again".into())
@@ -76,4 +82,12 @@ pub async fn github(
             None => return Err(format!("{token_url} answered without a token")),
         }
     }
+}
+
+/// The longest a device code is waited for, whatever the server says.
+const MAX_CODE_LIFETIME_SECS: u64 = 60 * 60;
+
+/// The server's polling interval, between 1 s and a minute.
+fn poll_interval(secs: u64) -> Duration {
+    Duration::from_secs(secs.clamp(1, 60))
 }

@@ -232,7 +232,7 @@ fn tokens_from(g: Granted, now: SystemTime) -> Tokens {
     Tokens {
         access: Some(g.access),
         refresh: g.refresh,
-        expires_at: g.expires_in.map(|d| now + d),
+        expires_at: g.expires_in.map(|d| crate::bounds::after(now, d)),
         id_token: g.id_token,
         identity: g.identity,
     }

@@ -330,7 +330,7 @@ impl OAuthAccount {
         Tokens {
             access: Some(g.access),
             refresh: g.refresh.or_else(|| old.refresh.clone()),
-            expires_at: g.expires_in.map(|d| now + d),
+            expires_at: g.expires_in.map(|d| crate::bounds::after(now, d)),
             id_token: g.id_token.or_else(|| old.id_token.clone()),
             identity,
         }
@@ -346,17 +346,7 @@ impl OAuthAccount {
             .await
             .map_err(|e| self.token_error(e))?;
         let now = ctx.clock.now();
-        // Renew when GitHub asks (refresh_in), and never later than the margin before expiry.
-        let by_refresh_in = tok.refresh_in.map(|d| now + d);
-        let by_expiry = tok
-            .expires_at
-            .and_then(super::tokens::from_epoch_secs)
-            .map(|at| at.checked_sub(self.margin).unwrap_or(at));
-        let renew_at = match (by_refresh_in, by_expiry) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => now + Duration::from_secs(20 * 60),
-        };
+        let renew_at = tok.renew_at(now, self.margin);
         let access = Access {
             flavor: self.flavor,
             token: tok.token.clone(),

@@ -8,13 +8,14 @@ use super::flavor::{Encoding, Flavor, GEMINI_CLIENT_SECRET};
 use super::jwt;
 use super::tokens::Identity;
 use crate::body::full;
+use crate::bounds;
 use crate::upstream::{describe_error, Upstream};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Why a token call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,26 @@ pub struct CopilotToken {
     pub expires_at: Option<i64>,
     /// The API base for this account (`endpoints.api`), e.g. individual vs business.
     pub api: Option<String>,
+}
+
+impl CopilotToken {
+    /// When to exchange the GitHub token again: when GitHub asks (`refresh_in`), and never
+    /// later than `margin` before `expires_at`; twenty minutes when it says neither. Both
+    /// come from the wire, so the result is checked and at most [`bounds::MAX_HORIZON`]
+    /// ahead.
+    pub fn renew_at(&self, now: SystemTime, margin: Duration) -> SystemTime {
+        let by_refresh_in = self.refresh_in.map(|d| bounds::after(now, d));
+        let by_expiry = self
+            .expires_at
+            .and_then(bounds::epoch_secs_i64)
+            .map(|at| bounds::clamp_to_horizon(at, now))
+            .map(|at| at.checked_sub(margin).unwrap_or(at));
+        match (by_refresh_in, by_expiry) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => bounds::after(now, Duration::from_secs(20 * 60)),
+        }
+    }
 }
 
 const BODY_CAP: usize = 1 << 20;
@@ -149,13 +170,17 @@ pub async fn copilot_token(
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         TokenError::Transient(format!("{url} answered with something other than JSON"))
     })?;
-    let token = v["token"]
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))?;
-    Ok(CopilotToken {
+    copilot_grant(&v)
+        .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))
+}
+
+/// The Copilot token answer's fields; `None` without a token. `refresh_in` is clamped
+/// (see [`CopilotToken::renew_at`] for `expires_at`).
+fn copilot_grant(v: &Value) -> Option<CopilotToken> {
+    let token = v["token"].as_str().filter(|t| !t.is_empty())?;
+    Some(CopilotToken {
         token: SecretString::from(token.to_string()),
-        refresh_in: v["refresh_in"].as_u64().map(Duration::from_secs),
+        refresh_in: v["refresh_in"].as_u64().map(bounds::wait_from_secs),
         expires_at: v["expires_at"].as_i64(),
         api: v["endpoints"]["api"].as_str().map(str::to_string),
     })
@@ -364,7 +389,7 @@ fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, T
     Ok(Granted {
         access,
         refresh: secret("refresh_token"),
-        expires_in: v["expires_in"].as_u64().map(Duration::from_secs),
+        expires_in: v["expires_in"].as_u64().map(bounds::wait_from_secs),
         id_token: secret("id_token"),
         identity,
     })
@@ -411,5 +436,40 @@ mod tests {
         assert_eq!(g.refresh.unwrap().expose_secret(), "sk-ant-ort01-y");
         assert_eq!(g.expires_in, Some(Duration::from_secs(28800)));
         assert_eq!(g.identity.account_id.as_deref(), Some("u-1"));
+    }
+
+    /// Token endpoint and Copilot numbers at their most absurd: no panic, and nothing
+    /// further out than the horizon.
+    #[test]
+    fn absurd_lifetimes_are_clamped() {
+        use crate::bounds::MAX_HORIZON;
+        for n in ["18446744073709551615", "9223372036854775807", "0"] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{n}}}"#);
+            let g = granted(Flavor::Anthropic, StatusCode::OK, body.as_bytes()).unwrap();
+            assert!(g.expires_in.is_some_and(|d| d <= MAX_HORIZON), "{n}");
+        }
+        for n in ["-1", "1e308", "\"soon\""] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{n}}}"#);
+            let g = granted(Flavor::Anthropic, StatusCode::OK, body.as_bytes()).unwrap();
+            assert_eq!(g.expires_in, None, "{n}");
+        }
+        let now = SystemTime::now();
+        let margin = Duration::from_secs(300);
+        for (refresh_in, expires_at) in [
+            ("18446744073709551615", "9223372036854775807"),
+            ("0", "-9223372036854775808"),
+            ("1e308", "0"),
+            ("null", "18446744073709551615"),
+            ("-1", "null"),
+        ] {
+            let v: Value = serde_json::from_str(&format!(
+                r#"{{"token":"tid=1","refresh_in":{refresh_in},"expires_at":{expires_at}}}"#
+            ))
+            .unwrap();
+            let at = copilot_grant(&v).unwrap().renew_at(now, margin);
+            let ahead = at.duration_since(now).unwrap_or_default();
+            assert!(ahead <= MAX_HORIZON, "{refresh_in} {expires_at}: {ahead:?}");
+        }
+        assert!(copilot_grant(&json!({"token": ""})).is_none());
     }
 }

@@ -65,3 +65,31 @@ mod tests {
         assert!(claims("sk-ant-oat01-abc").is_none());
     }
 }
+
+/// Seeded fuzzing: any token text and any `exp` claim reads without a panic, and the
+/// expiry converts to an instant only through the checked helpers.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::bounds::fuzz::{config, hostile_value};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(384))]
+
+        #[test]
+        fn any_token_and_any_exp(text in "\\PC{0,80}", exp in hostile_value(), raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = claims(&text);
+            let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            for payload in [format!(r#"{{"exp":{exp},"email":"a@b.c"}}"#), format!(r#"{{"exp":"{exp}"}}"#)] {
+                let token = format!("{}.{}.sig", enc(b"{}"), enc(payload.as_bytes()));
+                if let Some(c) = claims(&token) {
+                    let _ = expiry(&c).and_then(crate::oauth::tokens::from_epoch_secs);
+                    let _ = (chatgpt_account_id(&c), chatgpt_plan(&c), email(&c));
+                }
+            }
+            let token = format!("a.{}.c", enc(&raw));
+            let _ = claims(&token).as_ref().and_then(expiry);
+        }
+    }
+}

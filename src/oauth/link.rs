@@ -101,6 +101,17 @@ impl LinkFormat {
         }
     }
 
+    /// Where the format keeps the access token's expiry, for messages.
+    fn expiry_field(self) -> &'static str {
+        match self {
+            LinkFormat::ClaudeCode => "claudeAiOauth.expiresAt",
+            LinkFormat::Codex => "the access token's exp claim",
+            LinkFormat::Pi => "the login's expires",
+            LinkFormat::GeminiCli => "expiry_date",
+            LinkFormat::Copilot => "the token's expiry",
+        }
+    }
+
     /// Whether a file of this format can hold a login of `flavor`.
     fn holds(self, flavor: Flavor) -> bool {
         match self {
@@ -152,7 +163,15 @@ impl Linked {
             LinkFormat::GeminiCli => gemini_cli::read(&v),
             LinkFormat::Copilot => copilot::read(&v),
         };
-        read.map_err(|problem| self.missing(problem))
+        let mut tokens = read.map_err(|problem| self.missing(problem))?;
+        if super::tokens::drop_absurd_expiry(&mut tokens, std::time::SystemTime::now()) {
+            tracing::warn!(
+                "{}: {} lies more than 5 years ahead; ignored it (the token is refreshed when the provider refuses it)",
+                self.path.display(),
+                self.format.expiry_field()
+            );
+        }
+        Ok(tokens)
     }
 
     /// Writes `tokens` into the file atomically, keeping its mode and every field keypool
@@ -278,6 +297,8 @@ fn string(v: &Value, key: &str) -> Option<String> {
 /// occasionally with a fraction).
 fn epoch_ms(v: &Value, key: &str) -> Option<std::time::SystemTime> {
     let n = v.get(key)?;
+    // `as` saturates (1e300 → i64::MAX) and NaN cannot be JSON; what is not an instant
+    // is None, and one too far ahead is dropped by `Linked::read`.
     let ms = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?;
     super::tokens::from_epoch_ms(ms)
 }

@@ -44,8 +44,13 @@ pub struct Entry {
     access_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
-    /// Epoch milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Epoch milliseconds. Any number reads (an absurd one is dropped when the file is
+    /// read, with a warning), so one bad expiry does not make the whole file unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_ms"
+    )]
     expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
@@ -108,8 +113,9 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not valid credentials JSON (line {line}); fix it or move it aside and run `keypool login` / `keypool accounts import` again")]
-    Corrupt { path: PathBuf, line: usize },
+    /// `detail` names the line, column and field, never the value.
+    #[error("{path} is not valid credentials JSON ({detail}); fix it or move it aside and run `keypool login` / `keypool accounts import` again")]
+    Corrupt { path: PathBuf, detail: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -216,12 +222,46 @@ impl Store {
                 })
             }
         };
-        // serde_json's message may quote the offending input; only its line is reported.
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            line: e.line(),
-        })
+        // serde_json's message may quote the offending input (a token): the place, the
+        // field and the kind of value expected are reported, never the value.
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let mut file: FileShape =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: crate::serde_message::json(e.inner(), Some(&e.path().to_string())),
+            })?;
+        self.drop_absurd_expiries(&mut file, std::time::SystemTime::now());
+        Ok(file)
     }
+
+    /// An expiry that is not an instant, or lies beyond [`crate::bounds::MAX_TOKEN_EXPIRY`],
+    /// is read as unknown (the token is then refreshed when the provider refuses it), with
+    /// a warning naming the field.
+    fn drop_absurd_expiries(&self, file: &mut FileShape, now: std::time::SystemTime) {
+        for (name, e) in &mut file.accounts {
+            let sane = e.expires_at.is_none_or(|ms| {
+                from_epoch_ms(ms).is_some_and(|t| crate::bounds::sane_token_expiry(t, now))
+            });
+            if !sane {
+                tracing::warn!(
+                    "{}: accounts.{name:?}.expires_at is not a time within 5 years; ignored it (the token is refreshed when the provider refuses it)",
+                    self.path.display()
+                );
+                e.expires_at = None;
+            }
+        }
+    }
+}
+
+/// Any JSON number as epoch milliseconds: beyond `i64` (or a fraction) saturates, so the
+/// absurd-expiry check drops it instead of the whole file failing to read.
+fn lenient_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    // `as` saturates: 1e300 is i64::MAX, which the check then drops.
+    Ok(n.map(|n| {
+        n.as_i64()
+            .unwrap_or_else(|| n.as_f64().map_or(i64::MAX, |f| f as i64))
+    }))
 }
 
 /// Sets `name`'s tokens, keeping the identity facts the file knew and the tokens lack.

@@ -59,16 +59,15 @@ impl Tokens {
         match (&self.access, self.expires_at) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(_), Some(at)) => at <= now + margin,
+            (Some(_), Some(at)) => at <= now.checked_add(margin).unwrap_or(now),
         }
     }
 }
 
-/// Epoch milliseconds, as Claude Code, pi and google-auth-library store expiries.
+/// Epoch milliseconds, as Claude Code, pi and google-auth-library store expiries; `None`
+/// before 1970 or beyond what the platform represents (never a panic).
 pub fn from_epoch_ms(ms: i64) -> Option<SystemTime> {
-    u64::try_from(ms)
-        .ok()
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+    crate::bounds::epoch_millis(ms)
 }
 
 pub fn to_epoch_ms(t: SystemTime) -> i64 {
@@ -76,10 +75,22 @@ pub fn to_epoch_ms(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Epoch seconds (a JWT `exp`); checked as [`from_epoch_ms`].
 pub fn from_epoch_secs(s: i64) -> Option<SystemTime> {
-    u64::try_from(s)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    crate::bounds::epoch_secs_i64(s)
+}
+
+/// A saved expiry further out than [`crate::bounds::MAX_TOKEN_EXPIRY`] is unknown rather
+/// than trusted: with an unknown expiry a token is refreshed when the provider refuses
+/// it. Whether one was dropped, for the caller to warn.
+pub fn drop_absurd_expiry(tokens: &mut Tokens, now: SystemTime) -> bool {
+    let absurd = tokens
+        .expires_at
+        .is_some_and(|at| !crate::bounds::sane_token_expiry(at, now));
+    if absurd {
+        tokens.expires_at = None;
+    }
+    absurd
 }
 
 #[cfg(test)]

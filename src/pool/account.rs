@@ -13,6 +13,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// Distinct windows kept per account. Real providers describe at most a dozen; the
+/// names come from header names, so without a cap an upstream inventing a new
+/// `x-ratelimit-limit-<dim>` on every answer would grow the list without end.
+const MAX_WINDOWS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,
@@ -108,7 +113,8 @@ impl Account {
         *h = Health::Disabled { reason };
     }
 
-    /// Sits the account out for `wait` (its token endpoint failed, say).
+    /// Sits the account out for `wait` (its token endpoint failed, say), at most
+    /// [`crate::bounds::MAX_COOLDOWN`].
     pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(now, &detail);
@@ -117,7 +123,7 @@ impl Account {
             return;
         }
         *h = Health::Cooling {
-            until: now + wait,
+            until: crate::bounds::cool_until(now, wait),
             verdict: Verdict::Overloaded,
             detail,
         };
@@ -171,11 +177,12 @@ impl Account {
         let mut q = self.quota.lock();
         for w in windows {
             match q
-                .iter_mut()
-                .find(|o| o.name == w.name && o.scope == w.scope)
+                .iter()
+                .position(|o| o.name == w.name && o.scope == w.scope)
             {
-                Some(old) => *old = w,
-                None => q.push(w),
+                Some(i) => q[i] = w,
+                None if q.len() < MAX_WINDOWS => q.push(w),
+                None => {}
             }
         }
     }

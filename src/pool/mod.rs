@@ -136,7 +136,7 @@ impl Pool {
                 *h = Health::Disabled { reason };
             }
             verdict => {
-                let mut until = now + outcome.cooldown();
+                let mut until = crate::bounds::cool_until(now, outcome.cooldown());
                 if outcome.reset_in.is_none() {
                     // No wait was named with the refusal: a learned window that resets
                     // sooner ends the cooldown then, never later.

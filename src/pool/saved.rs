@@ -58,12 +58,7 @@ impl Pools {
             if a.fingerprint().as_deref() != Some(s.credential.as_str()) {
                 continue;
             }
-            a.learn(
-                s.quota
-                    .iter()
-                    .map(persist::SavedWindow::to_window)
-                    .collect(),
-            );
+            a.learn(s.quota.iter().filter_map(|w| w.to_window(now)).collect());
             let mut h = a.health.lock();
             if !matches!(*h, Health::Ok) {
                 continue;
@@ -75,7 +70,13 @@ impl Pools {
                     verdict,
                     detail,
                 }) => {
-                    let until = persist::from_epoch_secs(*until);
+                    // `StateFile::load` dropped absurd values with a warning; a cooldown
+                    // still never outlasts the longest one keypool gives.
+                    let Some(until) = persist::from_epoch_secs(*until) else {
+                        continue;
+                    };
+                    let until =
+                        until.min(crate::bounds::cool_until(now, crate::bounds::MAX_COOLDOWN));
                     if until > now {
                         *h = Health::Cooling {
                             until,

@@ -2,6 +2,7 @@
 
 use super::reset::{parse_proto_duration, parse_reset_headers, parse_retry_after};
 use super::Dialect;
+use crate::bounds;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
@@ -39,7 +40,8 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub verdict: Verdict,
-    /// The provider's own word on when the account frees, if it said.
+    /// The provider's own word on when the account frees, if it said; at most
+    /// [`bounds::MAX_COOLDOWN`].
     pub reset_in: Option<Duration>,
     /// A short, secret-free label for logs: `429 rate_limit_exceeded`.
     pub detail: String,
@@ -54,9 +56,13 @@ impl Outcome {
         }
     }
 
+    /// How long the account sits out: what the provider said, else the verdict's default;
+    /// never more than [`bounds::MAX_COOLDOWN`].
     pub fn cooldown(&self) -> Duration {
-        self.reset_in
-            .unwrap_or_else(|| self.verdict.default_cooldown())
+        bounds::cooldown(
+            self.reset_in
+                .unwrap_or_else(|| self.verdict.default_cooldown()),
+        )
     }
 }
 
@@ -97,7 +103,8 @@ pub(super) fn judge(
     let reset_in = parse_retry_after(headers, now)
         .or_else(|| parse_reset_headers(headers, now))
         .or(err.retry_delay)
-        .or_else(|| err.resets_in(now));
+        .or_else(|| err.resets_in(now))
+        .map(bounds::cooldown);
     let label = err.label().unwrap_or_default();
     Outcome {
         verdict,
@@ -193,12 +200,15 @@ impl ErrorFields {
         f
     }
 
+    /// Codex's reset. An epoch beyond what the platform represents is as far as can be:
+    /// the caller clamps it to the longest cooldown.
     fn resets_in(&self, now: SystemTime) -> Option<Duration> {
         if let Some(at) = self.resets_at {
-            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
-            return Some(at.duration_since(now).unwrap_or_default());
+            return Some(bounds::epoch_secs(at).map_or(bounds::MAX_HORIZON, |at| {
+                bounds::horizon(bounds::until(at, now))
+            }));
         }
-        self.resets_in_seconds.map(Duration::from_secs)
+        self.resets_in_seconds.map(bounds::wait_from_secs)
     }
 
     fn is_any(&self, wanted: &[&str]) -> bool {
@@ -369,5 +379,45 @@ mod tests {
             SystemTime::now(),
         );
         assert_eq!(o.cooldown(), Duration::from_secs(7));
+    }
+}
+
+/// Seeded fuzzing: a refusal with any reset in its headers or body cools an account for
+/// at most the longest cooldown, and never panics.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::bounds::fuzz::{config, hostile_value};
+    use crate::bounds::MAX_COOLDOWN;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn any_reset_in_a_refusal_is_bounded(
+            v in hostile_value(),
+            field in prop::sample::select(vec!["resets_at", "resets_in_seconds", "retryDelay"]),
+            status in prop::sample::select(vec![402u16, 429, 503, 529]),
+            dialect in prop::sample::select(vec![Dialect::Openai, Dialect::Anthropic, Dialect::Google, Dialect::Openrouter]),
+            header in any::<bool>(),
+        ) {
+            let now = SystemTime::now();
+            let body = if field == "retryDelay" {
+                format!(r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"retryDelay":"{v}s"}}]}}}}"#)
+            } else {
+                format!(r#"{{"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#)
+            };
+            let mut h = HeaderMap::new();
+            if let (true, Ok(value)) = (header, http::HeaderValue::from_str(&v)) {
+                h.insert("retry-after", value);
+            }
+            let o = classify(dialect, StatusCode::from_u16(status).unwrap(), &h, body.as_bytes(), now);
+            prop_assert!(o.cooldown() <= MAX_COOLDOWN);
+            prop_assert!(o.reset_in.is_none_or(|d| d <= MAX_COOLDOWN));
+            let event = format!(r#"{{"type":"error","status":429,"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#);
+            let o = crate::providers::classify_event(dialect, "error", &event, now);
+            prop_assert!(o.cooldown() <= MAX_COOLDOWN);
+        }
     }
 }

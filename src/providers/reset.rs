@@ -1,5 +1,10 @@
 //! When a limited account frees up, read from the many ways providers say it.
+//!
+//! Every wait returned here is at most [`bounds::MAX_HORIZON`]; none of these functions
+//! panics on what a server sends (absurd, negative, NaN, infinite or overflowing values,
+//! dates in year 9999).
 
+use crate::bounds;
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +18,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
         return secs_f64(secs);
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(wait_until(at, now))
 }
 
 /// The reset announced by per-dimension rate-limit headers: OpenAI-style
@@ -97,8 +102,13 @@ pub fn parse_proto_duration(s: &str) -> Option<Duration> {
 fn rfc3339_after(v: &str, now: SystemTime) -> Option<Duration> {
     let at = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339)
         .ok()?;
-    let at: SystemTime = at.into();
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    // Through epoch seconds: `OffsetDateTime` into `SystemTime` panics where the platform
+    // cannot represent the date.
+    let secs = u64::try_from(at.unix_timestamp()).ok();
+    Some(
+        secs.and_then(bounds::epoch_secs)
+            .map_or(Duration::ZERO, |at| wait_until(at, now)),
+    )
 }
 
 /// Bare `x-ratelimit-reset`: OpenRouter sends epoch milliseconds, others epoch seconds or
@@ -113,12 +123,17 @@ fn bare_reset(v: &str, now: SystemTime) -> Option<Duration> {
         return secs_f64(n);
     };
     // `inf` and `1e300` parse as f64; neither may reach a panicking conversion.
-    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(epoch_secs).ok()?)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let at = bounds::epoch_secs_f64(epoch_secs)?;
+    Some(wait_until(at, now))
 }
 
 fn secs_f64(s: f64) -> Option<Duration> {
-    (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(1e9)))
+    bounds::wait_from_secs_f64(s)
+}
+
+/// From `now` until `at`, zero when past, at most [`bounds::MAX_HORIZON`].
+fn wait_until(at: SystemTime, now: SystemTime) -> Duration {
+    bounds::horizon(bounds::until(at, now))
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -219,5 +234,48 @@ mod tests {
             Some(Duration::from_millis(34500))
         );
         assert_eq!(parse_proto_duration("34"), None);
+    }
+}
+
+/// Seeded fuzzing: whatever a server writes in any reset field, parsing never panics
+/// and never waits beyond the horizon.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::bounds::fuzz::{config, hostile_value};
+    use crate::bounds::MAX_HORIZON;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 8] = [
+        "retry-after",
+        "retry-after-ms",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset",
+        "x-ratelimit-remaining",
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-tokens-remaining",
+    ];
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn every_reset_form_is_bounded(v in hostile_value(), zero in any::<bool>(), secs in any::<u64>()) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(secs % 8_000_000_000);
+            for d in [parse_go_duration(&v), parse_proto_duration(&v)].into_iter().flatten() {
+                prop_assert!(d <= MAX_HORIZON, "{v}: {d:?}");
+            }
+            let mut h = HeaderMap::new();
+            for name in NAMES {
+                let value = if zero && name.contains("remaining") { "0" } else { v.as_str() };
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    h.insert(name, value);
+                }
+            }
+            for d in [parse_retry_after(&h, now), parse_reset_headers(&h, now)].into_iter().flatten() {
+                prop_assert!(d <= MAX_HORIZON, "{v}: {d:?}");
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ pub fn learn_error_body(dialect: Dialect, body: &[u8], now: SystemTime) -> Vec<W
         .iter()
         .filter_map(|d| d.get("retryDelay")?.as_str())
         .find_map(parse_proto_duration)
-        .and_then(|d| now.checked_add(d));
+        .map(|d| crate::bounds::after(now, d));
     let rejected = |name: &str| Window {
         resets_at,
         status: Some(WindowStatus::Rejected),

@@ -102,7 +102,7 @@ impl<'a> Learner<'a> {
             "remaining" => self.slot(family, dim).w.remaining = count(value),
             "reset" if family == Family::Bare => {
                 let at = if self.dialect == Dialect::Openrouter {
-                    epoch_millis(value)
+                    epoch_millis(value, now)
                 } else {
                     numeric_reset(value, now)
                 };

@@ -1,9 +1,11 @@
 //! The value forms quota headers use. Each returns `None` for anything that does not
-//! parse (or parses to a nonsensical number) and never panics.
+//! parse (or parses to a nonsensical number) and never panics. A reset further out than
+//! [`bounds::MAX_HORIZON`] from `now` is clamped to it.
 
 use super::WindowStatus;
+use crate::bounds;
 use crate::providers::parse_go_duration;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A non-negative count: `1000`, or `999.0` from providers that print floats.
 pub(super) fn count(v: &str) -> Option<u64> {
@@ -43,17 +45,17 @@ pub(super) fn status(v: &str) -> Option<WindowStatus> {
 pub(super) fn numeric_reset(v: &str, now: SystemTime) -> Option<SystemTime> {
     let n = number(v)?;
     if n > 1e12 {
-        epoch(n / 1000.0)
+        epoch(n / 1000.0, now)
     } else if n > 1e9 {
-        epoch(n)
+        epoch(n, now)
     } else {
         after(now, n)
     }
 }
 
 /// Epoch milliseconds, whatever the magnitude.
-pub(super) fn epoch_millis(v: &str) -> Option<SystemTime> {
-    epoch(number(v)? / 1000.0)
+pub(super) fn epoch_millis(v: &str, now: SystemTime) -> Option<SystemTime> {
+    epoch(number(v)? / 1000.0, now)
 }
 
 /// Seconds from `now`.
@@ -64,7 +66,7 @@ pub(super) fn seconds_after(v: &str, now: SystemTime) -> Option<SystemTime> {
 /// A Go duration from `now` (`6m0s`, `12ms`, `2m59.56s`); a bare number by magnitude.
 pub(super) fn go_reset(v: &str, now: SystemTime) -> Option<SystemTime> {
     match parse_go_duration(v) {
-        Some(d) => now.checked_add(d),
+        Some(d) => Some(bounds::after(now, d)),
         None => numeric_reset(v, now),
     }
 }
@@ -76,8 +78,12 @@ pub(super) fn rfc3339_reset(v: &str, now: SystemTime) -> Option<SystemTime> {
         Ok(at) => {
             let at = at.unix_timestamp_nanos();
             let secs = u64::try_from(at.div_euclid(1_000_000_000)).ok()?;
-            let nanos = at.rem_euclid(1_000_000_000) as u32;
-            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+            let nanos = u32::try_from(at.rem_euclid(1_000_000_000)).ok()?;
+            let at = SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos));
+            // A year-9999 reset is as far as keypool looks ahead.
+            Some(at.map_or(bounds::after(now, bounds::MAX_HORIZON), |at| {
+                bounds::clamp_to_horizon(at, now)
+            }))
         }
         Err(_) => numeric_reset(v, now),
     }
@@ -91,10 +97,12 @@ fn number(v: &str) -> Option<f64> {
         .filter(|f| f.is_finite() && *f >= 0.0)
 }
 
-fn epoch(secs: f64) -> Option<SystemTime> {
-    SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+/// Epoch seconds; beyond the horizon (or beyond what the platform represents) clamped.
+fn epoch(secs: f64, now: SystemTime) -> Option<SystemTime> {
+    let far = bounds::after(now, bounds::MAX_HORIZON);
+    Some(bounds::epoch_secs_f64(secs).map_or(far, |at| at.min(far)))
 }
 
 fn after(now: SystemTime, secs: f64) -> Option<SystemTime> {
-    now.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+    Some(bounds::after(now, bounds::wait_from_secs_f64(secs)?))
 }

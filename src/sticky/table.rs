@@ -279,7 +279,12 @@ impl<K: Hash + Eq + Clone> Table<K> {
         let mut t = self.lock();
         let mut taken = 0;
         for e in entries {
-            let seen = UNIX_EPOCH + Duration::from_secs(e.seen);
+            // Never seen later than now: a saved time in the future would otherwise keep
+            // the entry until then. An unrepresentable one is skipped (the state file's
+            // reader warned about it).
+            let Some(seen) = crate::bounds::epoch_secs(e.seen).map(|s| s.min(now)) else {
+                continue;
+            };
             if t.expired(seen, now) || e.pool.is_empty() || e.account.is_empty() {
                 continue;
             }

@@ -140,9 +140,13 @@ pub(crate) mod tests {
         let (_d, p) = file("auth.json", &file_text());
         let l = Linked::open(&p, Flavor::Codex).unwrap();
         let mut t = fresh(Identity::default());
+        // An hour ahead: further than keypool keeps an expiry would read back as unknown.
+        let exp = crate::bounds::to_epoch_secs(std::time::SystemTime::now()) + 3600;
         t.access = Some(
-            jwt(r#"{"exp":1800000000,"https://api.openai.com/auth":{"chatgpt_account_id":"acc-1"}}"#)
-                .into(),
+            jwt(&format!(
+                r#"{{"exp":{exp},"https://api.openai.com/auth":{{"chatgpt_account_id":"acc-1"}}}}"#
+            ))
+            .into(),
         );
         l.write_back(&t).unwrap();
         let v = json(&p);
@@ -165,7 +169,7 @@ pub(crate) mod tests {
         let again = Linked::open(&p, Flavor::Codex).unwrap().read().unwrap();
         assert_eq!(
             again.expires_at,
-            crate::oauth::tokens::from_epoch_secs(1_800_000_000)
+            crate::oauth::tokens::from_epoch_secs(exp as i64)
         );
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 mod anthropic;
 mod codex;
+mod fuzz;
 mod google_body;
 mod tightest;
 mod units;

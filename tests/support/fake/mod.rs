@@ -169,6 +169,14 @@ pub enum Behaviour {
     /// `200 text/event-stream` that goes wrong inside the stream. Requests
     /// that ask for no stream are answered as for `Ok`.
     Stream(StreamFault),
+    /// Exactly this answer on every route: the status, the headers and the body
+    /// as given, nothing added. For hostile upstreams (absurd reset numbers in
+    /// headers, bodies or in-stream events).
+    Verbatim {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
 }
 
 /// How a [`Behaviour::Stream`] stream goes wrong. The in-stream error is the
@@ -390,6 +398,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         None => return Ok(ctx.auth_error(Some(&credential))),
         Some(Behaviour::Ok) => None,
         Some(Behaviour::Stream(fault)) => Some(fault),
+        Some(Behaviour::Verbatim {
+            status,
+            headers,
+            body,
+        }) => return Ok(Ctx::verbatim(status, &headers, &body)),
         Some(other) => return Ok(ctx.rejection(&other, &credential)),
     };
     let owner = (state.owners.lock().unwrap().get(&credential).cloned()).unwrap_or_default();

@@ -83,6 +83,21 @@ impl Ctx {
         self.respond(status, content_type, extra, body)
     }
 
+    /// [`Behaviour::Verbatim`]: exactly the status, headers and body given, whatever
+    /// the route (no content type or request id added).
+    pub(super) fn verbatim(
+        status: u16,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Response<Body> {
+        let mut builder =
+            Response::builder().status(StatusCode::from_u16(status).expect("status code"));
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder.body(full(body.to_string())).expect("response")
+    }
+
     pub(super) fn json(&self, status: u16, value: Value) -> Response<Body> {
         let extra = match (self.provider, status) {
             // Real OpenAI successes carry rate-limit headers too; a proxy may
@@ -195,7 +210,9 @@ impl Ctx {
     pub(super) fn rejection(&self, behaviour: &Behaviour, credential: &str) -> Response<Body> {
         use Behaviour::*;
         match (self.provider, behaviour) {
-            (_, Ok | Stream(_)) => unreachable!("{behaviour:?} is not a rejection"),
+            (_, Ok | Stream(_) | Verbatim { .. }) => {
+                unreachable!("{behaviour:?} is not a rejection")
+            }
             (Service::Codex | Service::Copilot | Service::CloudCode, b) => {
                 self.subscription_rejection(b)
             }

@@ -39,7 +39,9 @@ impl Ctx {
     pub(super) fn subscription_rejection(&self, behaviour: &Behaviour) -> Response<Body> {
         use Behaviour::*;
         match (self.provider, behaviour) {
-            (_, Ok | Stream(_)) => unreachable!("{behaviour:?} is not a rejection"),
+            (_, Ok | Stream(_) | Verbatim { .. }) => {
+                unreachable!("{behaviour:?} is not a rejection")
+            }
 
             // A known token that stopped working: what an expired one gets.
             (Service::Codex, Unauthorized) => self.codex_auth(
