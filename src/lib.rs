@@ -12,6 +12,7 @@ pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod envvars;
+pub mod fd_limit;
 pub mod forward;
 pub mod headers;
 pub mod home;

@@ -262,6 +262,11 @@ impl Upstream {
         self.client.request(req).await
     }
 
+    /// The longest silence allowed from an upstream, for messages that name it.
+    pub fn read_timeout(&self) -> Duration {
+        self.dialer.read_timeout
+    }
+
     /// A raw TCP connection for a blind tunnel.
     pub async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         self.dialer.tcp(host, port).await
@@ -280,6 +285,26 @@ pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Whether `e` (or an error in its source chain) is a timeout: the upstream said nothing
+/// for `[upstream] read_timeout`, or a connect took longer than `connect_timeout`.
+/// Told apart from a reset because the fix differs (a longer timeout, not the network).
+pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let timed_out = err
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || err
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout);
+        if timed_out {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 #[cfg(test)]

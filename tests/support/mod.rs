@@ -6,6 +6,7 @@
 pub mod ca;
 pub mod config_files;
 pub mod fake;
+pub mod fault;
 pub mod https;
 pub mod keypool;
 pub mod oauth;
