@@ -220,6 +220,11 @@ impl FaultServer {
         self.state.released.send_replace(true);
     }
 
+    /// Makes `Hold` hold again, for the next script of a test that released one.
+    pub fn rearm(&self) {
+        self.state.released.send_replace(false);
+    }
+
     /// Every request received, in order.
     pub fn seen(&self) -> Vec<wire::Request> {
         self.state.seen.lock().clone()

@@ -9,6 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::proxy::{config_text, Settings};
+use super::{FaultServer, Script};
+use crate::support::ca::TestCa;
+use crate::support::keypool::{key_account, write};
+
 /// How long the binary may take to print its banner or a log line a test waits for.
 const LINE_GUARD: Duration = Duration::from_secs(30);
 
@@ -119,4 +127,61 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `keypool serve` with `RLIMIT_NOFILE` = (soft, hard), one OpenAI account, every
+/// :443 connection going to a fault server that answers normally.
+pub async fn serve_limited(soft: u64, hard: u64) -> (Process, FaultServer, tempfile::TempDir) {
+    let ca = TestCa::new();
+    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
+    fault.set("sk-fd", Script::ok_json());
+    let home = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_pem(home.path());
+    let text = config_text(
+        &key_account("fd", "openai", "sk-fd"),
+        fault.addr(),
+        &ca_file,
+        &Settings::default(),
+        0,
+    );
+    let cfg = write(home.path(), "config.toml", &text);
+    let p = Process::serve(home.path(), &cfg, "debug", Some((soft, hard)));
+    (p, fault, home)
+}
+
+/// A reqwest client through `addr`, trusting the CA in `home`.
+pub fn client_via(addr: std::net::SocketAddr, home: &std::path::Path) -> reqwest::Client {
+    let ca = std::fs::read(home.join("certs/ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Opens `n` keep-alive connections to keypool, each answered once (`GET /`), so each
+/// is an accepted, served and now idle connection keypool holds a descriptor for.
+pub async fn idle_connections(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: keypool\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let got = tokio::time::timeout(LINE_GUARD, s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("connection {i} got no answer: keypool is out of descriptors")
+            })
+            .unwrap();
+        assert!(
+            buf[..got].starts_with(b"HTTP/1.1 200"),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&buf[..got])
+        );
+        held.push(s);
+    }
+    held
 }

@@ -65,3 +65,21 @@ pub fn accounts(provider: &str, keys: &[(&str, &str)]) -> String {
         .map(|(name, key)| crate::support::keypool::key_account(name, provider, key))
         .collect()
 }
+
+/// Waits (bounded) until keypool tracks no connection task: nothing was left behind
+/// once every client went away.
+pub async fn settled(kp: &Keypool) {
+    let tasks = &kp.proxy.state().tasks;
+    let guard = std::time::Duration::from_secs(20);
+    let waited = tokio::time::timeout(guard, async {
+        while !tasks.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{} connection tasks still open {guard:?} after every client left",
+        tasks.len()
+    );
+}
