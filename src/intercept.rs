@@ -3,7 +3,7 @@
 
 use crate::forward::{self, Target};
 use crate::rewind::Rewind;
-use crate::server::{serve_http1, ClientSocket, Conn};
+use crate::server::{serve_http1, ClientConn, ClientSocket};
 use crate::state::State;
 use bytes::Bytes;
 use hyper::service::service_fn;
@@ -83,13 +83,16 @@ where
         }
     };
     let shutdown = state.shutdown.clone();
-    let conn = Conn {
+    let conn = ClientConn {
         first_head: state.limits.handshake_timeout,
         socket: ClientSocket::none(),
     };
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
     serve_http1(tls, svc, &shutdown, conn).await;
 }
+
+const HANDSHAKE_LATE: &str = "no TLS handshake in time after CONNECT; closed \
+    (raise [limits] handshake_timeout if the client is that slow)";
 
 /// The bound on a handshake: done by the deadline (`[limits] handshake_timeout`), and
 /// abandoned at once when shutdown begins. Without it a client that never starts TLS,
@@ -106,7 +109,7 @@ impl Handshake<'_> {
         tokio::select! {
             r = tokio::time::timeout_at(self.deadline, fut) => {
                 if r.is_err() {
-                    tracing::info!(host = %self.host, "no TLS handshake in time after CONNECT; closed (raise [limits] handshake_timeout if the client is that slow)");
+                    tracing::info!(host = %self.host, "{HANDSHAKE_LATE}");
                 }
                 r.ok()
             }

@@ -278,7 +278,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         let st = state.clone();
         state.tasks.spawn(async move {
             let shutdown = st.shutdown.clone();
-            let conn = Conn {
+            let conn = ClientConn {
                 first_head: st.limits.handshake_timeout,
                 socket: ClientSocket::of(&stream),
             };
@@ -289,7 +289,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 }
 
 /// How one client connection is served, besides its requests.
-pub struct Conn {
+pub struct ClientConn {
     /// The first request head must be complete by then (from the start of the connection
     /// or of the tunnel): a client that connects and says nothing, or trickles its head, is
     /// closed. Later heads get hyper's header-read timeout, which is also the keep-alive
@@ -302,7 +302,7 @@ pub struct Conn {
 /// Serves HTTP/1.1 on `io` until the peer closes or shutdown asks the connection to
 /// finish its current request and close. An idle keep-alive connection closes at once on
 /// shutdown; a request in flight finishes first.
-pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken, c: Conn)
+pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken, c: ClientConn)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<

@@ -127,6 +127,15 @@ fn sse_event() -> Bytes {
     wire::chunk(wire::openai_event("Hel").as_bytes())
 }
 
+/// A stream whose first event goes out, then (once released) a TCP reset.
+fn reset_after_first_event() -> Script {
+    Script::new()
+        .send(wire::sse_head())
+        .send(sse_event())
+        .hold()
+        .reset()
+}
+
 /// A 502/504 keypool answered itself, in OpenAI's shape; returns its message.
 async fn openai_gateway_error(r: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(r.status(), status);
@@ -290,13 +299,7 @@ async fn assert_breaks_after_first_bytes(r: reqwest::Response, fault: &FaultServ
 #[tokio::test]
 async fn a_stream_reset_after_its_first_event_is_broken_for_the_client() {
     let rig = rig("openai", &["sk-a"], Settings::default()).await;
-    rig.all(
-        Script::new()
-            .send(wire::sse_head())
-            .send(sse_event())
-            .hold()
-            .reset(),
-    );
+    rig.all(reset_after_first_event());
     let r = rig.openai(true).await;
     assert_eq!(r.status(), 200);
     assert_breaks_after_first_bytes(r, &rig.fault).await;
@@ -409,13 +412,7 @@ async fn curl_stream(rig: &Rig, release_after: &str) -> (Option<i32>, String) {
 #[tokio::test]
 async fn curl_sees_a_broken_stream_as_a_partial_transfer() {
     let rig = rig("openai", &["sk-a"], Settings::default()).await;
-    rig.all(
-        Script::new()
-            .send(wire::sse_head())
-            .send(sse_event())
-            .hold()
-            .reset(),
-    );
+    rig.all(reset_after_first_event());
     let (code, out) = curl_stream(&rig, "Hel").await;
     assert!(out.contains("\"Hel\""), "{out}");
     assert!(
@@ -519,5 +516,53 @@ async fn an_answer_trickled_one_byte_at_a_time_arrives_whole() {
     let text = r.text().await.unwrap();
     assert_eq!(text.matches("data: ").count(), 3, "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    rig.assert_recovers().await;
+}
+
+#[tokio::test]
+async fn an_http_1_0_client_on_the_plain_listener_gets_a_reset_not_a_clean_close() {
+    // HTTP/1.0 has no chunked framing: a close-delimited answer that broke off would end
+    // in a FIN that looks like the end. keypool resets the connection instead.
+    let rig = rig("openai", &["sk-a"], Settings::default()).await;
+    rig.all(reset_after_first_event());
+    let body = r#"{"model":"gpt-4o","stream":true,"messages":[]}"#;
+    let mut s = tokio::net::TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let head = format!(
+        "POST https://api.openai.com/v1/chat/completions HTTP/1.0\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-client\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"Hel\"") {
+        let n = guard(
+            "the first event",
+            tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+        )
+        .await
+        .unwrap();
+        assert!(
+            n > 0,
+            "closed before the first event: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.0 200"));
+    rig.fault.release();
+    let end = guard("the end", async {
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut s, &mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    let e = end.expect_err("a clean close would pass a broken answer off as whole");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
     rig.assert_recovers().await;
 }

@@ -20,7 +20,7 @@ use support::fault::process::{client_via, Process};
 use support::fault::{FaultServer, Script};
 use support::keypool::{key_account, openai_chat, tls_connect, write};
 use support::TestCa;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const DEFAULT_SEED: u64 = 0x6b65_7970_6f6f_6c08;
@@ -132,17 +132,26 @@ fn tunnel_input(rng: &mut StdRng) -> Vec<u8> {
 
 /// Writes `input`, half-closes, and reads whatever comes until keypool closes.
 async fn send_plain(addr: SocketAddr, input: Vec<u8>) -> Result<(), String> {
-    let Ok(mut s) = TcpStream::connect(addr).await else {
+    let Ok(s) = TcpStream::connect(addr).await else {
         return Err("keypool refused a connection".into());
     };
-    let _ = s.write_all(&input).await;
+    drained(s, &input, "a half-closed connection").await
+}
+
+/// Writes `input`, half-closes, and reads until keypool closes (bounded).
+async fn drained<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    input: &[u8],
+    what: &str,
+) -> Result<(), String> {
+    let _ = s.write_all(input).await;
     let _ = s.shutdown().await;
     let mut sink = Vec::new();
     match tokio::time::timeout(PER_CONNECTION, s.read_to_end(&mut sink)).await {
         Ok(_) => Ok(()),
         Err(_) => Err(format!(
-            "keypool kept a half-closed connection open past {PER_CONNECTION:?}; input: {:?}",
-            String::from_utf8_lossy(&input)
+            "keypool kept {what} open past {PER_CONNECTION:?}; input: {:?}",
+            String::from_utf8_lossy(input)
         )),
     }
 }
@@ -160,17 +169,8 @@ async fn send_in_tunnel(
     if !head.starts_with("HTTP/1.1 200") {
         return Err(format!("CONNECT answered {head}"));
     }
-    let mut tls = tls_connect(tcp, "api.openai.com", &ca_pem).await;
-    let _ = tls.write_all(&input).await;
-    let _ = tls.shutdown().await;
-    let mut sink = Vec::new();
-    match tokio::time::timeout(PER_CONNECTION, tls.read_to_end(&mut sink)).await {
-        Ok(_) => Ok(()),
-        Err(_) => Err(format!(
-            "keypool kept a tunnel open past {PER_CONNECTION:?}; input: {:?}",
-            String::from_utf8_lossy(&input)
-        )),
-    }
+    let tls = tls_connect(tcp, "api.openai.com", &ca_pem).await;
+    drained(tls, &input, "a tunnel").await
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -249,8 +249,9 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             Turn::Broke(broken) => {
                 // Nothing reached the client yet, and a reset or a silence says nothing
                 // about this account's quota: it is not marked, the next one is tried.
-                tracing::info!(account = %account.name, "upstream failed before answering: {}", broken.reason);
-                account.stats.failed(now, &format!("upstream failed before answering: {}", broken.reason));
+                let why = format!("upstream failed before answering: {}", broken.reason);
+                tracing::info!(account = %account.name, "{why}");
+                account.stats.failed(now, &why);
                 broken_on.push((account.name.clone(), broken));
                 if !body.replayable() {
                     let read_timeout = state.upstream.read_timeout();
