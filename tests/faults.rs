@@ -140,6 +140,7 @@ fn reset_after_first_event() -> Script {
 async fn openai_gateway_error(r: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(r.status(), status);
     assert!(r.headers().get("x-keypool-account").is_none());
+    assert!(r.headers().contains_key("x-keypool-attempts"));
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], code, "{v}");
     assert_eq!(v["error"]["type"], "server_error", "{v}");
@@ -486,12 +487,14 @@ async fn connection_faults_before_tls_are_502_or_504_naming_the_fix() {
         (Accept::Hold, 504, "connect_timeout or read_timeout"),
     ] {
         rig.fault.on_accept(accept);
+        let accepted = rig.fault.accepted();
         let r = rig.openai(false).await;
         assert_eq!(r.status(), status, "{accept:?}");
         let v: Value = r.json().await.unwrap();
         let m = v["error"]["message"].as_str().unwrap();
         assert!(m.contains(names) && m.contains("fix: "), "{accept:?}: {m}");
         // Unreachable is the same for every account: only one was tried.
+        assert_eq!(rig.fault.accepted(), accepted + 1, "{accept:?}");
         assert!(rig.fault.seen().is_empty());
     }
     rig.fault.on_accept(Accept::Serve);

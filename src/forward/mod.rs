@@ -205,8 +205,9 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             Err(_) if !broken_on.is_empty() => {
                 // Every account left broke before answering: say so rather than "limited".
                 let read_timeout = state.upstream.read_timeout();
+                let response = broke(provider.dialect, target, &broken_on, read_timeout);
                 return Served {
-                    response: broke(provider.dialect, target, &broken_on, read_timeout),
+                    response: decorate(response, None, attempts, false),
                     attempts,
                     provider: Some(provider),
                     account: None,
@@ -256,6 +257,7 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                 if !body.replayable() {
                     let read_timeout = state.upstream.read_timeout();
                     let response = broke(provider.dialect, target, &broken_on, read_timeout);
+                    let response = decorate(response, None, attempts, false);
                     return served(response, provider, account, attempts);
                 }
                 continue;
