@@ -100,11 +100,15 @@ impl RequestBody {
 #[error("the client sent no part of the request body for {0}s; fix: send the body without pauses, or raise [limits] handshake_timeout")]
 pub struct Stalled(pub u64);
 
-/// A request body that fails with [`Stalled`] when no frame arrives for `idle`.
+/// A request body that fails with [`Stalled`] when no frame arrives for `idle`. The timer
+/// exists only while the body waits on the client: a body that came whole with its head
+/// (most requests) never starts one.
 struct IdleBound {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A frame arrived since the timer was last set.
+    progressed: bool,
 }
 
 impl IdleBound {
@@ -112,7 +116,8 @@ impl IdleBound {
         IdleBound {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
+            progressed: false,
         }
     }
 }
@@ -126,15 +131,25 @@ impl Body for IdleBound {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(next);
-                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.progressed = true;
+            return Poll::Ready(frame.map(|f| f.map_err(BoxError::from)));
+        }
+        let next = tokio::time::Instant::now() + this.idle;
+        let timer = match &mut this.timer {
+            Some(t) => {
+                if std::mem::take(&mut this.progressed) {
+                    t.as_mut().reset(next);
+                }
+                t
             }
-            Poll::Pending if this.timer.as_mut().poll(cx).is_ready() => {
-                Poll::Ready(Some(Err(Stalled(this.idle.as_secs()).into())))
+            None => {
+                this.progressed = false;
+                this.timer.insert(Box::pin(tokio::time::sleep_until(next)))
             }
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Stalled(this.idle.as_secs()).into()))),
             Poll::Pending => Poll::Pending,
         }
     }
