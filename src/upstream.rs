@@ -312,6 +312,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_timeout_is_found_anywhere_in_the_source_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the body failed")]
+        struct Wrapper(#[source] io::Error);
+        let timed_out = Wrapper(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        assert!(is_timeout(&timed_out));
+        let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(!is_timeout(&reset));
+    }
+
+    #[test]
     fn connect_to_parses_like_curl() {
         let c = ConnectTo::parse("api.openai.com:443:127.0.0.1:9000").unwrap();
         assert!(c.matches("API.openai.com", 443));
