@@ -3,8 +3,13 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use http_body::{Body, SizeHint};
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
@@ -34,16 +39,18 @@ pub enum RequestBody {
 impl RequestBody {
     /// Buffers `body` up to `limit` bytes. A body announced or found larger is passed on as
     /// a stream (the bytes already read go first), so nothing is lost and nothing waits
-    /// for a huge upload to finish.
+    /// for a huge upload to finish. Either way the client may not go silent for longer
+    /// than `idle` in the middle of it ([`Stalled`]).
     pub async fn read(
         body: Incoming,
         limit: usize,
         content_length: Option<u64>,
-    ) -> Result<RequestBody, hyper::Error> {
+        idle: Duration,
+    ) -> Result<RequestBody, BoxError> {
+        let mut body = IdleBound::new(body, idle);
         if content_length.is_some_and(|n| n > limit as u64) {
-            return Ok(RequestBody::Streaming(Some(incoming(body))));
+            return Ok(RequestBody::Streaming(Some(body.boxed_unsync())));
         }
-        let mut body = body;
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let frame = frame?;
@@ -55,9 +62,7 @@ impl RequestBody {
                 let head = futures_util::stream::once(async move {
                     Ok::<_, BoxError>(Frame::data(buf.freeze()))
                 });
-                let rest = body
-                    .into_data_stream()
-                    .map(|r| r.map(Frame::data).map_err(BoxError::from));
+                let rest = body.into_data_stream().map(|r| r.map(Frame::data));
                 return Ok(RequestBody::Streaming(Some(
                     StreamBody::new(head.chain(rest)).boxed_unsync(),
                 )));
@@ -86,5 +91,74 @@ impl RequestBody {
             RequestBody::Buffered(b) => full(edit(b).unwrap_or_else(|| b.clone())),
             RequestBody::Streaming(s) => s.take().unwrap_or_else(empty),
         }
+    }
+}
+
+/// A client went silent in the middle of its request body for longer than allowed
+/// (`[limits] handshake_timeout`): a slow-body client must not hold a connection forever.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no part of the request body for {0}s; fix: send the body without pauses, or raise [limits] handshake_timeout")]
+pub struct Stalled(pub u64);
+
+/// A request body that fails with [`Stalled`] when no frame arrives for `idle`. The timer
+/// exists only while the body waits on the client: a body that came whole with its head
+/// (most requests) never starts one.
+struct IdleBound {
+    inner: Incoming,
+    idle: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A frame arrived since the timer was last set.
+    progressed: bool,
+}
+
+impl IdleBound {
+    fn new(inner: Incoming, idle: Duration) -> IdleBound {
+        IdleBound {
+            inner,
+            idle,
+            timer: None,
+            progressed: false,
+        }
+    }
+}
+
+impl Body for IdleBound {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.progressed = true;
+            return Poll::Ready(frame.map(|f| f.map_err(BoxError::from)));
+        }
+        let next = tokio::time::Instant::now() + this.idle;
+        let timer = match &mut this.timer {
+            Some(t) => {
+                if std::mem::take(&mut this.progressed) {
+                    t.as_mut().reset(next);
+                }
+                t
+            }
+            None => {
+                this.progressed = false;
+                this.timer.insert(Box::pin(tokio::time::sleep_until(next)))
+            }
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Stalled(this.idle.as_secs()).into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

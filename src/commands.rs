@@ -444,6 +444,7 @@ async fn run_command(
     let vars = client_environment(home, addr, &hosts)?;
     let mut child = tokio::process::Command::new(&args.command[0]);
     child.args(&args.command[1..]).envs(vars);
+    crate::fd_limit::restore_for_child(&mut child);
     let mut child = child
         .spawn()
         .map_err(|e| Failure::Runtime(format!("cannot run `{}`: {e}", args.command[0])))?;

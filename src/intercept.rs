@@ -3,23 +3,33 @@
 
 use crate::forward::{self, Target};
 use crate::rewind::Rewind;
-use crate::server::serve_http1;
+use crate::server::{serve_http1, ClientConn, ClientSocket};
 use crate::state::State;
 use bytes::Bytes;
 use hyper::service::service_fn;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::LazyConfigAcceptor;
+use tokio_util::sync::CancellationToken;
 
 pub async fn serve<I>(mut io: I, target: Arc<Target>, state: Arc<State>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let handshake = Handshake {
+        deadline: tokio::time::Instant::now() + state.limits.handshake_timeout,
+        shutdown: state.shutdown.clone(),
+        host: &target.host,
+    };
     // A TLS handshake starts with a handshake record (0x16). Anything else is a client
     // speaking plain HTTP into the tunnel: answer in HTTP, which it can read, rather than
     // with a TLS alert, which it cannot.
     let mut first = [0u8; 1];
-    match io.read(&mut first).await {
+    let Some(read) = handshake.bound(io.read(&mut first)).await else {
+        return;
+    };
+    match read {
         Ok(1) if first[0] == 0x16 => {}
         Ok(1) => {
             tracing::info!(host = %target.host, "expected a TLS handshake after CONNECT, got plain bytes");
@@ -28,16 +38,22 @@ where
                 "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
                 msg.len()
             );
-            let _ = io.write_all(resp.as_bytes()).await;
-            let _ = io.shutdown().await;
+            handshake
+                .bound(async {
+                    let _ = io.write_all(resp.as_bytes()).await;
+                    let _ = io.shutdown().await;
+                })
+                .await;
             return;
         }
         _ => return, // closed before saying anything
     }
     let io = Rewind::new(Bytes::copy_from_slice(&first), io);
-    let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await {
-        Ok(s) => s,
-        Err(e) => {
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    let start = match handshake.bound(hello).await {
+        None => return,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
             tracing::info!(host = %target.host, "bad TLS handshake after CONNECT: {e}");
             return;
         }
@@ -70,9 +86,10 @@ where
             }
         },
     };
-    let tls = match start.into_stream(config).await {
-        Ok(t) => t,
-        Err(e) => {
+    let tls = match handshake.bound(start.into_stream(config)).await {
+        None => return,
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
             // Most often the client does not trust keypool's CA yet.
             tracing::info!(
                 host = %target.host,
@@ -83,8 +100,39 @@ where
         }
     };
     let shutdown = state.shutdown.clone();
+    let conn = ClientConn {
+        first_head: state.limits.handshake_timeout,
+        socket: ClientSocket::none(),
+    };
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
-    serve_http1(tls, svc, &shutdown).await;
+    serve_http1(tls, svc, &shutdown, conn).await;
+}
+
+const HANDSHAKE_LATE: &str = "no TLS handshake in time after CONNECT; closed \
+    (raise [limits] handshake_timeout if the client is that slow)";
+
+/// The bound on a handshake: done by the deadline (`[limits] handshake_timeout`), and
+/// abandoned at once when shutdown begins. Without it a client that never starts TLS,
+/// or stops mid-hello, would hold its descriptor forever and shutdown for the whole grace.
+struct Handshake<'a> {
+    deadline: tokio::time::Instant,
+    shutdown: CancellationToken,
+    host: &'a str,
+}
+
+impl Handshake<'_> {
+    /// `fut`'s output, or `None` when the deadline or shutdown came first.
+    async fn bound<F: Future>(&self, fut: F) -> Option<F::Output> {
+        tokio::select! {
+            r = tokio::time::timeout_at(self.deadline, fut) => {
+                if r.is_err() {
+                    tracing::info!(host = %self.host, "{HANDSHAKE_LATE}");
+                }
+                r.ok()
+            }
+            () = self.shutdown.cancelled() => None,
+        }
+    }
 }
 
 /// Host names compare case-insensitively, and `host.` is `host`.

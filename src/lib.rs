@@ -17,6 +17,7 @@ pub mod config;
 pub mod echo;
 pub mod egress;
 pub mod envvars;
+pub mod fd_limit;
 pub mod forward;
 pub mod headers;
 pub mod home;

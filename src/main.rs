@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         // Account schedules are read in local time; find the offset once, before the
         // runtime's threads exist.
         keypool::pool::local_offset();
+        // Every connection holds a descriptor; the default soft limit (often 1024) would
+        // cap keypool at a few hundred idle clients.
+        keypool::fd_limit::raise();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

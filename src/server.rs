@@ -95,6 +95,9 @@ pub fn is_loopback(addr: SocketAddr) -> bool {
 pub struct RunningProxy {
     state: Arc<State>,
     accept: tokio::task::JoinHandle<()>,
+    /// Work of the proxy itself rather than of a connection (retrying unsaved logins);
+    /// it ends when shutdown begins.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningProxy {
@@ -126,6 +129,9 @@ impl RunningProxy {
         let drained = tokio::time::timeout(grace, self.state.tasks.wait())
             .await
             .is_ok();
+        for task in self.background {
+            let _ = task.await;
+        }
         // A refreshed login still unsaved gets one more try now that requests are done.
         let store = self.state.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.flush_unsaved()).await;
@@ -213,13 +219,22 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         tasks: TaskTracker::new(),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
+    let background = spawn_background(&state);
+    Ok(RunningProxy {
+        state,
+        accept,
+        background,
+    })
+}
+
+/// What the proxy does besides serving connections: saving state after changes, and
+/// retrying refreshed logins that could not be saved.
+fn spawn_background(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
     tokio::spawn(save_state_on_change(state.clone()));
     let st = state.clone();
     let find = Arc::new(move |name: &str| st.oauth_account(name));
-    state
-        .tasks
-        .spawn((state.store.clone()).retry_unsaved(state.shutdown.clone(), find));
-    Ok(RunningProxy { state, accept })
+    let retry = (state.store.clone()).retry_unsaved(state.shutdown.clone(), find);
+    vec![tokio::spawn(retry)]
 }
 
 /// Reads the config file again and puts it in force for new requests: pools, accounts
@@ -355,15 +370,31 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         let st = state.clone();
         state.tasks.spawn(async move {
             let shutdown = st.shutdown.clone();
+            let conn = ClientConn {
+                first_head: st.limits.handshake_timeout,
+                socket: ClientSocket::of(&stream),
+            };
             let svc = service_fn(move |req| route(req, st.clone(), peer));
-            serve_http1(stream, svc, &shutdown).await;
+            serve_http1(stream, svc, &shutdown, conn).await;
         });
     }
 }
 
+/// How one client connection is served, besides its requests.
+pub struct ClientConn {
+    /// The first request head must be complete by then (from the start of the connection
+    /// or of the tunnel): a client that connects and says nothing, or trickles its head, is
+    /// closed. Later heads get hyper's header-read timeout, which is also the keep-alive
+    /// idle time.
+    pub first_head: Duration,
+    /// The client's TCP socket, reset when an answer breaks off.
+    pub socket: ClientSocket,
+}
+
 /// Serves HTTP/1.1 on `io` until the peer closes or shutdown asks the connection to
-/// finish its current request and close.
-pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken)
+/// finish its current request and close. An idle keep-alive connection closes at once on
+/// shutdown; a request in flight finishes first.
+pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken, c: ClientConn)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -375,6 +406,11 @@ where
         + 'static,
     F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static,
 {
+    let seen = Arc::new(tokio::sync::Notify::new());
+    let svc = FirstHead {
+        inner: svc,
+        seen: seen.clone(),
+    };
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_READ_TIMEOUT)
@@ -383,15 +419,103 @@ where
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
     tokio::pin!(conn);
+    let first_head_late = async {
+        tokio::select! {
+            () = seen.notified() => std::future::pending::<()>().await,
+            () = tokio::time::sleep(c.first_head) => {}
+        }
+    };
     let result = tokio::select! {
         r = conn.as_mut() => r,
         () = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
+        () = first_head_late => {
+            tracing::debug!("no request within {}s of connecting; closed", c.first_head.as_secs());
+            return;
+        }
     };
     if let Err(e) = result {
         tracing::debug!("connection ended with an error: {e}");
+        if e.is_user() {
+            // The answer's body failed (the upstream broke off). Chunked framing already
+            // tells the client, but an HTTP/1.0 or close-delimited answer would end in a
+            // clean-looking FIN: a reset says "broken" to every client.
+            c.socket.reset_on_close();
+        }
+    }
+}
+
+/// Tells [`serve_http1`] when the first request head has arrived.
+struct FirstHead<S> {
+    inner: S,
+    seen: Arc<tokio::sync::Notify>,
+}
+
+impl<S, R> hyper::service::Service<R> for FirstHead<S>
+where
+    S: hyper::service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: R) -> S::Future {
+        self.seen.notify_one();
+        self.inner.call(req)
+    }
+}
+
+/// A client's TCP socket, by descriptor, so a broken answer can end in a reset. Used only
+/// while the stream that owns the descriptor is alive (inside [`serve_http1`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSocket {
+    #[cfg(unix)]
+    fd: Option<std::os::fd::RawFd>,
+}
+
+impl ClientSocket {
+    /// No socket to reset (a connection inside a tunnel: TLS already tells truncation).
+    pub fn none() -> ClientSocket {
+        ClientSocket::default()
+    }
+
+    pub fn of(stream: &tokio::net::TcpStream) -> ClientSocket {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            ClientSocket {
+                fd: Some(stream.as_raw_fd()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stream;
+            ClientSocket {}
+        }
+    }
+
+    /// With a zero linger time, the coming close sends RST instead of FIN.
+    fn reset_on_close(self) {
+        #[cfg(unix)]
+        if let Some(fd) = self.fd {
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            // SAFETY: `fd` belongs to the stream serve_http1 still owns (its connection
+            // future is alive), and setsockopt reads only the struct we pass.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
     }
 }
 

@@ -13,8 +13,12 @@
 //!   not extend it: DeepSeek keeps a request waiting with comments for minutes, and such a
 //!   stream is passed on uninspected (comments first) when the bound is up, so the hold
 //!   never delays a client by more than the bound;
-//! - [`MAX_HELD`] bytes without a complete event, the end of the stream, or an upstream
-//!   error: passed on as is (the error after the held bytes).
+//! - [`MAX_HELD`] bytes without a complete event, or the end of the stream: passed on as
+//!   is;
+//! - an upstream error (a reset, the read timeout, broken framing): returned as the error,
+//!   and nothing of the answer goes anywhere. The pipeline answers for the upstream (a
+//!   replay on the next account, or a 502/504), since a stream that broke before its
+//!   first event must not reach a client as a short but clean answer.
 //!
 //! Nothing reaches the client while the answer is held, so a retry is invisible to it;
 //! once the hold ends, the stream is the client's and is never retried.
@@ -58,13 +62,14 @@ pub struct Peeked {
 }
 
 /// Holds `resp` until its first event (or the bound) and classifies that event in
-/// `dialect`; `now` dates any reset the event names.
+/// `dialect`; `now` dates any reset the event names. `Err`: the upstream body failed
+/// before the first event, and nothing of it has gone to the client.
 pub async fn first_event<B>(
     resp: Response<B>,
     dialect: Dialect,
     bound: Duration,
     now: SystemTime,
-) -> Peeked
+) -> Result<Peeked, BoxError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -74,7 +79,6 @@ where
     let mut parser = EventParser::default();
     let mut resumed = Resumed {
         held: VecDeque::new(),
-        failed: None,
         rest: None,
     };
     let mut held_len = 0;
@@ -82,11 +86,7 @@ where
     let outcome = loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => {
-                resumed.failed = Some(e.into());
-                ended = true;
-                break Outcome::ok();
-            }
+            Ok(Some(Err(e))) => return Err(e.into()),
             Ok(None) => {
                 ended = true;
                 break Outcome::ok();
@@ -116,17 +116,17 @@ where
             first.extend_from_slice(d);
         }
     }
-    Peeked {
+    Ok(Peeked {
         response: Response::from_parts(head, resumed.boxed_unsync()),
         outcome,
         head: first.freeze(),
-    }
+    })
 }
 
-/// The held frames, then what the upstream body had left (or the error it ended with).
+/// The held frames, then what the upstream body had left (`None`: it had ended cleanly,
+/// so the held bytes are the whole body and its exact size).
 struct Resumed<B> {
     held: VecDeque<Frame<Bytes>>,
-    failed: Option<BoxError>,
     rest: Option<B>,
 }
 
@@ -146,9 +146,6 @@ where
         if let Some(frame) = this.held.pop_front() {
             return Poll::Ready(Some(Ok(frame)));
         }
-        if let Some(e) = this.failed.take() {
-            return Poll::Ready(Some(Err(e)));
-        }
         match this.rest.as_mut() {
             Some(rest) => Pin::new(rest)
                 .poll_frame(cx)
@@ -158,9 +155,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_empty()
-            && self.failed.is_none()
-            && self.rest.as_ref().is_none_or(|r| r.is_end_stream())
+        self.held.is_empty() && self.rest.as_ref().is_none_or(|r| r.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -410,7 +405,9 @@ mod tests {
             .unwrap();
         tx.send(Bytes::from(error)).unwrap();
         drop(tx);
-        let p = first_event(resp, Dialect::Anthropic, BOUND, SystemTime::now()).await;
+        let p = first_event(resp, Dialect::Anthropic, BOUND, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!(p.outcome.verdict, Verdict::Overloaded);
         let bytes = collect(p.response).await;
         assert_eq!(
@@ -427,7 +424,9 @@ mod tests {
         ))
         .unwrap();
         // The rest is not sent yet: the verdict must not wait for it.
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now()).await;
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!(p.outcome, Outcome::ok());
         tx.send(Bytes::from_static(b"ices\":[]}\n\ndata: [DONE]\n\n"))
             .unwrap();
@@ -445,7 +444,9 @@ mod tests {
         let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"x\"}}}\n\n";
         tx.send(Bytes::from(created)).unwrap();
         tx.send(Bytes::from(failed)).unwrap();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now()).await;
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!(p.outcome.verdict, Verdict::RateLimited);
         assert_eq!(p.outcome.detail, "in-stream rate_limit_exceeded");
     }
@@ -467,7 +468,9 @@ mod tests {
             })
         };
         let started = tokio::time::Instant::now();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now()).await;
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!(started.elapsed(), BOUND);
         assert_eq!(p.outcome, Outcome::ok());
         keep_sending.abort();
@@ -489,7 +492,9 @@ mod tests {
         for _ in 0..=MAX_HELD / 1000 {
             tx.send(comment.clone()).unwrap();
         }
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now()).await;
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!(p.outcome, Outcome::ok());
         tx.send(Bytes::from_static(b"data: [DONE]\n\n")).unwrap();
         drop(tx);
@@ -498,9 +503,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_upstream_error_before_any_event_reaches_the_client_after_the_held_bytes() {
+    async fn an_upstream_error_before_any_event_is_returned_and_nothing_goes_on() {
         let frames = futures_util::stream::iter([
-            Ok(Frame::data(Bytes::from_static(b": hi\n\n"))),
+            Ok(Frame::data(Bytes::from_static(b": hi\n\ndata: {\"cho"))),
             Err(BoxError::from("connection reset")),
         ]);
         let body = StreamBody::new(frames).boxed_unsync();
@@ -508,11 +513,36 @@ mod tests {
             .header(CONTENT_TYPE, "text/event-stream")
             .body(body)
             .unwrap();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now()).await;
-        assert_eq!(p.outcome, Outcome::ok());
-        let mut body = p.response.into_body();
-        let first = body.frame().await.unwrap().unwrap();
-        assert_eq!(first.into_data().unwrap(), ": hi\n\n");
-        assert!(body.frame().await.unwrap().is_err());
+        let e = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .err()
+            .expect("the reset is the result");
+        assert_eq!(e.to_string(), "connection reset");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ended_cleanly_while_held_has_the_held_size_and_an_unended_one_does_not()
+    {
+        let ended = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(
+            Bytes::from_static(b": only a comment\n\n"),
+        ))]);
+        let resp = Response::builder()
+            .header(CONTENT_TYPE, "text/event-stream")
+            .body(StreamBody::new(ended).boxed_unsync())
+            .unwrap();
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(p.response.body().size_hint().exact(), Some(18));
+
+        let (tx, resp) = stream("text/event-stream");
+        tx.send(Bytes::from_static(b"data: {}\n\n")).unwrap();
+        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+            .await
+            .unwrap();
+        // Still streaming: no exact size, or hyper would frame the answer with a
+        // content-length and end it cleanly whatever the upstream does next.
+        assert_eq!(p.response.body().size_hint().exact(), None);
+        drop(tx);
     }
 }

@@ -300,6 +300,11 @@ impl Upstream {
         &self.dialer.egress
     }
 
+    /// The longest silence allowed from an upstream, for messages that name it.
+    pub fn read_timeout(&self) -> Duration {
+        self.dialer.read_timeout
+    }
+
     /// A raw TCP connection for a blind tunnel.
     pub async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         self.dialer.tcp(host, port).await
@@ -320,9 +325,40 @@ pub fn describe_error(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether `e` (or an error in its source chain) is a timeout: the upstream said nothing
+/// for `[upstream] read_timeout`, or a connect took longer than `connect_timeout`.
+/// Told apart from a reset because the fix differs (a longer timeout, not the network).
+pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let timed_out = err
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || err
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout);
+        if timed_out {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_is_found_anywhere_in_the_source_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the body failed")]
+        struct Wrapper(#[source] io::Error);
+        let timed_out = Wrapper(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        assert!(is_timeout(&timed_out));
+        let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(!is_timeout(&reset));
+    }
 
     #[test]
     fn connect_to_parses_like_curl() {

@@ -1,212 +1,365 @@
-//! Clients that try to get around keypool's rules with bytes a well-behaved client never
-//! sends: proxy-auth bypass shapes, CRLF and bare CR in the request line, Host, header
-//! values and CONNECT targets, and requests inside an intercepted tunnel that name another
-//! destination (a nested CONNECT, `OPTIONS *`, an absolute URI or Host for another host).
-//! None of them reaches a pooled key that is not theirs, and none makes keypool look up or
-//! connect anywhere else.
+//! Hostile local clients over raw TCP and TLS: slowloris heads, bodies and TLS hellos
+//! are closed (or refused) within `[limits] handshake_timeout`; thousands of idle
+//! connections do not stop keypool serving; request-smuggling shapes are refused with a
+//! 400 or normalised so the upstream sees exactly one well-framed request, both on the
+//! plain listener and inside an intercepted tunnel.
 
 mod support;
 
-use support::guarded::{inside, CHAT, GUARDED_POOLS};
-use support::keypool::Keypool;
-use support::raw_client::{basic, exchange};
-use support::{Behaviour, FakeProvider, TestCa};
+use std::sync::Arc;
+use std::time::Duration;
 
-async fn start() -> (TestCa, FakeProvider, Keypool) {
+use support::fault::process::{client_via, idle_connections, serve_limited};
+use support::fault::proxy::{self, Settings};
+use support::fault::{FaultServer, Script};
+use support::keypool::{key_account, openai_chat, read_head, Keypool};
+use support::TestCa;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Fails a test whose server did not act; the bound under test is 1 s.
+const GUARD: Duration = Duration::from_secs(10);
+/// The attacker's pace: far slower than the bound allows for a whole head.
+const TRICKLE: Duration = Duration::from_millis(50);
+
+struct Rig {
+    fault: FaultServer,
+    kp: Keypool,
+}
+
+async fn rig() -> Rig {
     let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-work", Behaviour::Ok);
-    fake.set("sk-shared", Behaviour::Ok);
-    let kp = Keypool::start(GUARDED_POOLS, &fake, &ca).await;
-    (ca, fake, kp)
+    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
+    fault.set("sk-a", Script::ok_json());
+    let settings = Settings::default().limits("handshake_timeout = \"1s\"");
+    let kp = proxy::start(
+        &key_account("a", "openai", "sk-a"),
+        fault.addr(),
+        &ca,
+        &settings,
+    )
+    .await;
+    Rig { fault, kp }
+}
+
+impl Rig {
+    async fn tunnel(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
+        self.kp
+            .tls_through("api.openai.com", &self.kp.ca_pem())
+            .await
+    }
+
+    /// Requests the fault server got, except the sentinels that end a test connection.
+    fn upstream_requests(&self) -> Vec<support::fault::wire::Request> {
+        (self.fault.seen().into_iter())
+            .filter(|r| r.path != "/sentinel")
+            .collect()
+    }
+
+    /// keypool still answers a normal request.
+    async fn assert_serves(&self) {
+        let r = tokio::time::timeout(GUARD, openai_chat(&self.kp.client()))
+            .await
+            .expect("keypool answers");
+        assert_eq!(r.status(), 200);
+    }
+}
+
+/// Sends `bytes` one at a time at the attacker's pace until the server closes the
+/// connection; returns how many it took. Panics if the server waited for all of them.
+async fn trickle_until_closed<S: AsyncRead + AsyncWrite + Unpin>(s: S, bytes: &[u8]) -> usize {
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let closed = async {
+        let mut sink = Vec::new();
+        let _ = rd.read_to_end(&mut sink).await;
+    };
+    let feed = async {
+        for (i, b) in bytes.iter().enumerate() {
+            if wr.write_all(std::slice::from_ref(b)).await.is_err() || wr.flush().await.is_err() {
+                return i;
+            }
+            tokio::time::sleep(TRICKLE).await;
+        }
+        bytes.len()
+    };
+    tokio::select! {
+        () = closed => 0,
+        n = feed => panic!("the server read all {n} trickled bytes and kept the connection"),
+    }
+}
+
+/// A head that would take 20 s at the attacker's pace.
+fn endless_head(first_line: &str) -> Vec<u8> {
+    let mut head = format!("{first_line}\r\nHost: api.openai.com\r\nx-pad: ").into_bytes();
+    head.extend(std::iter::repeat_n(b'a', 400));
+    head
 }
 
 #[tokio::test]
-async fn proxy_auth_bypass_attempts_never_reach_the_guarded_pool() {
-    let (_ca, fake, kp) = start().await;
-    let line = |v: &str| format!("Proxy-Authorization: {v}\r\n");
-    let long_user = "a".repeat(100 * 1024);
-    let attempts: Vec<(&str, String, u16)> = vec![
-        ("no header", String::new(), 200),
-        ("empty user", line(&basic(":")), 200),
-        ("':x'", line(&basic(":x")), 200),
-        (
-            "empty user, guarded password",
-            line(&basic(":ci-secret")),
-            200,
-        ),
-        ("wrong scheme", line("Bearer ci-secret"), 407),
-        ("digest", line("Digest username=\"ci\""), 407),
-        ("malformed base64", line("Basic !!!not-base64"), 407),
-        ("no credentials after the scheme", line("Basic"), 407),
-        (
-            "not utf-8",
-            line(&format!("Basic {}", base64_of(&[0xff, 0xfe, b':', b'x']))),
-            407,
-        ),
-        ("user with a colon", line(&basic("ci:ci-secret:extra")), 407),
-        ("name with a space", line(&basic(" ci:ci-secret")), 407),
-        ("unicode name", line(&basic("çî:ci-secret")), 407),
-        ("name differing in case", line(&basic("CI:ci-secret")), 407),
-        ("empty password", line(&basic("ci:")), 407),
-        ("no password at all", line(&basic("ci")), 407),
-        ("password prefix", line(&basic("ci:ci-secre")), 407),
-        ("password with more", line(&basic("ci:ci-secretX")), 407),
-        (
-            "very long name",
-            line(&basic(&format!("{long_user}:x"))),
-            407,
-        ),
-        (
-            "two headers, right one first",
-            format!("{}{}", line(&basic("ci:ci-secret")), line(&basic("ci:x"))),
-            407,
-        ),
-        (
-            "two headers, right one last",
-            format!("{}{}", line(&basic(":")), line(&basic("ci:ci-secret"))),
-            407,
-        ),
-    ];
-    for (what, auth, want) in &attempts {
-        let (connect, answer) = inside(&kp, auth, CHAT).await;
-        assert_eq!(connect.status, *want, "{what}: {}", connect.head);
-        if *want == 407 {
-            assert!(connect.body.contains("fix:"), "{what}: {}", connect.body);
-            assert!(
-                connect.body.len() < 1024,
-                "{what}: the answer repeats what it was sent"
-            );
-            assert!(!connect.body.contains("ci-secret"), "{what}");
-        } else {
-            let answer = answer.unwrap();
-            assert_eq!(
-                answer.header("x-keypool-account"),
-                Some("shared-key"),
-                "{what}"
-            );
+async fn a_slowloris_head_on_the_plain_listener_is_closed() {
+    let rig = rig().await;
+    let s = TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let head = endless_head("POST https://api.openai.com/v1/chat/completions HTTP/1.1");
+    tokio::time::timeout(GUARD, trickle_until_closed(s, &head))
+        .await
+        .expect("closed within the bound");
+    assert!(rig.upstream_requests().is_empty());
+    rig.assert_serves().await;
+}
+
+#[tokio::test]
+async fn a_slowloris_head_inside_a_tunnel_is_closed() {
+    let rig = rig().await;
+    let tls = rig.tunnel().await;
+    let head = endless_head("POST /v1/chat/completions HTTP/1.1");
+    tokio::time::timeout(GUARD, trickle_until_closed(tls, &head))
+        .await
+        .expect("closed within the bound");
+    assert!(rig.upstream_requests().is_empty());
+    rig.assert_serves().await;
+}
+
+/// The first flight of a real TLS client for `host`: a ClientHello.
+fn client_hello(host: &str) -> Vec<u8> {
+    let config = TestCa::new().client_config();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    hello
+}
+
+#[tokio::test]
+async fn a_slowloris_client_hello_and_a_silent_tunnel_are_closed_at_the_handshake_bound() {
+    let rig = rig().await;
+    let tunnel = rig.kp.connect("api.openai.com:443").await;
+    tokio::time::timeout(
+        GUARD,
+        trickle_until_closed(tunnel, &client_hello("api.openai.com")),
+    )
+    .await
+    .expect("closed within the bound");
+
+    // CONNECT, then nothing at all.
+    let mut silent = rig.kp.connect("api.openai.com:443").await;
+    let mut buf = Vec::new();
+    tokio::time::timeout(GUARD, silent.read_to_end(&mut buf))
+        .await
+        .expect("a tunnel that never starts TLS is closed")
+        .unwrap();
+    // A handshake stopped after its record header.
+    let mut stalled = rig.kp.connect("api.openai.com:443").await;
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(GUARD, stalled.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "a handshake stopped after 5 bytes is closed"
+    );
+    rig.assert_serves().await;
+}
+
+#[tokio::test]
+async fn a_slowloris_body_gets_408_naming_the_fix_and_nothing_goes_upstream() {
+    let rig = rig().await;
+    let head = |target: &str| {
+        format!("POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":")
+    };
+    let mut plain = TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let plain_head = head("https://api.openai.com/v1/chat/completions");
+    plain.write_all(plain_head.as_bytes()).await.unwrap();
+    let mut tls = rig.tunnel().await;
+    tls.write_all(head("/v1/chat/completions").as_bytes())
+        .await
+        .unwrap();
+    for answer in [read_answer(&mut plain).await, read_answer(&mut tls).await] {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("fix: "), "{answer}");
+    }
+    assert!(rig.upstream_requests().is_empty());
+    rig.assert_serves().await;
+}
+
+/// Reads until the server closes (bounded).
+async fn read_answer<S: AsyncRead + Unpin>(s: &mut S) -> String {
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(GUARD, s.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifteen_hundred_idle_connections_and_a_request_is_still_served() {
+    // Started under the soft limit many systems give (1024): keypool raises it.
+    let (p, fault, home) = serve_limited(1024, 4096).await;
+    let held = idle_connections(p.addr, 1500).await;
+    let r = tokio::time::timeout(GUARD, openai_chat(&client_via(p.addr, home.path())))
+        .await
+        .expect("a request with 1,500 idle connections open");
+    assert_eq!(r.status(), 200);
+    assert_eq!(fault.credentials_seen(), vec!["sk-fd"]);
+    drop(held);
+    let (code, _) = tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    assert_eq!(code, Some(0));
+}
+
+/// What keypool must do with a smuggling shape.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A 400, and nothing of it upstream.
+    Refused,
+    /// Exactly one request upstream, with this body, framed by keypool.
+    One(&'static str),
+}
+
+/// A request shape; `{target}` becomes the absolute or origin form, `{smuggled}` a
+/// request that must never reach the upstream on its own.
+const SHAPES: &[(&str, &str, Expect)] = &[
+    (
+        "CL and TE: chunked wins, and the connection closes after",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: 56\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+        Expect::One(""),
+    ),
+    (
+        "TE before CL",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n2\r\n{}\r\n0\r\n\r\n{smuggled}",
+        Expect::One("{}"),
+    ),
+    (
+        "two different Content-Lengths",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: 2\r\nContent-Length: 58\r\n\r\n{}{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "Transfer-Encoding: xchunked",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "Transfer-Encoding: chunked, identity",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "a space before the colon",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nTransfer-Encoding : chunked\r\nContent-Length: 2\r\n\r\n{}{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "Transfer-Encoding in HTTP/1.0",
+        "POST {target} HTTP/1.0\r\nHost: api.openai.com\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "a folded header line",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nX-Note: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "a Content-Length with a sign",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: +2\r\n\r\n{}{smuggled}",
+        Expect::Refused,
+    ),
+    (
+        "a Content-Length past u64",
+        "POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: 99999999999999999999999\r\n\r\n{}",
+        Expect::Refused,
+    ),
+    (
+        "bare LF line ends: read, and sent on with CRLF",
+        "POST {target} HTTP/1.1\nHost: api.openai.com\nContent-Length: 2\n\n{}",
+        Expect::One("{}"),
+    ),
+];
+
+const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: api.openai.com\r\n\r\n";
+
+/// Runs every shape on fresh connections made by `open`, each followed by a sentinel
+/// that asks keypool to close, and checks what the upstream received.
+async fn smuggling<S, F, Fut>(rig: &Rig, target: &str, sentinel: &str, open: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    for (what, shape, expect) in SHAPES {
+        let before = rig.upstream_requests().len();
+        let bytes = shape
+            .replace("{target}", target)
+            .replace("{smuggled}", SMUGGLED);
+        let mut s = open().await;
+        s.write_all(bytes.as_bytes()).await.unwrap();
+        s.write_all(sentinel.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut s).await;
+        let got: Vec<_> = rig.upstream_requests().split_off(before);
+        assert!(
+            got.iter().all(|r| r.path != "/smuggled"),
+            "{what}: a smuggled request reached the upstream"
+        );
+        match expect {
+            Expect::Refused => {
+                assert!(answer.starts_with("HTTP/1.1 400"), "{what}: {answer}");
+                assert!(got.is_empty(), "{what}: sent upstream: {got:?}");
+            }
+            Expect::One(body) => {
+                assert!(answer.starts_with("HTTP/1.1 200"), "{what}: {answer}");
+                assert_eq!(got.len(), 1, "{what}: upstream got {got:?}");
+                assert_eq!(got[0].path, "/v1/chat/completions", "{what}");
+                assert_eq!(got[0].body, body.as_bytes(), "{what}");
+                let head = &got[0].head;
+                assert!(
+                    !head.contains("transfer-encoding")
+                        && head.matches("\n").count() == head.matches("\r\n").count(),
+                    "{what}: upstream head is not one clean framing: {head:?}"
+                );
+            }
         }
     }
-    // Scheme names are case-insensitive (RFC 9110): these are the real thing.
-    for scheme in ["basic", "BASIC"] {
-        let auth = line(&basic("ci:ci-secret").replacen("Basic", scheme, 1));
-        let (_, answer) = inside(&kp, &auth, CHAT).await;
-        assert_eq!(
-            answer.unwrap().header("x-keypool-account"),
-            Some("work-key"),
-            "{scheme}"
-        );
-    }
-    let work = fake
-        .credentials_seen()
-        .iter()
-        .filter(|c| *c == "sk-work")
-        .count();
-    assert_eq!(work, 2, "only the two real logins used the guarded pool");
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[tokio::test]
-async fn crlf_and_bare_cr_injection_is_refused() {
-    let (_ca, fake, kp) = start().await;
-    let bad: [&[u8]; 8] = [
-        b"CONNECT api.openai.com:443\r\nX-Injected: 1 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"CONNECT api.openai.com%0d%0aX-Injected:%201:443 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"CONNECT api.openai.com\r:443 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"CONNECT evil\".example:443 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET http://evil%0d%0a.example/ HTTP/1.1\r\nHost: evil.example\r\n\r\n",
-        b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\rX-Injected: 1\r\n\r\n",
-        b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nX-A: a\rProxy-Authorization: x\r\n\r\n",
-        b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nX-A: a\r\n folded: b\r\n\r\n",
-    ];
-    for req in bad {
-        let a = exchange(kp.addr(), req).await;
-        assert_eq!(
-            a.status,
-            400,
-            "{:?}: {}",
-            String::from_utf8_lossy(req),
-            a.head
-        );
-    }
-    // The same inside an intercepted tunnel: refused before anything goes upstream.
-    let inner: [&[u8]; 3] = [
-        b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nX-A: a\rInjected: b\r\n\r\n",
-        b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\rX: y\r\n\r\n",
-        b"GET /v1/models\r\nX: y HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
-    ];
-    for req in inner {
-        let (_, a) = inside(&kp, "", req).await;
-        assert_eq!(a.unwrap().status, 400, "{:?}", String::from_utf8_lossy(req));
-    }
-    assert!(
-        fake.seen().is_empty(),
-        "{:?}",
-        fake.seen().iter().map(|r| &r.path).collect::<Vec<_>>()
-    );
+async fn smuggling_shapes_on_the_plain_listener_are_refused_or_normalised() {
+    let rig = Arc::new(rig().await);
+    let addr = rig.kp.addr();
+    let sentinel = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let target = "https://api.openai.com/v1/chat/completions";
+    smuggling(&rig, target, &sentinel, || async move {
+        TcpStream::connect(addr).await.unwrap()
+    })
+    .await;
+    rig.assert_serves().await;
 }
 
 #[tokio::test]
-async fn a_request_inside_a_tunnel_goes_to_the_tunnels_host_or_nowhere() {
-    let (_ca, fake, kp) = start().await;
-    let cases: [(&str, &[u8], u16); 8] = [
-        (
-            "nested CONNECT",
-            b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n",
-            400,
-        ),
-        (
-            "nested CONNECT to a provider",
-            b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n",
-            400,
-        ),
-        (
-            "OPTIONS *",
-            b"OPTIONS * HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
-            400,
-        ),
-        (
-            "absolute URI, other host",
-            b"GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
-            421,
-        ),
-        (
-            "absolute URI, other port",
-            b"GET https://api.openai.com:8443/v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
-            421,
-        ),
-        (
-            "Host for another host",
-            b"GET /v1/models HTTP/1.1\r\nHost: evil.example\r\n\r\n",
-            421,
-        ),
-        (
-            "Host with another port",
-            b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com:8443\r\n\r\n",
-            421,
-        ),
-        (
-            "two Host headers",
-            b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nHost: evil.example\r\n\r\n",
-            421,
-        ),
-    ];
-    for (what, req, want) in cases {
-        let (_, a) = inside(&kp, "", req).await;
-        let a = a.unwrap();
-        assert_eq!(a.status, want, "{what}: {} {}", a.head, a.body);
-        assert!(a.body.contains("fix:"), "{what}: {}", a.body);
-    }
-    assert!(fake.seen().is_empty(), "nothing went upstream");
-    // What the tunnel is for still works, in origin and absolute form.
-    let (_, a) = inside(&kp, "", CHAT).await;
-    assert_eq!(a.unwrap().status, 200);
-    let abs = b"POST https://API.openai.com/v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-    let (_, a) = inside(&kp, "", abs).await;
-    assert_eq!(a.unwrap().status, 200);
-    assert_eq!(fake.seen().len(), 2);
+async fn smuggling_shapes_inside_a_tunnel_are_refused_or_normalised() {
+    let rig = Arc::new(rig().await);
+    let sentinel =
+        "GET /sentinel HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n";
+    let r = rig.clone();
+    smuggling(&rig, "/v1/chat/completions", sentinel, move || {
+        let r = r.clone();
+        async move { r.tunnel().await }
+    })
+    .await;
+    rig.assert_serves().await;
+}
+
+#[tokio::test]
+async fn a_connect_answered_then_closed_leaves_nothing_behind() {
+    // The tunnel's client goes away before TLS: keypool's task ends with it.
+    let rig = rig().await;
+    let mut s = TcpStream::connect(rig.kp.addr()).await.unwrap();
+    s.write_all(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_head(&mut s).await.starts_with("HTTP/1.1 200"));
+    drop(s);
+    proxy::settled(&rig.kp).await;
+    rig.assert_serves().await;
 }

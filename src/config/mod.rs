@@ -213,6 +213,10 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     #[serde(default = "default_tunnel_idle", with = "humantime_serde")]
     pub tunnel_idle_timeout: Duration,
+    /// How long a new connection may take to finish its TLS handshake (after CONNECT) or
+    /// to send its first request head; a client that says nothing is closed after it.
+    #[serde(default = "default_handshake", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
     /// How long a successful event stream is held for its first event, which may be an
     /// error that rotates (see `stream_peek`). Comments do not end the wait; `0s` turns
     /// the hold off.
@@ -238,6 +242,7 @@ impl Default for Limits {
             replay_body_mib: default_replay_mib(),
             shutdown_grace: default_grace(),
             tunnel_idle_timeout: default_tunnel_idle(),
+            handshake_timeout: default_handshake(),
             first_event_timeout: default_first_event(),
             sticky_idle: default_sticky_idle(),
             pin_thinking_signatures: false,
@@ -265,6 +270,9 @@ fn default_grace() -> Duration {
 }
 fn default_tunnel_idle() -> Duration {
     Duration::from_secs(600)
+}
+fn default_handshake() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_first_event() -> Duration {
     Duration::from_secs(10)

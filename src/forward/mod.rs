@@ -26,14 +26,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod attempt;
 mod credential;
 mod reply;
 mod request;
 mod routing;
 mod target;
 
+use attempt::{Broken, Job, Turn};
 use credential::{credential, ctx, give_up, Cred};
-use reply::{all_limited, bad_gateway, decorate, finish, read_error_body};
+use reply::{all_limited, bad_gateway, broke, decorate, finish, oversized_error, read_error_body};
 use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
 
@@ -165,11 +167,16 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     };
 
     let limit = state.limits.replay_body_bytes();
-    let mut body = match RequestBody::read(body, limit, content_length(&parts)).await {
+    let idle = state.limits.handshake_timeout;
+    let mut body = match RequestBody::read(body, limit, content_length(&parts), idle).await {
         Ok(b) => b,
         Err(e) => {
+            let status = match e.is::<crate::body::Stalled>() {
+                true => StatusCode::REQUEST_TIMEOUT,
+                false => StatusCode::BAD_REQUEST,
+            };
             let response = crate::server::text(
-                StatusCode::BAD_REQUEST,
+                status,
                 format!("keypool: could not read the request body: {e}\n"),
             );
             return Served {
@@ -196,6 +203,16 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
     let mut held = Duration::ZERO;
     let mut tried = Vec::with_capacity(pool.members.len());
     let mut attempts = 0;
+    let mut broken_on: Vec<(String, Broken)> = Vec::new();
+    let mut client_upgrade = client_upgrade;
+    let mut job = Job {
+        parts: &parts,
+        target,
+        provider: &provider,
+        state,
+        first_pool: &first_pool.name,
+        client_upgrade: &mut client_upgrade,
+    };
     loop {
         let now = state.clock.now();
         let (idx, account) = match pool.pick(&tried, now, kind, &path, affinity.first_choice()) {
@@ -209,6 +226,17 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
                     };
                 }
                 (idx, account)
+            }
+            Err(_) if !broken_on.is_empty() => {
+                // Every account left broke before answering: say so rather than "limited".
+                let read_timeout = state.upstream.read_timeout();
+                let response = broke(provider.dialect, target, &broken_on, read_timeout);
+                return Served {
+                    response: decorate(response, None, attempts, false),
+                    attempts,
+                    provider: Some(provider),
+                    account: None,
+                };
             }
             Err(why) => {
                 // Every account here is limited: continue in a fallback pool, then (if the
@@ -239,97 +267,27 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             }
         };
         tried.push(idx);
-        let Some(mut cred) = credential(&account, state).await else {
+        let Some(cred) = credential(&account, state).await else {
             continue;
         };
-        let mut refreshed = false;
-        // One account: sent once, or twice when its token was refused and refreshed.
-        let (resp, outcome) = loop {
-            attempts += 1;
-            let edit = Edit {
-                provider: &provider,
-                account: &account,
-                cred: &cred,
-            };
-            let req = upstream_request(
-                &parts,
-                target,
-                Some(edit),
-                body.for_attempt(|b| cred.edit_body(b)),
-            );
-            account.stats.sent();
-            let resp = match state.upstream.send(req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let response = bad_gateway(Some(provider.dialect), target, &e);
+        let (resp, outcome) = match job.turn(&account, cred, &mut body, &mut attempts, now).await {
+            Turn::Answer(response) => return served(response, provider, account, attempts),
+            Turn::Refused(resp, outcome) => (resp, outcome),
+            Turn::Broke(broken) => {
+                // Nothing reached the client yet, and a reset or a silence says nothing
+                // about this account's quota: it is not marked, the next one is tried.
+                let why = format!("upstream failed before answering: {}", broken.reason);
+                tracing::info!(account = %account.name, "{why}");
+                account.stats.failed(now, &why);
+                broken_on.push((account.name.clone(), broken));
+                if !body.replayable() {
+                    let read_timeout = state.upstream.read_timeout();
+                    let response = broke(provider.dialect, target, &broken_on, read_timeout);
+                    let response = decorate(response, None, attempts, false);
                     return served(response, provider, account, attempts);
                 }
-            };
-            let status = resp.status();
-            account.learn(crate::quota::learn(provider.dialect, resp.headers(), now));
-            if !needs_body(provider.dialect, status) {
-                let bound = state.limits.first_event_timeout;
-                if !stream_peek::applies(&resp, bound) {
-                    let response =
-                        finish(resp, Some(&account.name), attempts, client_upgrade, state);
-                    return served(response, provider, account, attempts);
-                }
-                // Peek: a successful event stream is held until its first event, which
-                // may still be a limit; that counts like the status it stands for.
-                let peeked = stream_peek::first_event(resp, provider.dialect, bound, now).await;
-                if !peeked.outcome.verdict.rotates() {
-                    // A Responses stream names the response it creates: continuing it
-                    // later (previous_response_id) must come back to this account.
-                    state.affinity.answered(&first_pool.name, &account.name, &peeked.head, now);
-                    let response = decorate(peeked.response, Some(&account.name), attempts, false);
-                    return served(response, provider, account, attempts);
-                }
-                break (peeked.response, Some(peeked.outcome));
+                continue;
             }
-            // An error status: read its (small) body to tell a limit from any other error.
-            let (head, bytes) = match read_error_body(resp).await {
-                Ok(x) => x,
-                Err(e) => {
-                    let response = bad_gateway(Some(provider.dialect), target, &*e);
-                    return served(response, provider, account, attempts);
-                }
-            };
-            account.learn(crate::quota::learn_error_body(
-                provider.dialect,
-                &bytes,
-                now,
-            ));
-            let mut outcome = classify(provider.dialect, status, &head.headers, &bytes, now);
-            if status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_)) {
-                // Subscription backends answer an expired token with bodies in no error
-                // dialect (`{"detail":…}`, plain text); a 401 is enough.
-                outcome.verdict = Verdict::AuthFailed;
-                if outcome.detail == "401" {
-                    outcome.detail = "401 token refused".into();
-                }
-            }
-            let resp = Response::from_parts(head, full(bytes));
-            // A refused subscription token: refresh once and send again on this account.
-            if let (Verdict::AuthFailed, Cred::OAuth(used), Credential::OAuth(o)) =
-                (outcome.verdict, &cred, &account.credential)
-            {
-                if !refreshed && body.replayable() {
-                    refreshed = true;
-                    let ctx = ctx(state);
-                    match o.after_unauthorized(&ctx, &used.token).await {
-                        Ok(fresh) => {
-                            tracing::info!(account = %account.name, "{}: refreshed the token, sending again", outcome.detail);
-                            cred = Cred::OAuth(fresh);
-                            continue;
-                        }
-                        Err(e) => {
-                            give_up(&account, e, state);
-                            break (resp, None);
-                        }
-                    }
-                }
-            }
-            break (resp, Some(outcome));
         };
         let Some(outcome) = outcome else {
             if !body.replayable() {
@@ -338,10 +296,6 @@ async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) ->
             }
             continue;
         };
-        if !outcome.verdict.rotates() {
-            let response = decorate(resp, Some(&account.name), attempts, false);
-            return served(response, provider, account, attempts);
-        }
         pool.mark(idx, &outcome, now);
         tracing::info!(
             provider = %provider.id,

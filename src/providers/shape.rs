@@ -9,6 +9,8 @@ pub enum ErrorKind {
     RateLimit,
     Auth,
     BadGateway,
+    /// The upstream said nothing for the read timeout: a 504.
+    GatewayTimeout,
 }
 
 pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> Vec<u8> {
@@ -16,6 +18,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
         ErrorKind::RateLimit => 429,
         ErrorKind::Auth => 401,
         ErrorKind::BadGateway => 502,
+        ErrorKind::GatewayTimeout => 504,
     };
     let v = match dialect {
         Dialect::Openai => {
@@ -23,6 +26,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::RateLimit => ("requests", "rate_limit_exceeded"),
                 ErrorKind::Auth => ("invalid_request_error", "invalid_api_key"),
                 ErrorKind::BadGateway => ("server_error", "upstream_unreachable"),
+                ErrorKind::GatewayTimeout => ("server_error", "upstream_timeout"),
             };
             json!({"error": {"message": message, "type": ty, "param": null, "code": code}})
         }
@@ -31,6 +35,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::RateLimit => "rate_limit_error",
                 ErrorKind::Auth => "authentication_error",
                 ErrorKind::BadGateway => "api_error",
+                ErrorKind::GatewayTimeout => "timeout_error",
             };
             json!({"type": "error", "error": {"type": ty, "message": message}})
         }
@@ -39,6 +44,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
                 ErrorKind::Auth => "UNAUTHENTICATED",
                 ErrorKind::BadGateway => "UNAVAILABLE",
+                ErrorKind::GatewayTimeout => "DEADLINE_EXCEEDED",
             };
             json!({"error": {"code": status, "message": message, "status": st}})
         }

@@ -7,6 +7,7 @@ pub mod binary;
 pub mod ca;
 pub mod config_files;
 pub mod fake;
+pub mod fault;
 pub mod guarded;
 pub mod https;
 pub mod keypool;

@@ -1,0 +1,288 @@
+//! Memory held by idle intercepted connections: the resident set size of the real
+//! `keypool` binary with N client connections that each did CONNECT, the TLS handshake
+//! with keypool's leaf and one request, and now sit idle in keep-alive; then after they
+//! all close; repeated for a few cycles to see where it settles. See bench/README.md.
+//!
+//! `cargo bench --bench idle_rss -- [--connections 2000] [--cycles 5]`
+
+// The integration tests' throwaway CA; the bench needs only part of it.
+#[allow(dead_code)]
+#[path = "../tests/support/ca.rs"]
+mod ca;
+
+use bytes::Bytes;
+use ca::TestCa;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+const HOST: &str = "api.openai.com";
+/// Handshakes in flight at once while opening connections.
+const OPENING: usize = 64;
+
+/// One idle intercepted connection: the request sender and its connection task.
+type Idle = (
+    hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: usize| {
+        (args.iter().position(|a| a == name))
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = flag("--connections", 2000);
+    let cycles = flag("--cycles", 5);
+    // The bench holds both ends' worth of descriptors for its clients.
+    keypool::fd_limit::raise();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(run(n, cycles));
+}
+
+async fn run(n: usize, cycles: usize) {
+    let ca = TestCa::new();
+    let upstream = start_fake(&ca).await;
+    let home = tempfile::tempdir().expect("home");
+    let ca_file = ca.write_pem(home.path());
+    let cfg = home.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-bench-a\"\n[upstream]\nconnect_to = [\":443:127.0.0.1:{}\"]\nextra_ca = [{:?}]\n",
+            upstream.port(),
+            ca_file.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let (mut child, addr) = spawn_keypool(home.path(), &cfg);
+    let pid = child.id();
+    let roots = Arc::new(client_config(home.path()));
+    let start_fds = fd_count(pid);
+    // One connection first: the leaf is minted, the upstream pool is warm.
+    let warm = open(addr, roots.clone()).await;
+    close(vec![warm]);
+    settle(pid, start_fds + 2).await;
+    let base = rss_kib(pid);
+    println!("keypool idle-connection memory ({n} connections, {cycles} cycles)");
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
+    println!(
+        "baseline (started, one request served): RSS {} MiB",
+        mib(base)
+    );
+    println!(
+        "{:>5} {:>7} {:>13} {:>13} {:>15} {:>9} {:>11}",
+        "cycle",
+        "open s",
+        "RSS open MiB",
+        "per conn KiB",
+        "RSS closed MiB",
+        "fds open",
+        "fds closed"
+    );
+    for cycle in 1..=cycles {
+        let started = Instant::now();
+        let held = open_many(addr, roots.clone(), n).await;
+        let opened = started.elapsed();
+        let fds = fd_count(pid);
+        let with = rss_kib(pid);
+        close(held);
+        // Its idle upstream connections (one per concurrent opening, at most) stay pooled.
+        settle(pid, start_fds + OPENING + 2).await;
+        let after = rss_kib(pid);
+        let per = (with.saturating_sub(base)) as f64 / n as f64;
+        println!(
+            "{cycle:>5} {:>7.2} {:>13} {per:>13.1} {:>15} {fds:>9} {:>11}",
+            opened.as_secs_f64(),
+            mib(with),
+            mib(after),
+            fd_count(pid),
+        );
+    }
+    println!("peak RSS (VmHWM): {} MiB", mib(status_kib(pid, "VmHWM:")));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+/// Closes the client side of every connection (a dropped JoinHandle would not).
+fn close(held: Vec<Idle>) {
+    for (send, task) in held {
+        drop(send);
+        task.abort();
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("status field")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Waits until keypool holds at most `fds` descriptors (its client connections closed),
+/// polling for at most 30 s.
+async fn settle(pid: u32, fds: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fd_count(pid) > fds && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn_keypool(home: &std::path::Path, cfg: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .env("KEYPOOL_HOME", home)
+        .env("KEYPOOL_LOG", "warn")
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn keypool");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("keypool printed its banner")
+            .expect("line");
+        if let Some(a) = line.split("listening on http://").nth(1) {
+            break a.trim().parse().expect("banner address");
+        }
+    };
+    // Keep draining stderr so keypool never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (child, addr)
+}
+
+fn client_config(home: &std::path::Path) -> rustls::ClientConfig {
+    let pem = std::fs::read(home.join("certs/ca.pem")).expect("keypool CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg
+}
+
+async fn open_many(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, n: usize) -> Vec<Idle> {
+    let mut held = Vec::with_capacity(n);
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        if opening.len() >= OPENING {
+            held.push(opening.join_next().await.expect("a task").expect("opened"));
+        }
+        opening.spawn(open(addr, roots.clone()));
+    }
+    while let Some(c) = opening.join_next().await {
+        held.push(c.expect("opened"));
+    }
+    held
+}
+
+/// CONNECT, TLS with keypool's leaf, one request read whole; the connection stays open.
+async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>) -> Idle {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect keypool");
+    tcp.write_all(format!("CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n").as_bytes())
+        .await
+        .expect("CONNECT");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            tcp.read(&mut b).await.expect("CONNECT answer"),
+            1,
+            "CONNECT refused"
+        );
+        head.push(b[0]);
+    }
+    let name = rustls::pki_types::ServerName::try_from(HOST).expect("name");
+    let tls = tokio_rustls::TlsConnector::from(roots)
+        .connect(name, tcp)
+        .await
+        .expect("TLS with keypool");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("HTTP handshake");
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::post(format!("https://{HOST}/v1/chat/completions"))
+        .header("host", HOST)
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            b"{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
+        )))
+        .expect("request");
+    let resp = send.send_request(req).await.expect("an answer");
+    assert!(resp.status().is_success(), "status {}", resp.status());
+    let _ = resp.into_body().collect().await;
+    (send, task)
+}
+
+/// The fake provider: any request gets a small chat completion, keep-alive on.
+async fn start_fake(ca: &TestCa) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+    let addr = listener.local_addr().expect("fake addr");
+    let acceptor = TlsAcceptor::from(ca.server_config(&[HOST]));
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async {
+                    let _ = req.into_body().collect().await;
+                    let body = r#"{"id":"chatcmpl-rss","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                        body.as_bytes(),
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
