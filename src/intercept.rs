@@ -13,7 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 
-pub async fn serve<I>(mut io: I, target: Arc<Target>, state: Arc<State>)
+/// One intercepted tunnel, in the order its bytes arrive: the first byte (TLS or not),
+/// the ClientHello, the certificate for the tunnel's host, the handshake, then the
+/// requests inside.
+pub async fn serve<I>(io: I, target: Arc<Target>, state: Arc<State>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -22,33 +25,9 @@ where
         shutdown: state.shutdown.clone(),
         host: &target.host,
     };
-    // A TLS handshake starts with a handshake record (0x16). Anything else is a client
-    // speaking plain HTTP into the tunnel: answer in HTTP, which it can read, rather than
-    // with a TLS alert, which it cannot.
-    let mut first = [0u8; 1];
-    let Some(read) = handshake.bound(io.read(&mut first)).await else {
+    let Some(io) = expect_tls(io, &handshake).await else {
         return;
     };
-    match read {
-        Ok(1) if first[0] == 0x16 => {}
-        Ok(1) => {
-            tracing::info!(host = %target.host, "expected a TLS handshake after CONNECT, got plain bytes");
-            let msg = "keypool: this CONNECT tunnel expects TLS (https://); the client sent something else\n";
-            let resp = format!(
-                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
-                msg.len()
-            );
-            handshake
-                .bound(async {
-                    let _ = io.write_all(resp.as_bytes()).await;
-                    let _ = io.shutdown().await;
-                })
-                .await;
-            return;
-        }
-        _ => return, // closed before saying anything
-    }
-    let io = Rewind::new(Bytes::copy_from_slice(&first), io);
     let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
     let start = match handshake.bound(hello).await {
         None => return,
@@ -58,33 +37,8 @@ where
             return;
         }
     };
-    // keypool mints only for the host the tunnel was opened to: minting for whatever
-    // name a client asks would hand any local process a certificate for any site.
-    let hello = start.client_hello();
-    let has_sni = hello.server_name().is_some();
-    let other_name = hello
-        .server_name()
-        .filter(|sni| !same_host(sni, &target.host))
-        .map(str::to_owned);
-    let minting = state.minting();
-    let config = match (other_name, has_sni) {
-        (Some(sni), _) => {
-            tracing::info!(
-                host = %target.host,
-                sni = ?sni,
-                "refused a TLS ClientHello whose server name differs from the CONNECT target: keypool signs only for the host a tunnel was opened to; fix: the client must CONNECT to the name it verifies"
-            );
-            refuse_name(start.io).await;
-            return;
-        }
-        (None, true) => minting.tls.clone(),
-        (None, false) => match minting.ca.server_config_for(&target.host) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
-        },
+    let Some((start, config)) = certificate_for(start, &target, &state).await else {
+        return;
     };
     let tls = match handshake.bound(start.into_stream(config)).await {
         None => return,
@@ -106,6 +60,75 @@ where
     };
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
     serve_http1(tls, svc, &shutdown, conn).await;
+}
+
+/// The tunnel's bytes from the start, when they begin a TLS handshake (a handshake record,
+/// 0x16). Anything else is a client speaking plain HTTP into the tunnel: it is answered
+/// in HTTP, which it can read, rather than with a TLS alert, which it cannot.
+async fn expect_tls<I>(mut io: I, handshake: &Handshake<'_>) -> Option<Rewind<I>>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut first = [0u8; 1];
+    match handshake.bound(io.read(&mut first)).await? {
+        Ok(1) if first[0] == 0x16 => Some(Rewind::new(Bytes::copy_from_slice(&first), io)),
+        Ok(1) => {
+            tracing::info!(host = %handshake.host, "expected a TLS handshake after CONNECT, got plain bytes");
+            let msg = "keypool: this CONNECT tunnel expects TLS (https://); the client sent something else\n";
+            let resp = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
+                msg.len()
+            );
+            handshake
+                .bound(async {
+                    let _ = io.write_all(resp.as_bytes()).await;
+                    let _ = io.shutdown().await;
+                })
+                .await;
+            None
+        }
+        _ => None, // closed before saying anything
+    }
+}
+
+/// The TLS config that presents the tunnel host's leaf, or `None` once the ClientHello
+/// was refused. keypool mints only for the host the tunnel was opened to: minting for
+/// whatever name a client asks would hand any local process a certificate for any site.
+async fn certificate_for<I>(
+    start: tokio_rustls::StartHandshake<I>,
+    target: &Target,
+    state: &State,
+) -> Option<(tokio_rustls::StartHandshake<I>, Arc<rustls::ServerConfig>)>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let hello = start.client_hello();
+    let has_sni = hello.server_name().is_some();
+    let other_name = hello
+        .server_name()
+        .filter(|sni| !same_host(sni, &target.host))
+        .map(str::to_owned);
+    let minting = state.minting();
+    let config = match (other_name, has_sni) {
+        (Some(sni), _) => {
+            tracing::info!(
+                host = %target.host,
+                sni = ?sni,
+                "refused a TLS ClientHello whose server name differs from the CONNECT target: keypool signs only for the host a tunnel was opened to; fix: the client must CONNECT to the name it verifies"
+            );
+            refuse_name(start.io).await;
+            return None;
+        }
+        (None, true) => minting.tls.clone(),
+        (None, false) => match minting.ca.server_config_for(&target.host) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return None;
+            }
+        },
+    };
+    Some((start, config))
 }
 
 const HANDSHAKE_LATE: &str = "no TLS handshake in time after CONNECT; closed \
