@@ -95,6 +95,23 @@ impl Served {
         served
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// The first line logged so far, or from now on, that contains `needle`.
+    pub fn line_with(&mut self, needle: &str) -> String {
+        match self.log.iter().find(|l| l.contains(needle)) {
+            Some(l) => l.clone(),
+            None => self.wait_for(|l| l.contains(needle)),
+        }
+    }
+
     /// Waits for the first line (from now on) that `wanted` accepts; fails the test
     /// if none comes within the patience or keypool exits first.
     pub fn wait_for(&mut self, wanted: impl Fn(&str) -> bool) -> String {
