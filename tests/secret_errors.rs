@@ -149,6 +149,8 @@ fn config_durations_have_limits_that_name_field_limit_and_fix() {
         ("[limits]\nshutdown_grace = \"2h\"\n".to_string(), 2, "shutdown_grace", "1h"),
         ("[limits]\ntunnel_idle_timeout = \"0s\"\n".to_string(), 2, "tunnel_idle_timeout", "7days"),
         ("[limits]\nfirst_event_timeout = \"1h\"\n".to_string(), 2, "first_event_timeout", "10m"),
+        ("[limits]\nhandshake_timeout = \"0s\"\n".to_string(), 2, "handshake_timeout", "5m"),
+        ("[limits]\nhandshake_timeout = \"1h\"\n".to_string(), 2, "handshake_timeout", "5m"),
         ("\n[limits]\nsticky_idle = \"0s\"\n".to_string(), 3, "sticky_idle", "30days"),
         ("[limits]\nsticky_idle = \"1y\"\n".to_string(), 2, "sticky_idle", "30days"),
         ("[oauth]\nrefresh_margin = \"1h\"\n".to_string(), 2, "refresh_margin", "15m"),
@@ -174,6 +176,7 @@ fn config_durations_have_limits_that_name_field_limit_and_fix() {
         "[limits]\nshutdown_grace = \"0s\"\nfirst_event_timeout = \"0s\"\n",
         "[oauth]\nrefresh_margin = \"0s\"\n",
         "[limits]\nsticky_idle = \"30days\"\ntunnel_idle_timeout = \"7days\"\n",
+        "[limits]\nhandshake_timeout = \"5m\"\n",
     ] {
         Config::parse(ok, Path::new("config.toml")).unwrap_or_else(|e| panic!("{ok}: {}", e.0));
     }

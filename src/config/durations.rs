@@ -72,6 +72,13 @@ pub(super) const FIRST_EVENT: Range = range(
     10 * MINUTE,
     "nothing reaches the client while the first event is held",
 );
+pub(super) const HANDSHAKE: Range = range(
+    "limits",
+    "handshake_timeout",
+    None,
+    5 * MINUTE,
+    "until then a silent client holds a connection and a file descriptor",
+);
 pub(super) const STICKY_IDLE: Range = range(
     "limits",
     "sticky_idle",

@@ -399,6 +399,7 @@ impl Validator<'_> {
             (&SHUTDOWN_GRACE, l.shutdown_grace),
             (&TUNNEL_IDLE, l.tunnel_idle_timeout),
             (&FIRST_EVENT, l.first_event_timeout),
+            (&HANDSHAKE, l.handshake_timeout),
             (&STICKY_IDLE, l.sticky_idle),
             (&REFRESH_MARGIN, o.refresh_margin),
         ] {
