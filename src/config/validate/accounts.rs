@@ -1,0 +1,186 @@
+//! `[[accounts]]` blocks: unique names, a known provider, exactly one credential of a
+//! kind the provider takes, `account_id` where the provider needs one, schedules.
+
+use super::*;
+
+/// Accounts with a `schedule` or `role`, and where it is written: a `scheduled` pool must
+/// hold them, or the setting would be ignored.
+pub(super) type ScheduledOnly = Vec<(String, (std::ops::Range<usize>, &'static str))>;
+
+impl Validator<'_> {
+    pub(super) fn accounts(
+        &self,
+        raw: Vec<RawAccount>,
+        registry: &Registry,
+    ) -> Result<(Vec<AccountConfig>, ScheduledOnly), ConfigError> {
+        let mut names = HashSet::new();
+        let mut accounts = Vec::new();
+        let mut scheduled_only = Vec::new();
+        for a in raw {
+            let name = a.name.get_ref();
+            if name.trim().is_empty() {
+                return self.err(
+                    a.name.span(),
+                    "an account has an empty name".into(),
+                    "give every account a unique name".into(),
+                );
+            }
+            if !names.insert(name.clone()) {
+                return self.err(
+                    a.name.span(),
+                    format!("duplicate account name '{name}'"),
+                    "account names must be unique; rename one of them".into(),
+                );
+            }
+            let provider = self.provider(registry, &a.provider)?;
+            let account_id = a.account_id.as_ref().map(|s| s.get_ref().clone());
+            match (provider.needs_account_id(), &a.account_id) {
+                (true, None) => {
+                    return self.err(
+                        a.name.span(),
+                        format!(
+                            "account '{name}' of provider '{}' needs account_id",
+                            provider.id
+                        ),
+                        "add account_id = \"<your Cloudflare account id>\"".into(),
+                    )
+                }
+                (false, Some(s)) => {
+                    return self.err(
+                        s.span(),
+                        format!("provider '{}' does not use account_id", provider.id),
+                        "remove the account_id line".into(),
+                    )
+                }
+                _ => {}
+            }
+            let credential = self.credential(&a, provider)?;
+            let schedule = match &a.schedule {
+                None => None,
+                Some(s) => match s.get_ref().parse::<Schedule>() {
+                    Ok(sched) => Some(sched),
+                    Err(e) => {
+                        return self.err(
+                            s.span(),
+                            format!("schedule = \"{}\": {}", s.get_ref(), e.problem),
+                            e.fix,
+                        )
+                    }
+                },
+            };
+            // Where this account's schedule and role are written, for the check that a
+            // `scheduled` pool reads them.
+            let first_span = a
+                .schedule
+                .as_ref()
+                .map(|s| (s.span(), "schedule"))
+                .or_else(|| a.role.as_ref().map(|r| (r.span(), "role")));
+            if let Some(at) = first_span {
+                scheduled_only.push((name.clone(), at));
+            }
+            accounts.push(AccountConfig {
+                name: name.clone(),
+                provider: provider.id.clone(),
+                credential,
+                account_id,
+                schedule,
+                role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
+            });
+        }
+
+        Ok((accounts, scheduled_only))
+    }
+
+    /// The account's `api_key` or `oauth`, exactly one of them, checked against what its
+    /// provider takes.
+    fn credential(
+        &self,
+        a: &RawAccount,
+        provider: &Provider,
+    ) -> Result<CredentialConfig, ConfigError> {
+        let name = a.name.get_ref();
+        let oauth_only = provider.oauth.as_ref().is_some_and(|o| o.only);
+        match (&a.api_key, &a.oauth) {
+            (Some(_), Some(o)) => self.err(
+                o.span(),
+                format!("account '{name}' has both api_key and oauth"),
+                "keep one: an account is either an API key or a subscription login".into(),
+            ),
+            (None, None) => self.err(
+                a.name.span(),
+                format!("account '{name}' has neither api_key nor oauth"),
+                if oauth_only {
+                    format!(
+                        "add oauth = \"stored\" and run `keypool login {} --name {name}`, or import a login with `keypool accounts import`",
+                        provider.id
+                    )
+                } else {
+                    "add api_key = \"<key>\" (or \"env:VAR\", \"!command\")".into()
+                },
+            ),
+            (Some(k), None) => {
+                if oauth_only {
+                    return self.err(
+                        k.span(),
+                        format!(
+                            "provider '{}' takes subscription logins, not API keys",
+                            provider.id
+                        ),
+                        format!(
+                            "replace api_key with oauth = \"stored\" and run `keypool login {} --name {name}`",
+                            provider.id
+                        ),
+                    );
+                }
+                let key = k.get_ref();
+                if key.trim().is_empty() || key.trim() == "env:" || key.trim() == "!" {
+                    return self.err(
+                        k.span(),
+                        format!("account '{name}' has an empty api_key"),
+                        "set api_key to the key, \"env:VAR\" or \"!command\"".into(),
+                    );
+                }
+                Ok(CredentialConfig::ApiKey {
+                    source: SecretRef::parse(key),
+                    raw: SecretString::from(key.clone()),
+                })
+            }
+            (None, Some(o)) => {
+                if Flavor::for_provider(&provider.id).is_none() {
+                    let with: Vec<&str> = Flavor::ALL.iter().map(|f| f.provider_id()).collect();
+                    return self.err(
+                        o.span(),
+                        format!("provider '{}' has no subscription login", provider.id),
+                        format!(
+                            "use api_key for it; oauth works with {}",
+                            with.join(", ")
+                        ),
+                    );
+                }
+                let v = o.get_ref().trim();
+                if v == "stored" {
+                    return Ok(CredentialConfig::OAuth(OAuthSource::Stored));
+                }
+                match v.strip_prefix("link:").map(str::trim) {
+                    Some(p) if !p.is_empty() => {
+                        Ok(CredentialConfig::OAuth(OAuthSource::Linked(expand_home(p))))
+                    }
+                    _ => self.err(
+                        o.span(),
+                        // Not the value: a token pasted here by mistake stays out of the log.
+                        "oauth is neither \"stored\" nor \"link:PATH\"".to_string(),
+                        "write oauth = \"stored\" (tokens kept by keypool) or oauth = \"link:~/.codex/auth.json\" (shared with the CLI)".into(),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// `~/x` → `$HOME/x`; other paths as written.
+fn expand_home(p: &str) -> std::path::PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if !home.is_empty() => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(p),
+    }
+}

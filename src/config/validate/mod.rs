@@ -1,0 +1,85 @@
+//! Turning the parsed file into a `Config`, in the order the sections depend on each
+//! other: providers, then the accounts that name them, the pools that hold the accounts,
+//! the clients that name pools; then `[upstream]` and the limits. Every error names the
+//! line and the fix.
+
+mod accounts;
+mod clients;
+mod limits;
+mod pools;
+mod providers;
+
+use accounts::ScheduledOnly;
+
+use super::durations;
+use super::{
+    AccountConfig, ClientConfig, Config, ConfigError, CredentialConfig, Limits, OAuthConfig,
+    OAuthSource, PoolConfig, RawAccount, RawClient, RawConfig, RawPool, RawProvider, Strategy,
+    UpstreamConfig, DEFAULT_LISTEN, DEFAULT_SOFT_THRESHOLD,
+};
+use crate::oauth::Flavor;
+use crate::pool::{Role, Schedule};
+use crate::providers::{builtin, AuthScheme, Provider, Registry, Scope};
+use crate::secret::SecretRef;
+use crate::upstream::ConnectTo;
+use secrecy::SecretString;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use toml::Spanned;
+
+pub(super) struct Validator<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Validator<'_> {
+    pub(super) fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        problem: String,
+        fix: String,
+    ) -> Result<T, ConfigError> {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        Err(ConfigError(format!(
+            "{}:{line}: {problem}\nfix: {fix}",
+            self.path.display()
+        )))
+    }
+
+    pub(super) fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen = match &raw.listen {
+            None => DEFAULT_LISTEN.parse().expect("valid default"),
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    return self.err(
+                        l.span(),
+                        "listen is not an IP address and port".to_string(),
+                        format!("write it like \"{DEFAULT_LISTEN}\""),
+                    )
+                }
+            },
+        };
+
+        let registry = self.registry(raw.providers)?;
+        let (accounts, scheduled_only) = self.accounts(raw.accounts, &registry)?;
+        let pools = self.pools(raw.pools, &registry, &accounts, scheduled_only)?;
+        let upstream = self.upstream(raw.upstream)?;
+        self.durations(&upstream, &raw.limits, &raw.oauth)?;
+        let clients = self.clients(raw.clients, &pools)?;
+        Ok(Config {
+            listen,
+            accounts,
+            pools,
+            registry,
+            upstream,
+            limits: raw.limits,
+            oauth: raw.oauth,
+            clients,
+        })
+    }
+}
