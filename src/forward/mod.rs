@@ -107,14 +107,16 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string(); // never the query: it may hold a key
-    let served = match target::refusal(&req, &target, &state) {
+                                             // One provider table and set of pools for the whole request, reload or not.
+    let live = state.live();
+    let served = match target::refusal(&req, &target, &live) {
         Some(response) => Served {
             response,
             provider: None,
             account: None,
             attempts: 0,
         },
-        None => pipeline(req, &target, &state).await,
+        None => pipeline(req, &target, &state, live).await,
     };
     tracing::info!(
         target: "keypool::request",
@@ -137,9 +139,13 @@ struct Served {
     attempts: usize,
 }
 
-async fn pipeline(mut req: Request<Incoming>, target: &Target, state: &State) -> Served {
+async fn pipeline(
+    mut req: Request<Incoming>,
+    target: &Target,
+    state: &State,
+    live: Arc<crate::state::Live>,
+) -> Served {
     let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let live = state.live();
     let provider = live.registry.for_host(&target.host).cloned();
     let kind = provider.as_ref().and_then(|p| p.client_kind(req.headers()));
     let path = req.uri().path().to_string();

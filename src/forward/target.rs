@@ -9,12 +9,11 @@ use super::*;
 pub(super) fn refusal(
     req: &Request<Incoming>,
     target: &Target,
-    state: &State,
+    live: &crate::state::Live,
 ) -> Option<Response<ProxyBody>> {
     if let Some(r) = misdirected(req, target) {
         return Some(r);
     }
-    let live = state.live();
     let provider = live.registry.for_host(&target.host)?;
     if target.scheme == "http" && !provider.allow_http {
         return Some(crate::server::text(
