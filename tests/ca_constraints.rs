@@ -649,13 +649,7 @@ async fn the_refusal_is_logged_with_both_names() {
     let mut served = tokio::task::spawn_blocking(move || support::binary::Served::start(cmd))
         .await
         .unwrap();
-    let mut tunnel = tokio::net::TcpStream::connect(&served.addr).await.unwrap();
-    tunnel
-        .write_all(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
-        .await
-        .unwrap();
-    let head = support::keypool::read_head(&mut tunnel).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let tunnel = support::keypool::connect_at(served.addr.as_str(), "api.openai.com:443").await;
     let ca_pem = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
     let e = handshake_through(tunnel, &ca_pem, Some("www.example.com"), "")
         .await

@@ -88,13 +88,7 @@ async fn sigterm_with_an_idle_pre_tls_tunnel_exits_at_once_with_0() {
     );
     let cfg = write(home.path(), "config.toml", &text);
     let p = Process::serve(home.path(), &cfg, "info", None);
-    let mut tunnel = TcpStream::connect(p.addr).await.unwrap();
-    tunnel
-        .write_all(b"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n")
-        .await
-        .unwrap();
-    let head = support::keypool::read_head(&mut tunnel).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let tunnel = support::keypool::connect_at(p.addr, "api.openai.com:443").await;
     let stopped = tokio::time::timeout(GUARD, tokio::task::spawn_blocking(move || p.stop()))
         .await
         .expect("SIGTERM waited for an idle pre-TLS tunnel")

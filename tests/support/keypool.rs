@@ -197,15 +197,7 @@ impl Keypool {
 
     /// A raw CONNECT tunnel through keypool; returns the stream after the `200`.
     pub async fn connect(&self, authority: &str) -> TcpStream {
-        let mut s = TcpStream::connect(self.addr()).await.unwrap();
-        s.write_all(
-            format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let head = read_head(&mut s).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "CONNECT answered: {head}");
-        s
+        connect_at(self.addr(), authority).await
     }
 
     /// CONNECT plus a TLS handshake that trusts `roots` only.
@@ -217,6 +209,18 @@ impl Keypool {
         let tcp = self.connect(&format!("{host}:443")).await;
         tls_connect(tcp, host, roots_pem).await
     }
+}
+
+/// A raw CONNECT tunnel through the keypool at `addr` (in-process or the real binary);
+/// returns the stream after the `200`.
+pub async fn connect_at(addr: impl tokio::net::ToSocketAddrs, authority: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "CONNECT answered: {head}");
+    s
 }
 
 /// `GET /_keypool/status` on `addr` as JSON, with a client that goes to it directly
