@@ -191,6 +191,7 @@ impl Keypool {
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).unwrap())
+            .timeout(super::guard::CLIENT_TIMEOUT)
             .build()
             .unwrap()
     }

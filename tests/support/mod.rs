@@ -8,6 +8,7 @@ pub mod ca;
 pub mod config_files;
 pub mod fake;
 pub mod fault;
+pub mod guard;
 pub mod guarded;
 pub mod https;
 pub mod keypool;
