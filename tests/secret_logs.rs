@@ -122,12 +122,15 @@ async fn refreshes_and_a_copilot_exchange_log_no_token_at_trace() {
 
     let mut cmd = keypool_with(home.path(), &cfg);
     cmd.env("KEYPOOL_LOG", "trace");
+    // Served waits for its banner with its own patience; this bound only backs it up.
     let served = tokio::task::spawn_blocking(move || Served::start(cmd))
+        .within_for(Duration::from_secs(40), "keypool serve's banner")
         .await
         .unwrap();
     let ca_pem = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
     use_each_login(&served.addr, &ca_pem).await;
     let (code, log) = tokio::task::spawn_blocking(move || served.stop())
+        .within("keypool serve to exit on SIGTERM")
         .await
         .unwrap();
     assert_eq!(code, Some(0), "keypool serve did not exit 0");
