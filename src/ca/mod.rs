@@ -381,6 +381,42 @@ mod tests {
         assert!(again.reloaded(&home).unwrap().is_none(), "same CA on disk");
     }
 
+    /// The CA and the minting pair around it are held by the proxy's state, which a
+    /// debug print may reach: no byte of the private key may show.
+    #[test]
+    fn debug_of_the_ca_never_shows_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let (ca, _) = CertAuthority::load_or_create(&home, &hosts()).unwrap();
+        let key_pem = std::fs::read_to_string(home.ca_key()).unwrap();
+        use rustls::pki_types::pem::PemObject;
+        let der = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let key_der: Vec<u8> = der.secret_der().to_vec();
+        let body: String = key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let ca_shown = format!("{ca:?} {ca:#?}");
+        let minting = Minting::new(ca);
+        let shown = format!("{ca_shown} {minting:?} {minting:#?}");
+        // Failures name what leaked, not the text: that would hold the key.
+        for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(
+                !shown.contains(line),
+                "a line of the CA key's PEM in a debug print"
+            );
+        }
+        assert!(
+            !shown.contains(&body[..body.len().min(24)]),
+            "the CA key's PEM in a debug print"
+        );
+        // The key as numbers, as a derived Debug of a byte buffer would print it.
+        let as_numbers = format!("{:?}", &key_der[key_der.len() - 16..]);
+        let tail = &as_numbers[1..as_numbers.len() - 1];
+        assert!(!shown.contains(tail), "the CA key's bytes in a debug print");
+        assert!(ca_shown.contains("CertAuthority"), "{ca_shown}");
+    }
+
     #[test]
     fn refuses_to_mint_outside_its_constraints() {
         let dir = tempfile::tempdir().unwrap();

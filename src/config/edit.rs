@@ -233,6 +233,37 @@ mod tests {
         }
     }
 
+    /// An account being added may be formatted by a panic or a debug log: a literal key
+    /// shows as `literal`, a reference as what it names.
+    #[test]
+    fn debug_of_a_new_account_never_shows_a_literal_key() {
+        let literal = key("work", "sk-live-dbg-literal-1234");
+        for (what, shown) in [
+            ("{:?}", format!("{literal:?}")),
+            ("{:#?}", format!("{literal:#?}")),
+            ("the credential's {:?}", format!("{:?}", literal.credential)),
+        ] {
+            // The failure names the print, not its text: that would hold the key.
+            assert!(
+                !shown.contains("dbg-literal"),
+                "a key in the debug print {what}"
+            );
+        }
+        for (raw, described) in [
+            ("sk-live-dbg-literal-1234", "ApiKey(literal)"),
+            ("env:OPENAI_API_KEY", "ApiKey(env:OPENAI_API_KEY)"),
+        ] {
+            let account = key("work", raw);
+            for shown in [format!("{account:?}"), format!("{account:#?}")] {
+                assert!(
+                    shown.contains("work") && shown.contains("openai"),
+                    "{shown}"
+                );
+                assert!(shown.contains(described), "{shown}");
+            }
+        }
+    }
+
     #[test]
     fn creates_from_the_example_at_0600() {
         let dir = tempfile::tempdir().unwrap();

@@ -332,6 +332,53 @@ mod tests {
         let _ = SystemTime::now();
     }
 
+    /// A panic message or a debug log may format an entry, alone or in the loaded map.
+    #[test]
+    fn debug_of_an_entry_shows_whose_it_is_never_a_token() {
+        let secrets = [
+            "sk-ant-oat01-dbg-access",
+            "sk-ant-ort01-dbg-refresh",
+            "eyJ.dbg-id.token",
+        ];
+        let t = Tokens {
+            access: Some(secrets[0].to_string().into()),
+            refresh: Some(secrets[1].to_string().into()),
+            expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_760_000_000_000)),
+            id_token: Some(secrets[2].to_string().into()),
+            identity: Identity {
+                email: Some("max@example.com".into()),
+                ..Identity::default()
+            },
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join("credentials.json"));
+        store.put_tokens("max-work", "anthropic", &t).unwrap();
+        let loaded = store.load().unwrap();
+        let entry = Entry::new("anthropic", Some(&t), &t.identity);
+        // The failure names the print, not its text: that would hold the token.
+        for (what, shown) in [
+            ("{entry:?}", format!("{entry:?}")),
+            ("{entry:#?}", format!("{entry:#?}")),
+            ("{loaded:?}", format!("{loaded:?}")),
+            ("{loaded:#?}", format!("{loaded:#?}")),
+            ("{store:?}", format!("{store:?}")),
+        ] {
+            for s in secrets {
+                assert!(!shown.contains(s), "a token in the debug print {what}");
+            }
+            assert!(!shown.contains("dbg"), "part of a token in {what}");
+        }
+        let shown = format!("{loaded:#?}");
+        for s in [
+            "max-work",
+            "anthropic",
+            "max@example.com",
+            "has_access_token: true",
+        ] {
+            assert!(shown.contains(s), "{s} missing from {shown}");
+        }
+    }
+
     #[test]
     fn corrupt_file_error_names_line_not_content() {
         let dir = tempfile::tempdir().unwrap();
