@@ -4,6 +4,7 @@
 //! private key ever lives in the repository and tests cannot share trust by
 //! accident.
 
+use super::guard::Within;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,11 +114,13 @@ impl TestCa {
         sni: &str,
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect(addr)
+            .within(&format!("a TCP connection to {addr}"))
             .await
             .expect("connect TCP");
         let name = ServerName::try_from(sni.to_string()).expect("valid SNI");
         tokio_rustls::TlsConnector::from(self.client_config())
             .connect(name, tcp)
+            .within(&format!("the TLS handshake with {sni} at {addr}"))
             .await
             .expect("TLS handshake")
     }
