@@ -2,7 +2,7 @@
 //! exit code, files it creates under a umask. `keypool serve` runs with its stderr
 //! read line by line on a thread, so a test waits for a line instead of sleeping.
 
-use super::guard::{output_within, wait_child, WAIT};
+use super::guard::{wait_child, OutputWithin, WAIT};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -41,8 +41,7 @@ pub fn keypool_with(home: &Path, cfg: &Path) -> Command {
 
 /// Runs `cmd` to its end, failing the test when it exits non-zero.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-    let out = output_within(cmd, WAIT, &format!("`keypool {}` to exit", args.join(" ")));
+    let out = cmd.output_within();
     assert!(
         out.status.success(),
         "keypool failed ({}):\n{}{}",

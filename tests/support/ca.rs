@@ -4,7 +4,6 @@
 //! private key ever lives in the repository and tests cannot share trust by
 //! accident.
 
-use super::guard::Within;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,15 +112,17 @@ impl TestCa {
         addr: std::net::SocketAddr,
         sni: &str,
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .within(&format!("a TCP connection to {addr}"))
+        // Not support::guard: the benches include this file on its own.
+        let bound = std::time::Duration::from_secs(20);
+        let tcp = tokio::time::timeout(bound, tokio::net::TcpStream::connect(addr))
             .await
+            .unwrap_or_else(|_| panic!("waited {bound:?} for a TCP connection to {addr}"))
             .expect("connect TCP");
         let name = ServerName::try_from(sni.to_string()).expect("valid SNI");
-        tokio_rustls::TlsConnector::from(self.client_config())
-            .connect(name, tcp)
-            .within(&format!("the TLS handshake with {sni} at {addr}"))
+        let handshake = tokio_rustls::TlsConnector::from(self.client_config()).connect(name, tcp);
+        tokio::time::timeout(bound, handshake)
             .await
+            .unwrap_or_else(|_| panic!("waited {bound:?} for the TLS handshake with {sni}"))
             .expect("TLS handshake")
     }
 }

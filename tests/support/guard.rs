@@ -3,8 +3,9 @@
 //! that waited, naming what it waited for, instead of hanging the whole run.
 
 use std::future::{Future, IntoFuture};
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Long enough for a loaded 2-core CI machine, short enough that a hang fails well
@@ -86,4 +87,70 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8
         let _ = pipe.read_to_end(&mut out);
         out
     })
+}
+
+/// `cmd.output()` with [`WAIT`], for the short-lived commands tests run: the panic names
+/// the command line, e.g. "`keypool --config … accounts list` to exit". Arguments that
+/// are not plain words or flags (paths, keys) show as `…`, so no secret reaches it.
+pub trait OutputWithin {
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self) -> Output {
+        let what = format!("`{}` to exit", command_line(self));
+        output_within(self, WAIT, &what)
+    }
+}
+
+fn command_line(cmd: &Command) -> String {
+    let program = std::path::Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let plain = |a: &str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+    };
+    let args = cmd.get_args().map(|a| match a.to_str() {
+        Some(a) if plain(a) => a.to_owned(),
+        _ => "…".to_owned(),
+    });
+    std::iter::once(program)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The lines of a child's pipe, read on a thread, so a test waits for one with a bound
+/// instead of blocking on the pipe.
+pub struct LinesWithin {
+    lines: mpsc::Receiver<String>,
+}
+
+impl LinesWithin {
+    pub fn of(pipe: impl Read + Send + 'static) -> LinesWithin {
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LinesWithin { lines }
+    }
+
+    /// The next line, or `None` once the pipe closed; panics naming `what` when none
+    /// comes within [`WAIT`].
+    pub fn next_within(&self, what: &str) -> Option<String> {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("waited {WAIT:?} for {what}; it never came")
+            }
+        }
+    }
 }
