@@ -118,8 +118,13 @@ impl Rig {
     }
 }
 
-async fn guard<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    f.within(what).await
+/// Not an `async fn`, so the panic names the caller's line rather than this one.
+#[track_caller]
+fn guard<F: std::future::IntoFuture>(
+    what: &str,
+    f: F,
+) -> impl std::future::Future<Output = F::Output> + use<'_, F> {
+    f.within(what)
 }
 
 fn sse_event() -> Bytes {
