@@ -9,6 +9,7 @@ use keypool::{Config, Home, ProxyOptions};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
+use support::guard::Within;
 use support::guarded::{inside, CHAT, GUARDED_POOLS};
 use support::keypool::{config_text, Keypool};
 use support::raw_client::{basic, exchange, Answer};
@@ -99,6 +100,7 @@ async fn with_every_pool_guarded_an_anonymous_request_keeps_its_own_credential()
         .proxy(reqwest::Proxy::all(format!("http://{}", kp.addr())).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).unwrap())
+        .timeout(support::guard::CLIENT_TIMEOUT)
         .build()
         .unwrap();
     let r = client
@@ -106,6 +108,7 @@ async fn with_every_pool_guarded_an_anonymous_request_keeps_its_own_credential()
         .bearer_auth("sk-client-own")
         .json(&json!({"model": "gpt-4o", "messages": []}))
         .send()
+        .within("the answer through the blind tunnel of a client without a password")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -259,5 +262,5 @@ async fn an_exposed_listener_asks_every_request_for_a_password() {
     assert_eq!(a.status, 200, "{}", a.body);
     let v: Value = serde_json::from_str(&a.body).unwrap();
     assert_eq!(v["pools"][0]["name"], "openai");
-    proxy.shutdown().await;
+    proxy.shutdown().within("keypool's shutdown drain").await;
 }

@@ -25,6 +25,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use support::binary::{keypool_with, run_ok};
+use support::guard::Within;
 use support::keypool::client_config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -292,7 +293,10 @@ async fn rustls_tokio_rustls_and_reqwest_enforce_the_constraints() {
     let mut tls_verdicts = BTreeMap::new();
     let mut reqwest_verdicts = BTreeMap::new();
     for name in all_names() {
-        let tcp = tokio::net::TcpStream::connect(f.server).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(f.server)
+            .within(&format!("a TCP connection to the leaf server for {name}"))
+            .await
+            .unwrap();
         let server_name = ServerName::try_from(name.to_string()).unwrap();
         let r = tokio::time::timeout(
             Duration::from_secs(10),
@@ -313,12 +317,19 @@ async fn rustls_tokio_rustls_and_reqwest_enforce_the_constraints() {
         let r = client
             .get(format!("https://{name}:{}/", f.server.port()))
             .send()
+            .within(&format!("reqwest's verdict on {name}"))
             .await;
         reqwest_verdicts.insert(
             name.to_string(),
             match r {
                 Ok(resp) => {
-                    assert_eq!(resp.text().await.unwrap(), "ok");
+                    assert_eq!(
+                        resp.text()
+                            .within(&format!("the leaf server's body for {name}"))
+                            .await
+                            .unwrap(),
+                        "ok"
+                    );
                     Ok(())
                 }
                 Err(e) => Err(format!("{e:?}")),
@@ -603,7 +614,7 @@ async fn the_names_compare_without_case_or_trailing_dot_and_no_sni_gets_the_targ
         )
         .as_bytes(),
     )
-    .await
+    .within("keypool taking the request inside the tunnel").await
     .unwrap();
     let head = tokio::time::timeout(
         Duration::from_secs(10),

@@ -8,6 +8,7 @@ use keypool::{Config, Home, ProxyOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::Path;
 use support::binary::{keypool, keypool_with, run_ok, Served};
+use support::guard::Within;
 use support::keypool::{config_text, key_account, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -38,6 +39,7 @@ async fn chat(client: &reqwest::Client, credential: &str) -> reqwest::Response {
         .bearer_auth(credential)
         .json(&serde_json::json!({"model": "m", "messages": []}))
         .send()
+        .within(&format!("the answer to a chat request for {CUSTOM_HOST}"))
         .await
         .unwrap()
 }
@@ -127,7 +129,7 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "vllm-1");
     assert_eq!(fake.credentials_seen(), vec!["client-own", "vllm-pooled"]);
-    proxy.shutdown().await;
+    proxy.shutdown().within("keypool's shutdown drain").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,5 +258,5 @@ async fn a_reload_that_finds_a_half_written_ca_keeps_signing_with_the_running_on
     let r = support::keypool::openai_chat(&client_trusting(proxy.addr(), &running)).await;
     assert_eq!(r.status(), 200, "still signing with the CA it started with");
     assert_eq!(r.headers()["x-keypool-account"], "a");
-    proxy.shutdown().await;
+    proxy.shutdown().within("keypool's shutdown drain").await;
 }

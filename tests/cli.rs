@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use support::binary::keypool;
 use support::fake::{Behaviour, FakeProvider};
+use support::guard::{wait_child, OutputWithin, WAIT};
 use support::keypool::{config_text, write};
 use support::TestCa;
 
@@ -44,8 +45,7 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
                 .arg("--config")
                 .arg(&cfg)
                 .args(&args)
-                .output()
-                .unwrap();
+                .output_within();
             assert_eq!(
                 out.status.code(),
                 Some(2),
@@ -64,11 +64,10 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
     }
     let out = keypool(home.path())
         .args(["serve", "--connect-to", "nonsense"])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("HOST:PORT:CONNECT_HOST:CONNECT_PORT"));
-    let out = keypool(home.path()).arg("frobnicate").output().unwrap();
+    let out = keypool(home.path()).arg("frobnicate").output_within();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -91,8 +90,7 @@ fn help_has_an_example_for_every_command() {
         let out = keypool(home.path())
             .args(&cmd)
             .arg("--help")
-            .output()
-            .unwrap();
+            .output_within();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -108,8 +106,7 @@ fn first_run_writes_an_example_config_and_run_passes_the_exit_code_through() {
     let script = r#"test "$HTTPS_PROXY" = "$https_proxy" && test -s "$SSL_CERT_FILE" && test -s "$NODE_EXTRA_CA_CERTS" && test "$NODE_USE_ENV_PROXY" = 1 && exit 7"#;
     let out = keypool(home.path())
         .args(["run", "--listen", "127.0.0.1:0", "--", "sh", "-c", script])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert!(stderr(&out).contains("wrote an example config"));
     let cfg = home.path().join("config.toml");
@@ -141,20 +138,18 @@ fn first_run_writes_an_example_config_and_run_passes_the_exit_code_through() {
         "system roots are kept in the bundle"
     );
 
-    let out = keypool(home.path()).args(["ca", "path"]).output().unwrap();
+    let out = keypool(home.path()).args(["ca", "path"]).output_within();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         home.path().join("certs/ca.pem").display().to_string()
     );
     let out = keypool(home.path())
         .args(["env", "--shell", "fish"])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(String::from_utf8_lossy(&out.stdout).contains("set -gx CODEX_CA_CERTIFICATE"));
     let out = keypool(home.path())
         .args(["ca", "install", "--dry-run"])
-        .output()
-        .unwrap();
+        .output_within();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sudo") && text.contains("ca.pem"), "{text}");
 }
@@ -209,7 +204,7 @@ impl Serve {
     fn stop(mut self) -> (Option<i32>, String) {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
+        let status = wait_child(&mut self.child, WAIT, "keypool serve to exit after SIGTERM");
         let mut log = std::mem::take(&mut self.early);
         log.extend(self.lines.iter());
         (status.code(), log.join("\n"))
@@ -379,7 +374,7 @@ async fn keypool_run_starts_a_proxy_for_curl_when_none_is_running() {
         "-d",
         r#"{"model":"gpt-4o","messages":[]}"#,
     ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    let out = tokio::task::spawn_blocking(move || cmd.output_within())
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -408,8 +403,7 @@ api_key = "!echo locked >&2; exit 1"
         .arg("--config")
         .arg(&cfg)
         .args(["accounts", "list"])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -429,8 +423,7 @@ api_key = "!echo locked >&2; exit 1"
         .arg("--config")
         .arg(&cfg)
         .args(["accounts", "list", "--check"])
-        .output()
-        .unwrap();
+        .output_within();
     assert_eq!(out.status.code(), Some(1), "a broken key fails the check");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -4,6 +4,7 @@
 mod support;
 
 use serde_json::json;
+use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{read_head, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 use tokio::io::AsyncWriteExt;
@@ -53,6 +54,7 @@ fn client(kp: &Keypool, user: Option<(&str, &str)>) -> reqwest::Client {
         .proxy(proxy)
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(kp.ca_pem().as_bytes()).unwrap())
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -63,6 +65,7 @@ async fn served_by(c: &reqwest::Client) -> String {
         .bearer_auth("sk-placeholder")
         .json(&json!({"model": "gpt-4o", "messages": []}))
         .send()
+        .within("the answer to a chat request for a proxy user")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -73,14 +76,20 @@ async fn served_by(c: &reqwest::Client) -> String {
 }
 
 async fn connect_status(kp: &Keypool, auth: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(kp.addr()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     s.write_all(
         format!("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n{auth}\r\n")
             .as_bytes(),
     )
+    .within("keypool taking the CONNECT request")
     .await
     .unwrap();
-    read_head(&mut s).await
+    read_head(&mut s)
+        .within("keypool's answer to the CONNECT request")
+        .await
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use support::guard::Within;
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, PROVIDER_HOSTS};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
@@ -36,6 +37,7 @@ async fn post(
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
+        .within(&format!("the fake's answer to POST {url}"))
         .await
         .expect("request to fake")
 }
@@ -45,7 +47,8 @@ fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 }
 
 async fn json_of(resp: reqwest::Response) -> Value {
-    serde_json::from_slice(&resp.bytes().await.unwrap()).expect("JSON body")
+    serde_json::from_slice(&resp.bytes().within("the fake's answer body").await.unwrap())
+        .expect("JSON body")
 }
 
 fn chat_body(stream: bool) -> Value {
@@ -120,7 +123,14 @@ async fn openai_stream_is_sse_chunks_then_done() {
         header(&resp, "content-type"),
         Some("text/event-stream; charset=utf-8")
     );
-    let body = String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap();
+    let body = String::from_utf8(
+        resp.bytes()
+            .within("the fake's whole SSE body")
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
     let mut data = sse_data(&body, "\n\n");
     assert_eq!(data.pop().as_deref(), Some("[DONE]"));
     let chunks: Vec<Value> = data
@@ -196,7 +206,12 @@ async fn endless_stream_disconnect_is_noticed() {
         json!({}),
     )
     .await;
-    let chunk = resp.chunk().await.unwrap().expect("a first event");
+    let chunk = resp
+        .chunk()
+        .within("the endless stream's first event")
+        .await
+        .unwrap()
+        .expect("a first event");
     assert!(chunk.starts_with(b"data: "));
     assert_eq!(fake.disconnects(), 0);
 
@@ -311,7 +326,14 @@ async fn anthropic_shapes_per_credential() {
 
     let resp = post(&fake, MESSAGES, ("x-api-key", "sk-ant-ok"), request.clone()).await;
     assert_eq!(resp.status(), 200);
-    let body = String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap();
+    let body = String::from_utf8(
+        resp.bytes()
+            .within("the fake's whole Anthropic SSE body")
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
     let names: Vec<&str> = (body.split("\n\n"))
         .filter_map(|e| e.strip_prefix("event: ")?.split('\n').next())
         .collect();
@@ -395,6 +417,7 @@ async fn gemini_query_key_json_sse_and_exhaustion() {
     let send = |url: String| client.post(url).body(request.to_string()).send();
 
     let resp = send(format!("{GEMINI}:generateContent?key=g-ok"))
+        .within("the fake's Gemini answer for a good key")
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -410,11 +433,19 @@ async fn gemini_query_key_json_sse_and_exhaustion() {
     );
 
     let resp = send(format!("{GEMINI}:streamGenerateContent?alt=sse&key=g-ok"))
+        .within("the head of the fake's Gemini SSE answer")
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "content-type"), Some("text/event-stream"));
-    let body = String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap();
+    let body = String::from_utf8(
+        resp.bytes()
+            .within("the fake's whole Gemini SSE body")
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
     // Every event is CRLF-framed, like the real API.
     assert!(!body.replace("\r\n\r\n", "").contains("\n\n"), "{body:?}");
     let chunks: Vec<Value> = (sse_data(&body, "\r\n\r\n").iter())
@@ -438,6 +469,7 @@ async fn gemini_query_key_json_sse_and_exhaustion() {
         .header("x-goog-api-key", "g-exhausted")
         .body(request.to_string())
         .send()
+        .within("the fake's Gemini answer for an exhausted key")
         .await
         .unwrap();
     assert_eq!(resp.status(), 429);
@@ -454,6 +486,7 @@ async fn gemini_query_key_json_sse_and_exhaustion() {
     );
 
     let resp = send(format!("{GEMINI}:generateContent?key=g-unknown"))
+        .within("the fake's Gemini answer for an unknown key")
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
@@ -487,23 +520,43 @@ async fn responses_websocket_echoes_with_handshake_credential() {
 
     let tls = ca.connect_tls(fake.addr(), "api.openai.com").await;
     let (mut ws, resp) = tokio_tungstenite::client_async(handshake("sk-ws"), tls)
+        .within("the WebSocket handshake with the fake")
         .await
         .expect("websocket handshake");
     assert_eq!(resp.status(), 101);
 
     let create = json!({"type": "response.create", "model": "gpt-5-codex"});
-    ws.send(Message::text(create.to_string())).await.unwrap();
-    let reply = ws.next().await.unwrap().unwrap();
+    ws.send(Message::text(create.to_string()))
+        .within("the fake taking the response.create frame")
+        .await
+        .unwrap();
+    let reply = ws
+        .next()
+        .within("the echo of response.create")
+        .await
+        .unwrap()
+        .unwrap();
     let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(
         reply,
         json!({"type": "echo", "credential": "sk-ws", "data": create})
     );
-    ws.send(Message::text("not json")).await.unwrap();
-    let reply = ws.next().await.unwrap().unwrap();
+    ws.send(Message::text("not json"))
+        .within("the fake taking a non-JSON frame")
+        .await
+        .unwrap();
+    let reply = ws
+        .next()
+        .within("the echo of the non-JSON frame")
+        .await
+        .unwrap()
+        .unwrap();
     let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(reply["data"], "not json");
-    ws.close(None).await.unwrap();
+    ws.close(None)
+        .within("the WebSocket close handshake")
+        .await
+        .unwrap();
 
     let seen = fake.seen();
     assert_eq!(seen[0].method, "GET");
@@ -513,7 +566,10 @@ async fn responses_websocket_echoes_with_handshake_credential() {
 
     // A rate-limited credential gets the 429 instead of the 101.
     let tls = ca.connect_tls(fake.addr(), "api.openai.com").await;
-    match tokio_tungstenite::client_async(handshake("sk-ws-limited"), tls).await {
+    match tokio_tungstenite::client_async(handshake("sk-ws-limited"), tls)
+        .within("the fake's 429 to a limited WebSocket handshake")
+        .await
+    {
         Err(tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status(), 429);
             assert_eq!(resp.headers()["retry-after"], "3");
@@ -558,7 +614,13 @@ async fn stream_faults_in_the_responses_and_gemini_shapes() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let events = named_events(&resp.text().await.unwrap());
+    let events = named_events(
+        &resp
+            .text()
+            .within("the fake's whole Responses stream")
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         names(&events),
         [
@@ -578,7 +640,13 @@ async fn stream_faults_in_the_responses_and_gemini_shapes() {
         Behaviour::Stream(StreamFault::ErrorAfterFirstEvent),
     );
     let resp = post(&fake, codex, ("authorization", "Bearer tok-after"), body).await;
-    let events = named_events(&resp.text().await.unwrap());
+    let events = named_events(
+        &resp
+            .text()
+            .within("the fake's whole Responses stream after the fault")
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         names(&events),
         [
@@ -597,7 +665,11 @@ async fn stream_faults_in_the_responses_and_gemini_shapes() {
     );
     let url = format!("{GEMINI}:streamGenerateContent?alt=sse");
     let resp = post(&fake, &url, ("x-goog-api-key", "AIza-slow"), json!({})).await;
-    let text = resp.text().await.unwrap();
+    let text = resp
+        .text()
+        .within("the fake's whole slow Gemini stream")
+        .await
+        .unwrap();
     let events = text
         .strip_prefix(": keep-alive\n\n")
         .unwrap_or_else(|| panic!("{text:?}"));
@@ -609,7 +681,14 @@ async fn stream_faults_in_the_responses_and_gemini_shapes() {
         Behaviour::Stream(StreamFault::ErrorAsFirstEvent),
     );
     let resp = post(&fake, &url, ("x-goog-api-key", "AIza-busy"), json!({})).await;
-    let data = sse_data(&resp.text().await.unwrap(), "\r\n\r\n");
+    let data = sse_data(
+        &resp
+            .text()
+            .within("the fake's whole Gemini stream with the in-stream error")
+            .await
+            .unwrap(),
+        "\r\n\r\n",
+    );
     let error: Value = serde_json::from_str(&data[0]).unwrap();
     assert_eq!(error["error"]["status"], "RESOURCE_EXHAUSTED");
     assert_eq!(data.len(), 1);

@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::json;
 use std::time::{Duration, Instant};
+use support::guard::Within;
 use support::keypool::Keypool;
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -118,7 +119,10 @@ async fn a_pool_holds_a_request_until_its_account_frees() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     fake.set("sk-a", Behaviour::Ok);
-    let r = held.await.unwrap();
+    let r = held
+        .within("the held request, served once the account is let through")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "held, then served instead of a 429");
     assert_eq!(r.headers()["x-keypool-attempts"], "2");
 }

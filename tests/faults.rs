@@ -9,18 +9,15 @@
 mod support;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 use support::fault::proxy::{self, Settings};
 use support::fault::{wire, Accept, FaultServer, Script};
+use support::guard::Within;
 use support::keypool::{status_json, Keypool};
 use support::TestCa;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-/// Only guards against hangs; results are never decided by time.
-const GUARD: Duration = Duration::from_secs(20);
 
 const HOSTS: &[&str] = &["api.openai.com", "api.anthropic.com"];
 
@@ -105,7 +102,11 @@ impl Rig {
         self.all(Script::ok_json());
         let r = self.openai(false).await;
         assert_eq!(r.status(), 200, "keypool no longer serves after the fault");
-        let v: Value = r.json().await.unwrap();
+        let v: Value = r
+            .json()
+            .within("the body of the answer after the fault")
+            .await
+            .unwrap();
         assert_eq!(
             v["choices"][0]["message"]["content"],
             "Hello from the fault server."
@@ -117,10 +118,13 @@ impl Rig {
     }
 }
 
-async fn guard<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(GUARD, f)
-        .await
-        .unwrap_or_else(|_| panic!("no {what} within {GUARD:?}"))
+/// Not an `async fn`, so the panic names the caller's line rather than this one.
+#[track_caller]
+fn guard<F: std::future::IntoFuture>(
+    what: &str,
+    f: F,
+) -> impl std::future::Future<Output = F::Output> + use<'_, F> {
+    f.within(what)
 }
 
 fn sse_event() -> Bytes {
@@ -141,7 +145,11 @@ async fn openai_gateway_error(r: reqwest::Response, status: u16, code: &str) -> 
     assert_eq!(r.status(), status);
     assert!(r.headers().get("x-keypool-account").is_none());
     assert!(r.headers().contains_key("x-keypool-attempts"));
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of keypool's gateway error")
+        .await
+        .unwrap();
     assert_eq!(v["error"]["code"], code, "{v}");
     assert_eq!(v["error"]["type"], "server_error", "{v}");
     let m = v["error"]["message"].as_str().unwrap().to_string();
@@ -188,7 +196,11 @@ async fn half_an_event_then_a_reset_replays_on_the_next_account_unseen() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-attempts"], "2");
     assert_eq!(r.headers()["x-keypool-account"], good.as_str());
-    let text = r.text().await.unwrap();
+    let text = r
+        .text()
+        .within("the whole stream from the account that answered")
+        .await
+        .unwrap();
     assert!(!text.contains("\"con\n"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert_eq!(text.matches("data: ").count(), 3, "{text}");
@@ -233,13 +245,21 @@ async fn anthropic_gets_its_own_error_shape_for_a_504_and_a_502() {
     rig.all(Script::new().send(wire::sse_head()).hold());
     let r = rig.anthropic().await;
     assert_eq!(r.status(), 504);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of the Anthropic 504")
+        .await
+        .unwrap();
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "timeout_error");
     rig.all(Script::new().send(wire::sse_head()).reset());
     let r = rig.anthropic().await;
     assert_eq!(r.status(), 502);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of the Anthropic 502")
+        .await
+        .unwrap();
     assert_eq!(v["error"]["type"], "api_error");
     assert!(v["error"]["message"].as_str().unwrap().contains("fix: "));
 }
@@ -319,7 +339,12 @@ async fn a_stream_silent_after_its_first_event_breaks_at_the_read_timeout() {
     );
     let mut r = rig.openai(true).await;
     assert_eq!(r.status(), 200);
-    let first = r.chunk().await.unwrap().unwrap();
+    let first = r
+        .chunk()
+        .within("the first chunk before the upstream goes silent")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(String::from_utf8_lossy(&first).contains("Hel"));
     let rest = guard("the end of the body", r.chunk()).await;
     assert!(
@@ -459,7 +484,11 @@ async fn garbage_malformed_and_oversized_answers_are_502s_in_the_providers_shape
         rig.all(script);
         let r = rig.openai(false).await;
         assert_eq!(r.status(), 502, "{what}");
-        let v: Value = r.json().await.unwrap();
+        let v: Value = r
+            .json()
+            .within(&format!("the body of the 502 for {what}"))
+            .await
+            .unwrap();
         assert_eq!(v["error"]["code"], "upstream_unreachable", "{what}: {v}");
     }
     // A 10 MiB error body: keypool does not read past 1 MiB of it, and says so.
@@ -471,7 +500,11 @@ async fn garbage_malformed_and_oversized_answers_are_502s_in_the_providers_shape
     ));
     let r = rig.openai(false).await;
     assert_eq!(r.status(), 502);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of the 502 for the oversized error body")
+        .await
+        .unwrap();
     let m = v["error"]["message"].as_str().unwrap();
     assert!(m.contains("answered 429 with a body over 1024 KiB"), "{m}");
     rig.assert_recovers().await;
@@ -490,7 +523,11 @@ async fn connection_faults_before_tls_are_502_or_504_naming_the_fix() {
         let accepted = rig.fault.accepted();
         let r = rig.openai(false).await;
         assert_eq!(r.status(), status, "{accept:?}");
-        let v: Value = r.json().await.unwrap();
+        let v: Value = r
+            .json()
+            .within(&format!("the body of the answer for {accept:?}"))
+            .await
+            .unwrap();
         let m = v["error"]["message"].as_str().unwrap();
         assert!(m.contains(names) && m.contains("fix: "), "{accept:?}: {m}");
         // Unreachable is the same for every account: only one was tried.
@@ -516,7 +553,7 @@ async fn an_answer_trickled_one_byte_at_a_time_arrives_whole() {
     rig.all(Script::new().trickle(Bytes::from(bytes)));
     let r = rig.openai(true).await;
     assert_eq!(r.status(), 200);
-    let text = r.text().await.unwrap();
+    let text = r.text().within("the whole trickled stream").await.unwrap();
     assert_eq!(text.matches("data: ").count(), 3, "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     rig.assert_recovers().await;
@@ -529,12 +566,16 @@ async fn an_http_1_0_client_on_the_plain_listener_gets_a_reset_not_a_clean_close
     let rig = rig("openai", &["sk-a"], Settings::default()).await;
     rig.all(reset_after_first_event());
     let body = r#"{"model":"gpt-4o","stream":true,"messages":[]}"#;
-    let mut s = tokio::net::TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(rig.kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     let head = format!(
         "POST https://api.openai.com/v1/chat/completions HTTP/1.0\r\nHost: api.openai.com\r\nAuthorization: Bearer sk-client\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     tokio::io::AsyncWriteExt::write_all(&mut s, head.as_bytes())
+        .within("keypool taking the HTTP/1.0 request")
         .await
         .unwrap();
     let mut got = Vec::new();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use support::fault::process::{client_via, idle_connections, serve_limited};
 use support::fault::proxy::{self, Settings};
 use support::fault::{FaultServer, Script};
+use support::guard::Within;
 use support::keypool::{key_account, openai_chat, Keypool};
 use support::TestCa;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -98,7 +99,10 @@ fn endless_head(first_line: &str) -> Vec<u8> {
 #[tokio::test]
 async fn a_slowloris_head_on_the_plain_listener_is_closed() {
     let rig = rig().await;
-    let s = TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let s = TcpStream::connect(rig.kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     let head = endless_head("POST https://api.openai.com/v1/chat/completions HTTP/1.1");
     tokio::time::timeout(GUARD, trickle_until_closed(s, &head))
         .await
@@ -151,6 +155,7 @@ async fn a_slowloris_client_hello_and_a_silent_tunnel_are_closed_at_the_handshak
     let mut stalled = rig.kp.connect("api.openai.com:443").await;
     stalled
         .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .within("keypool taking a handshake's record header")
         .await
         .unwrap();
     let closed = tokio::time::timeout(GUARD, stalled.read_to_end(&mut buf)).await;
@@ -167,11 +172,19 @@ async fn a_slowloris_body_gets_408_naming_the_fix_and_nothing_goes_upstream() {
     let head = |target: &str| {
         format!("POST {target} HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":")
     };
-    let mut plain = TcpStream::connect(rig.kp.addr()).await.unwrap();
+    let mut plain = TcpStream::connect(rig.kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     let plain_head = head("https://api.openai.com/v1/chat/completions");
-    plain.write_all(plain_head.as_bytes()).await.unwrap();
+    plain
+        .write_all(plain_head.as_bytes())
+        .within("keypool taking the head of the slow body")
+        .await
+        .unwrap();
     let mut tls = rig.tunnel().await;
     tls.write_all(head("/v1/chat/completions").as_bytes())
+        .within("keypool taking the head of the slow body inside the tunnel")
         .await
         .unwrap();
     for answer in [read_answer(&mut plain).await, read_answer(&mut tls).await] {
@@ -293,9 +306,19 @@ where
         let bytes = shape
             .replace("{target}", target)
             .replace("{smuggled}", SMUGGLED);
-        let mut s = open().await;
-        s.write_all(bytes.as_bytes()).await.unwrap();
-        s.write_all(sentinel.as_bytes()).await.unwrap();
+        let mut s = open()
+            .within(&format!("a fresh connection for the {what} shape"))
+            .await;
+        s.write_all(bytes.as_bytes())
+            .within(&format!("keypool taking the {what} shape"))
+            .await
+            .unwrap();
+        s.write_all(sentinel.as_bytes())
+            .within(&format!(
+                "keypool taking the sentinel after the {what} shape"
+            ))
+            .await
+            .unwrap();
         let answer = read_answer(&mut s).await;
         let got: Vec<_> = rig.upstream_requests().split_off(before);
         assert!(
@@ -330,7 +353,10 @@ async fn smuggling_shapes_on_the_plain_listener_are_refused_or_normalised() {
     let sentinel = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let target = "https://api.openai.com/v1/chat/completions";
     smuggling(&rig, target, &sentinel, || async move {
-        TcpStream::connect(addr).await.unwrap()
+        TcpStream::connect(addr)
+            .within("keypool accepting a TCP connection")
+            .await
+            .unwrap()
     })
     .await;
     rig.assert_serves().await;

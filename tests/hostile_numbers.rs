@@ -14,6 +14,7 @@ use keypool::pool::{Clock, Health, ManualClock};
 use keypool::Config;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{config_text_with, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -355,6 +356,7 @@ async fn run(case: &Case, tag: usize, fake: &FakeProvider, ca: &TestCa) {
         what,
         reqwest::Client::builder()
             .no_proxy()
+            .timeout(CLIENT_TIMEOUT)
             .build()
             .unwrap()
             .get(format!("http://{}/", kp.addr()))
@@ -363,7 +365,11 @@ async fn run(case: &Case, tag: usize, fake: &FakeProvider, ca: &TestCa) {
     .await
     .unwrap();
     assert_eq!(page.status(), 200, "{what}: GET /");
-    kp.kp.proxy.shutdown().await;
+    kp.kp
+        .proxy
+        .shutdown()
+        .within(&format!("{what}: keypool's shutdown drain"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,6 +457,7 @@ impl Binary {
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr)).unwrap())
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+            .timeout(CLIENT_TIMEOUT)
             .build()
             .unwrap()
     }
@@ -505,7 +512,11 @@ async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
             }
         }
     }
-    let page = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .unwrap();
     let r = guarded("GET /", page.get(format!("http://{}/", kp.addr)).send())
         .await
         .unwrap();

@@ -14,12 +14,17 @@ mod discovery;
 mod env;
 #[path = "import/gemini_copilot.rs"]
 mod gemini_copilot;
+// Only the bounded waits of the shared support, not the rest of it.
+#[path = "support/guard.rs"]
+#[allow(dead_code)]
+mod guard;
 #[path = "import/naming.rs"]
 mod naming;
 
+use guard::OutputWithin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 pub(crate) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
 
@@ -66,9 +71,7 @@ impl Machine {
             .env("KEYPOOL_HOME", self.keypool_home())
             .envs(env.iter().copied())
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .output_within();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         for text in [&stdout, &stderr] {

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use support::guard::Within;
 use support::{FakeOAuth, Identity, OAuthRequest, TestCa};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpStream;
@@ -187,9 +188,14 @@ impl Login {
         let stdin = self.stdin.as_mut().expect("stdin still open");
         stdin
             .write_all(format!("{text}\n").as_bytes())
+            .within("keypool login taking the pasted text")
             .await
             .unwrap();
-        stdin.flush().await.unwrap();
+        stdin
+            .flush()
+            .within("keypool login taking the pasted text")
+            .await
+            .unwrap();
     }
 
     /// Waits for the exit, collecting the rest of the output.

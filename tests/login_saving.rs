@@ -160,6 +160,7 @@ pub fn client(proxy: &RunningProxy, home: &Path) -> reqwest::Client {
         .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr())).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(support::guard::CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }

@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::fault::process::{client_via, Process};
 use support::fault::{FaultServer, Script};
+use support::guard::Within;
 use support::keypool::{key_account, openai_chat, tls_connect, write};
 use support::TestCa;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -132,7 +133,10 @@ fn tunnel_input(rng: &mut StdRng) -> Vec<u8> {
 
 /// Writes `input`, half-closes, and reads whatever comes until keypool closes.
 async fn send_plain(addr: SocketAddr, input: Vec<u8>) -> Result<(), String> {
-    let Ok(s) = TcpStream::connect(addr).await else {
+    let Ok(s) = TcpStream::connect(addr)
+        .within("keypool accepting a TCP connection")
+        .await
+    else {
         return Err("keypool refused a connection".into());
     };
     drained(s, &input, "a half-closed connection").await
@@ -144,8 +148,14 @@ async fn drained<S: AsyncRead + AsyncWrite + Unpin>(
     input: &[u8],
     what: &str,
 ) -> Result<(), String> {
-    let _ = s.write_all(input).await;
-    let _ = s.shutdown().await;
+    let _ = s
+        .write_all(input)
+        .within(&format!("keypool taking the input on {what}"))
+        .await;
+    let _ = s
+        .shutdown()
+        .within(&format!("the half-close of {what}"))
+        .await;
     let mut sink = Vec::new();
     match tokio::time::timeout(PER_CONNECTION, s.read_to_end(&mut sink)).await {
         Ok(_) => Ok(()),
@@ -161,11 +171,17 @@ async fn send_in_tunnel(
     ca_pem: Arc<String>,
     input: Vec<u8>,
 ) -> Result<(), String> {
-    let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    tcp.write_all(SEEDS[0].as_bytes())
+    let mut tcp = TcpStream::connect(addr)
+        .within("keypool accepting a TCP connection")
         .await
         .map_err(|e| e.to_string())?;
-    let head = support::keypool::read_head(&mut tcp).await;
+    tcp.write_all(SEEDS[0].as_bytes())
+        .within("keypool taking the CONNECT request")
+        .await
+        .map_err(|e| e.to_string())?;
+    let head = support::keypool::read_head(&mut tcp)
+        .within("keypool's answer to the CONNECT request")
+        .await;
     if !head.starts_with("HTTP/1.1 200") {
         return Err(format!("CONNECT answered {head}"));
     }
@@ -216,7 +232,11 @@ async fn the_listening_port_survives_seeded_garbage_and_still_serves_after_every
                 inputs.spawn(send_plain(addr, plain_input(&mut rng, &hello)));
             }
         }
-        while let Some(done) = inputs.join_next().await {
+        while let Some(done) = inputs
+            .join_next()
+            .within(&format!("the connections of batch {batch} to be done"))
+            .await
+        {
             if let Err(e) = done.unwrap() {
                 panic!("seed {seed:#x}, batch {batch}: {e}");
             }

@@ -13,6 +13,7 @@ use keypool::pool::{Clock, ManualClock};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::guard::Within;
 use support::keypool::{Harness, Keypool, KeypoolBuilder};
 use support::{every_host, Behaviour, FakeOAuth, FakeProvider, Flavor, Grant, Identity, TestCa};
 
@@ -90,7 +91,7 @@ pub async fn claude_message(kp: &Harness) -> reqwest::Response {
         .header("content-type", "application/json")
         .body(json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}).to_string())
         .send()
-        .await
+        .within("the answer to a Claude message through keypool").await
         .unwrap()
 }
 
@@ -193,7 +194,11 @@ async fn fifty_concurrent_requests_cause_one_refresh() {
     }
     w.oauth.wait_token_call().await;
     w.oauth.release_token_endpoint();
-    while let Some(status) = tasks.join_next().await {
+    while let Some(status) = tasks
+        .join_next()
+        .within("the fifty requests held behind one refresh")
+        .await
+    {
         assert_eq!(status.unwrap(), 200);
     }
     assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
@@ -219,14 +224,17 @@ async fn a_reused_refresh_token_disables_only_that_account_and_names_the_fix() {
     );
     let status: Value = reqwest::Client::builder()
         .no_proxy()
+        .timeout(support::guard::CLIENT_TIMEOUT)
         .build()
         .unwrap()
         .get(format!("http://{}/", kp.addr()))
         .header("accept", "application/json")
         .send()
+        .within("keypool's own answer to GET /")
         .await
         .unwrap()
         .json()
+        .within("the body of keypool's GET / answer")
         .await
         .unwrap();
     let a = &status["pools"][0]["members"][0];
@@ -259,6 +267,7 @@ async fn a_reused_refresh_token_disables_only_that_account_and_names_the_fix() {
         .arg(&cfg)
         .args(["accounts", "list"])
         .output()
+        .within("`keypool accounts list` against the running proxy")
         .await
         .unwrap();
     assert_eq!(

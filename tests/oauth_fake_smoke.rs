@@ -17,6 +17,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
+use support::guard::Within;
 use support::oauth::{pkce_challenge, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID, GOOGLE_CLIENT_ID};
 use support::{every_host, FakeOAuth, FakeProvider, Flavor, TestCa};
 
@@ -27,7 +28,14 @@ const GOOGLE_TOKEN: &str = "https://oauth2.googleapis.com/token";
 const HANG_GUARD: Duration = Duration::from_secs(10);
 
 pub async fn json_of(resp: reqwest::Response) -> Value {
-    serde_json::from_slice(&resp.bytes().await.unwrap()).expect("JSON body")
+    serde_json::from_slice(
+        &resp
+            .bytes()
+            .within("the fake OAuth server's answer body")
+            .await
+            .unwrap(),
+    )
+    .expect("JSON body")
 }
 
 /// `(event name, data)` of an SSE body framed with `\n\n`.
@@ -58,6 +66,9 @@ async fn post_json(oauth: &FakeOAuth, url: &str, body: Value) -> reqwest::Respon
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
+        .within(&format!(
+            "the fake OAuth server's answer to POST {url} (JSON)"
+        ))
         .await
         .unwrap()
 }
@@ -71,6 +82,9 @@ pub async fn post_form(oauth: &FakeOAuth, url: &str, fields: &[(&str, &str)]) ->
         .header("accept", "application/json")
         .body(body)
         .send()
+        .within(&format!(
+            "the fake OAuth server's answer to POST {url} (form)"
+        ))
         .await
         .unwrap()
 }
@@ -118,6 +132,7 @@ async fn anthropic_refresh_rotates_and_reuse_revokes_the_family() {
         .bearer_auth(access)
         .header("anthropic-beta", "oauth-2025-04-20")
         .send()
+        .within("the fake's profile answer")
         .await
         .unwrap();
     assert_eq!(
@@ -269,8 +284,22 @@ async fn codex_jwts_carry_the_claims_clients_read() {
             .body(json!({"model": "gpt-5-codex", "stream": true}).to_string())
             .send()
     };
-    assert_eq!(codex(&dave.account_id).await.unwrap().status(), 200);
-    assert_eq!(codex("someone-else").await.unwrap().status(), 403);
+    assert_eq!(
+        codex(&dave.account_id)
+            .within("the fake's answer to Codex with the right account id")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        codex("someone-else")
+            .within("the fake's answer to Codex with another account id")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }
 
 #[tokio::test]
@@ -314,6 +343,7 @@ async fn google_does_not_rotate_until_revoked() {
         .bearer_auth(&accesses[1])
         .body("{}")
         .send()
+        .within("the fake's loadCodeAssist answer")
         .await
         .unwrap();
     let load = json_of(load).await;

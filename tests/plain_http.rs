@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use support::guard::{Within, CLIENT_TIMEOUT};
 
 /// A plain-HTTP OpenAI-compatible server: `Bearer plain-a` is rate-limited.
 async fn plain_upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -68,6 +69,7 @@ async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
     .await;
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap();
 
@@ -76,6 +78,7 @@ async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
         .bearer_auth("client-key")
         .body("{}")
         .send()
+        .within("the answer to the plain-HTTP chat request")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -91,11 +94,18 @@ async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
         .get(format!("http://127.0.0.1:{}/other", upstream.port()))
         .bearer_auth("client-key")
         .send()
+        .within("the answer to the plain-HTTP request for a non-provider")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(!r.headers().contains_key("x-keypool-account"));
-    assert_eq!(r.text().await.unwrap(), r#"{"path":"/other"}"#);
+    assert_eq!(
+        r.text()
+            .within("the body of the non-provider's answer")
+            .await
+            .unwrap(),
+        r#"{"path":"/other"}"#
+    );
     assert_eq!(seen.lock().unwrap().last().unwrap(), "Bearer client-key");
 }
 
@@ -149,6 +159,7 @@ async fn a_pooled_key_never_travels_over_plain_http_unless_the_provider_opts_in(
     let (proxy, _home) = start_plain(upstream, "", "").await;
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap();
     for url in [
@@ -166,7 +177,11 @@ async fn a_pooled_key_never_travels_over_plain_http_unless_the_provider_opts_in(
         .unwrap();
         assert_eq!(r.status(), 400, "{url}");
         assert!(!r.headers().contains_key("x-keypool-account"));
-        let body = r.text().await.unwrap();
+        let body = r
+            .text()
+            .within(&format!("the body of the 400 for {url}"))
+            .await
+            .unwrap();
         assert!(
             body.contains("plain HTTP") && body.contains("fix: use https://"),
             "{body}"

@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::fake::{Behaviour, FakeProvider};
+use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{read_head, tls_connect, Keypool};
 use support::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -68,12 +69,17 @@ async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
         .bearer_auth("sk-client-own-key")
         .json(&chat())
         .send()
+        .within("the answer to the chat request (work limited, home fine)")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-account"), "home");
     assert_eq!(header(&r, "x-keypool-attempts"), "2");
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r
+        .json()
+        .within("the body of the chat answer")
+        .await
+        .unwrap();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(fake.credentials_seen(), vec!["sk-work", "sk-home"]);
 
@@ -83,6 +89,7 @@ async fn rate_limited_account_is_replayed_on_the_next_and_then_skipped() {
             .post("https://api.openai.com/v1/chat/completions")
             .json(&chat())
             .send()
+            .within("the answer to a chat request while work cools")
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
@@ -128,6 +135,7 @@ async fn quota_auth_and_overload_answers_rotate_too() {
         .post("https://api.openai.com/v1/chat/completions")
         .json(&chat())
         .send()
+        .within("the answer to the chat request rotated through four accounts")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -143,6 +151,7 @@ async fn quota_auth_and_overload_answers_rotate_too() {
         .post("https://api.openai.com/v1/chat/completions")
         .json(&chat())
         .send()
+        .within("the answer to the chat request after the rotation")
         .await
         .unwrap();
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
@@ -165,6 +174,7 @@ async fn a_body_over_the_replay_limit_is_forwarded_once_without_retry() {
         .post("https://api.openai.com/v1/chat/completions")
         .body(big.clone())
         .send()
+        .within("the answer to the body over the replay limit")
         .await
         .unwrap();
     // The body streamed upstream and is gone: the provider's own 429 comes back.
@@ -181,6 +191,7 @@ async fn a_body_over_the_replay_limit_is_forwarded_once_without_retry() {
         .post("https://api.openai.com/v1/chat/completions")
         .json(&chat())
         .send()
+        .within("the answer to the chat request after the oversized one")
         .await
         .unwrap();
     assert_eq!(header(&r, "x-keypool-account"), "b");
@@ -205,6 +216,7 @@ async fn every_account_limited_answers_429_in_the_providers_shape() {
             .header("anthropic-version", "2023-06-01")
             .json(&msg)
             .send()
+            .within(&format!("keypool's 429 in round {round}"))
             .await
             .unwrap();
         assert_eq!(r.status(), 429, "round {round}");
@@ -213,7 +225,7 @@ async fn every_account_limited_answers_429_in_the_providers_shape() {
             (1..=30).contains(&retry),
             "retry-after {retry} should be the earliest cooldown"
         );
-        let body: Value = r.json().await.unwrap();
+        let body: Value = r.json().within("the body of the 429").await.unwrap();
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "rate_limit_error");
         let m = body["error"]["message"].as_str().unwrap();
@@ -238,11 +250,15 @@ async fn anthropic_x_api_key_is_replaced_and_streams_sse() {
         .header("anthropic-beta", "interleaved-thinking-2025-05-14")
         .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
-        .await
+        .within("the head of the streamed Anthropic answer").await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(header(&r, "content-type").starts_with("text/event-stream"));
-    let text = r.text().await.unwrap();
+    let text = r
+        .text()
+        .within("the whole streamed Anthropic answer")
+        .await
+        .unwrap();
     assert!(
         text.contains("event: message_start") && text.contains("event: message_stop"),
         "{text}"
@@ -267,16 +283,21 @@ async fn gemini_key_is_replaced_in_the_query_and_in_the_header() {
         .post("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=AIza-client")
         .json(&body)
         .send()
-        .await
+        .within("the head of the Gemini SSE answer").await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("candidates"));
+    assert!(r
+        .text()
+        .within("the whole Gemini SSE answer")
+        .await
+        .unwrap()
+        .contains("candidates"));
     let r = client
         .post("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent")
         .header("x-goog-api-key", "AIza-client")
         .json(&body)
         .send()
-        .await
+        .within("the answer to the Gemini request keyed by header").await
         .unwrap();
     assert_eq!(r.status(), 200);
     let seen = fake.seen();
@@ -307,11 +328,11 @@ async fn google_resource_exhausted_uses_retry_info_for_the_cooldown() {
         .header("x-goog-api-key", "AIza-client")
         .json(&json!({"contents": []}))
         .send()
-        .await
+        .within("the 429 for the exhausted Gemini accounts").await
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(header(&r, "retry-after"), "7");
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r.json().within("the body of the Gemini 429").await.unwrap();
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
     assert_eq!(body["error"]["code"], 429);
 }
@@ -337,6 +358,7 @@ api_key = "vllm-secret-1"
         .bearer_auth("whatever")
         .json(&chat())
         .send()
+        .within("the answer from the custom provider")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -353,11 +375,17 @@ async fn sse_events_reach_the_client_while_upstream_still_holds_the_rest() {
         .post("https://api.openai.com/v1/held")
         .json(&json!({"model": "gpt-4o", "stream": true, "messages": []}))
         .send()
+        .within("the head of the held SSE answer")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
-    let first = stream.next().await.unwrap().unwrap();
+    let first = stream
+        .next()
+        .within("the first SSE event while upstream holds the rest")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(first.starts_with(b"data: "), "{first:?}");
     assert!(
         !String::from_utf8_lossy(&first).contains("[DONE]"),
@@ -365,7 +393,11 @@ async fn sse_events_reach_the_client_while_upstream_still_holds_the_rest() {
     );
     fake.release_held();
     let mut rest = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = stream
+        .next()
+        .within("the rest of the SSE stream after the release")
+        .await
+    {
         rest.extend_from_slice(&chunk.unwrap());
     }
     assert!(String::from_utf8_lossy(&rest).contains("data: [DONE]"));
@@ -380,10 +412,17 @@ async fn a_client_that_goes_away_mid_stream_closes_the_upstream_request() {
         .post("https://api.openai.com/v1/endless")
         .json(&json!({"stream": true}))
         .send()
+        .within("the head of the endless SSE answer")
         .await
         .unwrap();
     let mut stream = r.bytes_stream();
-    assert!(stream.next().await.unwrap().unwrap().starts_with(b"data: "));
+    assert!(stream
+        .next()
+        .within("the first event of the endless stream")
+        .await
+        .unwrap()
+        .unwrap()
+        .starts_with(b"data: "));
     drop(stream);
     tokio::time::timeout(Duration::from_secs(20), fake.wait_disconnect())
         .await
@@ -407,15 +446,24 @@ async fn websocket_handshake_is_swapped_and_rotated_then_spliced() {
         "openai-beta",
         "responses_websockets=2026-02-06".parse().unwrap(),
     );
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
+        .within("the WebSocket handshake through keypool")
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "b");
     assert_eq!(resp.headers()["x-keypool-attempts"], "2");
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         r#"{"type":"response.create"}"#,
     ))
+    .within("the WebSocket frame to be taken")
     .await
     .unwrap();
-    let reply = ws.next().await.unwrap().unwrap();
+    let reply = ws
+        .next()
+        .within("the echo of the WebSocket frame")
+        .await
+        .unwrap()
+        .unwrap();
     let v: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
     assert_eq!(v["type"], "echo");
     assert_eq!(v["credential"], "sk-b");
@@ -436,8 +484,13 @@ async fn other_hosts_are_tunnelled_blind() {
         "POST /v1/chat/completions HTTP/1.1\r\nHost: blind.example\r\nAuthorization: Bearer sk-client-own\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    tls.write_all(req.as_bytes()).await.unwrap();
-    let head = read_head(&mut tls).await;
+    tls.write_all(req.as_bytes())
+        .within("the request into the blind tunnel")
+        .await
+        .unwrap();
+    let head = read_head(&mut tls)
+        .within("the upstream's answer through the blind tunnel")
+        .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         !head.to_ascii_lowercase().contains("x-keypool-account"),
@@ -451,9 +504,11 @@ async fn other_hosts_are_tunnelled_blind() {
     let tcp = kp.connect("api.anthropic.com:443").await;
     let mut tls = tls_connect(tcp, "api.anthropic.com", &ca.cert_pem()).await;
     tls.write_all(b"GET /v1/models HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: sk-ant-own\r\nConnection: close\r\n\r\n")
-        .await
+        .within("the request into the tunnel to api.anthropic.com").await
         .unwrap();
-    let head = read_head(&mut tls).await;
+    let head = read_head(&mut tls)
+        .within("the upstream's answer through the tunnel to api.anthropic.com")
+        .await;
     assert!(head.starts_with("HTTP/1.1 "), "{head}");
     assert_eq!(fake.credentials_seen(), vec!["sk-client-own", "sk-ant-own"]);
 }
@@ -468,10 +523,17 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
         .post("https://api.openai.com/v1/held")
         .json(&json!({"stream": true}))
         .send()
+        .within("the head of the held SSE answer")
         .await
         .unwrap();
     let mut stream = r.bytes_stream();
-    assert!(stream.next().await.unwrap().unwrap().starts_with(b"data: "));
+    assert!(stream
+        .next()
+        .within("the first SSE event before the shutdown")
+        .await
+        .unwrap()
+        .unwrap()
+        .starts_with(b"data: "));
 
     let Keypool { proxy, home: _home } = kp;
     let token = proxy.shutdown_token();
@@ -492,7 +554,11 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
 
     fake.release_held();
     let mut rest = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = stream
+        .next()
+        .within("the rest of the held stream after the release during shutdown")
+        .await
+    {
         rest.extend_from_slice(&chunk.unwrap());
     }
     assert!(
@@ -500,7 +566,9 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
         "the stream finished whole"
     );
     assert!(
-        done.await.unwrap(),
+        done.within("keypool finishing its shutdown drain")
+            .await
+            .unwrap(),
         "shutdown drained within the grace period"
     );
 }
@@ -513,8 +581,14 @@ async fn bad_input_gets_a_clear_answer_and_keypool_keeps_serving() {
     let raw = |bytes: Vec<u8>| {
         let addr = kp.addr();
         async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&bytes).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(addr)
+                .within("keypool accepting a TCP connection")
+                .await
+                .unwrap();
+            s.write_all(&bytes)
+                .within("keypool taking the bad input")
+                .await
+                .unwrap();
             let mut out = Vec::new();
             let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
             String::from_utf8_lossy(&out).into_owned()
@@ -547,10 +621,14 @@ async fn bad_input_gets_a_clear_answer_and_keypool_keeps_serving() {
     // Plain HTTP where TLS is expected, inside an intercepted tunnel.
     let mut tcp = kp.connect("api.openai.com:443").await;
     tcp.write_all(b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+        .within("keypool taking plain HTTP inside the tunnel")
         .await
         .unwrap();
     let mut out = String::new();
-    tcp.read_to_string(&mut out).await.unwrap();
+    tcp.read_to_string(&mut out)
+        .within("keypool closing the tunnel after its 400")
+        .await
+        .unwrap();
     assert!(
         out.starts_with("HTTP/1.1 400") && out.contains("expects TLS"),
         "{out}"
@@ -573,6 +651,7 @@ async fn bad_input_gets_a_clear_answer_and_keypool_keeps_serving() {
         .post("https://api.openai.com/v1/chat/completions")
         .json(&chat())
         .send()
+        .within("the answer to a good request after the bad input")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -591,10 +670,11 @@ async fn an_unreachable_provider_is_a_502_in_the_providers_shape() {
         .post("https://api.openai.com/v1/chat/completions")
         .json(&chat())
         .send()
+        .within("the 502 for the unreachable provider")
         .await
         .unwrap();
     assert_eq!(r.status(), 502);
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r.json().within("the body of the 502").await.unwrap();
     let m = body["error"]["message"].as_str().unwrap();
     assert!(m.contains("cannot reach api.openai.com:443"), "{m}");
 }
@@ -602,14 +682,22 @@ async fn an_unreachable_provider_is_a_502_in_the_providers_shape() {
 #[tokio::test]
 async fn the_proxy_answers_for_itself_on_get_slash() {
     let (_ca, _fake, kp) = setup(&accounts("openai", &[("a", "sk-a")])).await;
-    let r = reqwest::Client::new()
+    let r = reqwest::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .unwrap()
         .get(format!("http://{}/", kp.addr()))
         .header("accept", "application/json")
         .send()
+        .within("keypool's own answer to GET /")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of keypool's GET / answer")
+        .await
+        .unwrap();
     assert_eq!(v["status"], "running");
     assert_eq!(v["pools"][0]["name"], "openai");
 }
@@ -626,4 +714,14 @@ async fn an_idle_blind_tunnel_is_closed() {
     let read = tokio::time::timeout(Duration::from_secs(20), tls.read(&mut buf)).await;
     let n = read.expect("the idle tunnel should be closed").unwrap_or(0);
     assert_eq!(n, 0, "no bytes, just the close");
+}
+
+/// The guard itself: a wait that never ends fails the test, naming what it waited for,
+/// rather than hanging the run.
+#[tokio::test]
+#[should_panic(expected = "waited 10ms for an answer that never comes; it never came")]
+async fn a_wait_that_never_ends_fails_naming_what_it_waited_for() {
+    std::future::pending::<()>()
+        .within_for(Duration::from_millis(10), "an answer that never comes")
+        .await;
 }

@@ -7,6 +7,7 @@ mod support;
 use keypool::{Config, Home, ProxyOptions};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{config_text, status_json};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -15,7 +16,11 @@ fn account(name: &str, key: &str) -> String {
 }
 
 fn admin() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(CLIENT_TIMEOUT)
+        .build()
+        .unwrap()
 }
 
 fn names(v: &Value) -> Vec<String> {
@@ -58,6 +63,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
         .pool_max_idle_per_host(1)
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap();
     let chat = || async {
@@ -66,6 +72,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
             .bearer_auth("sk-placeholder")
             .json(&json!({"model": "gpt-4o", "messages": []}))
             .send()
+            .within("the answer to a chat request on the kept connection")
             .await
             .unwrap()
     };
@@ -82,6 +89,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
         .post(format!("http://{addr}/_keypool/reload"))
         .header("content-type", "application/json")
         .send()
+        .within("keypool's answer to POST /_keypool/reload")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -116,10 +124,15 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
         .post(format!("http://{addr}/_keypool/reload"))
         .header("content-type", "application/json")
         .send()
+        .within("keypool's answer to POST /_keypool/reload of a broken file")
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let v: Value = r.json().await.unwrap();
+    let v: Value = r
+        .json()
+        .within("the body of the refused reload")
+        .await
+        .unwrap();
     let e = v["error"].as_str().unwrap();
     assert!(
         e.contains("config.toml:3: unknown provider 'opnai'")
@@ -129,7 +142,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     assert!(e.contains("the running config is kept"), "{e}");
     assert_eq!(names(&status_json(addr).await), ["a", "b", "c"]);
     assert_eq!(chat().await.status(), 200);
-    proxy.shutdown().await;
+    proxy.shutdown().within("keypool's shutdown drain").await;
 }
 
 #[cfg(unix)]
@@ -166,9 +179,18 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
             if let Ok(r) = admin()
                 .get(format!("http://{addr}/_keypool/status"))
                 .send()
+                .within(&format!(
+                    "keypool's status answer while waiting for {want:?}"
+                ))
                 .await
             {
-                if let Ok(v) = r.json::<Value>().await {
+                if let Ok(v) = r
+                    .json::<Value>()
+                    .within(&format!(
+                        "the body of keypool's status answer while waiting for {want:?}"
+                    ))
+                    .await
+                {
                     if names(&v) == want {
                         return;
                     }
@@ -206,7 +228,11 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     assert!(refused.contains("missing field `provider`"), "{refused}");
     assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
-    let out = bin(&["reload"]).output().await.unwrap();
+    let out = bin(&["reload"])
+        .output()
+        .within("`keypool reload` of a broken file to exit")
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -216,7 +242,11 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
     std::fs::write(&cfg, format!("{listen}{}", account("b", "sk-b"))).unwrap();
-    let out = bin(&["reload"]).output().await.unwrap();
+    let out = bin(&["reload"])
+        .output()
+        .within("`keypool reload` of a good file to exit")
+        .await
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -224,5 +254,9 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
     assert_eq!(names(&status_json(addr).await), ["b"]);
-    serve.kill().await.unwrap();
+    serve
+        .kill()
+        .within("keypool serve to exit after SIGKILL")
+        .await
+        .unwrap();
 }

@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::json;
+use support::guard::Within;
 use support::keypool::{status_json, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -58,6 +59,7 @@ async fn only_the_api_paths_get_a_pooled_key() {
             .header("anthropic-version", "2023-06-01")
             .body("{}")
             .send()
+            .within(&format!("the client's own answer for {method} {url}"))
             .await
             .unwrap();
         assert_eq!(r.status(), 429, "{url}: the client's own answer");
@@ -70,6 +72,7 @@ async fn only_the_api_paths_get_a_pooled_key() {
     let r = client
         .get("https://api.anthropic.com/mcp-registry/v0/servers?version=latest")
         .send()
+        .within("the answer to the MCP registry call")
         .await
         .unwrap();
     assert!(!r.headers().contains_key("x-keypool-account"));
@@ -83,6 +86,7 @@ async fn only_the_api_paths_get_a_pooled_key() {
         .header("x-api-key", "sk-ant-client")
         .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": []}))
         .send()
+        .within("the answer to a message sent with the client's own key")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -98,6 +102,7 @@ async fn only_the_api_paths_get_a_pooled_key() {
         .post("https://api.anthropic.com/v1/messages")
         .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": []}))
         .send()
+        .within("the answer to a message sent without a key")
         .await
         .unwrap();
     assert_eq!(r.headers()["x-keypool-account"], "ant");
@@ -127,7 +132,7 @@ async fn only_the_api_paths_get_a_pooled_key() {
             .bearer_auth(own)
             .json(&json!({"model": "m", "messages": [], "contents": []}))
             .send()
-            .await
+            .within(&format!("the answer for {url} with the client's own key")).await
             .unwrap();
         assert_eq!(r.headers().contains_key("x-keypool-account"), inside, "{url}");
         assert_eq!(fake.seen().pop().unwrap().credential.as_deref(), Some(pooled), "{url}");

@@ -7,7 +7,9 @@
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 use support::fake::{Behaviour, FakeProvider};
+use support::guard::output_within;
 use support::keypool::write;
 use support::TestCa;
 
@@ -71,9 +73,16 @@ api_key = "sk-ant-py"
         .arg("--upstream-ca")
         .arg(ca.write_pem(home.path()))
         .args(["--", "python3", "-c", SCRIPT]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    // Python and two SDKs start slowly on a loaded machine: a longer bound than WAIT.
+    let out = tokio::task::spawn_blocking(move || {
+        output_within(
+            &mut cmd,
+            Duration::from_secs(60),
+            "the SDK script run through keypool to exit",
+        )
+    })
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

@@ -12,6 +12,7 @@ use keypool::oauth::Flavor;
 use keypool::Config;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use support::guard::{OutputWithin, Within};
 
 /// A value of every TOML type, each a secret (or holding one).
 const TOML_VALUES: &[(&str, &str)] = &[
@@ -306,9 +307,7 @@ fn keypool(home: &Path, args: &[&str]) -> std::process::Output {
         .env("HOME", home)
         .env("KEYPOOL_HOME", home.join(".keypool"))
         .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .output_within()
 }
 
 /// The commands that read these files: `accounts import`, `accounts list`, `login`,
@@ -435,7 +434,11 @@ async fn state_json_warnings_name_the_field_never_the_value() {
         for w in want {
             assert!(log.contains(w), "{w} not in:\n{log}");
         }
-        child.kill().await.unwrap();
+        child
+            .kill()
+            .within("keypool serve to exit after SIGKILL")
+            .await
+            .unwrap();
         let _ = std::fs::remove_file(home.path().join("state.json"));
     }
 }

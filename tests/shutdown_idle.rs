@@ -10,6 +10,7 @@ use std::time::Duration;
 use support::fault::process::Process;
 use support::fault::proxy::{self, config_text, Settings};
 use support::fault::{FaultServer, Script};
+use support::guard::Within;
 use support::keypool::{key_account, openai_chat, write, Keypool};
 use support::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,17 +35,29 @@ async fn idle_connections(kp: &Keypool) -> Vec<Box<dyn std::any::Any + Send>> {
     let mut stalled = kp.connect("api.openai.com:443").await;
     stalled
         .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .within("keypool taking a TLS record header in the tunnel")
         .await
         .unwrap();
     held.push(Box::new(stalled));
     // A plain keep-alive connection that was served once.
-    let mut plain = TcpStream::connect(kp.addr()).await.unwrap();
+    let mut plain = TcpStream::connect(kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     plain
         .write_all(format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", kp.addr()).as_bytes())
+        .within("keypool taking GET / on the plain connection")
         .await
         .unwrap();
     let mut buf = [0u8; 1024];
-    assert!(plain.read(&mut buf).await.unwrap() > 0);
+    assert!(
+        plain
+            .read(&mut buf)
+            .within("keypool's answer to GET / on the plain connection")
+            .await
+            .unwrap()
+            > 0
+    );
     held.push(Box::new(plain));
     // An intercepted keep-alive connection that was served once (reqwest keeps it).
     let client = kp.client();

@@ -8,6 +8,7 @@
 
 mod support;
 
+use support::guard::Within;
 use support::keypool::Keypool;
 use support::raw_client::{exchange, read_answer};
 use support::{FakeProvider, TestCa};
@@ -123,11 +124,17 @@ async fn keypool_never_connects_to_itself() {
         assert_eq!(a.status, 508, "GET http://{t}/: {}", a.body);
     }
     // Thirty nested CONNECTs on one connection: the first is refused and nothing nests.
-    let mut s = tokio::net::TcpStream::connect(kp.addr()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     let nested: Vec<u8> = (0..30)
         .flat_map(|_| connect(&format!("127.0.0.1:{port}")))
         .collect();
-    s.write_all(&nested).await.unwrap();
+    s.write_all(&nested)
+        .within("keypool taking thirty nested CONNECTs")
+        .await
+        .unwrap();
     let first = read_answer(&mut s).await;
     assert_eq!(first.status, 508);
 }
@@ -165,11 +172,20 @@ async fn the_operator_names_what_clients_may_reach() {
     let tunnel_echoes = |target: String| {
         let addr = kp.addr();
         async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&connect(&target)).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(addr)
+                .within("keypool accepting a TCP connection")
+                .await
+                .unwrap();
+            s.write_all(&connect(&target))
+                .within(&format!("keypool taking CONNECT {target}"))
+                .await
+                .unwrap();
             let a = read_answer(&mut s).await;
             assert_eq!(a.status, 200, "CONNECT {target}: {}", a.body);
-            s.write_all(b"ping").await.unwrap();
+            s.write_all(b"ping")
+                .within(&format!("the ping into the tunnel to {target}"))
+                .await
+                .unwrap();
             let mut got = [0u8; 4];
             tokio::time::timeout(std::time::Duration::from_secs(10), s.read_exact(&mut got))
                 .await
@@ -199,8 +215,12 @@ async fn the_operator_names_what_clients_may_reach() {
         .await;
     let a = exchange(kp.addr(), &connect(&format!("127.0.0.1:{echo_port}"))).await;
     assert_eq!(a.status, 403, "{}", a.body);
-    let mut s = tokio::net::TcpStream::connect(kp.addr()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(kp.addr())
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
     s.write_all(&connect(&format!("localhost:{echo_port}")))
+        .within("keypool taking CONNECT localhost")
         .await
         .unwrap();
     assert_eq!(read_answer(&mut s).await.status, 200);

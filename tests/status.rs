@@ -4,6 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::guard::Within;
 use support::keypool::{status_json, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -29,6 +30,7 @@ async fn status_matches_what_the_pipeline_did() {
             .bearer_auth("sk-placeholder")
             .json(&json!({"model": "gpt-4o", "messages": []}))
             .send()
+            .within("the answer to a chat request")
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
@@ -82,6 +84,7 @@ async fn status_matches_what_the_pipeline_did() {
         .arg(&cfg)
         .arg("status")
         .output()
+        .within("`keypool status` against the running proxy")
         .await
         .unwrap();
     assert!(out.status.success());
@@ -106,7 +109,7 @@ async fn status_matches_what_the_pipeline_did() {
     );
 
     // Nothing listening: a clear error and exit 1.
-    kp.proxy.shutdown().await;
+    kp.proxy.shutdown().within("keypool's shutdown drain").await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
         .env_clear()
         .env("KEYPOOL_HOME", dir.path())
@@ -114,6 +117,7 @@ async fn status_matches_what_the_pipeline_did() {
         .arg(&cfg)
         .arg("status")
         .output()
+        .within("`keypool status` with nothing listening")
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

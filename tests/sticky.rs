@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::guard::Within;
 use support::keypool::{status_json, Keypool};
 use support::{Behaviour, FakeProvider, TestCa};
 
@@ -24,7 +25,7 @@ async fn claude(kp: &Keypool, session: &str) -> reqwest::Response {
         .header("x-claude-code-session-id", session)
         .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
-        .await
+        .within(&format!("the answer to a Claude message in session {session}")).await
         .unwrap()
 }
 
@@ -117,6 +118,7 @@ async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
                 .bearer_auth("sk-placeholder")
                 .json(&body)
                 .send()
+                .within("the answer to a Responses request")
                 .await
                 .unwrap()
         }
@@ -125,7 +127,11 @@ async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
     let r = respond(None).await;
     assert_eq!(r.status(), 200);
     let holder = account_of(&r);
-    let text = r.text().await.unwrap();
+    let text = r
+        .text()
+        .within("the Responses stream that names its id")
+        .await
+        .unwrap();
     let at = text
         .find("\"id\":\"resp_")
         .expect("a response id in the stream")
@@ -150,7 +156,11 @@ async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
         "not sent to an account that cannot continue it"
     );
     assert_eq!(r.headers()["retry-after"], "120");
-    let body: Value = r.json().await.unwrap();
+    let body: Value = r
+        .json()
+        .within("the body of the 429 for the continuation")
+        .await
+        .unwrap();
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(
         msg.contains(&format!("only account '{holder}' holds")),

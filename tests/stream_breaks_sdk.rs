@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use support::fault::proxy::{config_text, Settings};
 use support::fault::{wire, FaultServer, Script};
+use support::guard::Within;
 use support::keypool::{key_account, write};
 use support::TestCa;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -90,7 +91,11 @@ async fn the_openai_sdk_raises_for_a_stream_that_breaks_before_or_after_its_firs
             .hold()
             .reset(),
     );
-    stdin.write_all(b"go\n").await.unwrap();
+    stdin
+        .write_all(b"go\n")
+        .within("the SDK script taking \"go\"")
+        .await
+        .unwrap();
     assert_eq!(next().await, "after chunk 1");
     fault.release();
     let last = next().await;

@@ -9,12 +9,11 @@ use futures_util::StreamExt;
 use keypool::pool::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use support::guard::Within;
 use support::keypool::{status_json, Harness, Keypool};
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, RAW_SSE};
 
-/// Only guards against hangs; results are never decided by time.
-const HANG_GUARD: Duration = Duration::from_secs(20);
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 const HOSTS: &[&str] = &[
@@ -70,6 +69,7 @@ async fn anthropic(kp: &Harness) -> reqwest::Response {
         .header("anthropic-version", "2023-06-01")
         .json(&claude_stream())
         .send()
+        .within("the head of the streamed Anthropic answer")
         .await
         .unwrap()
 }
@@ -91,7 +91,7 @@ async fn assert_clean_from_b(r: reqwest::Response, ends_with: &str, error: &str)
     assert_eq!(header(&r, "x-keypool-account"), "b");
     assert_eq!(header(&r, "x-keypool-attempts"), "2");
     assert!(header(&r, "content-type").starts_with("text/event-stream"));
-    let text = r.text().await.unwrap();
+    let text = r.text().within("the whole rotated stream").await.unwrap();
     assert!(!text.contains(error), "{text}");
     assert!(text.trim_end().ends_with(ends_with), "{text}");
     text
@@ -121,7 +121,7 @@ async fn anthropic_overloaded_as_the_first_event_rotates_and_the_account_sits_ou
     let r = anthropic(&kp).await;
     assert_eq!(header(&r, "x-keypool-account"), "b");
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
-    r.text().await.unwrap();
+    r.text().within("the whole stream from b").await.unwrap();
     assert_eq!(fake.credentials_seen().len(), 3);
     let a = status_of(&kp, "a").await;
     assert_eq!(a["state"], "cooling");
@@ -142,6 +142,7 @@ async fn responses_failed_with_rate_limit_exceeded_after_the_lifecycle_events_ro
         .bearer_auth("sk-client")
         .json(&json!({"model": "gpt-5", "input": "hi", "stream": true}))
         .send()
+        .within("the head of the rotated Responses stream")
         .await
         .unwrap();
     let text = assert_clean_from_b(r, "}", "response.failed").await;
@@ -167,7 +168,7 @@ async fn openrouter_in_stream_429_rotates() {
         .bearer_auth("sk-or-v1-client")
         .json(&json!({"model": "openai/gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
-        .await
+        .within("the head of the rotated OpenRouter stream").await
         .unwrap();
     assert_clean_from_b(r, "data: [DONE]", "\"error\"").await;
     assert_eq!(fake.credentials_seen(), vec!["sk-or-v1-a", "sk-or-v1-b"]);
@@ -189,7 +190,7 @@ async fn gemini_resource_exhausted_in_the_stream_rotates() {
         .header("x-goog-api-key", "AIza-client")
         .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
         .send()
-        .await
+        .within("the head of the rotated Gemini stream").await
         .unwrap();
     let text = assert_clean_from_b(r, "}", "RESOURCE_EXHAUSTED").await;
     assert!(text.contains("\"finishReason\":\"STOP\""), "{text}");
@@ -210,7 +211,11 @@ async fn an_error_after_the_first_event_is_passed_through_and_not_retried() {
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-account"), "a");
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
-    let text = r.text().await.unwrap();
+    let text = r
+        .text()
+        .within("the whole stream with the late error")
+        .await
+        .unwrap();
     let events: Vec<&str> = text.split_terminator("\n\n").collect();
     assert_eq!(events.len(), 2, "{text}");
     assert!(events[0].starts_with("event: message_start\n"), "{text}");
@@ -237,10 +242,15 @@ async fn a_normal_stream_is_passed_on_byte_for_byte() {
         .bearer_auth("sk-a")
         .json(&body)
         .send()
+        .within("the fake's own answer to the raw SSE request")
         .await
         .unwrap();
     assert_eq!(direct.status(), 200);
-    let direct = direct.bytes().await.unwrap();
+    let direct = direct
+        .bytes()
+        .within("the fake's raw SSE body")
+        .await
+        .unwrap();
     assert_eq!(direct, RAW_SSE.concat().as_bytes(), "the fake's own stream");
 
     let r = kp
@@ -249,11 +259,18 @@ async fn a_normal_stream_is_passed_on_byte_for_byte() {
         .bearer_auth("sk-client")
         .json(&body)
         .send()
+        .within("the head of the raw SSE answer through keypool")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
-    assert_eq!(r.bytes().await.unwrap(), direct);
+    assert_eq!(
+        r.bytes()
+            .within("the raw SSE body through keypool")
+            .await
+            .unwrap(),
+        direct
+    );
 }
 
 #[tokio::test]
@@ -266,6 +283,7 @@ async fn the_first_event_reaches_the_client_while_upstream_holds_the_rest() {
         .post("https://api.openai.com/v1/held")
         .json(&json!({"model": "gpt-4o", "stream": true, "messages": []}))
         .send()
+        .within("the head of the held SSE answer")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -273,13 +291,11 @@ async fn the_first_event_reaches_the_client_while_upstream_holds_the_rest() {
     // Exactly the first event, while the fake sends nothing more until released.
     let mut first = Vec::new();
     while !first.ends_with(b"\n\n") {
-        let chunk = tokio::time::timeout(HANG_GUARD, stream.next()).await;
-        first.extend_from_slice(
-            &chunk
-                .expect("the first event was held back")
-                .unwrap()
-                .unwrap(),
-        );
+        let chunk = stream
+            .next()
+            .within("the first SSE event while upstream holds the rest")
+            .await;
+        first.extend_from_slice(&chunk.unwrap().unwrap());
     }
     let first = String::from_utf8(first).unwrap();
     assert!(first.starts_with("data: {"), "{first}");
@@ -287,7 +303,11 @@ async fn the_first_event_reaches_the_client_while_upstream_holds_the_rest() {
     assert_eq!(first.matches("\n\n").count(), 1, "{first}");
     fake.release_held();
     let mut rest = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = stream
+        .next()
+        .within("the rest of the SSE stream after the release")
+        .await
+    {
         rest.extend_from_slice(&chunk.unwrap());
     }
     assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
@@ -313,9 +333,9 @@ async fn a_stream_of_comments_only_is_passed_on_when_the_bound_is_up() {
         .post("https://api.deepseek.com/v1/chat/completions")
         .json(&json!({"model": "deepseek-chat", "stream": true, "messages": []}))
         .send();
-    let r = tokio::time::timeout(HANG_GUARD, send)
+    let r = send
+        .within("the head of the answer once first_event_timeout ends the hold")
         .await
-        .expect("the bound should end the hold")
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-account"), "a");
@@ -323,12 +343,16 @@ async fn a_stream_of_comments_only_is_passed_on_when_the_bound_is_up() {
     let mut stream = r.bytes_stream();
     let mut all = Vec::new();
     while all.len() < KEEP_ALIVE.len() {
-        let chunk = tokio::time::timeout(HANG_GUARD, stream.next()).await;
-        all.extend_from_slice(&chunk.expect("the held comments").unwrap().unwrap());
+        let chunk = stream.next().within("the held keep-alive comments").await;
+        all.extend_from_slice(&chunk.unwrap().unwrap());
     }
     assert!(all.starts_with(KEEP_ALIVE), "{all:?}");
     fake.release_held();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = stream
+        .next()
+        .within("the events after the comments are released")
+        .await
+    {
         all.extend_from_slice(&chunk.unwrap());
     }
     let text = String::from_utf8(all).unwrap();
@@ -364,13 +388,18 @@ async fn a_body_too_big_to_replay_gets_the_error_stream_and_the_account_still_si
         .header("x-api-key", "sk-ant-client")
         .body(big.to_string())
         .send()
+        .within("the answer to the body too big to replay")
         .await
         .unwrap();
     // The body streamed upstream and is gone: the provider's own answer comes back.
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-keypool-account"), "a");
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
-    let text = r.text().await.unwrap();
+    let text = r
+        .text()
+        .within("the error stream for the body too big to replay")
+        .await
+        .unwrap();
     assert!(
         text.starts_with("event: error\n") && text.contains("overloaded_error"),
         "{text}"
@@ -394,6 +423,11 @@ async fn a_zero_bound_turns_the_hold_off() {
     );
     let r = anthropic(&kp).await;
     assert_eq!(header(&r, "x-keypool-attempts"), "1");
-    assert!(r.text().await.unwrap().contains("overloaded_error"));
+    assert!(r
+        .text()
+        .within("the whole overloaded stream passed through")
+        .await
+        .unwrap()
+        .contains("overloaded_error"));
     assert_eq!(fake.credentials_seen(), vec!["sk-ant-a"]);
 }

@@ -7,6 +7,7 @@ use rustls::HandshakeKind;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::fake::FakeProvider;
+use support::guard::Within;
 use support::keypool::{read_head, Keypool};
 use support::TestCa;
 use tokio::io::AsyncWriteExt;
@@ -42,6 +43,7 @@ async fn leaves_are_p256_server_certs_and_sessions_resume() {
 
     let mut first = connector
         .connect(name.clone(), kp.connect("api.openai.com:443").await)
+        .within("the first TLS handshake through keypool")
         .await
         .unwrap();
     assert_eq!(
@@ -59,14 +61,18 @@ async fn leaves_are_p256_server_certs_and_sessions_resume() {
         .write_all(
             b"GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer x\r\n\r\n",
         )
+        .within("keypool taking the request in the first session")
         .await
         .unwrap();
-    let head = read_head(&mut first).await;
+    let head = read_head(&mut first)
+        .within("keypool's answer in the first session")
+        .await;
     assert!(head.starts_with("HTTP/1.1 "), "{head}");
     drop(first);
 
     let second = connector
         .connect(name, kp.connect("api.openai.com:443").await)
+        .within("the resumed TLS handshake through keypool")
         .await
         .unwrap();
     assert_eq!(

@@ -61,7 +61,7 @@ fn nothing_found_exits_1_and_usage_errors_exit_2() {
 
 #[test]
 fn serve_without_accounts_lists_what_it_could_import() {
-    use std::io::{BufRead, BufReader};
+    use crate::guard::{wait_child, LinesWithin, WAIT};
     let m = Machine::new();
     m.place("claude-code/.credentials.json", ".claude/.credentials.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
@@ -74,8 +74,8 @@ fn serve_without_accounts_lists_what_it_could_import() {
         .spawn()
         .unwrap();
     let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
+    let lines = LinesWithin::of(child.stderr.take().unwrap());
+    while let Some(line) = lines.next_within("keypool serve listing what it could import") {
         let done = line.contains("CA certificate");
         seen.push(line);
         if done {
@@ -84,7 +84,7 @@ fn serve_without_accounts_lists_what_it_could_import() {
     }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    wait_child(&mut child, WAIT, "keypool serve to exit after SIGTERM");
     let text = seen.join("\n");
     assert!(
         text.contains("claude-code  ~/.claude/.credentials.json"),

@@ -5,6 +5,7 @@
 //! login's state) or hold it up (an idle connection).
 
 use crate::support;
+use crate::support::guard::Within;
 use crate::support::oauth::pkce_challenge;
 use crate::support::{FakeOAuth, Flavor, TestCa};
 use crate::{
@@ -252,7 +253,10 @@ async fn an_idle_connection_does_not_hold_up_the_callback() {
     let url = login.authorize_url().await;
     let code = url.consent(&fake, &alice);
     // Browsers open spare connections ahead of time and may never send on them.
-    let _idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let _idle = TcpStream::connect(("127.0.0.1", port))
+        .within("keypool login's callback listener accepting a spare connection")
+        .await
+        .unwrap();
     let (status, page) = browser_get(port, &callback_target("/callback", &code, url.state())).await;
     assert_eq!(status, 200, "{page}");
     let ended = login.end().await;

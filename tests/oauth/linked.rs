@@ -1,6 +1,7 @@
 //! Accounts linked to a native CLI's credential file: refreshed tokens are written back
 //! keeping the file's other fields, and the CLI's lock and its own refresh are respected.
 
+use crate::support::guard::Within;
 use crate::support::oauth::codex_auth_json;
 use crate::support::{Flavor, Grant, Identity};
 use crate::{world, World};
@@ -23,7 +24,7 @@ pub async fn codex_request(kp: &crate::Harness) -> reqwest::Response {
         .header("content-type", "application/json")
         .body(json!({"model": "gpt-5-codex", "instructions": "", "input": [], "stream": true, "store": false}).to_string())
         .send()
-        .await
+        .within("the answer to a Codex request through keypool").await
         .unwrap()
 }
 
@@ -100,7 +101,13 @@ async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
     std::fs::write(&file, codex_auth_json(&cli, &id)).unwrap();
     std::fs::remove_dir(&lock).unwrap();
 
-    assert_eq!(pending.await.unwrap(), 200);
+    assert_eq!(
+        pending
+            .within("the Codex request that waited for the CLI's lock")
+            .await
+            .unwrap(),
+        200
+    );
     assert_eq!(
         w.oauth.token_calls(Flavor::Codex),
         0,

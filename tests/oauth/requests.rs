@@ -3,6 +3,7 @@
 //! exchange and API host, Code Assist's project, and requests keeping their kind.
 
 use crate::linked::codex_request;
+use crate::support::guard::Within;
 use crate::support::{Behaviour, Flavor};
 use crate::{claude_message, credentials, entry, read_json, stored, world};
 use futures_util::{SinkExt, StreamExt};
@@ -48,7 +49,10 @@ async fn codex_token_and_account_id_swapped_on_http_and_websocket() {
         "openai-beta",
         "responses_websockets=2026-02-06".parse().unwrap(),
     );
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
+        .within("the WebSocket handshake through keypool")
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "codex-pro");
     let handshake = w.fake.seen().pop().unwrap();
     assert_eq!(handshake.credential.as_deref(), Some(g.access.as_str()));
@@ -59,10 +63,19 @@ async fn codex_token_and_account_id_swapped_on_http_and_websocket() {
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         json!({"type": "response.create", "model": "gpt-5-codex", "input": []}).to_string(),
     ))
+    .within("keypool taking response.create on the WebSocket")
     .await
     .unwrap();
-    let first: Value =
-        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    let first: Value = serde_json::from_str(
+        ws.next()
+            .within("the first Codex event on the WebSocket")
+            .await
+            .unwrap()
+            .unwrap()
+            .to_text()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["type"], "response.created");
 }
 
@@ -93,6 +106,7 @@ async fn metadata_paths_keep_the_clients_own_login() {
         .bearer_auth("client-own-chatgpt-token")
         .header("chatgpt-account-id", "client-own-account")
         .send()
+        .within("the answer to accounts/check with the client's own login")
         .await
         .unwrap();
     let seen = w.fake.seen().pop().unwrap();
@@ -106,6 +120,7 @@ async fn metadata_paths_keep_the_clients_own_login() {
             .bearer_auth("sk-ant-oat01-client-own")
             .header("anthropic-beta", "oauth-2025-04-20")
             .send()
+            .within(&format!("the answer to {path} with the client's own login"))
             .await
             .unwrap();
         let seen = w.fake.seen().pop().unwrap();
@@ -146,6 +161,7 @@ async fn account_uuid_is_rewritten_only_inside_metadata_user_id() {
         .header("content-type", "application/json")
         .body(body.clone())
         .send()
+        .within("the answer to the message with a metadata user id")
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -189,6 +205,7 @@ async fn copilot_token_is_exchanged_once_cached_renewed_and_sent_to_the_accounts
                     .to_string(),
             )
             .send()
+            .within("the answer to a Copilot chat through keypool")
             .await
             .unwrap()
     };
@@ -240,7 +257,7 @@ async fn code_assist_project_is_discovered_once_and_rewritten() {
             .header("content-type", "application/json")
             .body(json!({"model": "gemini-2.5-pro", "project": "client-own-project", "request": {"contents": []}}).to_string())
             .send()
-            .await
+            .within("the answer to a Cloud Code request through keypool").await
             .unwrap();
         assert_eq!(r.status(), 200);
         let seen = w.fake.seen().pop().unwrap();
@@ -290,6 +307,7 @@ async fn a_request_keeps_its_kind_unless_the_pool_mixes_them() {
             .header("content-type", "application/json")
             .body(json!({"model": "m", "max_tokens": 1, "messages": []}).to_string())
             .send()
+            .within("the answer to an API-key request in the mixed pool")
             .await
             .unwrap();
         assert_eq!(r.status(), 200);

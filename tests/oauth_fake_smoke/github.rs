@@ -1,5 +1,6 @@
 //! GitHub's device flow and the Copilot token exchange.
 
+use crate::support::guard::Within;
 use serde_json::json;
 
 use crate::support::oauth::GITHUB_CLIENT_ID;
@@ -79,13 +80,19 @@ async fn device_flow_follows_the_script_in_order() {
         .post("https://github.com/login/device/code")
         .body(format!("client_id={GITHUB_CLIENT_ID}&scope=read%3Auser"))
         .send()
+        .within("the fake GitHub device-code answer")
         .await
         .unwrap();
     assert!(resp.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("application/x-www-form-urlencoded"));
-    assert!(resp.text().await.unwrap().contains("user_code=ABCD-1234"));
+    assert!(resp
+        .text()
+        .within("the fake GitHub device-code body")
+        .await
+        .unwrap()
+        .contains("user_code=ABCD-1234"));
 }
 
 #[tokio::test]
@@ -101,6 +108,7 @@ async fn copilot_exchange_issues_fresh_tokens_for_known_github_tokens() {
                 .get(url)
                 .header("authorization", auth)
                 .send()
+                .within(&format!("the fake's Copilot token exchange at {url}"))
                 .await
                 .unwrap();
             (resp.status().as_u16(), json_of(resp).await)
@@ -129,6 +137,7 @@ async fn copilot_exchange_issues_fresh_tokens_for_known_github_tokens() {
         .get("https://api.individual.githubcopilot.com/models")
         .bearer_auth(second["token"].as_str().unwrap())
         .send()
+        .within("the fake Copilot models list with the exchanged token")
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -196,6 +205,7 @@ async fn device_flow_on_ghe_grants_a_token_for_that_server() {
         .get("https://api.ghe.example.com/copilot_internal/v2/token")
         .header("authorization", format!("token {gh}"))
         .send()
+        .within("the fake GHE Copilot token exchange")
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);

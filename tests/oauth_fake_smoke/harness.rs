@@ -2,6 +2,7 @@
 //! `connect_to` entries ahead of the catch-all, files are in place before
 //! start, and a restart keeps home, port and CA.
 
+use crate::support::guard::Within;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,6 +23,7 @@ fn client(kp: &Harness, test_ca_pem: &str) -> reqwest::Client {
         .tls_built_in_root_certs(false)
         .add_root_certificate(pem(&kp.ca_pem()))
         .add_root_certificate(pem(test_ca_pem))
+        .timeout(crate::support::guard::CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -32,6 +34,7 @@ async fn refresh(client: &reqwest::Client, token: &str) -> reqwest::StatusCode {
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
+        .within("the refresh through keypool's blind tunnel to the OAuth host")
         .await
         .unwrap()
         .status()
@@ -43,6 +46,7 @@ async fn chat(client: &reqwest::Client) -> reqwest::StatusCode {
         .header("content-type", "application/json")
         .body(json!({"model": "gpt-4o", "messages": []}).to_string())
         .send()
+        .within("the chat answer through keypool")
         .await
         .unwrap()
         .status()

@@ -1,6 +1,7 @@
 //! The fake provider's subscription routes (Codex backend, Anthropic OAuth
 //! metadata, Copilot, Cloud Code), talked to directly.
 
+use crate::support::guard::Within;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
@@ -45,7 +46,11 @@ async fn codex_sse_streams_responses_events_with_usage_headers() {
     fake.set("at-1", Behaviour::Ok);
     fake.set_owner("at-1", codex_owner("acct-1"));
 
-    let resp = codex_request(&fake, "at-1", "acct-1").send().await.unwrap();
+    let resp = codex_request(&fake, "at-1", "acct-1")
+        .send()
+        .within("the fake's Codex stream head")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.headers()["content-type"],
@@ -53,7 +58,13 @@ async fn codex_sse_streams_responses_events_with_usage_headers() {
     );
     assert_eq!(resp.headers()["x-codex-primary-window-minutes"], "300");
     assert_eq!(resp.headers()["x-codex-plan-type"], "pro");
-    let events = sse_events(&resp.text().await.unwrap());
+    let events = sse_events(
+        &resp
+            .text()
+            .within("the fake's whole Codex stream")
+            .await
+            .unwrap(),
+    );
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names.first(), Some(&"response.created"));
     assert_eq!(names.last(), Some(&"response.completed"));
@@ -92,7 +103,11 @@ async fn codex_refuses_a_foreign_account_header_and_bad_tokens() {
         },
     );
 
-    let resp = codex_request(&fake, "at-1", "acct-2").send().await.unwrap();
+    let resp = codex_request(&fake, "at-1", "acct-2")
+        .send()
+        .within("the fake's answer to Codex with a mismatched account id")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
     assert!(json_of(resp).await["detail"]
         .as_str()
@@ -101,6 +116,7 @@ async fn codex_refuses_a_foreign_account_header_and_bad_tokens() {
 
     let resp = codex_request(&fake, "at-unknown", "acct-1")
         .send()
+        .within("the fake's answer to an unknown Codex token")
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
@@ -110,6 +126,7 @@ async fn codex_refuses_a_foreign_account_header_and_bad_tokens() {
 
     let resp = codex_request(&fake, "at-expired", "acct-1")
         .send()
+        .within("the fake's answer to an expired Codex token")
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
@@ -117,6 +134,7 @@ async fn codex_refuses_a_foreign_account_header_and_bad_tokens() {
 
     let resp = codex_request(&fake, "at-limited", "acct-1")
         .send()
+        .within("the fake's answer to a limited Codex token")
         .await
         .unwrap();
     assert_eq!(resp.status(), 429);
@@ -137,6 +155,7 @@ async fn codex_refuses_a_foreign_account_header_and_bad_tokens() {
         .bearer_auth("at-1")
         .body(json!({"model": "gpt-4o"}).to_string())
         .send()
+        .within("the fake's answer to a Codex token on the API host")
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
@@ -154,27 +173,47 @@ async fn codex_websocket_answers_each_response_create() {
     req.headers_mut()
         .insert("chatgpt-account-id", "acct-ws".parse().unwrap());
     let tls = ca.connect_tls(fake.addr(), "chatgpt.com").await;
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
+        .within("the WebSocket handshake with the fake Codex")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 101);
 
     for turn in 0..2 {
         let create = json!({"type": "response.create", "model": "gpt-5-codex", "input": []});
-        ws.send(Message::text(create.to_string())).await.unwrap();
+        ws.send(Message::text(create.to_string()))
+            .within(&format!("the fake taking response.create in turn {turn}"))
+            .await
+            .unwrap();
         let mut types = Vec::new();
         while types.last().map(String::as_str) != Some("response.completed") {
-            let frame = ws.next().await.expect("open").unwrap();
+            let frame = ws
+                .next()
+                .within(&format!("the next Codex WebSocket event in turn {turn}"))
+                .await
+                .expect("open")
+                .unwrap();
             let event: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
             types.push(event["type"].as_str().unwrap().to_string());
         }
         assert_eq!(types[0], "response.created", "turn {turn}");
     }
     ws.send(Message::text(json!({"type": "bogus"}).to_string()))
+        .within("the fake taking a bogus frame")
         .await
         .unwrap();
-    let frame = ws.next().await.unwrap().unwrap();
+    let frame = ws
+        .next()
+        .within("the error frame for the bogus frame")
+        .await
+        .unwrap()
+        .unwrap();
     let error: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
     assert_eq!(error["type"], "error");
-    ws.close(None).await.unwrap();
+    ws.close(None)
+        .within("the WebSocket close handshake")
+        .await
+        .unwrap();
     assert_eq!(fake.seen()[0].headers["chatgpt-account-id"], "acct-ws");
 }
 
@@ -190,13 +229,22 @@ async fn codex_metadata_routes_report_the_owner() {
             .send()
     };
 
-    let resp = get("/backend-api/wham/accounts/check").await.unwrap();
+    let resp = get("/backend-api/wham/accounts/check")
+        .within("the fake's accounts/check answer")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body = json_of(resp).await;
     assert_eq!(body["account_ordering"], json!(["acct-own"]));
     assert_eq!(body["accounts"]["acct-own"]["account"]["plan_type"], "pro");
 
-    let body = json_of(get("/backend-api/wham/usage").await.unwrap()).await;
+    let body = json_of(
+        get("/backend-api/wham/usage")
+            .within("the fake's usage answer")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         body["rate_limit"]["primary_window"]["limit_window_seconds"],
         18000
@@ -225,13 +273,17 @@ async fn anthropic_accepts_oauth_bearer_only_with_the_beta_flag() {
     };
 
     let resp = messages(Some("claude-code-20250219,oauth-2025-04-20"))
+        .within("the fake's answer with the OAuth beta flag")
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(json_of(resp).await["content"][0]["text"], REPLY);
     assert_eq!(fake.seen()[0].query.as_deref(), Some("beta=true"));
 
-    let resp = messages(None).await.unwrap();
+    let resp = messages(None)
+        .within("the fake's answer without the beta flag")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let body = json_of(resp).await;
     assert_eq!(
@@ -247,13 +299,17 @@ async fn anthropic_accepts_oauth_bearer_only_with_the_beta_flag() {
         .header("anthropic-beta", "oauth-2025-04-20")
         .body("{}")
         .send()
+        .within("the fake's answer to the token as an API key")
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(resp).await["error"]["message"], "invalid x-api-key");
 
     fake.set(token, Behaviour::Unauthorized);
-    let resp = messages(Some("oauth-2025-04-20")).await.unwrap();
+    let resp = messages(Some("oauth-2025-04-20"))
+        .within("the fake's answer to a revoked OAuth token")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let body = json_of(resp).await;
     assert!(body["error"]["message"]
@@ -284,11 +340,23 @@ async fn anthropic_oauth_profile_and_usage_report_the_owner() {
             .header("anthropic-beta", "oauth-2025-04-20")
             .send()
     };
-    let profile = json_of(get("/api/oauth/profile").await.unwrap()).await;
+    let profile = json_of(
+        get("/api/oauth/profile")
+            .within("the fake's profile answer")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(profile["account"]["uuid"], "uuid-meta");
     assert_eq!(profile["account"]["email"], "meta@example.com");
     assert_eq!(profile["account"]["has_claude_max"], true);
-    let usage = json_of(get("/api/oauth/usage").await.unwrap()).await;
+    let usage = json_of(
+        get("/api/oauth/usage")
+            .within("the fake's usage answer")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(usage["five_hour"]["utilization"].is_number());
     assert!(usage["seven_day"]["resets_at"].is_string());
 }
@@ -308,6 +376,7 @@ async fn copilot_serves_chat_and_models_and_refuses_unknown_tokens() {
             .header("copilot-integration-id", "vscode-chat")
             .body(json!({"model": "gpt-4o", "messages": []}).to_string())
             .send()
+            .within(&format!("the fake Copilot chat answer on {host}"))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
@@ -324,6 +393,7 @@ async fn copilot_serves_chat_and_models_and_refuses_unknown_tokens() {
         .get("https://api.githubcopilot.com/models")
         .bearer_auth("tid=cop;exp=1")
         .send()
+        .within("the fake Copilot models list")
         .await
         .unwrap();
     let models = json_of(models).await;
@@ -334,10 +404,16 @@ async fn copilot_serves_chat_and_models_and_refuses_unknown_tokens() {
         .get("https://api.individual.githubcopilot.com/models")
         .bearer_auth("tid=unknown")
         .send()
+        .within("the fake Copilot answer to an unknown token")
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    assert!(resp.text().await.unwrap().starts_with("unauthorized:"));
+    assert!(resp
+        .text()
+        .within("the fake Copilot 401 body")
+        .await
+        .unwrap()
+        .starts_with("unauthorized:"));
 }
 
 #[tokio::test]
@@ -357,6 +433,7 @@ async fn cloud_code_wraps_responses_and_checks_the_project() {
 
     let load = json_of(
         post("loadCodeAssist", json!({"metadata": {}}))
+            .within("the fake's loadCodeAssist answer")
             .await
             .unwrap(),
     )
@@ -365,7 +442,10 @@ async fn cloud_code_wraps_responses_and_checks_the_project() {
     assert_eq!(load["currentTier"]["id"], "standard-tier");
 
     let request = |project: &str| json!({"model": "gemini-2.5-pro", "project": project, "request": {"contents": []}});
-    let resp = post("generateContent", request("proj-1")).await.unwrap();
+    let resp = post("generateContent", request("proj-1"))
+        .within("the fake's generateContent answer for the right project")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body = json_of(resp).await;
     assert_eq!(
@@ -375,16 +455,22 @@ async fn cloud_code_wraps_responses_and_checks_the_project() {
     assert!(body["traceId"].is_string());
 
     let resp = post("generateContent", request("proj-other"))
+        .within("the fake's generateContent answer for another project")
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(json_of(resp).await["error"]["status"], "PERMISSION_DENIED");
 
     let resp = post("streamGenerateContent?alt=sse", request("proj-1"))
+        .within("the fake's Cloud Code SSE head")
         .await
         .unwrap();
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let text = resp.text().await.unwrap();
+    let text = resp
+        .text()
+        .within("the fake's whole Cloud Code SSE body")
+        .await
+        .unwrap();
     let chunks: Vec<Value> = (text.split("\r\n\r\n"))
         .filter(|e| !e.is_empty())
         .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
@@ -404,7 +490,10 @@ async fn cloud_code_wraps_responses_and_checks_the_project() {
             retry_after_secs: Some(7),
         },
     );
-    let resp = post("generateContent", request("proj-1")).await.unwrap();
+    let resp = post("generateContent", request("proj-1"))
+        .within("the fake's generateContent answer while limited")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 429);
     let body = json_of(resp).await;
     let details = body["error"]["details"].as_array().unwrap();

@@ -2,6 +2,7 @@
 //! exit code, files it creates under a umask. `keypool serve` runs with its stderr
 //! read line by line on a thread, so a test waits for a line instead of sleeping.
 
+use super::guard::{wait_child, OutputWithin, WAIT};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -40,7 +41,7 @@ pub fn keypool_with(home: &Path, cfg: &Path) -> Command {
 
 /// Runs `cmd` to its end, failing the test when it exits non-zero.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run keypool");
+    let out = cmd.output_within();
     assert!(
         out.status.success(),
         "keypool failed ({}):\n{}{}",
@@ -145,7 +146,7 @@ impl Served {
     pub fn stop(mut self) -> (Option<i32>, String) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().expect("wait for keypool");
+        let status = wait_child(&mut self.child, WAIT, "keypool serve to exit after SIGTERM");
         self.log.extend(self.lines.iter());
         (status.code(), self.log.join("\n"))
     }

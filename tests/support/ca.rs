@@ -112,13 +112,17 @@ impl TestCa {
         addr: std::net::SocketAddr,
         sni: &str,
     ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-        let tcp = tokio::net::TcpStream::connect(addr)
+        // Not support::guard: the benches include this file on its own.
+        let bound = std::time::Duration::from_secs(20);
+        let tcp = tokio::time::timeout(bound, tokio::net::TcpStream::connect(addr))
             .await
+            .unwrap_or_else(|_| panic!("waited {bound:?} for a TCP connection to {addr}"))
             .expect("connect TCP");
         let name = ServerName::try_from(sni.to_string()).expect("valid SNI");
-        tokio_rustls::TlsConnector::from(self.client_config())
-            .connect(name, tcp)
+        let handshake = tokio_rustls::TlsConnector::from(self.client_config()).connect(name, tcp);
+        tokio::time::timeout(bound, handshake)
             .await
+            .unwrap_or_else(|_| panic!("waited {bound:?} for the TLS handshake with {sni}"))
             .expect("TLS handshake")
     }
 }

@@ -167,7 +167,8 @@ pub fn direct_client(
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(ca);
+        .add_root_certificate(ca)
+        .timeout(super::guard::CLIENT_TIMEOUT);
     for host in hosts {
         builder = builder.resolve(host.as_ref(), addr);
     }

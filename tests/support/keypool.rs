@@ -3,6 +3,7 @@
 
 use super::ca::TestCa;
 use super::fake::FakeProvider;
+use super::guard::{Within, CLIENT_TIMEOUT};
 use keypool::pool::ManualClock;
 use keypool::{Config, Home, ProxyOptions, RunningProxy};
 use std::net::SocketAddr;
@@ -48,7 +49,10 @@ impl Harness {
             settings,
         } = self;
         let port = kp.proxy.addr().port();
-        kp.proxy.shutdown().await;
+        kp.proxy
+            .shutdown()
+            .within("keypool draining before the restart")
+            .await;
         launch(kp.home, fixtures, settings, port).await
     }
 
@@ -191,7 +195,7 @@ impl Keypool {
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).unwrap())
-            .timeout(super::guard::CLIENT_TIMEOUT)
+            .timeout(CLIENT_TIMEOUT)
             .build()
             .unwrap()
     }
@@ -215,11 +219,17 @@ impl Keypool {
 /// A raw CONNECT tunnel through the keypool at `addr` (in-process or the real binary);
 /// returns the stream after the `200`.
 pub async fn connect_at(addr: impl tokio::net::ToSocketAddrs, authority: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+    let mut s = TcpStream::connect(addr)
+        .within("keypool accepting a TCP connection")
         .await
         .unwrap();
-    let head = read_head(&mut s).await;
+    s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .within("keypool taking the CONNECT request")
+        .await
+        .unwrap();
+    let head = read_head(&mut s)
+        .within(&format!("keypool's answer to CONNECT {authority}"))
+        .await;
     assert!(head.starts_with("HTTP/1.1 200"), "CONNECT answered: {head}");
     s
 }
@@ -229,13 +239,16 @@ pub async fn connect_at(addr: impl tokio::net::ToSocketAddrs, authority: &str) -
 pub async fn status_json(addr: SocketAddr) -> serde_json::Value {
     reqwest::Client::builder()
         .no_proxy()
+        .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap()
         .get(format!("http://{addr}/_keypool/status"))
         .send()
+        .within("keypool's answer to GET /_keypool/status")
         .await
         .unwrap()
         .json()
+        .within("the body of keypool's status page")
         .await
         .unwrap()
 }
@@ -323,6 +336,7 @@ pub async fn tls_connect(
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)
+        .within(&format!("the TLS handshake with {host}"))
         .await
         .unwrap()
 }
@@ -365,6 +379,7 @@ pub async fn openai_chat(client: &reqwest::Client) -> reqwest::Response {
         .bearer_auth("sk-placeholder")
         .json(&serde_json::json!({"model": "gpt-4o", "messages": []}))
         .send()
+        .within("the answer to a chat completion through keypool")
         .await
         .unwrap()
 }

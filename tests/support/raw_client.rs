@@ -2,6 +2,7 @@
 //! HTTP clients would normalise or refuse to send. Every read is bounded and guarded by a
 //! timeout that fails the test.
 
+use super::guard::Within;
 use base64::Engine;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,8 +22,14 @@ pub fn basic(user_pass: &str) -> String {
 
 /// Opens a connection to `addr`, sends `bytes`, and reads one answer.
 pub async fn exchange(addr: SocketAddr, bytes: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(bytes).await.unwrap();
+    let mut s = TcpStream::connect(addr)
+        .within("keypool accepting a TCP connection")
+        .await
+        .unwrap();
+    s.write_all(bytes)
+        .within("keypool taking the raw request")
+        .await
+        .unwrap();
     read_answer(&mut s).await
 }
 
@@ -47,7 +54,7 @@ impl Answer {
 /// Reads an answer's head and, by `content-length`, its body (keypool's own answers
 /// have one); an answer without one is read to the close. Fails the test on a hang.
 pub async fn read_answer<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Answer {
-    tokio::time::timeout(ANSWER_WITHIN, async {
+    async {
         let mut head = Vec::new();
         let mut b = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
@@ -82,7 +89,7 @@ pub async fn read_answer<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Answer
         }
         answer.body = String::from_utf8_lossy(&body).into_owned();
         answer
-    })
+    }
+    .within_for(ANSWER_WITHIN, "an answer's head and body")
     .await
-    .expect("keypool answered in time")
 }

@@ -42,6 +42,7 @@ mod sub_errors;
 mod subscription;
 
 use super::ca::TestCa;
+use super::guard::Within;
 
 /// The real host names the fake usually impersonates.
 pub const PROVIDER_HOSTS: &[&str] = &[
@@ -318,6 +319,7 @@ impl FakeProvider {
             .state
             .disconnects
             .acquire()
+            .within("the fake noticing its stream's consumer went away")
             .await
             .expect("never closed");
         permit.forget();

@@ -14,6 +14,7 @@ use super::proxy::{config_text, Settings};
 use super::{FaultServer, Script};
 use crate::support::binary::{keypool_with, Served};
 use crate::support::ca::TestCa;
+use crate::support::guard::Within;
 use crate::support::keypool::{key_account, write};
 
 /// How long a test waits for an answer on a connection it holds.
@@ -104,6 +105,7 @@ pub fn client_via(addr: std::net::SocketAddr, home: &std::path::Path) -> reqwest
         .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .timeout(crate::support::guard::CLIENT_TIMEOUT)
         .build()
         .unwrap()
 }
@@ -113,8 +115,12 @@ pub fn client_via(addr: std::net::SocketAddr, home: &std::path::Path) -> reqwest
 pub async fn idle_connections(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut held = Vec::with_capacity(n);
     for i in 0..n {
-        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut s = TcpStream::connect(addr)
+            .within(&format!("keypool accepting idle connection {i}"))
+            .await
+            .unwrap();
         s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .within(&format!("keypool taking GET / on connection {i}"))
             .await
             .unwrap();
         let mut buf = vec![0u8; 4096];

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::ca::TestCa;
 use super::fake::{FakeProvider, Owner, Registrar, Service};
+use super::guard::Within;
 use super::https;
 use ledger::{CodeExchange, Ledger, RefreshError};
 
@@ -406,7 +407,13 @@ impl FakeOAuth {
     /// Resolves once `n` requests in total reached a gated endpoint.
     pub async fn wait_token_calls(&self, n: usize) {
         let mut arrivals = self.state.arrivals.subscribe();
-        arrivals.wait_for(|a| *a >= n).await.expect("never closed");
+        arrivals
+            .wait_for(|a| *a >= n)
+            .within(&format!(
+                "{n} requests at the fake OAuth server's token endpoints"
+            ))
+            .await
+            .expect("never closed");
     }
 
     /// Registers a browser consent by `identity` for a PKCE S256 `challenge`
