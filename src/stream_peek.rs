@@ -364,16 +364,28 @@ mod tests {
         futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
+    const BOUND: Duration = Duration::from_secs(10);
+    /// A held-back byte fails the test that waited for it instead of hanging the run.
+    const GUARD: Duration = Duration::from_secs(30);
+
+    async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(GUARD, fut)
+            .await
+            .unwrap_or_else(|_| panic!("waited {GUARD:?} for {what}; it never came"))
+    }
+
+    async fn peek(resp: Response<ProxyBody>, dialect: Dialect) -> Result<Peeked, BoxError> {
+        let verdict = first_event(resp, dialect, BOUND, SystemTime::now());
+        within("the first event's verdict", verdict).await
+    }
+
     async fn collect(resp: Response<ProxyBody>) -> Vec<u8> {
-        resp.into_body()
-            .collect()
+        within("the whole streamed body", resp.into_body().collect())
             .await
             .unwrap()
             .to_bytes()
             .to_vec()
     }
-
-    const BOUND: Duration = Duration::from_secs(10);
 
     #[test]
     fn only_successful_event_streams_are_held() {
@@ -405,9 +417,7 @@ mod tests {
             .unwrap();
         tx.send(Bytes::from(error)).unwrap();
         drop(tx);
-        let p = first_event(resp, Dialect::Anthropic, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Anthropic).await.unwrap();
         assert_eq!(p.outcome.verdict, Verdict::Overloaded);
         let bytes = collect(p.response).await;
         assert_eq!(
@@ -424,9 +434,7 @@ mod tests {
         ))
         .unwrap();
         // The rest is not sent yet: the verdict must not wait for it.
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         assert_eq!(p.outcome, Outcome::ok());
         tx.send(Bytes::from_static(b"ices\":[]}\n\ndata: [DONE]\n\n"))
             .unwrap();
@@ -444,9 +452,7 @@ mod tests {
         let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"x\"}}}\n\n";
         tx.send(Bytes::from(created)).unwrap();
         tx.send(Bytes::from(failed)).unwrap();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         assert_eq!(p.outcome.verdict, Verdict::RateLimited);
         assert_eq!(p.outcome.detail, "in-stream rate_limit_exceeded");
     }
@@ -468,9 +474,7 @@ mod tests {
             })
         };
         let started = tokio::time::Instant::now();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         assert_eq!(started.elapsed(), BOUND);
         assert_eq!(p.outcome, Outcome::ok());
         keep_sending.abort();
@@ -492,9 +496,7 @@ mod tests {
         for _ in 0..=MAX_HELD / 1000 {
             tx.send(comment.clone()).unwrap();
         }
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         assert_eq!(p.outcome, Outcome::ok());
         tx.send(Bytes::from_static(b"data: [DONE]\n\n")).unwrap();
         drop(tx);
@@ -513,7 +515,7 @@ mod tests {
             .header(CONTENT_TYPE, "text/event-stream")
             .body(body)
             .unwrap();
-        let e = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
+        let e = peek(resp, Dialect::Openai)
             .await
             .err()
             .expect("the reset is the result");
@@ -530,16 +532,12 @@ mod tests {
             .header(CONTENT_TYPE, "text/event-stream")
             .body(StreamBody::new(ended).boxed_unsync())
             .unwrap();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         assert_eq!(p.response.body().size_hint().exact(), Some(18));
 
         let (tx, resp) = stream("text/event-stream");
         tx.send(Bytes::from_static(b"data: {}\n\n")).unwrap();
-        let p = first_event(resp, Dialect::Openai, BOUND, SystemTime::now())
-            .await
-            .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
         // Still streaming: no exact size, or hyper would frame the answer with a
         // content-length and end it cleanly whatever the upstream does next.
         assert_eq!(p.response.body().size_hint().exact(), None);
