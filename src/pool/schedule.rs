@@ -558,7 +558,14 @@ mod tests {
 
     #[test]
     fn keeps_the_text_as_written() {
-        assert_eq!(sched("  9-17 mon-fri ").to_string(), "9-17 mon-fri");
-        assert_eq!(sched("9-17 mon-fri"), sched("9-17 mon-fri"));
+        let s = sched("  9-17 mon-fri ");
+        assert_eq!(s.to_string(), "9-17 mon-fri");
+        assert_eq!(s.as_str(), "9-17 mon-fri");
+        // Another spelling reads as the same windows, but keeps its own text.
+        let spelled = sched("09:00-17:00 Monday-Friday");
+        assert_eq!(spelled.windows, s.windows);
+        assert_eq!(spelled.as_str(), "09:00-17:00 Monday-Friday");
+        assert_ne!(sched("9-18 mon-fri").windows, s.windows);
+        assert_ne!(sched("9-17 mon-sat").windows, s.windows);
     }
 }
