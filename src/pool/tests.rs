@@ -634,3 +634,53 @@ fn an_upstream_inventing_window_names_cannot_grow_an_account_without_end() {
         Some(0.7)
     );
 }
+
+#[test]
+fn a_restart_keeps_why_each_account_is_cooling() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path().join("credentials.json"));
+    let config = keys_config(&["k0", "k1", "k2", "k3"]);
+    let before = Pools::build(&config, &store);
+    let p = before.for_provider("openai").unwrap();
+    let verdicts = [
+        Verdict::Exhausted,
+        Verdict::Overloaded,
+        Verdict::RateLimited,
+    ];
+    for (i, verdict) in verdicts.into_iter().enumerate() {
+        let outcome = Outcome {
+            verdict,
+            reset_in: Some(Duration::from_secs(600)),
+            detail: format!("said {i}"),
+        };
+        p.mark(i, &outcome, now);
+    }
+    // a3 is not cooling but learned a window; a window that reset is not kept.
+    let later = now + Duration::from_secs(3600);
+    p.members[3].learn(vec![window("5h", None, 0.4, later)]);
+    p.members[3].learn(vec![window("1m", None, 0.9, now)]);
+    let saved = before.snapshot(now);
+    assert_eq!(saved.accounts.len(), 4);
+
+    let after = Pools::build(&config, &store);
+    after.restore(&saved, now + Duration::from_secs(1));
+    let q = after.for_provider("openai").unwrap();
+    for (i, verdict) in verdicts.into_iter().enumerate() {
+        assert_eq!(q.members[i].health(now), p.members[i].health(now), "a{i}");
+        assert!(
+            matches!(q.members[i].health(now), Health::Cooling { verdict: v, .. } if v == verdict),
+            "a{i}"
+        );
+    }
+    assert_eq!(q.members[3].health(now), Health::Ok);
+    let kept: Vec<(String, Option<f64>)> = q.members[3]
+        .quota(now)
+        .into_iter()
+        .map(|w| (w.name, w.utilization))
+        .collect();
+    assert_eq!(kept, [("5h".to_string(), Some(0.4))]);
+    // Nothing cooling and nothing learned: nothing saved.
+    let fresh = Pools::build(&config, &store);
+    assert!(fresh.snapshot(now).accounts.is_empty());
+}
