@@ -381,10 +381,8 @@ fn a_rejected_key_is_reported_once_when_it_is_disabled() {
         reset_in: None,
         detail: "401 invalid_api_key".into(),
     };
-    let logs = logs_of(|| {
-        p.mark(0, &rejected, now);
-        p.mark(0, &rejected, now);
-    });
+    let logs = logs_of(|| p.mark(0, &rejected, now));
+    let again = logs_of(|| p.mark(0, &rejected, now));
     let lines: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("account disabled"))
@@ -395,6 +393,7 @@ fn a_rejected_key_is_reported_once_when_it_is_disabled() {
         "{logs}"
     );
     assert!(!logs.contains("sk-test-rejected"), "{logs}");
+    assert!(!again.contains("account disabled"), "{again}");
     assert!(matches!(p.members[0].health(now), Health::Disabled { .. }));
 }
 
@@ -488,10 +487,8 @@ fn a_login_that_cannot_refresh_is_disabled_and_stays_so() {
     let a = &p.members[0];
     let now = SystemTime::now();
     let before = ps.generation();
-    let logs = logs_of(|| {
-        a.disable("needs login: refresh token revoked".into());
-        a.disable("needs login: refresh token revoked".into());
-    });
+    let logs = logs_of(|| a.disable("needs login: refresh token revoked".into()));
+    let again = logs_of(|| a.disable("needs login: refresh token revoked".into()));
     assert_eq!(
         a.health(now),
         Health::Disabled {
@@ -504,6 +501,7 @@ fn a_login_that_cannot_refresh_is_disabled_and_stays_so() {
         Some("needs login: refresh token revoked")
     );
     assert_eq!(logs.matches("account disabled").count(), 1, "{logs}");
+    assert!(!again.contains("account disabled"), "{again}");
     // A token endpoint failing later does not bring it back as merely cooling.
     a.cool(Duration::from_secs(30), now, "token endpoint 503".into());
     assert!(matches!(a.health(now), Health::Disabled { .. }));
