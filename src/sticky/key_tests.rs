@@ -288,6 +288,8 @@ fn display_round_trips_and_keeps_no_text() {
     let shown = k.to_string();
     assert!(shown.starts_with("content:") && shown.len() == "content:".len() + 32);
     assert!(!shown.contains("secret"));
+    // `{:?}` in a log line shows the same digest, never more.
+    assert_eq!(format!("{k:?}"), shown);
     assert_eq!(shown.parse::<ConversationKey>().unwrap(), k);
     let json = serde_json::to_string(&k).unwrap();
     assert_eq!(serde_json::from_str::<ConversationKey>(&json).unwrap(), k);
