@@ -547,6 +547,35 @@ mod tests {
     }
 
     #[test]
+    fn a_default_pin_lasts_as_long_as_openai_keeps_the_response() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_750_000_000));
+        let pins = Pins::default();
+        let day = Duration::from_secs(24 * 3600);
+        pins.pin_response("p", RESP, "alice", clock.now());
+        pins.pin_response("p", "resp_two", "bob", clock.now());
+        clock.advance(29 * day);
+        assert_eq!(
+            pins.response("p", RESP, clock.now()).as_deref(),
+            Some("alice"),
+            "29 days unused"
+        );
+        clock.advance(day);
+        assert_eq!(pins.response("p", "resp_two", clock.now()), None, "30 days");
+    }
+
+    #[test]
+    fn a_response_id_is_found_anywhere_in_the_first_64_kb() {
+        let at = |pad: usize| {
+            let mut chunk = format!("{{\"output_text\":\"{}\",", "x".repeat(pad));
+            chunk += &format!("\"id\":\"{RESP}\"}}");
+            created_response_id(chunk.as_bytes())
+        };
+        assert_eq!(at(10 * 1024).as_deref(), Some(RESP));
+        assert_eq!(at(60 * 1024).as_deref(), Some(RESP));
+        assert_eq!(at(70 * 1024), None, "not scanned past 64 KB");
+    }
+
+    #[test]
     fn pins_snapshot_round_trip() {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_750_000_000));
         let pins = Pins::default();
