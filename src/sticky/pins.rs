@@ -493,6 +493,11 @@ mod tests {
         assert!(bound_state(compacted.to_string().as_bytes()).encrypted_content);
         let empty = json!({"input": [{"type": "reasoning", "encrypted_content": null}]});
         assert!(!bound_state(empty.to_string().as_bytes()).any());
+        let blank = json!({"input": [{"type": "reasoning", "encrypted_content": ""}]});
+        assert!(!bound_state(blank.to_string().as_bytes()).any());
+        let unsigned = json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "…", "signature": ""}]}]});
+        assert!(!bound_state(unsigned.to_string().as_bytes()).any());
 
         let claude = json!({"model": "claude-sonnet-4-5", "messages": [
             {"role": "user", "content": "hi"},
@@ -511,6 +516,9 @@ mod tests {
             "tools": [{"name": "t", "input_schema": {"properties": {"signature": {}}}}]});
         assert!(!bound_state(schema_only.to_string().as_bytes()).any());
         assert!(!bound_state(b"not json \"signature\"").any());
+        // Only what the caller will pin is looked for, and so reported.
+        assert!(!detect(later.to_string().as_bytes(), false, true).any());
+        assert!(!detect(claude.to_string().as_bytes(), true, false).any());
     }
 
     #[test]
