@@ -475,6 +475,11 @@ mod tests {
             ("22-0 mon", MON, 23, 59, true),
             ("22-0 mon", TUE, 0, 0, false),
             ("22-24 mon", MON, 23, 59, true),
+            ("08:59-17:59", MON, 17, 58, true),
+            ("08:59-17:59", MON, 17, 59, false),
+            ("0-0 sat", SAT, 0, 0, true),
+            ("0-0 sat", SAT, 23, 59, true),
+            ("0-0 sat", SUN, 0, 0, false),
             // wrapping day range
             ("fri-mon", SUN, 12, 0, true),
             ("fri-mon", TUE, 12, 0, false),
@@ -544,6 +549,9 @@ mod tests {
             ("9-17 , , 10-12", &["a comma with nothing before it"]),
             ("9-17 @", &["'@' is not a day"]),
             ("9am-5pm", &["'9am' in '9am-5pm' is not a time"]),
+            ("009-17", &["'009' in '009-17' is not a time"]),
+            ("9:+5-17", &["'9:+5' in '9:+5-17' is not a time"]),
+            ("9-24:30", &["'24:30' in '9-24:30' is not a time of day"]),
         ];
         for (s, wanted) in table {
             let e = s.parse::<Schedule>().expect_err(s);
@@ -554,11 +562,24 @@ mod tests {
         }
         let e = "mon-fri 9-17".parse::<Schedule>().unwrap_err();
         assert!(e.fix.contains("\"9-17 mon-fri\""), "{}", e.fix);
+        // As a std error it reads as its problem alone.
+        assert_eq!(e.to_string(), "'9-17' comes after the days 'mon-fri'");
     }
 
     #[test]
     fn keeps_the_text_as_written() {
-        assert_eq!(sched("  9-17 mon-fri ").to_string(), "9-17 mon-fri");
-        assert_eq!(sched("9-17 mon-fri"), sched("9-17 mon-fri"));
+        let s = sched("  9-17 mon-fri ");
+        assert_eq!(s.to_string(), "9-17 mon-fri");
+        assert_eq!(s.as_str(), "9-17 mon-fri");
+        // Another spelling reads as the same windows, but keeps its own text.
+        let spelled = sched("09:00-17:00 Monday-Friday");
+        assert_eq!(spelled.windows, s.windows);
+        assert_eq!(spelled.as_str(), "09:00-17:00 Monday-Friday");
+        assert_ne!(sched("9-18 mon-fri").windows, s.windows);
+        // The comma between windows may stand alone or lead the next window.
+        let two = sched("9-17 mon-fri, 10-14 sat").windows;
+        assert_eq!(sched("9-17 mon-fri , 10-14 sat").windows, two);
+        assert_eq!(sched("9-17 mon-fri ,10-14 sat").windows, two);
+        assert_ne!(sched("9-17 mon-sat").windows, s.windows);
     }
 }

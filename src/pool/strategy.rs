@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn a_role_is_shown_as_the_config_spells_it() {
+        for (role, text) in [
+            (Role::Preferred, "preferred"),
+            (Role::Default, "default"),
+            (Role::Overflow, "overflow"),
+        ] {
+            assert_eq!(role.as_str(), text);
+            let read: Role = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(read, role);
+        }
+    }
+
+    #[test]
     fn no_candidates_no_choice() {
         for s in Strategy::ALL {
             assert_eq!(run(s, &[]), None, "{}", s.as_str());
@@ -342,6 +355,31 @@ mod tests {
                 "all at or above: lowest",
                 vec![c(0, Some(1.2)), c(1, Some(0.97)), c(2, Some(1.0))],
                 11,
+            ),
+            // Read as 0, these tie with a fresh account and lose to it on recency.
+            (
+                "negative is not more headroom than none",
+                vec![
+                    used(c(0, None), mins_ago(5)),
+                    used(c(1, Some(-0.5)), mins_ago(1)),
+                ],
+                10,
+            ),
+            (
+                "-0 is not below 0",
+                vec![
+                    used(c(0, Some(0.0)), mins_ago(5)),
+                    used(c(1, Some(-0.0)), mins_ago(1)),
+                ],
+                10,
+            ),
+            (
+                "NaN is not above the threshold",
+                vec![
+                    used(c(0, Some(f64::NAN)), mins_ago(5)),
+                    used(c(1, Some(0.0)), mins_ago(1)),
+                ],
+                10,
             ),
         ];
         for (case, cs, want) in table {

@@ -288,6 +288,8 @@ fn display_round_trips_and_keeps_no_text() {
     let shown = k.to_string();
     assert!(shown.starts_with("content:") && shown.len() == "content:".len() + 32);
     assert!(!shown.contains("secret"));
+    // `{:?}` in a log line shows the same digest, never more.
+    assert_eq!(format!("{k:?}"), shown);
     assert_eq!(shown.parse::<ConversationKey>().unwrap(), k);
     let json = serde_json::to_string(&k).unwrap();
     assert_eq!(serde_json::from_str::<ConversationKey>(&json).unwrap(), k);
@@ -295,4 +297,100 @@ fn display_round_trips_and_keeps_no_text() {
     assert!("nope:00112233445566778899aabbccddeeff"
         .parse::<ConversationKey>()
         .is_err());
+}
+
+#[test]
+fn a_system_prompt_is_not_confused_with_the_same_words_sent_as_the_user() {
+    let with_system = key(
+        Dialect::Anthropic,
+        &no_headers(),
+        &json!({"system": "You are terse.", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hello"}]}]}),
+    );
+    let as_user = key(
+        Dialect::Anthropic,
+        &no_headers(),
+        &json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "You are terse."}, {"type": "text", "text": "hello"}]}]}),
+    );
+    assert!(with_system.is_some() && as_user.is_some());
+    assert_ne!(with_system, as_user, "two conversations, two keys");
+}
+
+#[test]
+fn items_without_text_do_not_hide_the_first_user_message() {
+    let plain = key(
+        Dialect::Openai,
+        &no_headers(),
+        &json!({"input": [{"role": "user", "content": "hello"}]}),
+    );
+    assert!(plain.is_some());
+    // A Responses item with no role (a reference to an earlier item) comes first.
+    let after_reference = key(
+        Dialect::Openai,
+        &no_headers(),
+        &json!({"input": [{"type": "item_reference", "id": "msg_1"},
+            {"role": "user", "content": "hello"}]}),
+    );
+    assert_eq!(after_reference, plain);
+    // A user turn with no content comes first.
+    let after_empty_turn = key(
+        Dialect::Openai,
+        &no_headers(),
+        &json!({"messages": [{"role": "user", "content": null},
+            {"role": "user", "content": "hello"}]}),
+    );
+    let chat = key(
+        Dialect::Openai,
+        &no_headers(),
+        &json!({"messages": [{"role": "user", "content": "hello"}]}),
+    );
+    assert!(chat.is_some());
+    assert_eq!(after_empty_turn, chat);
+}
+
+#[test]
+fn gemini_system_instructions_tell_conversations_apart() {
+    let with = |system: &str| {
+        key(
+            Dialect::Google,
+            &no_headers(),
+            &json!({"systemInstruction": {"parts": [{"text": system}]},
+                "contents": [{"role": "user", "parts": [{"text": "Name three rivers."}]}]}),
+        )
+    };
+    assert!(with("You are a geographer.").is_some());
+    assert_ne!(with("You are a geographer."), with("You are a poet."));
+}
+
+#[test]
+fn only_texts_a_few_levels_down_are_hashed() {
+    // What a client nests deeper than blocks in parts in a message does not name a
+    // conversation, and keypool does not walk it.
+    let user = |deep: serde_json::Value| {
+        key(
+            Dialect::Openai,
+            &no_headers(),
+            &json!({"messages": [{"role": "user", "content": ["hello", deep]}]}),
+        )
+        .unwrap()
+    };
+    // Arrays: a string four levels down is a text, one five levels down is not.
+    assert_ne!(user(json!([[["a"]]])), user(json!([[["b"]]])));
+    assert_eq!(user(json!([[[["a"]]]])), user(json!([[[["b"]]]])));
+    // Objects: `parts` within `parts` the same.
+    let parts = |t: &str, levels: usize| {
+        let mut v = json!({"text": t});
+        for _ in 0..levels {
+            v = json!({ "parts": v });
+        }
+        v
+    };
+    assert_ne!(user(parts("a", 2)), user(parts("b", 2)));
+    assert_eq!(user(parts("a", 3)), user(parts("b", 3)));
+    // A `text` that is not a string is not a text.
+    assert_eq!(
+        user(json!({"type": "x", "text": {"n": 1}})),
+        user(json!({"type": "x", "text": {"n": 2}}))
+    );
 }

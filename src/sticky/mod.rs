@@ -432,6 +432,82 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_that_stops_pinning_signatures_applies_to_requests_in_flight() {
+        let c = clock();
+        let a = Affinity::new(
+            Sticky::default(),
+            Pins::default(),
+            PinPolicy {
+                encrypted_content: true,
+                thinking_signatures: true,
+            },
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-claude-code-session-id", HeaderValue::from_static("cc-2"));
+        let body = json!({"model": "claude-opus-4-1", "messages": [
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "…", "signature": "EqQBCkgI"}]},
+            {"role": "user", "content": "more"}]})
+        .to_string();
+        let r = a.route("claude", Dialect::Anthropic, &h, body.as_bytes(), c.now());
+        assert!(r.bound.thinking_signature);
+        // The reload lands while alice answers.
+        a.set_policy(PinPolicy::default());
+        a.served("claude", &r, "alice", true, c.now());
+        let k = r.key.unwrap();
+        assert_eq!(a.pins.conversation("claude", &k, c.now()), None);
+        assert_eq!(
+            a.sticky.peek("claude", &k, c.now()).as_deref(),
+            Some("alice")
+        );
+    }
+
+    #[test]
+    fn only_a_successful_turn_with_bound_state_pins_its_conversation() {
+        let c = clock();
+        let a = Affinity::default();
+        let h = codex_headers();
+        let plain = a.route("codex", Dialect::Openai, &h, &codex_body(false), c.now());
+        a.served("codex", &plain, "alice", true, c.now());
+        assert!(a.pins.is_empty(), "nothing bound: sticky only");
+        let bound = a.route("codex", Dialect::Openai, &h, &codex_body(true), c.now());
+        // Bob answered with an error: the state is not his.
+        a.served("codex", &bound, "bob", false, c.now());
+        assert!(a.pins.is_empty(), "a failed answer pins nothing");
+        a.served("codex", &bound, "alice", true, c.now());
+        let k = bound.key.unwrap();
+        assert_eq!(
+            a.pins.conversation("codex", &k, c.now()).as_deref(),
+            Some("alice")
+        );
+    }
+
+    #[test]
+    fn pruning_drops_expired_assignments_and_pins_and_counts_both() {
+        let c = clock();
+        let a = Affinity::default();
+        for id in ["s1", "s2"] {
+            let k = ConversationKey::from_session(KeySource::Codex, id);
+            a.sticky.assign("codex", &k, "alice", c.now());
+        }
+        a.pins.pin_response("codex", "resp_1", "alice", c.now());
+        assert_eq!(a.prune(c.now()), 0, "nothing expired yet");
+        // Past the sticky idle, within the pin idle: only the assignments go.
+        c.advance(DEFAULT_IDLE);
+        assert_eq!(a.prune(c.now()), 2);
+        assert!(a.sticky.is_empty() && !a.pins.is_empty());
+        a.sticky.assign(
+            "codex",
+            &ConversationKey::from_session(KeySource::Codex, "s3"),
+            "bob",
+            c.now(),
+        );
+        c.advance(DEFAULT_PIN_IDLE);
+        assert_eq!(a.prune(c.now()), 2, "one assignment and one pin");
+        assert!(a.sticky.is_empty() && a.pins.is_empty());
+    }
+
+    #[test]
     fn snapshot_survives_a_restart() {
         let c = clock();
         let a = Affinity::default();

@@ -493,6 +493,11 @@ mod tests {
         assert!(bound_state(compacted.to_string().as_bytes()).encrypted_content);
         let empty = json!({"input": [{"type": "reasoning", "encrypted_content": null}]});
         assert!(!bound_state(empty.to_string().as_bytes()).any());
+        let blank = json!({"input": [{"type": "reasoning", "encrypted_content": ""}]});
+        assert!(!bound_state(blank.to_string().as_bytes()).any());
+        let unsigned = json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "…", "signature": ""}]}]});
+        assert!(!bound_state(unsigned.to_string().as_bytes()).any());
 
         let claude = json!({"model": "claude-sonnet-4-5", "messages": [
             {"role": "user", "content": "hi"},
@@ -511,6 +516,9 @@ mod tests {
             "tools": [{"name": "t", "input_schema": {"properties": {"signature": {}}}}]});
         assert!(!bound_state(schema_only.to_string().as_bytes()).any());
         assert!(!bound_state(b"not json \"signature\"").any());
+        // Only what the caller will pin is looked for, and so reported.
+        assert!(!detect(later.to_string().as_bytes(), false, true).any());
+        assert!(!detect(claude.to_string().as_bytes(), true, false).any());
     }
 
     #[test]
@@ -544,6 +552,35 @@ mod tests {
             Some("bob")
         );
         assert_eq!(pins.counts(clock.now())["p"]["carol"], 1);
+    }
+
+    #[test]
+    fn a_default_pin_lasts_as_long_as_openai_keeps_the_response() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_750_000_000));
+        let pins = Pins::default();
+        let day = Duration::from_secs(24 * 3600);
+        pins.pin_response("p", RESP, "alice", clock.now());
+        pins.pin_response("p", "resp_two", "bob", clock.now());
+        clock.advance(29 * day);
+        assert_eq!(
+            pins.response("p", RESP, clock.now()).as_deref(),
+            Some("alice"),
+            "29 days unused"
+        );
+        clock.advance(day);
+        assert_eq!(pins.response("p", "resp_two", clock.now()), None, "30 days");
+    }
+
+    #[test]
+    fn a_response_id_is_found_anywhere_in_the_first_64_kb() {
+        let at = |pad: usize| {
+            let mut chunk = format!("{{\"output_text\":\"{}\",", "x".repeat(pad));
+            chunk += &format!("\"id\":\"{RESP}\"}}");
+            created_response_id(chunk.as_bytes())
+        };
+        assert_eq!(at(10 * 1024).as_deref(), Some(RESP));
+        assert_eq!(at(60 * 1024).as_deref(), Some(RESP));
+        assert_eq!(at(70 * 1024), None, "not scanned past 64 KB");
     }
 
     #[test]
