@@ -7,8 +7,10 @@ mod support;
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::guard::Within;
-use support::keypool::{Harness, Keypool};
+use support::keypool::{status_json, Harness, Keypool};
 use support::{every_host, Behaviour, FakeOAuth, FakeProvider, Flavor, Grant, TestCa};
+
+const HOURS: Duration = Duration::from_secs(3 * 3600);
 
 struct World {
     fake: FakeProvider,
@@ -17,13 +19,13 @@ struct World {
     kp: Harness,
 }
 
-/// keypool with one Claude subscription account per name, each token valid for hours
-/// (so no refresh happens unless a refusal asks for one).
-async fn world(names: &[&str]) -> World {
+/// keypool with one Claude subscription account per name, each token valid for
+/// `expires_in` (hours: no refresh happens unless a refusal asks for one).
+async fn world(names: &[&str], expires_in: Duration) -> World {
     let ca = TestCa::new();
     let fake = FakeProvider::start(&ca, &every_host()).await;
     let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let expires = (SystemTime::now() + Duration::from_secs(3 * 3600))
+    let expires = (SystemTime::now() + expires_in)
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
@@ -75,7 +77,7 @@ async fn claude_message(kp: &Harness) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_401_in_no_error_dialect_refreshes_the_token_and_replays() {
-    let w = world(&["max"]).await;
+    let w = world(&["max"], HOURS).await;
     // Subscription backends answer an expired token with bodies of their own.
     w.fake.set(
         &w.grants[0].access,
@@ -94,7 +96,7 @@ async fn a_401_in_no_error_dialect_refreshes_the_token_and_replays() {
 
 #[tokio::test]
 async fn a_subscription_limit_moves_on_without_a_refresh() {
-    let w = world(&["a", "b"]).await;
+    let w = world(&["a", "b"], HOURS).await;
     for g in &w.grants {
         w.fake.set(
             &g.access,
@@ -111,4 +113,37 @@ async fn a_subscription_limit_moves_on_without_a_refresh() {
         0,
         "a limit says nothing about the token"
     );
+}
+
+#[tokio::test]
+async fn a_dead_login_is_set_aside_not_retried_on_every_request() {
+    // Tokens about to expire: the first use refreshes.
+    let w = world(&["a", "b"], Duration::from_secs(60)).await;
+    // Another program redeemed a's refresh token first: keypool's copy is now a reuse.
+    w.oauth
+        .use_refresh(Flavor::Anthropic, &w.grants[0].refresh)
+        .unwrap();
+    for _ in 0..4 {
+        let r = claude_message(&w.kp).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-keypool-account"], "b");
+    }
+    assert_eq!(
+        w.oauth.token_calls(Flavor::Anthropic),
+        2,
+        "a's refresh is tried once and then a is left alone; b refreshes once"
+    );
+    let status = status_json(w.kp.addr()).await;
+    let a = status["pools"][0]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "a")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        a["state"], "disabled",
+        "the status says why a sits out: {a}"
+    );
+    assert!(a.to_string().contains("invalid_grant"), "{a}");
 }
