@@ -358,3 +358,6 @@ fn content_length(parts: &Parts) -> Option<u64> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests;

@@ -96,3 +96,38 @@ fn rehome(api_base: Option<&str>, provider: &Provider, target: &Target) -> Optio
                     .any(|h| h.eq_ignore_ascii_case(&t.host))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_rehomed_only_to_another_tls_host_of_its_provider() {
+        let r = crate::providers::Registry::new(crate::providers::builtin());
+        let copilot = r.by_id("github-copilot").unwrap();
+        let t = Target {
+            scheme: "https",
+            host: "api.githubcopilot.com".into(),
+            port: 443,
+            client: None,
+        };
+        let moved = rehome(Some("https://api.business.githubcopilot.com"), copilot, &t).unwrap();
+        assert_eq!(
+            (moved.scheme, moved.host.as_str()),
+            ("https", "api.business.githubcopilot.com")
+        );
+        assert!(
+            rehome(Some("https://api.githubcopilot.com"), copilot, &t).is_none(),
+            "same host"
+        );
+        assert!(
+            rehome(Some("http://api.business.githubcopilot.com"), copilot, &t).is_none(),
+            "no TLS"
+        );
+        assert!(
+            rehome(Some("https://evil.example.com"), copilot, &t).is_none(),
+            "not the provider's"
+        );
+        assert!(rehome(None, copilot, &t).is_none());
+    }
+}

@@ -199,4 +199,33 @@ mod tests {
         let mut h = headers(&[]);
         assert!(AuthScheme::Bearer.apply(&mut h, None, "a\nb").is_err());
     }
+
+    #[test]
+    fn every_scheme_reads_back_from_its_config_name() {
+        for scheme in [
+            AuthScheme::Bearer,
+            AuthScheme::XApiKey,
+            AuthScheme::GoogApiKey,
+            AuthScheme::Query("api_key".into()),
+        ] {
+            let name = scheme.to_string();
+            assert_eq!(name.parse::<AuthScheme>(), Ok(scheme), "{name}");
+        }
+        assert_eq!(AuthScheme::XApiKey.to_string(), "x-api-key");
+        assert!(
+            "query:".parse::<AuthScheme>().is_err(),
+            "a query scheme names its parameter"
+        );
+    }
+
+    #[test]
+    fn x_api_key_replaces_every_client_credential() {
+        let mut h = headers(&[("authorization", "Bearer client"), ("api-key", "client2")]);
+        let e = AuthScheme::XApiKey
+            .apply(&mut h, None, "sk-ant-acct")
+            .unwrap();
+        assert_eq!(h["x-api-key"], "sk-ant-acct");
+        assert!(!h.contains_key("authorization") && !h.contains_key("api-key"));
+        assert_eq!(e.query, None);
+    }
 }

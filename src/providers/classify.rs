@@ -380,6 +380,75 @@ mod tests {
         );
         assert_eq!(o.cooldown(), Duration::from_secs(7));
     }
+
+    #[test]
+    fn only_a_verdict_about_the_account_rotates() {
+        assert!(!Verdict::Ok.rotates());
+        for v in [
+            Verdict::RateLimited,
+            Verdict::Overloaded,
+            Verdict::Exhausted,
+            Verdict::AuthFailed,
+        ] {
+            assert!(v.rotates(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn only_error_statuses_have_their_body_read() {
+        for (d, status, read) in [
+            (Dialect::Openai, 200, false),
+            (Dialect::Openai, 500, false),
+            (Dialect::Openai, 400, false),
+            (Dialect::Google, 200, false),
+            (Dialect::Google, 400, true),
+            (Dialect::Anthropic, 529, true),
+            (Dialect::Openai, 429, true),
+            (Dialect::Openrouter, 402, true),
+            (Dialect::Openai, 401, true),
+            (Dialect::Openai, 403, true),
+            (Dialect::Openai, 503, true),
+        ] {
+            let s = StatusCode::from_u16(status).unwrap();
+            assert_eq!(needs_body(d, s), read, "{d:?} {status}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_without_a_provider_error_body_is_not_the_accounts() {
+        // A CDN or a corporate proxy answering 401/403 with a page of its own says
+        // nothing about the key.
+        for status in [401, 403] {
+            assert_eq!(
+                c(Dialect::Openai, status, "<html>denied</html>").verdict,
+                Verdict::Ok
+            );
+        }
+        let forbidden = r#"{"error":{"message":"Project does not have access","type":"invalid_request_error","code":"unsupported_country"}}"#;
+        assert_eq!(
+            c(Dialect::Openai, 403, forbidden).verdict,
+            Verdict::AuthFailed
+        );
+        let bad_request = r#"{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(c(Dialect::Google, 400, bad_request).verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn a_google_retry_delay_of_five_minutes_is_still_a_rate_limit() {
+        let body = |delay: &str| {
+            format!(
+                r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"retryDelay":"{delay}"}}]}}}}"#
+            )
+        };
+        assert_eq!(
+            c(Dialect::Google, 429, &body("300s")).verdict,
+            Verdict::RateLimited
+        );
+        assert_eq!(
+            c(Dialect::Google, 429, &body("301s")).verdict,
+            Verdict::Exhausted
+        );
+    }
 }
 
 /// Seeded fuzzing: a refusal with any reset in its headers or body cools an account for

@@ -358,4 +358,66 @@ mod tests {
             "/client/v4/accounts/mine/ai/v1/chat/completions"
         );
     }
+
+    #[test]
+    fn kinds_name_themselves_as_the_config_does() {
+        assert_eq!(Kind::ApiKey.as_str(), "api_key");
+        assert_eq!(Kind::OAuth.as_str(), "oauth");
+    }
+
+    #[test]
+    fn a_subscription_only_provider_reads_every_request_as_oauth() {
+        let r = Registry::new(builtin());
+        let none = http::HeaderMap::new();
+        let codex = r.by_id("openai-codex").unwrap();
+        assert_eq!(codex.client_kind(&none), Some(Kind::OAuth));
+        let openai = r.by_id("openai").unwrap();
+        assert_eq!(openai.client_kind(&none), Some(Kind::ApiKey));
+    }
+
+    #[test]
+    fn only_an_account_path_provider_needs_an_account_id() {
+        let r = Registry::new(builtin());
+        assert!(r.by_id("cloudflare-workers-ai").unwrap().needs_account_id());
+        assert!(!r.by_id("openai").unwrap().needs_account_id());
+        assert_eq!(
+            r.by_id("openai")
+                .unwrap()
+                .rewrite_path("/v1/models", Some("x")),
+            None
+        );
+    }
+
+    #[test]
+    fn an_encoded_backslash_is_no_plain_path() {
+        let r = Registry::new(builtin());
+        assert!(!r
+            .by_id("anthropic")
+            .unwrap()
+            .covers("/v1%5c..%5capi/x", Kind::ApiKey));
+    }
+
+    #[test]
+    fn a_config_entry_replaces_a_builtin_id_and_its_hosts() {
+        let mut r = Registry::new(builtin());
+        let ids: Vec<&str> = r.ids().collect();
+        assert_eq!(ids.first(), Some(&"openai"));
+        assert_eq!(ids.len(), builtin().len());
+        assert!(r.hosts().any(|h| h == "api.openai.com"));
+        let mut mine = r.by_id("openai").unwrap().as_ref().clone();
+        mine.hosts = vec!["OpenAI.Internal.Example".into()];
+        r.insert(mine);
+        assert_eq!(
+            r.ids().filter(|i| *i == "openai").count(),
+            1,
+            "replaced, not added"
+        );
+        assert!(
+            r.for_host("api.openai.com").is_none(),
+            "the old host is gone"
+        );
+        assert_eq!(r.for_host("openai.internal.example").unwrap().id, "openai");
+        assert!(r.hosts().any(|h| h == "openai.internal.example"));
+        assert!(!r.hosts().any(|h| h == "api.openai.com"));
+    }
 }

@@ -235,6 +235,35 @@ mod tests {
         );
         assert_eq!(parse_proto_duration("34"), None);
     }
+
+    #[test]
+    fn go_durations_below_a_millisecond() {
+        assert_eq!(parse_go_duration("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_go_duration("3µs"), Some(Duration::from_micros(3)));
+        assert_eq!(parse_go_duration("1s500ns"), Some(Duration::new(1, 500)));
+    }
+
+    #[test]
+    fn a_bare_reset_is_seconds_or_an_epoch_by_its_size() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let bare = |v: &str| parse_reset_headers(&h(&[("x-ratelimit-reset", v)]), now);
+        assert_eq!(
+            bare("30"),
+            Some(Duration::from_secs(30)),
+            "seconds from now"
+        );
+        assert_eq!(
+            bare("1700000042"),
+            Some(Duration::from_secs(42)),
+            "epoch seconds"
+        );
+        assert_eq!(
+            bare("1700000042000"),
+            Some(Duration::from_secs(42)),
+            "epoch ms"
+        );
+        assert_eq!(bare("1699999000"), Some(Duration::ZERO), "already past");
+    }
 }
 
 /// Seeded fuzzing: whatever a server writes in any reset field, parsing never panics

@@ -52,3 +52,55 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
     };
     serde_json::to_vec(&v).expect("a json! value serialises")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{classify, Verdict};
+    use http::{HeaderMap, StatusCode};
+    use std::time::SystemTime;
+
+    /// keypool's own errors read, by the provider's rules, as what they stand for: an SDK
+    /// that parses the provider's errors parses keypool's the same way.
+    #[test]
+    fn each_dialect_reads_back_as_the_error_it_stands_for() {
+        let dialects = [
+            Dialect::Openai,
+            Dialect::Anthropic,
+            Dialect::Google,
+            Dialect::Openrouter,
+        ];
+        for d in dialects {
+            let body = error_response_body(d, ErrorKind::RateLimit, "keypool: wait");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["message"], "keypool: wait", "{d:?}");
+            let o = classify(
+                d,
+                StatusCode::TOO_MANY_REQUESTS,
+                &HeaderMap::new(),
+                &body,
+                SystemTime::now(),
+            );
+            assert_eq!(o.verdict, Verdict::RateLimited, "{d:?}");
+            let body = error_response_body(d, ErrorKind::Auth, "keypool: log in");
+            let o = classify(
+                d,
+                StatusCode::UNAUTHORIZED,
+                &HeaderMap::new(),
+                &body,
+                SystemTime::now(),
+            );
+            assert_eq!(o.verdict, Verdict::AuthFailed, "{d:?}");
+        }
+        let gateway = error_response_body(Dialect::Anthropic, ErrorKind::GatewayTimeout, "m");
+        let v: serde_json::Value = serde_json::from_slice(&gateway).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "timeout_error");
+        let google = error_response_body(Dialect::Google, ErrorKind::BadGateway, "m");
+        let v: serde_json::Value = serde_json::from_slice(&google).unwrap();
+        assert_eq!(
+            (v["error"]["code"].as_u64(), v["error"]["status"].as_str()),
+            (Some(502), Some("UNAVAILABLE"))
+        );
+    }
+}

@@ -253,4 +253,33 @@ mod tests {
             r#"{"type":"response.failed"}"#
         ));
     }
+
+    #[test]
+    fn a_responses_error_event_is_read_by_its_type_or_its_name() {
+        let overloaded = r#"{"type":"error","code":"server_is_overloaded","message":"busy"}"#;
+        // Without an `event:` line the event is named `message`; its type still tells.
+        assert_eq!(
+            c(Dialect::Openai, "message", overloaded).verdict,
+            Verdict::Overloaded
+        );
+        let code_only = r#"{"type":"error","code":"rate_limit_exceeded"}"#;
+        assert_eq!(
+            c(Dialect::Openai, "error", code_only).verdict,
+            Verdict::RateLimited
+        );
+        // An event that is not an error keeps its fields to itself.
+        let delta =
+            r#"{"type":"response.output_text.delta","code":"rate_limit_exceeded","message":"x"}"#;
+        assert_eq!(
+            c(Dialect::Openai, "response.output_text.delta", delta).verdict,
+            Verdict::Ok
+        );
+    }
+
+    #[test]
+    fn output_is_no_preamble_whatever_its_event_name() {
+        let delta = r#"{"type":"response.output_text.delta","delta":"hi"}"#;
+        assert!(!is_preamble("message", delta));
+        assert!(!is_preamble("response.output_text.delta", delta));
+    }
 }
