@@ -293,6 +293,17 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_before_the_first_line_only_is_dropped() {
+        let mut p = EventParser::default();
+        assert_eq!(
+            p.feed(b"\xEF\xBB\xBFdata: first\n\n"),
+            vec![ev("message", "first")]
+        );
+        // Later, the same bytes are part of the line: not a field keypool knows.
+        assert!(p.feed(b"\xEF\xBB\xBFdata: later\n\n").is_empty());
+    }
+
+    #[test]
     fn multi_line_data_and_empty_data() {
         let mut p = EventParser::default();
         assert_eq!(
@@ -489,19 +500,39 @@ mod tests {
         assert!(text.ends_with("\"late\"}}\n\n"), "{text}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_stream_without_events_is_passed_on_after_the_cap() {
         let (tx, resp) = stream("text/event-stream");
         let comment = Bytes::from(format!(": {}\n", "x".repeat(1000)));
         for _ in 0..=MAX_HELD / 1000 {
             tx.send(comment.clone()).unwrap();
         }
+        let started = tokio::time::Instant::now();
         let p = peek(resp, Dialect::Openai).await.unwrap();
+        // The cap, not the time bound, let it go: no virtual time passed.
+        assert!(started.elapsed() < BOUND, "held until the bound");
         assert_eq!(p.outcome, Outcome::ok());
         tx.send(Bytes::from_static(b"data: [DONE]\n\n")).unwrap();
         drop(tx);
         let bytes = collect(p.response).await;
         assert_eq!(bytes.len(), comment.len() * (MAX_HELD / 1000 + 1) + 14);
+    }
+
+    #[tokio::test]
+    async fn an_error_after_exactly_the_cap_of_comments_is_still_seen() {
+        let (tx, resp) = stream("text/event-stream");
+        // 64 KiB of comments, in lines of 1024 bytes: still held, since only more than
+        // the cap lets a stream go uninspected.
+        let line = Bytes::from(format!(": {}\n", "x".repeat(1021)));
+        for _ in 0..64 {
+            tx.send(line.clone()).unwrap();
+        }
+        tx.send(Bytes::from_static(
+            b"data: {\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"x\"}}\n\n",
+        ))
+        .unwrap();
+        let p = peek(resp, Dialect::Openai).await.unwrap();
+        assert_eq!(p.outcome.verdict, Verdict::RateLimited, "{:?}", p.outcome);
     }
 
     #[tokio::test]
