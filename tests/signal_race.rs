@@ -6,12 +6,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::binary::keypool_with;
+use support::guard::{wait_child, LinesWithin};
 
 /// Starts in a row; the race, when it was there, lost more than half of them under load.
 const STARTS: usize = 25;
@@ -48,35 +47,6 @@ fn first_answer(child: &mut Child, addr: SocketAddr) {
     }
 }
 
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The exit code once `child` exits; fails the test if it outlives the patience.
-fn exit_code(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "keypool did not exit after SIGTERM"
-        );
-        // Polling a pid has no event to wait on; the exit, not this pause, decides.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, sig) };
@@ -97,26 +67,22 @@ fn sighup_as_soon_as_the_port_answers_reloads_instead_of_killing() {
                 .unwrap(),
         );
         let child = &mut guard.0;
-        let lines = stderr_lines(child);
+        let lines = LinesWithin::of(child.stderr.take().unwrap());
         first_answer(child, addr);
         signal(child, libc::SIGHUP);
 
         let mut log = Vec::new();
-        let deadline = Instant::now() + PATIENCE;
         while !log
             .iter()
             .any(|l: &String| l.contains("keypool: reloaded "))
         {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => log.push(line),
-                Err(_) => {
-                    let status = child.try_wait().unwrap();
-                    panic!(
-                        "start {start}: no reload after SIGHUP (exit: {status:?}); stderr:\n{}",
-                        log.join("\n")
-                    );
-                }
+            match lines.next_within("the reload SIGHUP asks for") {
+                Some(line) => log.push(line),
+                None => panic!(
+                    "start {start}: keypool exited on SIGHUP ({:?}); stderr:\n{}",
+                    child.try_wait().unwrap(),
+                    log.join("\n")
+                ),
             }
         }
         assert!(
@@ -126,7 +92,7 @@ fn sighup_as_soon_as_the_port_answers_reloads_instead_of_killing() {
         );
         signal(child, libc::SIGTERM);
         assert_eq!(
-            exit_code(child),
+            wait_child(child, PATIENCE, "keypool exiting on SIGTERM").code(),
             Some(0),
             "start {start}:\n{}",
             log.join("\n")
