@@ -171,6 +171,60 @@ async fn a_refused_token_is_refreshed_once_and_the_request_replayed() {
 }
 
 #[tokio::test]
+async fn a_refused_token_whose_refresh_fails_moves_the_request_to_the_next_login() {
+    let (w, grants, b) = anthropic_world(&["a", "b"], Duration::from_secs(3 * 3600)).await;
+    let kp = b.start().await;
+    // a's token looks valid locally, the provider refuses it, and its login was signed
+    // out elsewhere: the refresh after the 401 fails too.
+    w.fake.set(&grants[0].1.access, Behaviour::Unauthorized);
+    w.oauth.revoke(Flavor::Anthropic, &grants[0].1.refresh);
+    let r = claude_message(&kp).await;
+    assert_eq!(r.status(), 200, "the buffered body is replayed on b");
+    assert_eq!(r.headers()["x-keypool-account"], "b");
+    assert_eq!(r.headers()["x-keypool-attempts"], "2");
+    assert_eq!(
+        w.oauth.token_calls(Flavor::Anthropic),
+        1,
+        "only a's failed refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_body_too_large_to_replay_gets_the_401_as_is_without_a_refresh() {
+    let w = world().await;
+    let id = w.oauth.identity(Flavor::Anthropic, "max");
+    let g = w.oauth.grant(&id);
+    let expires = w.ms_from_now(Duration::from_secs(3 * 3600));
+    let b = w.builder(&(stored("max", "anthropic") + "[limits]\nreplay_body_mib = 1\n"));
+    b.home_file(
+        "credentials.json",
+        &credentials(&[("max", entry("anthropic", &g, expires, &id))]),
+    );
+    let kp = b.start().await;
+    w.fake.set(&g.access, Behaviour::Unauthorized);
+    let big = json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "x".repeat(2 << 20)}]})
+    .to_string();
+    let r = kp
+        .client()
+        .post("https://api.anthropic.com/v1/messages")
+        .bearer_auth("sk-ant-oat01-client-own")
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .within("the answer to a body over the replay limit")
+        .await
+        .unwrap();
+    // The body streamed upstream and is gone: a refreshed token would have nothing to send.
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-keypool-attempts"], "1");
+    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 0);
+    assert_eq!(w.fake.seen().len(), 1);
+    assert_eq!(w.fake.seen()[0].body.len(), big.len());
+}
+
+#[tokio::test]
 async fn fifty_concurrent_requests_cause_one_refresh() {
     let (w, _grants, b) = anthropic_world(&["max"], Duration::from_secs(60)).await;
     let kp = b.start().await;
