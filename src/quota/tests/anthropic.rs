@@ -185,3 +185,42 @@ fn unified_account_wide_headers_alone() {
     );
     assert!(ws.is_empty(), "{ws:#?}");
 }
+
+#[test]
+fn each_representative_claim_names_its_window() {
+    for (claim, key, minutes, scope) in [
+        ("five_hour", "5h", 300, None),
+        ("seven_day", "7d", 10080, None),
+        ("seven_day_opus", "7d-opus", 10080, Some("opus")),
+        ("seven_day_sonnet", "7d-sonnet", 10080, Some("sonnet")),
+        ("seven_day_overage_included", "7d_oi", 10080, None),
+    ] {
+        // The account-wide status alone, without a reset, is enough to land on it.
+        let ws = learn_with(
+            Dialect::Anthropic,
+            &[
+                ("anthropic-ratelimit-unified-status", "rejected"),
+                ("anthropic-ratelimit-unified-representative-claim", claim),
+            ],
+        );
+        assert_eq!(ws.len(), 1, "{claim}: {ws:#?}");
+        let w = get(&ws, key);
+        assert_eq!(w.status, Some(WindowStatus::Rejected), "{claim}");
+        assert_eq!(
+            (w.minutes, w.scope.as_deref()),
+            (Some(minutes), scope),
+            "{claim}"
+        );
+    }
+}
+
+#[test]
+fn a_unified_window_measured_in_minutes() {
+    let ws = learn_with(
+        Dialect::Anthropic,
+        &[("anthropic-ratelimit-unified-30m-utilization", "0.5")],
+    );
+    let w = get(&ws, "30m");
+    assert_eq!(w.minutes, Some(30));
+    approx(w.utilization, 0.5);
+}

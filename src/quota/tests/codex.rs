@@ -132,3 +132,17 @@ fn codex_window_needs_its_used_percent() {
     );
     assert!(ws.is_empty(), "{ws:#?}");
 }
+
+#[test]
+fn a_blank_limit_name_leaves_the_limit_named_by_its_key() {
+    let ws = learn_with(
+        Dialect::Openai,
+        &[
+            ("x-codex-bengalfox-primary-used-percent", "80"),
+            ("x-codex-bengalfox-primary-window-minutes", "300"),
+            ("x-codex-bengalfox-limit-name", "  "),
+        ],
+    );
+    assert_eq!(ws.len(), 1, "{ws:#?}");
+    assert_eq!(get(&ws, "5h").scope.as_deref(), Some("codex-bengalfox"));
+}

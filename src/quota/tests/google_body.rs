@@ -66,6 +66,7 @@ fn gemini_retry_info_alone_and_non_quota_errors() {
     assert_eq!(w.resets_at, at(NOW_SECS + 20));
     assert_eq!(w.status, Some(WindowStatus::Rejected));
     assert_eq!(w.scope, None);
+    approx(w.utilization, 1.0);
 
     let bad_key = r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
     for (dialect, body) in [
@@ -93,4 +94,27 @@ fn gemini_retry_info_alone_and_non_quota_errors() {
     let w = get(&ws, "PerDay");
     assert_eq!((w.limit, w.remaining, w.resets_at), (None, None, None));
     assert_eq!(w.pressure(), Some(1.0));
+}
+
+#[test]
+fn the_window_length_is_read_from_each_spelling_of_the_quota_id() {
+    for (id, minutes) in [
+        (
+            "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+            Some(1),
+        ),
+        ("RequestsPerHourPerProject", Some(60)),
+        (
+            "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            Some(1440),
+        ),
+        ("DailyRequestsPerProject", Some(1440)),
+        ("ConcurrentRequests", None),
+    ] {
+        let body = format!(
+            r#"{{"error":{{"details":[{{"violations":[{{"quotaId":"{id}"}}]}},{{"retryDelay":"5s"}}]}}}}"#
+        );
+        let ws = learn_error_body(Dialect::Google, body.as_bytes(), now());
+        assert_eq!(get(&ws, id).minutes, minutes, "{id}");
+    }
 }

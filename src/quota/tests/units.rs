@@ -186,3 +186,18 @@ fn families_are_read_whatever_the_dialect() {
     let ws = learn_with(Dialect::Anthropic, &[("x-ratelimit-remaining-tokens", "0")]);
     assert_eq!(get(&ws, "tokens").remaining, Some(0));
 }
+
+#[test]
+fn a_bare_reset_at_exactly_ten_to_the_nine_or_twelve_is_the_smaller_unit() {
+    // "Above 10⁹" means epoch seconds and "above 10¹²" epoch milliseconds; the bounds
+    // themselves read as seconds from now and as epoch seconds, both far off (clamped),
+    // never as an instant in 2001.
+    let far = Some(crate::bounds::after(now(), crate::bounds::MAX_HORIZON));
+    for v in ["1000000000", "1000000000000"] {
+        let ws = learn_with(
+            Dialect::Anthropic,
+            &[("anthropic-ratelimit-unified-reset", v)],
+        );
+        assert_eq!(get(&ws, "unified").resets_at, far, "{v}");
+    }
+}
