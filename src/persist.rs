@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Persisted {
     #[serde(default = "version")]
     pub version: u32,
@@ -26,6 +26,17 @@ pub struct Persisted {
 
 fn version() -> u32 {
     1
+}
+
+// Not derived: a derived default would write `"version": 0` into every saved file.
+impl Default for Persisted {
+    fn default() -> Persisted {
+        Persisted {
+            version: version(),
+            accounts: BTreeMap::new(),
+            affinity: None,
+        }
+    }
 }
 
 /// One account's state. `credential` is a fingerprint (never the secret) of the
@@ -237,6 +248,41 @@ mod tests {
             })
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn the_file_says_its_version_and_one_without_it_is_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::at(dir.path().join("state.json"));
+        f.save(&Persisted::default()).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap();
+        assert_eq!(saved["version"], 1);
+        std::fs::write(f.path(), r#"{"accounts":{}}"#).unwrap();
+        assert_eq!(f.load().version, 1);
+    }
+
+    #[test]
+    fn a_rejected_window_is_saved_as_rejected_and_only_that_one() {
+        use crate::quota::{Window, WindowStatus};
+        let now = at_1_8e9();
+        let window = |status| Window {
+            status,
+            utilization: Some(0.5),
+            ..Window::named("5h")
+        };
+        for (status, rejected) in [
+            (Some(WindowStatus::Rejected), Some(true)),
+            (Some(WindowStatus::Allowed), None),
+            (Some(WindowStatus::AllowedWarning), None),
+            (None, None),
+        ] {
+            let saved = SavedWindow::from_window(&window(status));
+            assert_eq!(saved.rejected, rejected, "{status:?}");
+            let back = saved.to_window(now).unwrap().status;
+            let kept = status.filter(|s| *s == WindowStatus::Rejected);
+            assert_eq!(back, kept, "{status:?}");
+        }
     }
 
     /// Every saved time at 2^64−1, beyond u64, negative, a float or a string: each entry

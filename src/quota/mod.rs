@@ -89,7 +89,8 @@ pub enum WindowStatus {
 }
 
 impl Window {
-    fn named(name: impl Into<String>) -> Window {
+    /// A window of that name that says nothing else yet.
+    pub fn named(name: impl Into<String>) -> Window {
         Window {
             name: name.into(),
             scope: None,
