@@ -39,6 +39,8 @@ pub mod state;
 pub mod status_view;
 pub mod sticky;
 pub mod stream_peek;
+#[cfg(test)]
+mod test_logs;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;

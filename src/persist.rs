@@ -251,6 +251,22 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_file_is_silent_and_an_unreadable_one_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::at(dir.path().join("state.json"));
+        let logs = crate::test_logs::logs_of(|| assert_eq!(f.load(), Persisted::default()));
+        assert_eq!(logs, "", "a first start has no state yet");
+        std::fs::create_dir(f.path()).unwrap();
+        let logs = crate::test_logs::logs_of(|| assert_eq!(f.load(), Persisted::default()));
+        assert!(logs.contains("WARN"), "{logs}");
+        assert!(
+            logs.contains("cannot read") && logs.contains("state.json"),
+            "{logs}"
+        );
+        assert!(f.path().is_dir(), "what cannot be read is left where it is");
+    }
+
+    #[test]
     fn the_file_says_its_version_and_one_without_it_is_version_1() {
         let dir = tempfile::tempdir().unwrap();
         let f = StateFile::at(dir.path().join("state.json"));

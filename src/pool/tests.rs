@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::oauth::store::Store;
 use crate::persist::{self, AccountState, Persisted, SavedHealth};
 use crate::quota::Window;
+use crate::test_logs::logs_of;
 use std::path::Path;
 
 fn pool(keys: &[&str]) -> Arc<Pool> {
@@ -346,30 +347,6 @@ fn a_refusal_is_counted_and_remembered_a_success_is_not() {
         p.members[0].stats.last_error(),
         Some((now, "429".to_string()))
     );
-}
-
-/// Collects what `tracing` writes while `f` runs on this thread.
-fn logs_of(f: impl FnOnce()) -> String {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<parking_lot::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let sink = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = buf.0.lock().clone();
-    String::from_utf8(bytes).unwrap()
 }
 
 #[test]
