@@ -301,6 +301,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ten_dropped_entries_are_named_and_the_rest_counted() {
+        let accounts: Vec<String> = (0..12)
+            .map(|i| {
+                let entry = r#"{"credential":"f","state":"cooling","until":-1,"verdict":"x"}"#;
+                format!(r#""a{i:02}":{entry}"#)
+            })
+            .collect();
+        let text = format!(r#"{{"version":1,"accounts":{{{}}}}}"#, accounts.join(","));
+        let (_, dropped) = lenient::read(text.as_bytes(), at_1_8e9()).unwrap();
+        assert_eq!(dropped.fields().len(), 10, "{:#?}", dropped.fields());
+        let logs = crate::test_logs::logs_of(|| dropped.report(Path::new("state.json")));
+        assert!(logs.contains("a09") && !logs.contains("a10"), "{logs}");
+        assert!(logs.contains("2 more entries dropped"), "{logs}");
+    }
+
     /// Every saved time at 2^64−1, beyond u64, negative, a float or a string: each entry
     /// that holds one is dropped and named; the sane entries beside them are kept.
     #[test]
