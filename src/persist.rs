@@ -315,6 +315,35 @@ mod tests {
         let logs = crate::test_logs::logs_of(|| dropped.report(Path::new("state.json")));
         assert!(logs.contains("a09") && !logs.contains("a10"), "{logs}");
         assert!(logs.contains("2 more entries dropped"), "{logs}");
+
+        let (_, dropped) = lenient::read(
+            br#"{"version":7,"accounts":{"q":{"credential":"f","quota":"5h"}}}"#,
+            at_1_8e9(),
+        )
+        .unwrap();
+        assert_eq!(dropped.fields(), [r#"accounts."q".quota: not a list"#]);
+        let logs = crate::test_logs::logs_of(|| dropped.report(Path::new("state.json")));
+        assert_eq!(
+            logs.lines().count(),
+            1,
+            "no count when none is left over: {logs}"
+        );
+    }
+
+    #[test]
+    fn a_saved_version_is_kept_and_the_longest_cooldown_is_not_too_long() {
+        let now = at_1_8e9();
+        let longest = epoch_secs(bounds::cool_until(now, bounds::MAX_COOLDOWN));
+        let text = format!(
+            r#"{{"version":7,"accounts":{{"a":{{"credential":"f","state":"cooling","until":{longest},"verdict":"rate_limited","detail":"x"}}}}}}"#
+        );
+        let (p, dropped) = lenient::read(text.as_bytes(), now).unwrap();
+        assert_eq!(p.version, 7);
+        assert!(dropped.fields().is_empty(), "{:?}", dropped.fields());
+        assert!(
+            p.accounts["a"].health.is_some(),
+            "a cooldown of exactly the longest is kept"
+        );
     }
 
     /// Every saved time at 2^64−1, beyond u64, negative, a float or a string: each entry
@@ -370,10 +399,12 @@ mod tests {
         for f in [
             "accounts.\"max\".until",
             "accounts.\"over\".until",
-            "accounts.\"neg\".until",
+            "accounts.\"over\".until: a floating point number, expected",
+            "accounts.\"neg\".until: a negative integer, expected",
+            "accounts.\"float\".until: a floating point number, expected",
             "accounts.\"text\".until: a string, expected epoch seconds",
-            "accounts.\"far\".until",
-            "accounts.\"win\".quota[0].resets_at",
+            "accounts.\"far\".until: the cooldown ends more than",
+            "accounts.\"win\".quota[0].resets_at: the time lies more than 32 days ahead",
             "accounts.\"win\".quota[2].resets_at",
             "affinity.sticky.entries[0].seen",
             "affinity.sticky.entries[2].key",
