@@ -263,6 +263,10 @@ mod tests {
             "epoch ms"
         );
         assert_eq!(bare("1699999000"), Some(Duration::ZERO), "already past");
+        // The bounds themselves are the smaller unit: seconds from now, epoch seconds.
+        let far = Some(crate::bounds::MAX_HORIZON);
+        assert_eq!(bare("1000000000"), far, "10^9 seconds from now, clamped");
+        assert_eq!(bare("1000000000000"), far, "epoch second 10^12, clamped");
     }
 }
 
