@@ -330,10 +330,6 @@ impl Pins {
         }
     }
 
-    pub fn set_limits(&self, idle: Duration, capacity: usize) {
-        self.table.set_limits(idle, capacity)
-    }
-
     /// `account` answered with response `id` (from [`created_response_id`]).
     pub fn pin_response(&self, pool: &str, id: &str, account: &str, now: SystemTime) {
         self.table.put(pool, &PinKey::response(id), account, now);
@@ -407,6 +403,27 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     const RESP: &str = "resp_68af4030592c81938ec0a5fbab4a3e9f05438e46b5f69a3b";
+
+    #[test]
+    fn debug_shows_digests_and_sizes_never_the_ids_or_accounts() {
+        let key = PinKey::response(RESP);
+        let shown = format!("{key:?}");
+        assert!(shown.starts_with("response:"), "{shown}");
+        assert_eq!(shown, key.to_string());
+        assert_eq!(shown.parse::<PinKey>().unwrap(), key);
+        assert!(!shown.contains(RESP), "{shown}");
+        let pins = Pins::new(Duration::from_secs(60), 8);
+        pins.pin_response("p", RESP, "acct-b", UNIX_EPOCH + Duration::from_secs(1_000));
+        let shown = format!("{pins:?}");
+        assert!(
+            shown.contains("len: 1") && shown.contains("idle: 60s"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(RESP) && !shown.contains("acct-b"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn previous_response_id_is_read_from_the_top_level_only() {
