@@ -84,6 +84,21 @@ fn prune_and_counts_skip_expired() {
 }
 
 #[test]
+fn an_insert_drops_at_most_eight_expired_entries() {
+    // The insert path stays cheap however many entries expired; a full prune takes the rest.
+    let clock = ManualClock::new(start());
+    let s = Sticky::new(Duration::from_secs(60), 100);
+    for i in 0..20 {
+        s.assign("p", &k(&format!("old{i}")), "a", clock.now());
+    }
+    clock.advance(Duration::from_secs(61));
+    s.assign("p", &k("fresh"), "a", clock.now());
+    assert_eq!(s.len(), 20 - 8 + 1);
+    assert_eq!(s.prune(clock.now()), 12);
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
 fn bounded_by_evicting_the_least_recently_seen() {
     let clock = ManualClock::new(start());
     let s = Sticky::new(DEFAULT_IDLE, 3);
