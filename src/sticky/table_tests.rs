@@ -221,6 +221,46 @@ fn snapshot_restore_round_trip() {
 }
 
 #[test]
+fn a_saved_entry_without_a_pool_or_an_account_is_not_restored() {
+    let clock = ManualClock::new(start());
+    let s = Sticky::new(Duration::from_secs(3600), 100);
+    s.assign("p", &k("c1"), "a", clock.now());
+    let mut snap = s.snapshot(clock.now());
+    let whole = snap.entries[0].clone();
+    snap.entries = vec![
+        SavedEntry {
+            pool: String::new(),
+            ..whole.clone()
+        },
+        SavedEntry {
+            account: String::new(),
+            ..whole
+        },
+    ];
+    let restored = Sticky::new(Duration::from_secs(3600), 100);
+    assert_eq!(restored.restore(snap, clock.now()), 0);
+    assert!(restored.is_empty());
+}
+
+#[test]
+fn debug_shows_the_size_and_idle_time_never_the_conversations() {
+    let s = Sticky::new(Duration::from_secs(3600), 10);
+    assert!(s.is_empty());
+    s.assign("p", &k("session-secretive"), "acct-a", start());
+    assert!(!s.is_empty());
+    assert_eq!(s.idle(), Duration::from_secs(3600));
+    let shown = format!("{s:?}");
+    assert!(
+        shown.contains("len: 1") && shown.contains("idle: 3600s"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("secretive") && !shown.contains("acct-a"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn shared_between_threads() {
     let s = Arc::new(Sticky::default());
     let now = start();
