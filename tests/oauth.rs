@@ -83,15 +83,26 @@ pub fn read_json(path: &std::path::Path) -> Value {
 
 /// Claude Code's request shape: its own subscription token and betas.
 pub async fn claude_message(kp: &Harness) -> reqwest::Response {
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}]});
+    claude_message_with(kp, body.to_string()).await
+}
+
+/// [`claude_message`] with `body` as the request body.
+pub async fn claude_message_with(kp: &Harness, body: String) -> reqwest::Response {
     kp.client()
         .post("https://api.anthropic.com/v1/messages?beta=true")
         .bearer_auth("sk-ant-oat01-client-own")
         .header("anthropic-version", "2023-06-01")
-        .header("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14")
+        .header(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14",
+        )
         .header("content-type", "application/json")
-        .body(json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}).to_string())
+        .body(body)
         .send()
-        .within("the answer to a Claude message through keypool").await
+        .within("the answer to a Claude message through keypool")
+        .await
         .unwrap()
 }
 
@@ -205,17 +216,7 @@ async fn a_body_too_large_to_replay_gets_the_401_as_is_without_a_refresh() {
     let big = json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
         "messages": [{"role": "user", "content": "x".repeat(2 << 20)}]})
     .to_string();
-    let r = kp
-        .client()
-        .post("https://api.anthropic.com/v1/messages")
-        .bearer_auth("sk-ant-oat01-client-own")
-        .header("anthropic-version", "2023-06-01")
-        .header("content-type", "application/json")
-        .body(big.clone())
-        .send()
-        .within("the answer to a body over the replay limit")
-        .await
-        .unwrap();
+    let r = claude_message_with(&kp, big.clone()).await;
     // The body streamed upstream and is gone: a refreshed token would have nothing to send.
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["x-keypool-attempts"], "1");
