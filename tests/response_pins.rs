@@ -7,7 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use support::guard::Within;
 use support::keypool::Keypool;
-use support::{Behaviour, FakeProvider, TestCa};
+use support::{account_of, Behaviour, FakeProvider, TestCa};
 
 const ACCOUNTS: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n\
      [[accounts]]\nname = \"b\"\nprovider = \"openai\"\napi_key = \"sk-b\"\n";
@@ -29,13 +29,6 @@ async fn continue_from(kp: &Keypool, previous: &str) -> reqwest::Response {
         .within("the answer to a Responses continuation")
         .await
         .unwrap()
-}
-
-fn account_of(r: &reqwest::Response) -> String {
-    r.headers()["x-keypool-account"]
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use support::guard::Within;
 use support::keypool::{status_json, Keypool};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::{account_of, Behaviour, FakeProvider, TestCa};
 
 fn accounts(keys: &[(&str, &str)], provider: &str) -> String {
     keys.iter()
@@ -27,13 +27,6 @@ async fn claude(kp: &Keypool, session: &str) -> reqwest::Response {
         .send()
         .within(&format!("the answer to a Claude message in session {session}")).await
         .unwrap()
-}
-
-fn account_of(r: &reqwest::Response) -> String {
-    r.headers()["x-keypool-account"]
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

@@ -25,3 +25,11 @@ pub use fake::{
 };
 #[allow(unused_imports)]
 pub use oauth::{DeviceAnswer, FakeOAuth, Flavor, Grant, Identity, OAuthRequest, OAUTH_HOSTS};
+
+/// The account keypool says answered (`x-keypool-account`).
+pub fn account_of(r: &reqwest::Response) -> String {
+    r.headers()["x-keypool-account"]
+        .to_str()
+        .expect("x-keypool-account is text")
+        .to_string()
+}
