@@ -90,7 +90,7 @@ pub enum WindowStatus {
 
 impl Window {
     /// A window of that name that says nothing else yet.
-    pub fn named(name: impl Into<String>) -> Window {
+    pub(crate) fn named(name: impl Into<String>) -> Window {
         Window {
             name: name.into(),
             scope: None,
