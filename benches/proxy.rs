@@ -14,7 +14,7 @@
 
 // The integration tests' throwaway CA; the bench needs only part of it.
 #[allow(dead_code)]
-#[path = "../tests/support/ca.rs"]
+#[path = "../tests/it/support/ca.rs"]
 mod ca;
 
 use bytes::Bytes;

@@ -1,0 +1,178 @@
+//! When every account of a pool is limited: continue in its fallback pools, or hold the
+//! request for the first account to free (`hold_max`), before answering 429.
+
+use crate::support;
+
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::guard::Within;
+use support::keypool::Keypool;
+use support::{Behaviour, FakeProvider, TestCa};
+
+fn account(name: &str, key: &str) -> String {
+    support::keypool::key_account(name, "openai", key)
+}
+
+async fn chat(kp: &Keypool) -> reqwest::Response {
+    support::keypool::openai_chat(&kp.client()).await
+}
+
+#[tokio::test]
+async fn a_limited_pool_continues_in_its_fallback() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    fake.set(
+        "sk-work",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(600),
+        },
+    );
+    fake.set("sk-home", Behaviour::Ok);
+    let accounts = format!(
+        "{}{}[[pools]]\nname = \"work\"\nprovider = \"openai\"\naccounts = [\"work\"]\nfallback = [\"personal\"]\n\
+         [[pools]]\nname = \"personal\"\nprovider = \"openai\"\naccounts = [\"home\"]\n",
+        account("work", "sk-work"),
+        account("home", "sk-home")
+    );
+    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let r = chat(&kp).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-keypool-account"], "home");
+    assert_eq!(r.headers()["x-keypool-attempts"], "2");
+    assert_eq!(fake.credentials_seen(), ["sk-work", "sk-home"]);
+    let r = chat(&kp).await;
+    assert_eq!(
+        r.headers()["x-keypool-attempts"],
+        "1",
+        "the cooling pool is passed over at once"
+    );
+}
+
+#[tokio::test]
+async fn fallbacks_are_tried_in_order() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    for k in ["sk-1", "sk-2"] {
+        fake.set(
+            k,
+            Behaviour::RateLimited {
+                retry_after_secs: Some(600),
+            },
+        );
+    }
+    fake.set("sk-3", Behaviour::Ok);
+    fake.set("sk-4", Behaviour::Ok);
+    let pool = |n: &str, acct: &str, fallback: &str| {
+        format!("[[pools]]\nname = \"{n}\"\nprovider = \"openai\"\naccounts = [\"{acct}\"]\nfallback = [{fallback}]\n")
+    };
+    let accounts = format!(
+        "{}{}{}{}{}{}{}{}",
+        account("one", "sk-1"),
+        account("two", "sk-2"),
+        account("three", "sk-3"),
+        account("four", "sk-4"),
+        pool("first", "one", "\"second\", \"third\", \"fourth\""),
+        pool("second", "two", ""),
+        pool("third", "three", ""),
+        pool("fourth", "four", ""),
+    );
+    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let r = chat(&kp).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-keypool-account"], "three");
+    assert_eq!(fake.credentials_seen(), ["sk-1", "sk-2", "sk-3"]);
+}
+
+#[tokio::test]
+async fn a_pool_holds_a_request_until_its_account_frees() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    fake.set(
+        "sk-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(1),
+        },
+    );
+    let accounts = format!(
+        "{}[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nhold_max = \"30s\"\n",
+        account("a", "sk-a")
+    );
+    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let client = kp.client();
+    let held = tokio::spawn(async move {
+        client
+            .post("https://api.openai.com/v1/chat/completions")
+            .bearer_auth("sk-placeholder")
+            .json(&json!({"model": "gpt-4o", "messages": []}))
+            .send()
+            .await
+            .unwrap()
+    });
+    // Once the limit has been seen, the provider lets the account through again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.credentials_seen().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the provider"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fake.set("sk-a", Behaviour::Ok);
+    let r = held
+        .within("the held request, served once the account is let through")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "held, then served instead of a 429");
+    assert_eq!(r.headers()["x-keypool-attempts"], "2");
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_hold_max_is_answered_at_once() {
+    let ca = TestCa::new();
+    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    fake.set(
+        "sk-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(600),
+        },
+    );
+    let accounts = format!(
+        "{}[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nhold_max = \"30s\"\n",
+        account("a", "sk-a")
+    );
+    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let r = chat(&kp).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "600");
+}
+
+#[test]
+fn fallback_must_name_another_pool_of_the_same_provider() {
+    let parse = |extra: &str| {
+        keypool::Config::parse(
+            &format!(
+                "{}[[accounts]]\nname = \"c\"\nprovider = \"anthropic\"\napi_key = \"k\"\n{extra}",
+                account("a", "k")
+            ),
+            std::path::Path::new("config.toml"),
+        )
+        .map(|_| ())
+        .map_err(|e| e.0)
+    };
+    let e = parse("[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nfallback = [\"nope\"]\n").unwrap_err();
+    assert!(
+        e.contains("falls back to 'nope', which is not a pool") && e.contains("fix:"),
+        "{e}"
+    );
+    let e = parse("[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nfallback = [\"anthropic\"]\n").unwrap_err();
+    assert!(
+        e.contains("cannot fall back to 'anthropic' (anthropic)"),
+        "{e}"
+    );
+    let e = parse(
+        "[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nhold_max = \"soon\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("config.toml:"), "{e}");
+}

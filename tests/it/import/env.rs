@@ -1,0 +1,59 @@
+//! The `env` source: keys in the environment become `env:` references, never copies;
+//! an empty variable counts as unset; `$CLAUDE_CODE_OAUTH_TOKEN` (a setup token, with
+//! no refresh token) is skipped by `--link` and stored without it; importing again
+//! adds nothing.
+
+use super::{blocks, Machine};
+
+#[test]
+fn env_keys_are_references_and_the_setup_token_is_stored() {
+    let m = Machine::new();
+    let env = [
+        ("OPENAI_API_KEY", "sk-SECRET-env-openai"),
+        ("HF_TOKEN", "hf_SECRET"),
+        ("KIMI_API_KEY", "kimi-SECRET"),
+        ("GROQ_API_KEY", ""),
+        ("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-SECRET-setup"),
+    ];
+    let r = m.run(&["accounts", "import", "env", "--link"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    for line in [
+        "env: openai api key from $OPENAI_API_KEY: added as 'env-openai' (keypool reads $OPENAI_API_KEY when it starts)",
+        "env: huggingface api key from $HF_TOKEN: added as 'env-huggingface'",
+        "env: kimi-coding api key from $KIMI_API_KEY: added as 'env-kimi-coding'",
+        "env: anthropic oauth from $CLAUDE_CODE_OAUTH_TOKEN: skipped: $CLAUDE_CODE_OAUTH_TOKEN is not a file to link to",
+    ] {
+        assert!(r.stdout.contains(line), "missing {line:?} in:\n{}", r.stdout);
+    }
+    assert!(
+        !r.stdout.contains("groq"),
+        "an empty variable is unset: {}",
+        r.stdout
+    );
+    assert!(blocks(&m.config()).contains(
+        &"name = \"env-openai\"\nprovider = \"openai\"\napi_key = \"env:OPENAI_API_KEY\""
+            .to_string()
+    ));
+
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert!(
+        r.stdout.contains("added as 'claude-setup-token' (stored)")
+            && r.stdout.contains("already imported as 'env-openai'"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("warning"),
+        "no refresh token, nothing to race: {}",
+        r.stdout
+    );
+    let e = &m.credentials()["claude-setup-token"];
+    assert_eq!(e["access_token"], "sk-ant-oat01-SECRET-setup");
+    assert!(
+        e.get("refresh_token").is_none() && e.get("expires_at").is_none(),
+        "{e}"
+    );
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert!(r.stdout.contains("Nothing new to import."), "{}", r.stdout);
+    assert_eq!(blocks(&m.config()).len(), 4);
+}
