@@ -1,5 +1,17 @@
-//! The command tree. Every command's `--help` ends with an example.
+//! The command line: the command tree (clap types, here) and what each command does
+//! ([`commands`]). The top layer: nothing else in the crate imports it; it hands the
+//! layers below their own types (an import `Request`, an `envvars::Shell`).
+//! Every command's `--help` ends with an example.
 
+mod ca;
+mod child;
+mod commands;
+mod env;
+mod serve;
+
+pub use commands::run;
+
+use crate::envvars::Shell;
 use crate::upstream::ConnectTo;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -169,15 +181,6 @@ pub struct TrustArgs {
     pub dry_run: bool,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Shell {
-    Sh,
-    Bash,
-    Zsh,
-    Fish,
-    Powershell,
-}
-
 #[derive(Args, Debug)]
 pub struct EnvArgs {
     /// Shell syntax to print
@@ -234,4 +237,16 @@ pub struct ImportArgs {
     /// (API keys are unaffected)
     #[arg(long)]
     pub link: bool,
+}
+
+impl From<ImportArgs> for crate::import::Request {
+    fn from(args: ImportArgs) -> Self {
+        crate::import::Request {
+            source: args.source,
+            options: crate::import::Options {
+                name: args.name,
+                link: args.link,
+            },
+        }
+    }
 }
