@@ -36,13 +36,19 @@ pub(super) fn ca(
             if created {
                 println!("Created keypool's CA: {}", path.display());
                 println!(
-                    "It can sign only for the {} provider hosts configured now (and their subdomains); after adding a [[providers]] host, run `keypool ca rotate`.",
+                    concat!(
+                        "It can sign only for the {} provider hosts configured now (and their ",
+                        "subdomains); after adding a [[providers]] host, run `keypool ca rotate`.",
+                    ),
                     ca.scope().dns_names().len()
                 );
             } else {
                 println!("keypool's CA already exists: {}", path.display());
             }
-            println!("Trust it with `keypool ca install`, or let `keypool run` / `keypool env` point each tool at it.");
+            println!(concat!(
+                "Trust it with `keypool ca install`, or let `keypool run` / `keypool env` point ",
+                "each tool at it.",
+            ));
             for d in home.loose_dirs() {
                 eprintln!("keypool: warning: {d}");
             }
@@ -91,12 +97,21 @@ fn rotate(home: &Home, hosts: &[String]) -> Result<ExitCode, Failure> {
     }
     println!("Re-trust the new CA:");
     println!("  - a running keypool: run `keypool reload` (or restart it) to sign with the new CA");
-    println!("  - tools started with `keypool run` or `eval \"$(keypool env)\"`: restart them (they read the CA when they start)");
+    println!(concat!(
+        "  - tools started with `keypool run` or `eval \"$(keypool env)\"`: restart them (they ",
+        "read the CA when they start)",
+    ));
     let platform = trust::detect();
     let steps = trust::retrust_commands(platform, &path, r.old_cert.as_deref());
     match trust::installed_copy(platform) {
-        Some(copy) => println!("  - the system trust store holds the old CA ({}); run:", copy.display()),
-        None if steps.is_empty() => println!("  - if you added the old CA to the system trust store, replace it there by hand (certs/README.md lists the steps)"),
+        Some(copy) => println!(
+            "  - the system trust store holds the old CA ({}); run:",
+            copy.display()
+        ),
+        None if steps.is_empty() => println!(concat!(
+            "  - if you added the old CA to the system trust store, replace it there by hand ",
+            "(certs/README.md lists the steps)",
+        )),
         None => println!("  - if you ran `sudo keypool ca install`, run:"),
     }
     for s in steps {
