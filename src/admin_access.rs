@@ -45,7 +45,11 @@ pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Re
     if !single(HOST).is_ok_and(|h| h.is_some_and(own)) {
         return refuse(
             StatusCode::FORBIDDEN,
-            format!("keypool: refused: the Host header is not keypool's own address (a web page can make a name it controls point at this machine); fix: address keypool as http://127.0.0.1:{port}/"),
+            format!(
+                "keypool: refused: the Host header is not keypool's own address (a web page \
+                can make a name it controls point at this machine); fix: address keypool as \
+                http://127.0.0.1:{port}/"
+            ),
         );
     }
     let cross_origin = match single(ORIGIN) {
@@ -62,13 +66,21 @@ pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Re
     if cross_origin || cross_site {
         return refuse(
             StatusCode::FORBIDDEN,
-            format!("keypool: refused a request a web page on another site sent; keypool's pages and endpoints serve only this machine's own tools; fix: open http://127.0.0.1:{port}/ directly, or use `keypool status`"),
+            format!(
+                "keypool: refused a request a web page on another site sent; keypool's pages \
+                and endpoints serve only this machine's own tools; fix: open \
+                http://127.0.0.1:{port}/ directly, or use `keypool status`"
+            ),
         );
     }
     if method == Method::POST && !is_json(headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("keypool: a POST to keypool needs Content-Type: application/json; fix: use `keypool reload`, or curl -X POST -H 'content-type: application/json' http://127.0.0.1:{port}/_keypool/reload"),
+            format!(
+                "keypool: a POST to keypool needs Content-Type: application/json; fix: use \
+                `keypool reload`, or curl -X POST -H 'content-type: application/json' \
+                http://127.0.0.1:{port}/_keypool/reload"
+            ),
         );
     }
     let live = state.live();
@@ -76,7 +88,12 @@ pub fn refusal(method: &Method, headers: &HeaderMap, state: &State) -> Option<Re
     if needs_login && !live.clients.admin(headers) {
         return refuse(
             StatusCode::UNAUTHORIZED,
-            format!("keypool: keypool's pages and endpoints need the name and password of a [clients] entry that has one (clients have passwords, or keypool listens beyond this machine); fix: `keypool status` and `keypool reload` send them from the config; with curl: curl -u NAME:PASSWORD http://127.0.0.1:{port}/"),
+            format!(
+                "keypool: keypool's pages and endpoints need the name and password of a \
+                [clients] entry that has one (clients have passwords, or keypool listens beyond \
+                this machine); fix: `keypool status` and `keypool reload` send them from the \
+                config; with curl: curl -u NAME:PASSWORD http://127.0.0.1:{port}/"
+            ),
         );
     }
     None

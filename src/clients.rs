@@ -34,7 +34,8 @@ impl Clients {
             .map(|c| {
                 let password = c.password.as_ref().map(|raw| {
                     crate::secret::resolve(raw.expose_secret()).inspect_err(|e| {
-                        tracing::warn!(client = %c.name, "password cannot be resolved ({e}); this client is refused until it is fixed");
+                        tracing::warn!(client = %c.name, "password cannot be resolved ({e}); this \
+                            client is refused until it is fixed");
                     })
                 });
                 (
@@ -114,10 +115,15 @@ impl Clients {
         };
         if all.next().is_some() {
             // Which one counts would depend on the parser; a real client sends one.
-            return Err("keypool: the request has more than one Proxy-Authorization header; fix: send one (the proxy URL's user:password)".into());
+            return Err(
+                "keypool: the request has more than one Proxy-Authorization header; fix: \
+                send one (the proxy URL's user:password)"
+                    .into(),
+            );
         }
         let (user, pass) = basic(v.as_bytes()).ok_or(
-            "keypool: Proxy-Authorization is not Basic user:password; fix: put the client name in the proxy URL (http://NAME@127.0.0.1:8787)",
+            "keypool: Proxy-Authorization is not Basic user:password; fix: put the client name in \
+            the proxy URL (http://NAME@127.0.0.1:8787)",
         )?;
         if user.is_empty() {
             return Ok(None);
@@ -127,10 +133,15 @@ impl Clients {
             let mut known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
             known.sort_unstable();
             return Err(if known.is_empty() {
-                format!("keypool: the proxy URL names client '{user}', but the config has no [clients] section; fix: remove '{user}@' from the proxy URL or add [clients.{user}]")
+                format!(
+                    "keypool: the proxy URL names client '{user}', but the config has no \
+                    [clients] section; fix: remove '{user}@' from the proxy URL or add \
+                    [clients.{user}]"
+                )
             } else {
                 format!(
-                    "keypool: unknown client '{user}'; the config names {}; fix: use one of them in the proxy URL (http://NAME@host:port)",
+                    "keypool: unknown client '{user}'; the config names {}; fix: use one of them \
+                    in the proxy URL (http://NAME@host:port)",
                     known.join(", ")
                 )
             });
@@ -139,12 +150,14 @@ impl Clients {
             None => {}
             Some(Err(e)) => {
                 return Err(format!(
-                    "keypool: client '{user}' has a password keypool cannot resolve ({e}); fix: correct its password line in config.toml, then `keypool reload`"
+                    "keypool: client '{user}' has a password keypool cannot resolve ({e}); fix: \
+                    correct its password line in config.toml, then `keypool reload`"
                 ))
             }
             Some(Ok(want)) if !same(pass.as_bytes(), want.expose_secret().as_bytes()) => {
                 return Err(format!(
-                    "keypool: wrong or missing password for client '{user}'; fix: put it in the proxy URL (http://{user}:PASSWORD@host:port)"
+                    "keypool: wrong or missing password for client '{user}'; fix: put it in the \
+                    proxy URL (http://{user}:PASSWORD@host:port)"
                 ));
             }
             Some(Ok(_)) => {}

@@ -83,7 +83,8 @@ fn allow(entry: &str) -> Result<Allow, String> {
         Ok(Allow::Host(e.trim_end_matches('.').to_ascii_lowercase()))
     } else {
         Err(format!(
-            "allow_private entry '{entry}' is neither a host name, an IP address nor a CIDR block like 10.0.0.0/8"
+            "allow_private entry '{entry}' is neither a host name, an IP address nor a CIDR block \
+            like 10.0.0.0/8"
         ))
     }
 }

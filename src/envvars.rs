@@ -1,10 +1,20 @@
 //! The environment that points a client at keypool: proxy variables and CA trust for
 //! every runtime the supported tools use.
 
-use crate::cli::Shell;
 use crate::home::Home;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// The syntax [`render`] prints in. A value of `keypool env --shell`, as import's
+/// `Source` is a value of `keypool accounts import`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum Shell {
+    Sh,
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
 
 /// Writes `certs/bundle.pem`: the system's roots plus keypool's CA. Variables like
 /// `SSL_CERT_FILE` *replace* a client's roots, so they must point at this, never at the CA

@@ -96,7 +96,9 @@ impl std::fmt::Display for LooseDir {
         let path = crate::trust::shell_word(&self.path.display().to_string());
         write!(
             f,
-            "{} is mode {:04o}: other users can enter it and read any file there not kept 0600 (keypool's config, logins and CA key live there)\nfix: chmod 700 {path}   (or run `keypool ca init --fix-permissions`)",
+            "{} is mode {:04o}: other users can enter it and read any file there not kept 0600 \
+            (keypool's config, logins and CA key live there)\nfix: chmod 700 {path}   (or run \
+            `keypool ca init --fix-permissions`)",
             self.path.display(),
             self.mode
         )

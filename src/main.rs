@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(keypool::commands::run(cli)) {
+    match runtime.block_on(keypool::cli::run(cli)) {
         Ok(code) => code,
         Err(f) => {
             eprintln!("keypool: {}", f.message());

@@ -110,7 +110,9 @@ pub fn apply(
     let verb = if install { "trust" } else { "untrust" };
     if cmds.is_empty() {
         return Err(format!(
-            "keypool does not know this system's trust store. To {verb} the CA by hand, add or remove {} in the system's CA directory; certs/README.md in keypool's repository lists the steps per platform, and `keypool run` works without it",
+            "keypool does not know this system's trust store. To {verb} the CA by hand, add or \
+            remove {} in the system's CA directory; certs/README.md in keypool's repository lists \
+            the steps per platform, and `keypool run` works without it",
             ca.display()
         ));
     }

@@ -199,7 +199,10 @@ impl CertAuthority {
     pub fn warnings<'a>(&self, hosts: impl IntoIterator<Item = &'a str>, ca: &Path) -> Vec<String> {
         if !self.scope.is_constrained() {
             return vec![format!(
-                "the CA at {} has no name constraints: it (and anyone holding its key) can sign for any site, and a system-wide install trusts it for every site\nfix: run `keypool ca rotate` for a CA that can sign only for the provider hosts, then re-trust it as it says",
+                "the CA at {} has no name constraints: it (and anyone holding its key) can sign \
+                for any site, and a system-wide install trusts it for every site\nfix: run \
+                `keypool ca rotate` for a CA that can sign only for the provider hosts, then \
+                re-trust it as it says",
                 ca.display()
             )];
         }
@@ -208,7 +211,9 @@ impl CertAuthority {
             return Vec::new();
         }
         vec![format!(
-            "the CA at {} cannot sign for {} (added after the CA was made), so keypool tunnels {} blind, without its accounts\nfix: run `keypool ca rotate`, then `keypool reload` (or restart keypool) and re-trust the new CA as it says",
+            "the CA at {} cannot sign for {} (added after the CA was made), so keypool tunnels {} \
+            blind, without its accounts\nfix: run `keypool ca rotate`, then `keypool reload` (or \
+            restart keypool) and re-trust the new CA as it says",
             ca.display(),
             missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" },
@@ -229,7 +234,11 @@ impl CertAuthority {
         if !self.scope.permits(&host) {
             return Err(CaError::Mint {
                 host,
-                why: "the name is outside this CA's name constraints (it signs only for the provider hosts configured when it was made), and clients would reject the certificate\nfix: run `keypool ca rotate` to make a CA that covers the hosts configured now".into(),
+                why: "the name is outside this CA's name constraints (it signs only for the \
+                    provider hosts configured when it was made), and clients would reject the \
+                    certificate\nfix: run `keypool ca rotate` to make a CA that covers the hosts \
+                    configured now"
+                    .into(),
             });
         }
         let key = self.mint(&host)?;

@@ -5,8 +5,8 @@
 use super::existing::{newer, Existing, Kind, Known};
 use super::found::{Found, Linkable, Origin, What};
 use super::Machine;
-use crate::commands::Failure;
 use crate::config::edit::{self, Credential, NewAccount};
+use crate::failure::Failure;
 use crate::oauth::store::{Entry, Store};
 use crate::oauth::{Flavor, Tokens};
 use secrecy::ExposeSecret;

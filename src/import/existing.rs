@@ -140,7 +140,9 @@ fn same_person(a: &Identity, b: &Identity) -> bool {
 
 /// Whether two identities are known to belong to different logins.
 fn differ(a: &Identity, b: &Identity) -> bool {
-    let both = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if !x.eq_ignore_ascii_case(y));
+    fn both(x: &Option<String>, y: &Option<String>) -> bool {
+        matches!((x, y), (Some(x), Some(y)) if !x.eq_ignore_ascii_case(y))
+    }
     both(&a.account_id, &b.account_id) || both(&a.email, &b.email) || both(&a.domain, &b.domain)
 }
 

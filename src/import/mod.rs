@@ -17,22 +17,35 @@ pub use apply::{How, Options, Outcome};
 pub use machine::Machine;
 pub use sources::Source;
 
-use crate::cli::ImportArgs;
-use crate::commands::Failure;
 use crate::config::edit;
+use crate::failure::Failure;
 use crate::home::Home;
 use crate::oauth::store::Store;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// What an import is asked to do: the command line's request in import's own terms.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The one source to scan; `None` scans every source (`--all`).
+    pub source: Option<Source>,
+    /// How new accounts are named and whether logins are linked.
+    pub options: Options,
+}
+
 /// Runs `keypool accounts import`. Exit 0 when something was found, 1 when nothing was.
-pub fn command(home: &Home, config: Option<&Path>, args: ImportArgs) -> Result<ExitCode, Failure> {
+pub fn command(home: &Home, config: Option<&Path>, request: Request) -> Result<ExitCode, Failure> {
     let machine = Machine::from_process().map_err(Failure::Usage)?;
     let config = config
         .map(Path::to_path_buf)
         .unwrap_or_else(|| home.config_file());
-    if args.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+    if request
+        .options
+        .name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
         return Err(Failure::Usage("--name must not be empty".into()));
     }
     let snapshot = edit::read(&config).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -44,18 +57,9 @@ pub fn command(home: &Home, config: Option<&Path>, args: ImportArgs) -> Result<E
         .chain(snapshot.provider_ids.iter().cloned())
         .collect();
     let existing = existing::Existing::new(snapshot, entries, &machine);
-    let mut importer = apply::Importer::new(
-        &machine,
-        config,
-        store,
-        existing,
-        Options {
-            name: args.name,
-            link: args.link,
-        },
-    );
+    let mut importer = apply::Importer::new(&machine, config, store, existing, request.options);
 
-    let chosen: Vec<Source> = match args.source {
+    let chosen: Vec<Source> = match request.source {
         Some(s) => vec![s],
         None => Source::ALL.to_vec(),
     };
@@ -120,7 +124,10 @@ pub fn startup_hint() -> Option<String> {
         return None;
     }
     Some(format!(
-        "  found logins and keys keypool can import:\n{}\n  import them: keypool accounts import --all   (then keypool reload)\n",
+        concat!(
+            "  found logins and keys keypool can import:\n{}\n",
+            "  import them: keypool accounts import --all   (then keypool reload)\n",
+        ),
         rows.join("\n")
     ))
 }

@@ -24,7 +24,10 @@ impl Callback {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("cannot listen on 127.0.0.1:{port} for the login redirect ({e}); close the program using it (another login in progress?) or use --no-browser"),
+                format!(
+                    "cannot listen on 127.0.0.1:{port} for the login redirect ({e}); close the \
+                    program using it (another login in progress?) or use --no-browser"
+                ),
             )
         })?;
         Ok(Callback { listener, path })
@@ -118,7 +121,8 @@ async fn respond(s: &mut TcpStream, status: &str, text: &str) {
         html_escape(text)
     );
     let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: \
+        {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let _ = s.write_all(head.as_bytes()).await;

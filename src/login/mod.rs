@@ -46,7 +46,8 @@ fn browser_flow(flavor: Flavor) -> Option<Browser> {
             authorize: "https://claude.ai/oauth/authorize",
             redirect_port: 53692,
             redirect_path: "/callback",
-            scope: "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
+            scope: "org:create_api_key user:profile user:inference user:sessions:claude_code \
+                user:mcp_servers user:file_upload",
         }),
         Flavor::Codex => Some(Browser {
             authorize: "https://auth.openai.com/oauth/authorize",
@@ -74,33 +75,7 @@ pub async fn run(
         check_name(config, flavor, name)?;
     }
     let tokens = match flavor {
-        Flavor::Copilot => {
-            let domain = opts.domain.clone().unwrap_or_else(|| "github.com".into());
-            let gh = device::github(upstream, &domain, |uri, code| {
-                println!("Open {uri} in a browser and enter the code {code}");
-                open_browser(uri, opts.no_browser);
-                println!("Waiting for GitHub…");
-            })
-            .await?;
-            // Check the seat now rather than at the first request.
-            let domain = opts.domain.clone();
-            endpoint::copilot_token(upstream, &gh, domain.as_deref())
-                .await
-                .map_err(|e| format!("logged in to GitHub, but {e}"))?;
-            // The GitHub user names the account and tells a second login of it apart.
-            let user = endpoint::github_user(upstream, &gh, domain.as_deref()).await;
-            Tokens {
-                access: None,
-                refresh: Some(gh),
-                expires_at: None,
-                id_token: None,
-                identity: Identity {
-                    email: user,
-                    domain: opts.domain.clone().filter(|d| d != "github.com"),
-                    ..Identity::default()
-                },
-            }
-        }
+        Flavor::Copilot => copilot_tokens(upstream, &opts).await?,
         Flavor::Anthropic | Flavor::Codex => {
             let (code, reply) = browser_code(flavor, &opts).await?;
             let outcome = async {
@@ -115,7 +90,14 @@ pub async fn run(
                 .await
                 .map_err(|e| format!("the code exchange failed: {e}"))?;
                 let tokens = tokens_from(granted, SystemTime::now());
-                save(home, config, config_path, flavor, opts.name.as_deref(), tokens)
+                save(
+                    home,
+                    config,
+                    config_path,
+                    flavor,
+                    opts.name.as_deref(),
+                    tokens,
+                )
             }
             .await;
             // The browser learns how it ended, not just that the redirect arrived.
@@ -125,7 +107,11 @@ pub async fn run(
             return outcome;
         }
         Flavor::GeminiCli => {
-            return Err("keypool does not run the Gemini CLI login; log in with `gemini`, then `keypool accounts import gemini-cli`".into())
+            return Err(concat!(
+                "keypool does not run the Gemini CLI login; log in with `gemini`, ",
+                "then `keypool accounts import gemini-cli`",
+            )
+            .into())
         }
     };
     save(
@@ -182,39 +168,18 @@ async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Re
     let url = format!("{}?{query}", b.authorize);
 
     let (code, reply) = if opts.no_browser {
-        println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
-        let prompt = match flavor {
-            Flavor::Anthropic => "Paste the code the page shows",
-            _ => "After the login, the browser lands on a localhost page that may not load; paste that page's full address",
-        };
-        println!("{prompt}:");
-        let line = tokio::task::spawn_blocking(|| {
-            let mut l = String::new();
-            std::io::stdin().lock().read_line(&mut l).map(|_| l)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot read the code: {e}"))?;
-        let line = line.trim();
-        let code = match flavor {
-            // The page shows `CODE#STATE`.
-            Flavor::Anthropic => {
-                let (code, got) = line.split_once('#').unwrap_or((line, state.as_str()));
-                if got != state {
-                    return Err(
-                        "the pasted code belongs to another login attempt; start again".into(),
-                    );
-                }
-                code.to_string()
-            }
-            _ => parse_redirect(line, b.redirect_path, &state)?,
-        };
-        (code, None)
+        (
+            pasted_code(flavor, &url, b.redirect_path, &state).await?,
+            None,
+        )
     } else {
         let cb = Callback::bind(port, b.redirect_path)
             .await
             .map_err(|e| e.to_string())?;
-        println!("Open this URL in a browser to log in (keypool waits for the redirect on 127.0.0.1:{port}):\n\n  {url}\n");
+        println!(
+            "Open this URL in a browser to log in (keypool waits for the redirect on \
+            127.0.0.1:{port}):\n\n  {url}\n"
+        );
         open_browser(&url, false);
         let (code, reply) = cb.code(&state).await.map_err(|e| e.to_string())?;
         (code, Some(reply))
@@ -226,6 +191,72 @@ async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Re
         state,
     };
     Ok((code, reply))
+}
+
+/// `--no-browser`: the user opens `url` anywhere and pastes what the login ends with.
+async fn pasted_code(
+    flavor: Flavor,
+    url: &str,
+    redirect_path: &str,
+    state: &str,
+) -> Result<String, String> {
+    println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
+    let prompt = match flavor {
+        Flavor::Anthropic => "Paste the code the page shows",
+        _ => {
+            "After the login, the browser lands on a localhost page that may not load; \
+            paste that page's full address"
+        }
+    };
+    println!("{prompt}:");
+    let line = tokio::task::spawn_blocking(|| {
+        let mut l = String::new();
+        std::io::stdin().lock().read_line(&mut l).map(|_| l)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("cannot read the code: {e}"))?;
+    let line = line.trim();
+    match flavor {
+        // The page shows `CODE#STATE`.
+        Flavor::Anthropic => {
+            let (code, got) = line.split_once('#').unwrap_or((line, state));
+            if got != state {
+                return Err("the pasted code belongs to another login attempt; start again".into());
+            }
+            Ok(code.to_string())
+        }
+        _ => parse_redirect(line, redirect_path, state),
+    }
+}
+
+/// GitHub's device flow, then the Copilot seat and the user name behind the token.
+async fn copilot_tokens(upstream: &Upstream, opts: &Options) -> Result<Tokens, String> {
+    let domain = opts.domain.clone().unwrap_or_else(|| "github.com".into());
+    let gh = device::github(upstream, &domain, |uri, code| {
+        println!("Open {uri} in a browser and enter the code {code}");
+        open_browser(uri, opts.no_browser);
+        println!("Waiting for GitHub…");
+    })
+    .await?;
+    // Check the seat now rather than at the first request.
+    let domain = opts.domain.clone();
+    endpoint::copilot_token(upstream, &gh, domain.as_deref())
+        .await
+        .map_err(|e| format!("logged in to GitHub, but {e}"))?;
+    // The GitHub user names the account and tells a second login of it apart.
+    let user = endpoint::github_user(upstream, &gh, domain.as_deref()).await;
+    Ok(Tokens {
+        access: None,
+        refresh: Some(gh),
+        expires_at: None,
+        id_token: None,
+        identity: Identity {
+            email: user,
+            domain: opts.domain.clone().filter(|d| d != "github.com"),
+            ..Identity::default()
+        },
+    })
 }
 
 fn tokens_from(g: Granted, now: SystemTime) -> Tokens {
@@ -298,13 +329,23 @@ fn save(
                 let linked = Linked::open(p, flavor).map_err(|e| e.to_string())?;
                 linked.write_back(&tokens).map_err(|e| e.to_string())?;
                 let _ = store.put_identity(&a.name, provider, &tokens.identity);
-                Ok(format!("Logged in as {who}; wrote the new tokens to {} (account '{}'). Run `keypool reload` (or restart keypool) to use them.", p.display(), a.name))
+                Ok(format!(
+                    "Logged in as {who}; wrote the new tokens to {} (account '{}'). Run \
+                    `keypool reload` (or restart keypool) to use them.",
+                    p.display(),
+                    a.name
+                ))
             }
             CredentialConfig::OAuth(OAuthSource::Stored) => {
                 store
                     .put_tokens(&a.name, provider, &tokens)
                     .map_err(|e| e.to_string())?;
-                Ok(format!("Logged in as {who}; new tokens for account '{}' are in {}. Run `keypool reload` (or restart keypool) to use them.", a.name, store.path().display()))
+                Ok(format!(
+                    "Logged in as {who}; new tokens for account '{}' are in {}. Run \
+                    `keypool reload` (or restart keypool) to use them.",
+                    a.name,
+                    store.path().display()
+                ))
             }
             CredentialConfig::ApiKey { .. } => Err(uses_api_key(a)),
         };
@@ -331,7 +372,8 @@ fn save(
     )
     .map_err(|e| e.to_string())?;
     Ok(format!(
-        "Logged in as {who}; added account '{name}' ({provider}, tokens in {}) to {}. Run `keypool reload` (or restart keypool) to use it.",
+        "Logged in as {who}; added account '{name}' ({provider}, tokens in {}) to {}. Run `keypool \
+        reload` (or restart keypool) to use it.",
         store.path().display(),
         config_path.display()
     ))

@@ -8,6 +8,7 @@ use super::*;
 pub(super) type ScheduledOnly = Vec<(String, (std::ops::Range<usize>, &'static str))>;
 
 impl Validator<'_> {
+    /// `[[accounts]]`: every block checked in file order, names unique across them.
     pub(super) fn accounts(
         &self,
         raw: Vec<RawAccount>,
@@ -17,57 +18,7 @@ impl Validator<'_> {
         let mut accounts = Vec::new();
         let mut scheduled_only = Vec::new();
         for a in raw {
-            let name = a.name.get_ref();
-            if name.trim().is_empty() {
-                return self.err(
-                    a.name.span(),
-                    "an account has an empty name".into(),
-                    "give every account a unique name".into(),
-                );
-            }
-            if !names.insert(name.clone()) {
-                return self.err(
-                    a.name.span(),
-                    format!("duplicate account name '{name}'"),
-                    "account names must be unique; rename one of them".into(),
-                );
-            }
-            let provider = self.provider(registry, &a.provider)?;
-            let account_id = a.account_id.as_ref().map(|s| s.get_ref().clone());
-            match (provider.needs_account_id(), &a.account_id) {
-                (true, None) => {
-                    return self.err(
-                        a.name.span(),
-                        format!(
-                            "account '{name}' of provider '{}' needs account_id",
-                            provider.id
-                        ),
-                        "add account_id = \"<your Cloudflare account id>\"".into(),
-                    )
-                }
-                (false, Some(s)) => {
-                    return self.err(
-                        s.span(),
-                        format!("provider '{}' does not use account_id", provider.id),
-                        "remove the account_id line".into(),
-                    )
-                }
-                _ => {}
-            }
-            let credential = self.credential(&a, provider)?;
-            let schedule = match &a.schedule {
-                None => None,
-                Some(s) => match s.get_ref().parse::<Schedule>() {
-                    Ok(sched) => Some(sched),
-                    Err(e) => {
-                        return self.err(
-                            s.span(),
-                            format!("schedule = \"{}\": {}", s.get_ref(), e.problem),
-                            e.fix,
-                        )
-                    }
-                },
-            };
+            self.account_name(&a, &mut names)?;
             // Where this account's schedule and role are written, for the check that a
             // `scheduled` pool reads them.
             let first_span = a
@@ -76,19 +27,87 @@ impl Validator<'_> {
                 .map(|s| (s.span(), "schedule"))
                 .or_else(|| a.role.as_ref().map(|r| (r.span(), "role")));
             if let Some(at) = first_span {
-                scheduled_only.push((name.clone(), at));
+                scheduled_only.push((a.name.get_ref().clone(), at));
             }
-            accounts.push(AccountConfig {
-                name: name.clone(),
-                provider: provider.id.clone(),
-                credential,
-                account_id,
-                schedule,
-                role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
-            });
+            accounts.push(self.account(&a, registry)?);
         }
 
         Ok((accounts, scheduled_only))
+    }
+
+    /// An account's `name`: not empty, and not one an earlier block took.
+    fn account_name(&self, a: &RawAccount, names: &mut HashSet<String>) -> Result<(), ConfigError> {
+        let name = a.name.get_ref();
+        if name.trim().is_empty() {
+            return self.err(
+                a.name.span(),
+                "an account has an empty name".into(),
+                "give every account a unique name".into(),
+            );
+        }
+        if !names.insert(name.clone()) {
+            return self.err(
+                a.name.span(),
+                format!("duplicate account name '{name}'"),
+                "account names must be unique; rename one of them".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// One `[[accounts]]` block whose name is already checked.
+    fn account(&self, a: &RawAccount, registry: &Registry) -> Result<AccountConfig, ConfigError> {
+        let provider = self.provider(registry, &a.provider)?;
+        let account_id = self.account_id(a, provider)?;
+        let credential = self.credential(a, provider)?;
+        Ok(AccountConfig {
+            name: a.name.get_ref().clone(),
+            provider: provider.id.clone(),
+            credential,
+            account_id,
+            schedule: self.schedule(a.schedule.as_ref())?,
+            role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
+        })
+    }
+
+    /// `account_id`: present exactly when the provider needs one (Cloudflare's URLs do).
+    fn account_id(
+        &self,
+        a: &RawAccount,
+        provider: &Provider,
+    ) -> Result<Option<String>, ConfigError> {
+        match (provider.needs_account_id(), &a.account_id) {
+            (true, None) => self.err(
+                a.name.span(),
+                format!(
+                    "account '{}' of provider '{}' needs account_id",
+                    a.name.get_ref(),
+                    provider.id
+                ),
+                "add account_id = \"<your Cloudflare account id>\"".into(),
+            ),
+            (false, Some(s)) => self.err(
+                s.span(),
+                format!("provider '{}' does not use account_id", provider.id),
+                "remove the account_id line".into(),
+            ),
+            _ => Ok(a.account_id.as_ref().map(|s| s.get_ref().clone())),
+        }
+    }
+
+    /// `schedule`: the hours an account may be used, parsed now so a typo fails the load.
+    fn schedule(&self, raw: Option<&Spanned<String>>) -> Result<Option<Schedule>, ConfigError> {
+        let Some(s) = raw else {
+            return Ok(None);
+        };
+        match s.get_ref().parse::<Schedule>() {
+            Ok(sched) => Ok(Some(sched)),
+            Err(e) => self.err(
+                s.span(),
+                format!("schedule = \"{}\": {}", s.get_ref(), e.problem),
+                e.fix,
+            ),
+        }
     }
 
     /// The account's `api_key` or `oauth`, exactly one of them, checked against what its
@@ -111,68 +130,91 @@ impl Validator<'_> {
                 format!("account '{name}' has neither api_key nor oauth"),
                 if oauth_only {
                     format!(
-                        "add oauth = \"stored\" and run `keypool login {} --name {name}`, or import a login with `keypool accounts import`",
-                        provider.id
+                        concat!(
+                            "add oauth = \"stored\" and run `keypool login {} --name {}`, ",
+                            "or import a login with `keypool accounts import`",
+                        ),
+                        provider.id, name
                     )
                 } else {
                     "add api_key = \"<key>\" (or \"env:VAR\", \"!command\")".into()
                 },
             ),
-            (Some(k), None) => {
-                if oauth_only {
-                    return self.err(
-                        k.span(),
-                        format!(
-                            "provider '{}' takes subscription logins, not API keys",
-                            provider.id
-                        ),
-                        format!(
-                            "replace api_key with oauth = \"stored\" and run `keypool login {} --name {name}`",
-                            provider.id
-                        ),
-                    );
-                }
-                let key = k.get_ref();
-                if key.trim().is_empty() || key.trim() == "env:" || key.trim() == "!" {
-                    return self.err(
-                        k.span(),
-                        format!("account '{name}' has an empty api_key"),
-                        "set api_key to the key, \"env:VAR\" or \"!command\"".into(),
-                    );
-                }
-                Ok(CredentialConfig::ApiKey {
-                    source: SecretRef::parse(key),
-                    raw: SecretString::from(key.clone()),
-                })
-            }
-            (None, Some(o)) => {
-                if Flavor::for_provider(&provider.id).is_none() {
-                    let with: Vec<&str> = Flavor::ALL.iter().map(|f| f.provider_id()).collect();
-                    return self.err(
-                        o.span(),
-                        format!("provider '{}' has no subscription login", provider.id),
-                        format!(
-                            "use api_key for it; oauth works with {}",
-                            with.join(", ")
-                        ),
-                    );
-                }
-                let v = o.get_ref().trim();
-                if v == "stored" {
-                    return Ok(CredentialConfig::OAuth(OAuthSource::Stored));
-                }
-                match v.strip_prefix("link:").map(str::trim) {
-                    Some(p) if !p.is_empty() => {
-                        Ok(CredentialConfig::OAuth(OAuthSource::Linked(expand_home(p))))
-                    }
-                    _ => self.err(
-                        o.span(),
-                        // Not the value: a token pasted here by mistake stays out of the log.
-                        "oauth is neither \"stored\" nor \"link:PATH\"".to_string(),
-                        "write oauth = \"stored\" (tokens kept by keypool) or oauth = \"link:~/.codex/auth.json\" (shared with the CLI)".into(),
+            (Some(k), None) => self.api_key(name, k, provider, oauth_only),
+            (None, Some(o)) => self.oauth(o, provider),
+        }
+    }
+
+    /// `api_key`: a key, `env:VAR` or `!command`, for a provider that takes keys.
+    fn api_key(
+        &self,
+        name: &str,
+        k: &Spanned<String>,
+        provider: &Provider,
+        oauth_only: bool,
+    ) -> Result<CredentialConfig, ConfigError> {
+        if oauth_only {
+            return self.err(
+                k.span(),
+                format!(
+                    "provider '{}' takes subscription logins, not API keys",
+                    provider.id
+                ),
+                format!(
+                    concat!(
+                        "replace api_key with oauth = \"stored\" and run ",
+                        "`keypool login {} --name {}`",
                     ),
-                }
+                    provider.id, name
+                ),
+            );
+        }
+        let key = k.get_ref();
+        if key.trim().is_empty() || key.trim() == "env:" || key.trim() == "!" {
+            return self.err(
+                k.span(),
+                format!("account '{name}' has an empty api_key"),
+                "set api_key to the key, \"env:VAR\" or \"!command\"".into(),
+            );
+        }
+        Ok(CredentialConfig::ApiKey {
+            source: SecretRef::parse(key),
+            raw: SecretString::from(key.clone()),
+        })
+    }
+
+    /// `oauth`: `stored` or `link:PATH`, for a provider with a subscription login.
+    fn oauth(
+        &self,
+        o: &Spanned<String>,
+        provider: &Provider,
+    ) -> Result<CredentialConfig, ConfigError> {
+        if Flavor::for_provider(&provider.id).is_none() {
+            let with: Vec<&str> = Flavor::ALL.iter().map(|f| f.provider_id()).collect();
+            return self.err(
+                o.span(),
+                format!("provider '{}' has no subscription login", provider.id),
+                format!("use api_key for it; oauth works with {}", with.join(", ")),
+            );
+        }
+        let v = o.get_ref().trim();
+        if v == "stored" {
+            return Ok(CredentialConfig::OAuth(OAuthSource::Stored));
+        }
+        match v.strip_prefix("link:").map(str::trim) {
+            Some(p) if !p.is_empty() => {
+                Ok(CredentialConfig::OAuth(OAuthSource::Linked(expand_home(p))))
             }
+            _ => self.err(
+                o.span(),
+                // Not the value: a token pasted here by mistake stays out of the log.
+                "oauth is neither \"stored\" nor \"link:PATH\"".to_string(),
+                concat!(
+                    "write oauth = \"stored\" (tokens kept by keypool) or ",
+                    "oauth = \"link:~/.codex/auth.json\" (shared with the CLI)",
+                )
+                .into(),
+            ),
         }
     }
 }

@@ -50,21 +50,10 @@ impl Validator<'_> {
         )))
     }
 
+    /// One method per section, in dependency order: each later section is checked
+    /// against the ones before it.
     pub(super) fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let listen = match &raw.listen {
-            None => DEFAULT_LISTEN.parse().expect("valid default"),
-            Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                Ok(a) => a,
-                Err(_) => {
-                    return self.err(
-                        l.span(),
-                        "listen is not an IP address and port".to_string(),
-                        format!("write it like \"{DEFAULT_LISTEN}\""),
-                    )
-                }
-            },
-        };
-
+        let listen = self.listen(raw.listen.as_ref())?;
         let registry = self.registry(raw.providers)?;
         let (accounts, scheduled_only) = self.accounts(raw.accounts, &registry)?;
         let pools = self.pools(raw.pools, &registry, &accounts, scheduled_only)?;
@@ -81,5 +70,20 @@ impl Validator<'_> {
             oauth: raw.oauth,
             clients,
         })
+    }
+
+    /// `listen`: an IP address and port; the default when absent.
+    fn listen(&self, raw: Option<&Spanned<String>>) -> Result<SocketAddr, ConfigError> {
+        let Some(l) = raw else {
+            return Ok(DEFAULT_LISTEN.parse().expect("valid default"));
+        };
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Ok(a),
+            Err(_) => self.err(
+                l.span(),
+                "listen is not an IP address and port".to_string(),
+                format!("write it like \"{DEFAULT_LISTEN}\""),
+            ),
+        }
     }
 }

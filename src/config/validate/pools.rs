@@ -25,35 +25,47 @@ impl Validator<'_> {
                     "pool names must be unique".into(),
                 );
             }
-            let provider = self.provider(registry, &p.provider)?;
-            if p.accounts.is_empty() {
-                return self.err(
-                    p.name.span(),
-                    format!("pool '{name}' lists no accounts"),
-                    "add accounts = [\"name\", …] or remove the pool".into(),
-                );
-            }
-            let members = self.members(&p, &provider.id, accounts)?;
-            if let Some(hold) = p.hold_max {
-                let block = self.text[..p.name.span().start].rfind("[[pools]]");
-                self.duration(&durations::HOLD_MAX, hold, block)?;
-            }
-            pools.push(PoolConfig {
-                name: name.clone(),
-                provider: provider.id.clone(),
-                accounts: members,
-                strategy: p.strategy,
-                soft_threshold: self.soft_threshold(&p)?,
-                mix_kinds: p.mix_kinds,
-                fallback: p.fallback.iter().map(|f| f.get_ref().clone()).collect(),
-                hold_max: p.hold_max,
-            });
+            pools.push(self.pool(&p, registry, accounts)?);
             fallbacks.push(p.fallback);
         }
         self.default_pools(accounts, &pool_names, &mut pools)?;
         self.fallbacks(&pools, &fallbacks)?;
         self.scheduled_only(&pools, &pool_names, scheduled_only)?;
         Ok(pools)
+    }
+
+    /// One `[[pools]]` block whose name is already checked; its fallbacks are checked
+    /// once every pool exists.
+    fn pool(
+        &self,
+        p: &RawPool,
+        registry: &Registry,
+        accounts: &[AccountConfig],
+    ) -> Result<PoolConfig, ConfigError> {
+        let name = p.name.get_ref();
+        let provider = self.provider(registry, &p.provider)?;
+        if p.accounts.is_empty() {
+            return self.err(
+                p.name.span(),
+                format!("pool '{name}' lists no accounts"),
+                "add accounts = [\"name\", …] or remove the pool".into(),
+            );
+        }
+        let members = self.members(p, &provider.id, accounts)?;
+        if let Some(hold) = p.hold_max {
+            let block = self.text[..p.name.span().start].rfind("[[pools]]");
+            self.duration(&durations::HOLD_MAX, hold, block)?;
+        }
+        Ok(PoolConfig {
+            name: name.clone(),
+            provider: provider.id.clone(),
+            accounts: members,
+            strategy: p.strategy,
+            soft_threshold: self.soft_threshold(p)?,
+            mix_kinds: p.mix_kinds,
+            fallback: p.fallback.iter().map(|f| f.get_ref().clone()).collect(),
+            hold_max: p.hold_max,
+        })
     }
 
     /// A pool's `accounts`: each an account of the pool's own provider, listed once.
@@ -118,8 +130,15 @@ impl Validator<'_> {
             seen_providers.push(a.provider.clone());
             if pool_names.contains(&a.provider) {
                 return Err(ConfigError(format!(
-                    "{}: a pool is named '{}' but holds another provider's accounts, so the default pool for '{}' accounts cannot take that name\nfix: add a [[pools]] block for provider '{}'",
-                    self.path.display(), a.provider, a.provider, a.provider
+                    concat!(
+                        "{}: a pool is named '{}' but holds another provider's accounts, ",
+                        "so the default pool for '{}' accounts cannot take that name\n",
+                        "fix: add a [[pools]] block for provider '{}'",
+                    ),
+                    self.path.display(),
+                    a.provider,
+                    a.provider,
+                    a.provider
                 )));
             }
             pools.push(PoolConfig {
@@ -153,8 +172,16 @@ impl Validator<'_> {
                 let Some(target) = pools.iter().find(|q| &q.name == f.get_ref()) else {
                     return self.err(
                         f.span(),
-                        format!("pool '{}' falls back to '{}', which is not a pool", p.name, f.get_ref()),
-                        "name a [[pools]] block (or a provider's default pool) of the same provider".into(),
+                        format!(
+                            "pool '{}' falls back to '{}', which is not a pool",
+                            p.name,
+                            f.get_ref()
+                        ),
+                        concat!(
+                            "name a [[pools]] block (or a provider's default pool) ",
+                            "of the same provider",
+                        )
+                        .into(),
                     );
                 };
                 if target.name == p.name || target.provider != p.provider {
@@ -196,19 +223,30 @@ impl Validator<'_> {
             return self.err(
                 span,
                 format!(
-                    "account '{name}' has a {what}, but its pool '{}' uses strategy '{}', which ignores schedules and roles",
+                    concat!(
+                        "account '{}' has a {}, but its pool '{}' uses strategy '{}', ",
+                        "which ignores schedules and roles",
+                    ),
+                    name,
+                    what,
                     first.name,
                     first.strategy.as_str()
                 ),
                 if explicit {
                     format!(
-                        "set strategy = \"scheduled\" in the [[pools]] block '{}', or remove the {what} line",
-                        first.name
+                        concat!(
+                            "set strategy = \"scheduled\" in the [[pools]] block '{}', ",
+                            "or remove the {} line",
+                        ),
+                        first.name, what
                     )
                 } else {
                     format!(
-                        "add a [[pools]] block for provider '{}' with strategy = \"scheduled\", or remove the {what} line",
-                        first.provider
+                        concat!(
+                            "add a [[pools]] block for provider '{}' with ",
+                            "strategy = \"scheduled\", or remove the {} line",
+                        ),
+                        first.provider, what
                     )
                 },
             );
@@ -232,7 +270,10 @@ impl Validator<'_> {
                 x / 100.0
             )
         } else {
-            format!("use a fraction of the window above 0 and at most 1, like {DEFAULT_SOFT_THRESHOLD} (the default)")
+            format!(
+                "use a fraction of the window above 0 and at most 1, like {} (the default)",
+                DEFAULT_SOFT_THRESHOLD
+            )
         };
         self.err(
             t.span(),

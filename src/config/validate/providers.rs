@@ -28,50 +28,62 @@ impl Validator<'_> {
                     "keep one [[providers]] block per id".into(),
                 );
             }
-            let auth: AuthScheme = match p.auth.get_ref().parse() {
-                Ok(a) => a,
-                Err(e) => {
-                    return self.err(
-                        p.auth.span(),
-                        e,
-                        "set auth to one of the schemes listed".into(),
-                    )
-                }
-            };
-            if p.hosts.get_ref().is_empty() {
-                return self.err(
-                    p.hosts.span(),
-                    format!("provider '{id}' has no hosts"),
-                    "list the API host names, e.g. hosts = [\"llm.example.com\"]".into(),
-                );
-            }
-            for h in p.hosts.get_ref() {
-                if h.is_empty() || h.contains(['/', ':', ' ']) {
-                    return self.err(
-                        p.hosts.span(),
-                        format!("'{h}' is not a host name"),
-                        "write bare host names, without scheme, port or path".into(),
-                    );
-                }
-            }
-            let scope = self.provider_paths(id, p.paths.as_ref())?;
-            registry.insert(Provider {
-                id: id.clone(),
-                hosts: p
-                    .hosts
-                    .get_ref()
-                    .iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-                auth,
-                dialect: p.dialect,
-                scope,
-                oauth: None,
-                allow_http: p.allow_http,
-            });
+            registry.insert(self.custom_provider(&p)?);
         }
 
         Ok(registry)
+    }
+
+    /// One `[[providers]]` block whose id is already checked.
+    fn custom_provider(&self, p: &RawProvider) -> Result<Provider, ConfigError> {
+        let id = p.id.get_ref();
+        let auth: AuthScheme = match p.auth.get_ref().parse() {
+            Ok(a) => a,
+            Err(e) => {
+                return self.err(
+                    p.auth.span(),
+                    e,
+                    "set auth to one of the schemes listed".into(),
+                )
+            }
+        };
+        self.provider_hosts(id, &p.hosts)?;
+        let scope = self.provider_paths(id, p.paths.as_ref())?;
+        Ok(Provider {
+            id: id.clone(),
+            hosts: p
+                .hosts
+                .get_ref()
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            auth,
+            dialect: p.dialect,
+            scope,
+            oauth: None,
+            allow_http: p.allow_http,
+        })
+    }
+
+    /// A `[[providers]]` entry's `hosts`: at least one, each a bare host name.
+    fn provider_hosts(&self, id: &str, hosts: &Spanned<Vec<String>>) -> Result<(), ConfigError> {
+        if hosts.get_ref().is_empty() {
+            return self.err(
+                hosts.span(),
+                format!("provider '{id}' has no hosts"),
+                "list the API host names, e.g. hosts = [\"llm.example.com\"]".into(),
+            );
+        }
+        for h in hosts.get_ref() {
+            if h.is_empty() || h.contains(['/', ':', ' ']) {
+                return self.err(
+                    hosts.span(),
+                    format!("'{h}' is not a host name"),
+                    "write bare host names, without scheme, port or path".into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A `[[providers]]` entry's `paths`: absolute path prefixes; absent means every path.
@@ -87,7 +99,11 @@ impl Validator<'_> {
             return self.err(
                 paths.span(),
                 format!("provider '{id}' has paths = [], so no request would get a pooled key"),
-                "list the API's path prefixes, e.g. paths = [\"/v1/\"], or remove the line to cover every path".into(),
+                concat!(
+                    "list the API's path prefixes, e.g. paths = [\"/v1/\"], ",
+                    "or remove the line to cover every path",
+                )
+                .into(),
             );
         }
         for p in paths.get_ref() {

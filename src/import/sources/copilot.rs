@@ -37,7 +37,8 @@ pub(super) fn scan(m: &Machine) -> Scan {
                 Linkable::Yes
             } else {
                 Linkable::No(format!(
-                    "a link to {} follows its first login only; import without --link to store this one",
+                    "a link to {} follows its first login only; import without --link to store \
+                    this one",
                     m.display(&path)
                 ))
             };

@@ -61,7 +61,8 @@ fn login(path: &Path, id: &str) -> Result<What, String> {
 fn key(m: &Machine, ctx: &Ctx, id: &str, entry: &Value) -> Result<What, String> {
     if !ctx.api_providers.contains(id) {
         return Err(format!(
-            "keypool has no provider '{id}' (declare it in a [[providers]] block to import this key)"
+            "keypool has no provider '{id}' (declare it in a [[providers]] block to import this \
+            key)"
         ));
     }
     let raw = entry

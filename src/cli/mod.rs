@@ -1,5 +1,17 @@
-//! The command tree. Every command's `--help` ends with an example.
+//! The command line: the command tree (clap types, here) and what each command does
+//! ([`commands`]). The top layer: nothing else in the crate imports it; it hands the
+//! layers below their own types (an import `Request`, an `envvars::Shell`).
+//! Every command's `--help` ends with an example.
 
+mod ca;
+mod child;
+mod commands;
+mod env;
+mod serve;
+
+pub use commands::run;
+
+use crate::envvars::Shell;
 use crate::upstream::ConnectTo;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -10,7 +22,14 @@ use std::path::PathBuf;
     name = "keypool",
     version,
     about = "Pool several LLM provider accounts behind one local proxy; rotate on rate limits",
-    after_help = "Examples:\n  keypool                      # run the proxy on 127.0.0.1:8787\n  eval \"$(keypool env)\"        # point this shell's tools at it\n  keypool run -- claude        # or just one command\n\nFiles live in $KEYPOOL_HOME (default ~/.keypool). Logs: KEYPOOL_LOG=debug."
+    after_help = concat!(
+        "Examples:\n",
+        "  keypool                      # run the proxy on 127.0.0.1:8787\n",
+        "  eval \"$(keypool env)\"        # point this shell's tools at it\n",
+        "  keypool run -- claude        # or just one command\n",
+        "\n",
+        "Files live in $KEYPOOL_HOME (default ~/.keypool). Logs: KEYPOOL_LOG=debug.",
+    )
 )]
 pub struct Cli {
     /// Config file (default: $KEYPOOL_HOME/config.toml)
@@ -31,12 +50,24 @@ pub enum Command {
     Ca(CaCommand),
     /// Print the environment that points this shell's tools at keypool
     #[command(
-        after_help = "Examples:\n  eval \"$(keypool env)\"                       # sh, bash, zsh\n  keypool env --shell fish | source\n  keypool env --shell powershell | Invoke-Expression"
+        after_help = concat!(
+            "Examples:\n",
+            "  eval \"$(keypool env)\"                       # sh, bash, zsh\n",
+            "  keypool env --shell fish | source\n",
+            "  keypool env --shell powershell | Invoke-Expression",
+        )
     )]
     Env(EnvArgs),
     /// Run one command with its traffic going through keypool
     #[command(
-        after_help = "Examples:\n  keypool run -- claude\n  keypool run -- python my_openai_script.py\n\nStarts a proxy for the command's lifetime if none is running, and exits with the command's exit code."
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool run -- claude\n",
+            "  keypool run -- python my_openai_script.py\n",
+            "\n",
+            "Starts a proxy for the command's lifetime if none is running, and exits with the ",
+            "command's exit code.",
+        )
     )]
     Run(RunArgs),
     /// Show or import accounts
@@ -44,17 +75,38 @@ pub enum Command {
     Accounts(AccountsCommand),
     /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot) and add it as an account
     #[command(
-        after_help = "Examples:\n  keypool login anthropic --name max-personal\n  keypool login openai-codex --no-browser      # over SSH: paste the code\n  keypool login github-copilot\n\nThe tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the config.\nFor an account linked to a CLI's file, the new tokens are written into that file."
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool login anthropic --name max-personal\n",
+            "  keypool login openai-codex --no-browser      # over SSH: paste the code\n",
+            "  keypool login github-copilot\n",
+            "\n",
+            "The tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the ",
+            "config.\n",
+            "For an account linked to a CLI's file, the new tokens are written into that file.",
+        )
     )]
     Login(LoginArgs),
     /// Make the running proxy read its config file again (as SIGHUP does)
     #[command(
-        after_help = "Example:\n  keypool reload\n\nA config with an error is refused (exit 2, with the line and the fix) and the running one kept.\nAccounts and pools change for new requests; connections stay open."
+        after_help = concat!(
+            "Example:\n",
+            "  keypool reload\n",
+            "\n",
+            "A config with an error is refused (exit 2, with the line and the fix) and the ",
+            "running one kept.\n",
+            "Accounts and pools change for new requests; connections stay open.",
+        )
     )]
     Reload,
     /// Show what the running proxy is doing: pools, accounts, state, requests, last error
     #[command(
-        after_help = "Examples:\n  keypool status\n  keypool status --json     # the same data as GET http://127.0.0.1:8787/_keypool/status"
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool status\n",
+            "  keypool status --json     # the same data as GET ",
+            "http://127.0.0.1:8787/_keypool/status",
+        )
     )]
     Status {
         /// Print the JSON the proxy serves instead of a table
@@ -134,12 +186,30 @@ impl UpstreamArgs {
 pub enum CaCommand {
     /// Create the CA if it does not exist yet, and check keypool's directories
     #[command(
-        after_help = "Examples:\n  keypool ca init\n  keypool ca init --fix-permissions   # make keypool's own directories 0700\n\nThe CA can sign only for the provider hosts in the config when it is made\n(built-in providers and [[providers]] hosts); after adding a provider, run `keypool ca rotate`."
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool ca init\n",
+            "  keypool ca init --fix-permissions   # make keypool's own directories 0700\n",
+            "\n",
+            "The CA can sign only for the provider hosts in the config when it is made\n",
+            "(built-in providers and [[providers]] hosts); after adding a provider, run `keypool ",
+            "ca rotate`.",
+        )
     )]
     Init(InitArgs),
     /// Replace the CA with a new one covering the hosts configured now (keeps the old one aside)
     #[command(
-        after_help = "Example:\n  keypool ca rotate\n\nThe old ca.pem and ca-key.pem stay in the certs directory as *.old-<time> until you delete them.\nbundle.pem is rewritten. It prints what to re-trust: restart tools started with `keypool run` or\n`keypool env`, run `sudo keypool ca install` again if you installed the CA, and `keypool reload`."
+        after_help = concat!(
+            "Example:\n",
+            "  keypool ca rotate\n",
+            "\n",
+            "The old ca.pem and ca-key.pem stay in the certs directory as *.old-<time> until you ",
+            "delete them.\n",
+            "bundle.pem is rewritten. It prints what to re-trust: restart tools started with ",
+            "`keypool run` or\n",
+            "`keypool env`, run `sudo keypool ca install` again if you installed the CA, and ",
+            "`keypool reload`.",
+        )
     )]
     Rotate,
     /// Print the absolute path of the CA certificate (ca.pem)
@@ -147,7 +217,11 @@ pub enum CaCommand {
     Path,
     /// Add the CA to the operating system's trust store
     #[command(
-        after_help = "Example:\n  sudo keypool ca install\n  keypool ca install --dry-run   # only print the commands"
+        after_help = concat!(
+            "Example:\n",
+            "  sudo keypool ca install\n",
+            "  keypool ca install --dry-run   # only print the commands",
+        )
     )]
     Install(TrustArgs),
     /// Remove the CA from the operating system's trust store
@@ -167,15 +241,6 @@ pub struct TrustArgs {
     /// Print the commands instead of running them
     #[arg(long)]
     pub dry_run: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Shell {
-    Sh,
-    Bash,
-    Zsh,
-    Fish,
-    Powershell,
 }
 
 #[derive(Args, Debug)]
@@ -213,8 +278,25 @@ pub enum AccountsCommand {
     },
     /// Add the logins and keys other tools already have on this machine
     #[command(
-        override_usage = "keypool accounts import <SOURCE> [--name NAME] [--link]\n       keypool accounts import --all [--link]",
-        after_help = "Examples:\n  keypool accounts import --all                  # everything found, tokens copied\n  keypool accounts import claude-code --link     # follow Claude Code's own file\n  keypool accounts import codex --name work      # name the account\n  keypool accounts import env                    # env:VAR references to provider keys\n\nRunning it again adds nothing new: a credential already configured is reported as such.\nCopied (stored) tokens go to $KEYPOOL_HOME/credentials.json; --link leaves them in the\ntool's file and keypool refreshes them there, under the tool's own lock. Then run\n`keypool reload` (or restart keypool)."
+        override_usage = concat!(
+            "keypool accounts import <SOURCE> [--name NAME] [--link]\n",
+            "       keypool accounts import --all [--link]",
+        ),
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool accounts import --all                  # everything found, tokens copied\n",
+            "  keypool accounts import claude-code --link     # follow Claude Code's own file\n",
+            "  keypool accounts import codex --name work      # name the account\n",
+            "  keypool accounts import env                    # env:VAR references to provider ",
+            "keys\n",
+            "\n",
+            "Running it again adds nothing new: a credential already configured is reported as ",
+            "such.\n",
+            "Copied (stored) tokens go to $KEYPOOL_HOME/credentials.json; --link leaves them in ",
+            "the\n",
+            "tool's file and keypool refreshes them there, under the tool's own lock. Then run\n",
+            "`keypool reload` (or restart keypool).",
+        )
     )]
     Import(ImportArgs),
 }
@@ -234,4 +316,16 @@ pub struct ImportArgs {
     /// (API keys are unaffected)
     #[arg(long)]
     pub link: bool,
+}
+
+impl From<ImportArgs> for crate::import::Request {
+    fn from(args: ImportArgs) -> Self {
+        crate::import::Request {
+            source: args.source,
+            options: crate::import::Options {
+                name: args.name,
+                link: args.link,
+            },
+        }
+    }
 }
