@@ -13,9 +13,9 @@ use std::time::SystemTime;
 fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
     let (state, detail, until) = match a.health(now) {
         Health::Ok => ("ok", String::new(), None),
-        Health::Cooling { until, detail, .. } => (
+        Health::Cooling { until, cause } => (
             "cooling",
-            detail,
+            cause.detail().to_string(),
             until
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .ok()

@@ -18,9 +18,9 @@ pub(super) fn pinned_elsewhere(
     }
     let held_by = pool.members.iter().find(|a| a.name == pin.account)?;
     let (first_free_in, state) = match held_by.health(now) {
-        crate::pool::Health::Cooling { until, detail, .. } => (
+        crate::pool::Health::Cooling { until, cause } => (
             Some(until.duration_since(now).unwrap_or_default()),
-            format!("limited ({detail})"),
+            format!("limited ({})", cause.detail()),
         ),
         crate::pool::Health::Disabled { reason } => (None, format!("disabled: {reason}")),
         crate::pool::Health::Ok => (Some(Duration::from_secs(1)), "busy".to_string()),
