@@ -36,7 +36,9 @@ pub(super) fn pinned_elsewhere(
 
 /// The next pool of the fallback chain not yet visited that can serve the request: the
 /// first pool's fallbacks in order, then theirs (breadth first). A pool the client may
-/// not use (a password guards it) is never a fallback.
+/// not use (a password guards it) is never a fallback. The chain is walked by the
+/// indices resolved when `pools` were built; `visited` holds the names of the pools
+/// tried so far, the first pool's first.
 pub(super) fn next_fallback(
     pools: &crate::pool::Pools,
     visited: &[String],
@@ -48,8 +50,8 @@ pub(super) fn next_fallback(
         .iter()
         .filter_map(|v| pools.by_name(v))
         .flat_map(|p| p.fallback.iter())
-        .filter(|n| !visited.contains(n) && may_use(n))
-        .filter_map(|n| pools.by_name(n))
+        .filter_map(|&i| pools.all.get(i))
+        .filter(|p| !visited.contains(&p.name) && may_use(&p.name))
         .find(|p| p.serves(kind, path))
         .cloned()
 }

@@ -27,8 +27,9 @@ pub struct Pool {
     /// Utilization at which the strategy passes an account over while another is below it.
     pub soft_threshold: f64,
     pub mix_kinds: bool,
-    /// Pools to continue in when every account here is limited.
-    pub fallback: Vec<String>,
+    /// Pools to continue in when every account here is limited, in order: indices into
+    /// the [`Pools::all`] these pools were built into.
+    pub fallback: Vec<usize>,
     /// Hold a request up to this long for an account to free, instead of a 429.
     pub hold_max: Option<Duration>,
     pub members: Vec<Arc<Account>>,

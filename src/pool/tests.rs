@@ -711,3 +711,31 @@ fn a_token_endpoint_outage_is_named_as_such_and_kept_across_a_restart() {
     assert_eq!(q.members[0].health(now), token_endpoint);
     assert_eq!(q.members[1].health(now), p.members[1].health(now));
 }
+
+/// Fallbacks are resolved to the pools' places in `Pools::all` once, when the pools are
+/// built, in the order the config names them.
+#[test]
+fn fallbacks_are_indices_into_the_pools_in_config_order() {
+    let mut text = String::new();
+    for a in ["a", "b", "c"] {
+        text +=
+            &format!("[[accounts]]\nname = \"{a}\"\nprovider = \"openai\"\napi_key = \"k{a}\"\n");
+    }
+    for (name, acct, fallback) in [
+        ("work", "a", "\"spare\", \"personal\""),
+        ("personal", "b", "\"spare\""),
+        ("spare", "c", ""),
+    ] {
+        text += &format!(
+            "[[pools]]\nname = \"{name}\"\nprovider = \"openai\"\naccounts = [\"{acct}\"]\n\
+             fallback = [{fallback}]\n"
+        );
+    }
+    let ps = pools(&text);
+    let names: Vec<&str> = ps.all.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["work", "personal", "spare"]);
+    let fallback = |name: &str| ps.by_name(name).unwrap().fallback.clone();
+    assert_eq!(fallback("work"), [2, 1]);
+    assert_eq!(fallback("personal"), [2]);
+    assert!(fallback("spare").is_empty());
+}
