@@ -72,8 +72,12 @@ impl Dropped {
     pub fn report(&self, path: &Path) {
         for d in &self.named {
             tracing::warn!(
-                "{}: {d}; dropped that entry (the others are kept, and the file is rewritten without it)",
-                path.display()
+                concat!(
+                    "{}: {}; dropped that entry ",
+                    "(the others are kept, and the file is rewritten without it)"
+                ),
+                path.display(),
+                d
             );
         }
         if self.more > 0 {

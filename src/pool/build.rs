@@ -219,9 +219,10 @@ fn oauth_account(
                     return (
                         a,
                         Some(format!(
-                            "linked file {}: {e}; log in with {} or fix the oauth = \"link:…\" path",
+                            "linked file {}: {e}; log in with {} or fix the {} path",
                             path.display(),
-                            flavor.native_login()
+                            flavor.native_login(),
+                            "oauth = \"link:…\""
                         )),
                     );
                 }

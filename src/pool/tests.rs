@@ -217,9 +217,10 @@ fn saved_state_applies_only_to_the_same_credential() {
 fn auth_failure_disables_and_a_bad_key_source_is_reported() {
     let p = pool(&["k0", "env:KEYPOOL_TEST_UNSET_FOR_POOL"]);
     let now = SystemTime::now();
-    assert!(
-        matches!(p.members[1].health(now), Health::Disabled { ref reason } if reason.contains("KEYPOOL_TEST_UNSET_FOR_POOL"))
-    );
+    assert!(matches!(
+        p.members[1].health(now),
+        Health::Disabled { ref reason } if reason.contains("KEYPOOL_TEST_UNSET_FOR_POOL")
+    ));
     p.mark(
         0,
         &Outcome {
