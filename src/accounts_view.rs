@@ -2,16 +2,43 @@
 //! where its credential lives. The state is the running proxy's when one answers, else
 //! what the files tell.
 
-use crate::config::{Config, CredentialConfig, OAuthSource};
+use crate::config::{AccountConfig, Config, CredentialConfig, OAuthSource};
 use crate::home::Home;
 use crate::oauth::link::Linked;
-use crate::oauth::store::Store;
+use crate::oauth::store::{Entry, Store};
 use crate::oauth::{Flavor, Tokens};
-use secrecy::ExposeSecret;
+use crate::status_report::{AccountStatus, CoolingCause, HealthState, IndexReport};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
+
+/// One account's LOGIN, PLAN, EXPIRES and STATE columns, and whether its state is a
+/// problem (the command then exits 1).
+struct Columns {
+    login: String,
+    plan: String,
+    expires: String,
+    state: String,
+    trouble: bool,
+}
+
+impl Columns {
+    /// An account whose only column is its state.
+    fn state(state: String, trouble: bool) -> Columns {
+        let dash = || "-".to_string();
+        Columns {
+            login: dash(),
+            plan: dash(),
+            expires: dash(),
+            state,
+            trouble,
+        }
+    }
+}
 
 pub fn list(
     home: &Home,
@@ -22,7 +49,8 @@ pub fn list(
 ) -> ExitCode {
     if config.accounts.is_empty() {
         println!(
-            "No accounts in {}. Import the logins your tools already have with `keypool accounts import --all`, or add [[accounts]] blocks (see the README).",
+            "No accounts in {}. Import the logins your tools already have with \
+             `keypool accounts import --all`, or add [[accounts]] blocks (see the README).",
             path.display()
         );
         return ExitCode::SUCCESS;
@@ -32,6 +60,7 @@ pub fn list(
         eprintln!("warning: {e}");
         Default::default()
     });
+    let live = live.and_then(|v| IndexReport::deserialize(v).ok());
     let now = SystemTime::now();
     let mut rows = vec![[
         "NAME", "PROVIDER", "POOL", "KIND", "LOGIN", "PLAN", "EXPIRES", "STATE", "SOURCE",
@@ -40,75 +69,22 @@ pub fn list(
     .to_vec()];
     let mut problems = 0;
     for a in &config.accounts {
-        let pools: Vec<&str> = config
-            .pools
-            .iter()
-            .filter(|p| p.accounts.contains(&a.name))
-            .map(|p| p.name.as_str())
-            .collect();
-        let (login, plan, expires, mut state) = match &a.credential {
-            CredentialConfig::ApiKey { raw, .. } => {
-                let state = if check {
-                    match crate::secret::resolve(raw.expose_secret()) {
-                        Ok(_) => "ok".to_string(),
-                        Err(e) => {
-                            problems += 1;
-                            format!("error: {e}")
-                        }
-                    }
-                } else {
-                    "ok".to_string()
-                };
-                ("-".to_string(), "-".to_string(), "-".to_string(), state)
-            }
-            CredentialConfig::OAuth(src) => {
-                let flavor = Flavor::for_provider(&a.provider).expect("validated");
-                let tokens = match src {
-                    OAuthSource::Stored => stored
-                        .get(&a.name)
-                        .filter(|e| e.has_tokens())
-                        .map(|e| e.tokens())
-                        .ok_or_else(|| {
-                            format!("needs login: run `{}`", flavor.login_command(&a.name))
-                        }),
-                    OAuthSource::Linked(p) => Linked::open(p, flavor)
-                        .and_then(|l| l.read())
-                        .map(|mut t| {
-                            if let Some(e) = stored.get(&a.name) {
-                                t.identity.merge(&e.identity);
-                            }
-                            t
-                        })
-                        .map_err(|e| {
-                            format!("needs login: {e}; log in with {}", flavor.native_login())
-                        }),
-                };
-                match tokens {
-                    Ok(t) => oauth_row(flavor, &a.name, &t, now),
-                    Err(why) => {
-                        problems += 1;
-                        ("-".into(), "-".into(), "-".into(), why)
-                    }
-                }
-            }
-        };
-        if let Some((l, trouble)) = live.and_then(|v| live_state(v, &a.name)) {
-            problems += usize::from(trouble);
-            state = l;
+        let mut c = from_files(a, &stored, check, now);
+        if let Some(m) = live.as_ref().and_then(|r| member(r, &a.name)) {
+            let (state, trouble) = live_state(m);
+            c.state = state;
+            c.trouble |= trouble;
         }
+        problems += usize::from(c.trouble);
         rows.push(vec![
             a.name.clone(),
             a.provider.clone(),
-            if pools.is_empty() {
-                "(none)".into()
-            } else {
-                pools.join(",")
-            },
+            pools_of(config, &a.name),
             a.kind().as_str().into(),
-            login,
-            plan,
-            expires,
-            state,
+            c.login,
+            c.plan,
+            c.expires,
+            c.state,
             a.describe_source(),
         ]);
     }
@@ -126,21 +102,93 @@ pub fn list(
     }
 }
 
-fn oauth_row(
-    flavor: Flavor,
-    name: &str,
-    t: &Tokens,
+/// The pools `name` serves in, `a,b`, or `(none)`.
+fn pools_of(config: &Config, name: &str) -> String {
+    let pools: Vec<&str> = config
+        .pools
+        .iter()
+        .filter(|p| p.accounts.iter().any(|n| n == name))
+        .map(|p| p.name.as_str())
+        .collect();
+    if pools.is_empty() {
+        "(none)".into()
+    } else {
+        pools.join(",")
+    }
+}
+
+/// What the config and the credential files tell about the account (with `check`, a key
+/// is resolved to see that it can be).
+fn from_files(
+    a: &AccountConfig,
+    stored: &BTreeMap<String, Entry>,
+    check: bool,
     now: SystemTime,
-) -> (String, String, String, String) {
+) -> Columns {
+    match &a.credential {
+        CredentialConfig::ApiKey { raw, .. } => match check.then(|| key_state(raw)) {
+            Some(Err(e)) => Columns::state(format!("error: {e}"), true),
+            _ => Columns::state("ok".into(), false),
+        },
+        CredentialConfig::OAuth(src) => {
+            let flavor = Flavor::for_provider(&a.provider).expect("validated");
+            match tokens(&a.name, flavor, src, stored) {
+                Ok(t) => oauth_row(flavor, &a.name, &t, now),
+                Err(why) => Columns::state(why, true),
+            }
+        }
+    }
+}
+
+fn key_state(raw: &SecretString) -> Result<(), String> {
+    crate::secret::resolve(raw.expose_secret())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The login's tokens, from the credentials file or its linked file; why there are none,
+/// with the command that fixes it.
+fn tokens(
+    name: &str,
+    flavor: Flavor,
+    src: &OAuthSource,
+    stored: &BTreeMap<String, Entry>,
+) -> Result<Tokens, String> {
+    match src {
+        OAuthSource::Stored => stored
+            .get(name)
+            .filter(|e| e.has_tokens())
+            .map(|e| e.tokens())
+            .ok_or_else(|| format!("needs login: run `{}`", flavor.login_command(name))),
+        OAuthSource::Linked(p) => Linked::open(p, flavor)
+            .and_then(|l| l.read())
+            .map(|mut t| {
+                if let Some(e) = stored.get(name) {
+                    t.identity.merge(&e.identity);
+                }
+                t
+            })
+            .map_err(|e| format!("needs login: {e}; log in with {}", flavor.native_login())),
+    }
+}
+
+fn oauth_row(flavor: Flavor, name: &str, t: &Tokens, now: SystemTime) -> Columns {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let mut login = dash(&t.identity.email);
     if let Some(d) = &t.identity.domain {
         login = format!("{login} ({d})");
     }
     let plan = dash(&t.identity.plan);
+    let row = |expires, state| Columns {
+        login: login.clone(),
+        plan: plan.clone(),
+        expires,
+        state,
+        trouble: false,
+    };
     if flavor == Flavor::Copilot {
         // The GitHub token does not expire; Copilot tokens are minted per run.
-        return (login, plan, "-".into(), "ok".into());
+        return row("-".into(), "ok".into());
     }
     let expires = match t.expires_at {
         None => "-".to_string(),
@@ -156,41 +204,44 @@ fn oauth_row(
         (Some(_), Some(at)) if at <= now => "ok (refreshes on next use)".into(),
         _ => "ok".into(),
     };
-    (login, plan, expires, state)
+    row(expires, state)
 }
 
-/// The running proxy's view of `name`, and whether that is trouble: the account is
-/// disabled, or a refreshed login of it is not saved (stopping keypool now would lose it).
-fn live_state(v: &Value, name: &str) -> Option<(String, bool)> {
-    let m = v["pools"]
-        .as_array()?
+/// The running proxy's view of the account `name`.
+fn member<'a>(live: &'a IndexReport, name: &str) -> Option<&'a AccountStatus> {
+    live.pools
         .iter()
-        .filter_map(|p| p["members"].as_array())
-        .flatten()
-        .find(|m| m["name"] == name)?;
-    let state = m["state"].as_str()?;
-    let unsaved = m["unsaved"].as_str();
-    let shown = match state {
-        "cooling" => {
-            let left = m["until"]
-                .as_u64()
+        .flat_map(|p| &p.members)
+        .find(|m| m.name == name)
+}
+
+/// The running proxy's view of an account, and whether that is trouble: the account is
+/// disabled, or a refreshed login of it is not saved (stopping keypool now would lose it).
+fn live_state(m: &AccountStatus) -> (String, bool) {
+    let shown = match m.state {
+        HealthState::Ok => "ok".to_string(),
+        HealthState::Cooling => {
+            let left = m
+                .until
                 .and_then(crate::bounds::epoch_secs)
                 .and_then(|u| u.duration_since(SystemTime::now()).ok())
                 .unwrap_or_default();
-            format!(
-                "cooling for {} ({})",
-                human(left),
-                m["detail"].as_str().unwrap_or("")
-            )
+            let why = match m.cause {
+                Some(CoolingCause::TokenEndpoint) => {
+                    format!("{}: {}", CoolingCause::TokenEndpoint.label(), m.detail)
+                }
+                _ => m.detail.clone(),
+            };
+            format!("cooling for {} ({why})", human(left))
         }
-        "disabled" => m["detail"].as_str().unwrap_or("disabled").to_string(),
-        s => s.to_string(),
+        HealthState::Disabled => m.detail.clone(),
     };
-    let shown = match unsaved {
+    let shown = match &m.unsaved {
         Some(u) => format!("{shown}; {u}"),
         None => shown,
     };
-    Some((shown, state == "disabled" || unsaved.is_some()))
+    let trouble = m.state == HealthState::Disabled || m.unsaved.is_some();
+    (shown, trouble)
 }
 
 fn human(d: Duration) -> String {

@@ -2,62 +2,79 @@
 
 use crate::body::{full, ProxyBody};
 use crate::pool::{Account, Credential, Health};
+use crate::providers::{Cause, Verdict};
 use crate::server::text;
 use crate::state::State;
+use crate::status_report::{
+    AccountStatus, CoolingCause, HealthState, IndexPool, IndexReport, LastError, PoolStatus,
+    ReloadReport, StatusReport, WindowStatus,
+};
 use http::{Request, Response, StatusCode};
-use serde_json::json;
 use std::time::SystemTime;
 
-/// One account's live state: `ok`, `cooling` (with `until`, epoch seconds) or `disabled`,
-/// and why; `unsaved` while a refreshed login has not reached the disk. Never a credential.
-fn account_json(a: &Account, now: SystemTime) -> serde_json::Value {
-    let (state, detail, until) = match a.health(now) {
-        Health::Ok => ("ok", String::new(), None),
-        Health::Cooling { until, detail, .. } => (
-            "cooling",
-            detail,
-            until
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs()),
+/// One account's live state: `ok`, `cooling` (with `until`, epoch seconds, and its
+/// `cause`) or `disabled`, and why; `unsaved` while a refreshed login has not reached the
+/// disk. Never a credential.
+fn account_status(a: &Account, now: SystemTime) -> AccountStatus {
+    let (state, detail, until, cause) = match a.health(now) {
+        Health::Ok => (HealthState::Ok, String::new(), None, None),
+        Health::Cooling { until, cause } => (
+            HealthState::Cooling,
+            cause.detail().to_string(),
+            epoch_secs(until),
+            Some(cooling_cause(&cause)),
         ),
-        Health::Disabled { reason } => ("disabled", reason, None),
-    };
-    let last_error = a.stats.last_error().map(|(at, detail)| {
-        json!({"at": at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), "detail": detail})
-    });
-    let secs = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs())
+        Health::Disabled { reason } => (HealthState::Disabled, reason, None, None),
     };
     let windows = a.quota(now);
-    let unsaved = match &a.credential {
-        Credential::OAuth(o) => o.unsaved(),
-        Credential::Key(_) => None,
-    };
-    let window_json = |w: &crate::quota::Window| {
-        json!({
-            "name": w.name,
-            "scope": w.scope,
-            "utilization": w.pressure(),
-            "remaining": w.remaining,
-            "limit": w.limit,
-            "resets_at": w.resets_at.and_then(secs),
-        })
-    };
-    json!({
-        "name": a.name,
-        "kind": a.kind().as_str(),
-        "state": state,
-        "detail": detail,
-        "until": until,
-        "requests": a.stats.requests(),
-        "last_error": last_error,
-        "unsaved": unsaved,
-        "tightest": crate::quota::tightest(&windows).map(window_json),
-        "windows": windows.iter().map(window_json).collect::<Vec<_>>(),
-    })
+    AccountStatus {
+        name: a.name.clone(),
+        kind: a.kind().as_str().into(),
+        state,
+        detail,
+        until,
+        cause,
+        requests: a.stats.requests(),
+        last_error: a.stats.last_error().map(|(at, detail)| LastError {
+            at: epoch_secs(at).unwrap_or(0),
+            detail,
+        }),
+        unsaved: match &a.credential {
+            Credential::OAuth(o) => o.unsaved(),
+            Credential::Key(_) => None,
+        },
+        tightest: crate::quota::tightest(&windows).map(window_status),
+        windows: windows.iter().map(window_status).collect(),
+        sticky_conversations: None,
+    }
+}
+
+fn cooling_cause(cause: &Cause) -> CoolingCause {
+    match cause {
+        Cause::TokenEndpoint { .. } => CoolingCause::TokenEndpoint,
+        Cause::Provider { verdict, .. } => match verdict {
+            Verdict::Exhausted => CoolingCause::Exhausted,
+            Verdict::Overloaded => CoolingCause::Overloaded,
+            _ => CoolingCause::RateLimited,
+        },
+    }
+}
+
+fn window_status(w: &crate::quota::Window) -> WindowStatus {
+    WindowStatus {
+        name: w.name.clone(),
+        scope: w.scope.clone(),
+        utilization: w.pressure(),
+        remaining: w.remaining,
+        limit: w.limit,
+        resets_at: w.resets_at.and_then(epoch_secs),
+    }
+}
+
+fn epoch_secs(t: SystemTime) -> Option<u64> {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// `GET /_keypool/status`: every pool and account as the pipeline sees them now.
@@ -65,37 +82,41 @@ fn status(state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
     let live = state.live();
     let sticky = state.affinity.sticky.counts(now);
-    let pools: Vec<_> = live
+    let pools = live
         .pools
         .all
         .iter()
-        .map(|p| {
-            let accounts: Vec<_> = p
+        .map(|p| PoolStatus {
+            name: p.name.clone(),
+            provider: p.provider.id.clone(),
+            strategy: p.strategy.as_str().into(),
+            mix_kinds: p.mix_kinds,
+            accounts: p
                 .members
                 .iter()
                 .map(|a| {
-                    let mut v = account_json(a, now);
                     let n = sticky.get(&p.name).and_then(|m| m.get(&a.name)).copied();
-                    v["sticky_conversations"] = json!(n.unwrap_or(0));
-                    v
+                    AccountStatus {
+                        sticky_conversations: Some(n.unwrap_or(0)),
+                        ..account_status(a, now)
+                    }
                 })
-                .collect();
-            json!({
-                "name": p.name,
-                "provider": p.provider.id,
-                "strategy": p.strategy.as_str(),
-                "mix_kinds": p.mix_kinds,
-                "accounts": accounts,
-            })
+                .collect(),
         })
         .collect();
-    let body = json!({
-        "keypool": env!("CARGO_PKG_VERSION"),
-        "listen": state.listen.to_string(),
-        "now": now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        "pools": pools,
-    });
-    let mut r = Response::new(full(body.to_string()));
+    let report = StatusReport {
+        keypool: env!("CARGO_PKG_VERSION").into(),
+        listen: state.listen.to_string(),
+        now: epoch_secs(now).unwrap_or(0),
+        pools,
+    };
+    json_response(StatusCode::OK, &report)
+}
+
+/// `report` as an `application/json` answer with `code`.
+fn json_response<T: serde::Serialize>(code: StatusCode, report: &T) -> Response<ProxyBody> {
+    let mut r = Response::new(full(crate::status_report::to_json(report)));
+    *r.status_mut() = code;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -124,32 +145,16 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         return status(state);
     }
     if path == RELOAD_PATH && req.method() == http::Method::POST {
-        let (code, body) = match crate::server::reload(state) {
-            Ok(m) => {
-                tracing::info!("{m}");
-                (StatusCode::OK, json!({"reloaded": true, "message": m}))
-            }
-            Err(e) => {
-                tracing::warn!("reload refused: {e}");
-                (
-                    StatusCode::BAD_REQUEST,
-                    json!({"reloaded": false, "error": e}),
-                )
-            }
-        };
-        let mut r = Response::new(full(body.to_string()));
-        *r.status_mut() = code;
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        return r;
+        return reload(state);
     }
     if path != "/" {
         return text(
             StatusCode::NOT_FOUND,
             format!(
-                "keypool: no page at {}. keypool is a proxy: point clients at it with HTTPS_PROXY=http://{}\n",
+                concat!(
+                    "keypool: no page at {}. keypool is a proxy: ",
+                    "point clients at it with HTTPS_PROXY=http://{}\n"
+                ),
                 req.uri().path(),
                 state.listen
             ),
@@ -164,38 +169,60 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     index(req, state)
 }
 
+/// `POST /_keypool/reload`: reads the config file again, as SIGHUP does.
+fn reload(state: &State) -> Response<ProxyBody> {
+    let (code, report) = match crate::server::reload(state) {
+        Ok(m) => {
+            tracing::info!("{m}");
+            let report = ReloadReport {
+                reloaded: true,
+                message: Some(m),
+                error: None,
+            };
+            (StatusCode::OK, report)
+        }
+        Err(e) => {
+            tracing::warn!("reload refused: {e}");
+            let report = ReloadReport {
+                reloaded: false,
+                message: None,
+                error: Some(e),
+            };
+            (StatusCode::BAD_REQUEST, report)
+        }
+    };
+    json_response(code, &report)
+}
+
 /// `GET /`: what is running, as a short page or (`Accept: application/json`) JSON.
 fn index<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
-    let now = state.clock.now();
     let live = state.live();
-    let pools: Vec<_> = live
-        .pools
-        .all
-        .iter()
-        .map(|p| {
-            let members: Vec<_> = p.members.iter().map(|a| account_json(a, now)).collect();
-            json!({"name": p.name, "provider": p.provider.id, "accounts": p.members.len(), "members": members})
-        })
-        .collect();
     let wants_json = req
         .headers()
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        let body = json!({
-            "keypool": env!("CARGO_PKG_VERSION"),
-            "status": "running",
-            "listen": state.listen.to_string(),
-            "ca": state.home.ca_cert().display().to_string(),
-            "pools": pools,
-        });
-        let mut r = Response::new(full(body.to_string()));
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        return r;
+        let now = state.clock.now();
+        let pools = live
+            .pools
+            .all
+            .iter()
+            .map(|p| IndexPool {
+                name: p.name.clone(),
+                provider: p.provider.id.clone(),
+                accounts: p.members.len(),
+                members: p.members.iter().map(|a| account_status(a, now)).collect(),
+            })
+            .collect();
+        let report = IndexReport {
+            keypool: env!("CARGO_PKG_VERSION").into(),
+            status: "running".into(),
+            listen: state.listen.to_string(),
+            ca: state.home.ca_cert().display().to_string(),
+            pools,
+        };
+        return json_response(StatusCode::OK, &report);
     }
     let mut page = format!(
         "keypool {} is running on {}\nCA certificate: {}\n",

@@ -62,8 +62,11 @@ impl Admin {
     /// The JSON answer; `Err` says why there is none, worded for the CLI user.
     async fn request(&self, method: &str, path: &str) -> Result<serde_json::Value, String> {
         let mut head = format!(
-            "{method} {path} HTTP/1.0\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: 0\r\n",
-            self.addr
+            concat!(
+                "{} {} HTTP/1.0\r\nHost: {}\r\nAccept: application/json\r\n",
+                "Content-Type: application/json\r\nContent-Length: 0\r\n"
+            ),
+            method, path, self.addr
         );
         if let Some(a) = &self.auth {
             head.push_str(&format!("Authorization: {}\r\n", a.expose_secret()));
@@ -72,7 +75,10 @@ impl Admin {
         let head = SecretString::from(head);
         let not_running = || {
             format!(
-                "keypool is not running at {} (start it with `keypool serve`, or pass --config with its listen address)",
+                concat!(
+                    "keypool is not running at {} (start it with `keypool serve`, ",
+                    "or pass --config with its listen address)"
+                ),
                 self.addr
             )
         };

@@ -36,6 +36,7 @@ pub mod serde_message;
 pub mod server;
 pub mod splice;
 pub mod state;
+pub mod status_report;
 pub mod status_view;
 pub mod sticky;
 pub mod stream_peek;

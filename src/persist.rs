@@ -8,6 +8,7 @@
 mod lenient;
 
 use crate::bounds;
+use crate::providers::Cause;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,9 +113,10 @@ pub enum SavedHealth {
     Cooling {
         /// Epoch seconds.
         until: u64,
-        /// `rate_limited`, `overloaded`, `exhausted`.
-        verdict: String,
-        detail: String,
+        /// `"verdict"` (`rate_limited`, `overloaded`, `exhausted`) and `"detail"`, or
+        /// `"token_endpoint"` with its reason.
+        #[serde(flatten)]
+        cause: Cause,
     },
     Disabled {
         reason: String,
@@ -218,8 +220,10 @@ mod tests {
                 credential: fingerprint("sk-a"),
                 health: Some(SavedHealth::Cooling {
                     until: epoch_secs(SystemTime::now()) + 600,
-                    verdict: "rate_limited".into(),
-                    detail: "429 rate_limit_exceeded".into(),
+                    cause: Cause::Provider {
+                        verdict: crate::providers::Verdict::RateLimited,
+                        detail: "429 rate_limit_exceeded".into(),
+                    },
                 }),
                 quota: Vec::new(),
             },
@@ -429,6 +433,129 @@ mod tests {
         let p = f.load_at(at_1_8e9());
         assert_eq!(p.accounts["a"].health, None);
         assert!(f.path().exists(), "a readable file is not moved aside");
+    }
+
+    /// A file written before verdicts were serde-typed (hand-mapped names) reads the same.
+    #[test]
+    fn a_state_file_in_the_format_of_before_still_loads() {
+        use crate::providers::Verdict;
+        let text = r#"{
+  "version": 1,
+  "accounts": {
+    "a": {"credential": "f1", "state": "cooling", "until": 1800000600,
+          "verdict": "rate_limited", "detail": "429 rate_limit_exceeded"},
+    "b": {"credential": "f2", "state": "cooling", "until": 1800000600,
+          "verdict": "overloaded", "detail": "529 overloaded_error"},
+    "c": {"credential": "f3", "state": "cooling", "until": 1800000600,
+          "verdict": "exhausted", "detail": "429 insufficient_quota",
+          "quota": [{"name": "5h", "utilization": 1.0, "resets_at": 1800003600}]},
+    "d": {"credential": "f4", "state": "disabled", "reason": "key rejected"}
+  }
+}"#;
+        let (p, dropped) = lenient::read(text.as_bytes(), at_1_8e9()).unwrap();
+        assert!(dropped.fields().is_empty(), "{:?}", dropped.fields());
+        let cooling = |verdict, detail: &str| {
+            Some(SavedHealth::Cooling {
+                until: 1_800_000_600,
+                cause: Cause::Provider {
+                    verdict,
+                    detail: detail.into(),
+                },
+            })
+        };
+        let health = |n: &str| p.accounts[n].health.clone();
+        assert_eq!(
+            health("a"),
+            cooling(Verdict::RateLimited, "429 rate_limit_exceeded")
+        );
+        assert_eq!(
+            health("b"),
+            cooling(Verdict::Overloaded, "529 overloaded_error")
+        );
+        assert_eq!(
+            health("c"),
+            cooling(Verdict::Exhausted, "429 insufficient_quota")
+        );
+        assert_eq!(p.accounts["c"].quota.len(), 1);
+        let disabled = SavedHealth::Disabled {
+            reason: "key rejected".into(),
+        };
+        assert_eq!(health("d"), Some(disabled));
+        // Written back, a provider's cooldown has the same fields as before.
+        let again = serde_json::to_value(&p.accounts["a"]).unwrap();
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(again, before["accounts"]["a"]);
+    }
+
+    /// A token endpoint's outage is saved as such and comes back as such, never as a
+    /// provider's verdict.
+    #[test]
+    fn a_token_endpoint_cooldown_is_saved_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::at(dir.path().join("state.json"));
+        let mut p = Persisted::default();
+        let cause = Cause::TokenEndpoint {
+            reason: "https://auth.example/token answered 503".into(),
+        };
+        p.accounts.insert(
+            "login".into(),
+            AccountState {
+                credential: fingerprint("rt-1"),
+                health: Some(SavedHealth::Cooling {
+                    until: epoch_secs(SystemTime::now()) + 30,
+                    cause: cause.clone(),
+                }),
+                quota: Vec::new(),
+            },
+        );
+        f.save(&p).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap();
+        let entry = &saved["accounts"]["login"];
+        assert_eq!(entry["state"], "cooling");
+        assert_eq!(
+            entry["token_endpoint"],
+            "https://auth.example/token answered 503"
+        );
+        assert!(entry.get("verdict").is_none(), "{entry}");
+        assert_eq!(f.load(), p);
+    }
+
+    /// A verdict keypool does not know (or never cools for) drops that cooldown with a
+    /// warning naming the field; the account's credential and quota, and the other
+    /// accounts, are kept.
+    #[test]
+    fn an_unknown_verdict_drops_only_its_cooldown() {
+        let text = r#"{"version":1,"accounts":{
+  "odd":  {"credential":"f1","state":"cooling","until":1800000600,"verdict":"sk-VERDICT",
+           "detail":"x","quota":[{"name":"5h","utilization":0.5,"resets_at":1800003600}]},
+  "ok":   {"credential":"f2","state":"cooling","until":1800000600,"verdict":"ok","detail":"x"},
+  "num":  {"credential":"f3","state":"cooling","until":1800000600,"verdict":7,"detail":"x"},
+  "none": {"credential":"f4","state":"cooling","until":1800000600},
+  "sane": {"credential":"f5","state":"cooling","until":1800000600,"verdict":"exhausted",
+           "detail":"429"}
+}}"#;
+        let (p, dropped) = lenient::read(text.as_bytes(), at_1_8e9()).unwrap();
+        for n in ["odd", "ok", "num", "none"] {
+            assert_eq!(p.accounts[n].health, None, "{n}: the cooldown is dropped");
+        }
+        assert_eq!(p.accounts["odd"].credential, "f1");
+        assert_eq!(p.accounts["odd"].quota.len(), 1, "its quota is kept");
+        assert!(p.accounts["sane"].health.is_some());
+        let fields = dropped.fields().join("\n");
+        for f in [
+            "accounts.\"odd\".verdict: unknown variant, expected one of",
+            "accounts.\"ok\".verdict: a verdict keypool never cools an account for",
+            "accounts.\"num\".verdict: invalid type: an integer",
+            "accounts.\"none\"",
+        ] {
+            assert!(fields.contains(f), "{f} not named in:\n{fields}");
+        }
+        assert_eq!(dropped.fields().len(), 4, "{fields}");
+        assert!(
+            !fields.contains("sk-VERDICT"),
+            "a value reached a warning:\n{fields}"
+        );
     }
 
     fn at_1_8e9() -> SystemTime {

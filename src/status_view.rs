@@ -1,13 +1,20 @@
 //! `keypool status`: the running proxy's `/_keypool/status` as a table.
 
+use crate::status_report::{AccountStatus, HealthState, StatusReport, WindowStatus};
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::SystemTime;
 
 pub fn print(v: &Value) {
-    let now = v["now"]
-        .as_u64()
-        .and_then(crate::bounds::epoch_secs)
-        .unwrap_or_else(SystemTime::now);
+    let report = match StatusReport::deserialize(v) {
+        Ok(r) => r,
+        Err(e) => {
+            let e = crate::serde_message::redact(&e.to_string());
+            eprintln!("keypool answered with a status this keypool cannot read ({e}); try --json");
+            return;
+        }
+    };
+    let now = crate::bounds::epoch_secs(report.now).unwrap_or_else(SystemTime::now);
     let mut rows = vec![[
         "POOL",
         "ACCOUNT",
@@ -21,69 +28,76 @@ pub fn print(v: &Value) {
     ]
     .map(String::from)
     .to_vec()];
-    for p in v["pools"].as_array().into_iter().flatten() {
-        for a in p["accounts"].as_array().into_iter().flatten() {
-            let state = match a["state"].as_str().unwrap_or("-") {
-                "cooling" => {
-                    let left = a["until"]
-                        .as_u64()
-                        .and_then(crate::bounds::epoch_secs)
-                        .and_then(|u| u.duration_since(now).ok())
-                        .unwrap_or_default();
-                    format!("cooling {}s", left.as_secs())
-                }
-                "disabled" => format!("disabled: {}", a["detail"].as_str().unwrap_or("")),
-                s => s.to_string(),
-            };
-            let state = match a["unsaved"].as_str() {
-                Some(unsaved) => format!("{state}; {unsaved}"),
-                None => state,
-            };
-            let last = match &a["last_error"] {
-                Value::Null => "-".to_string(),
-                e => {
-                    let ago = e["at"]
-                        .as_u64()
-                        .and_then(crate::bounds::epoch_secs)
-                        .and_then(|t| now.duration_since(t).ok())
-                        .map_or(String::new(), |d| format!(" ({}s ago)", d.as_secs()));
-                    format!("{}{ago}", e["detail"].as_str().unwrap_or(""))
-                }
-            };
+    for p in &report.pools {
+        for a in &p.accounts {
             rows.push(vec![
-                p["name"].as_str().unwrap_or("-").to_string(),
-                a["name"].as_str().unwrap_or("-").to_string(),
-                a["kind"].as_str().unwrap_or("-").to_string(),
-                p["strategy"].as_str().unwrap_or("-").to_string(),
-                state,
-                window(&a["tightest"], now),
-                a["requests"].as_u64().unwrap_or(0).to_string(),
-                a["sticky_conversations"].as_u64().unwrap_or(0).to_string(),
-                last,
+                p.name.clone(),
+                a.name.clone(),
+                a.kind.clone(),
+                p.strategy.clone(),
+                state(a, now),
+                a.tightest.as_ref().map_or("-".into(), |w| window(w, now)),
+                a.requests.to_string(),
+                a.sticky_conversations.unwrap_or(0).to_string(),
+                last_error(a, now),
             ]);
         }
     }
     if rows.len() == 1 {
-        println!("keypool is running with no accounts; add some with `keypool accounts import --all` or `keypool login`.");
+        println!(
+            "keypool is running with no accounts; add some with \
+             `keypool accounts import --all` or `keypool login`."
+        );
         return;
     }
     crate::accounts_view::print_table(&rows);
 }
 
+/// `ok`, `cooling 30s (rate-limited)`, `disabled: <reason>`, with what is unsaved.
+fn state(a: &AccountStatus, now: SystemTime) -> String {
+    let state = match a.state {
+        HealthState::Ok => "ok".to_string(),
+        HealthState::Cooling => {
+            let left = a
+                .until
+                .and_then(crate::bounds::epoch_secs)
+                .and_then(|u| u.duration_since(now).ok())
+                .unwrap_or_default();
+            match a.cause {
+                Some(cause) => format!("cooling {}s ({})", left.as_secs(), cause.label()),
+                None => format!("cooling {}s", left.as_secs()),
+            }
+        }
+        HealthState::Disabled => format!("disabled: {}", a.detail),
+    };
+    match &a.unsaved {
+        Some(unsaved) => format!("{state}; {unsaved}"),
+        None => state,
+    }
+}
+
+/// `429 rate_limit_exceeded (12s ago)`, or `-`.
+fn last_error(a: &AccountStatus, now: SystemTime) -> String {
+    let Some(e) = &a.last_error else {
+        return "-".to_string();
+    };
+    let ago = crate::bounds::epoch_secs(e.at)
+        .and_then(|t| now.duration_since(t).ok())
+        .map_or(String::new(), |d| format!(" ({}s ago)", d.as_secs()));
+    format!("{}{ago}", e.detail)
+}
+
 /// `5h 42% (resets in 2h)`: the window that binds, how full, when it empties.
-fn window(w: &Value, now: SystemTime) -> String {
-    let Some(name) = w["name"].as_str() else {
-        return "-".into();
+fn window(w: &WindowStatus, now: SystemTime) -> String {
+    let mut out = match &w.scope {
+        Some(scope) => format!("{} [{scope}]", w.name),
+        None => w.name.clone(),
     };
-    let mut out = match w["scope"].as_str() {
-        Some(scope) => format!("{name} [{scope}]"),
-        None => name.to_string(),
-    };
-    if let Some(u) = w["utilization"].as_f64() {
+    if let Some(u) = w.utilization {
         out += &format!(" {:.0}%", u * 100.0);
     }
-    if let Some(left) = w["resets_at"]
-        .as_u64()
+    if let Some(left) = w
+        .resets_at
         .and_then(crate::bounds::epoch_secs)
         .and_then(|t| t.duration_since(now).ok())
     {

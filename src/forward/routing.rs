@@ -18,9 +18,9 @@ pub(super) fn pinned_elsewhere(
     }
     let held_by = pool.members.iter().find(|a| a.name == pin.account)?;
     let (first_free_in, state) = match held_by.health(now) {
-        crate::pool::Health::Cooling { until, detail, .. } => (
+        crate::pool::Health::Cooling { until, cause } => (
             Some(until.duration_since(now).unwrap_or_default()),
-            format!("limited ({detail})"),
+            format!("limited ({})", cause.detail()),
         ),
         crate::pool::Health::Disabled { reason } => (None, format!("disabled: {reason}")),
         crate::pool::Health::Ok => (Some(Duration::from_secs(1)), "busy".to_string()),
@@ -36,7 +36,9 @@ pub(super) fn pinned_elsewhere(
 
 /// The next pool of the fallback chain not yet visited that can serve the request: the
 /// first pool's fallbacks in order, then theirs (breadth first). A pool the client may
-/// not use (a password guards it) is never a fallback.
+/// not use (a password guards it) is never a fallback. The chain is walked by the
+/// indices resolved when `pools` were built; `visited` holds the names of the pools
+/// tried so far, the first pool's first.
 pub(super) fn next_fallback(
     pools: &crate::pool::Pools,
     visited: &[String],
@@ -48,8 +50,8 @@ pub(super) fn next_fallback(
         .iter()
         .filter_map(|v| pools.by_name(v))
         .flat_map(|p| p.fallback.iter())
-        .filter(|n| !visited.contains(n) && may_use(n))
-        .filter_map(|n| pools.by_name(n))
+        .filter_map(|&i| pools.all.get(i))
+        .filter(|p| !visited.contains(&p.name) && may_use(&p.name))
         .find(|p| p.serves(kind, path))
         .cloned()
 }

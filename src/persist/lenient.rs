@@ -9,6 +9,7 @@
 
 use super::{from_epoch_secs, AccountState, Persisted, SavedHealth, SavedWindow};
 use crate::bounds;
+use crate::providers::Verdict;
 use crate::serde_message::redact;
 use crate::sticky::{AffinitySnapshot, SavedEntry, Snapshot};
 use serde::de::DeserializeOwned;
@@ -71,8 +72,12 @@ impl Dropped {
     pub fn report(&self, path: &Path) {
         for d in &self.named {
             tracing::warn!(
-                "{}: {d}; dropped that entry (the others are kept, and the file is rewritten without it)",
-                path.display()
+                concat!(
+                    "{}: {}; dropped that entry ",
+                    "(the others are kept, and the file is rewritten without it)"
+                ),
+                path.display(),
+                d
             );
         }
         if self.more > 0 {
@@ -127,20 +132,28 @@ fn account(
         _ => Vec::new(),
     };
     // A flattened health that does not read would silently become `None`: read it on
-    // its own first, to say so. serde loses the path inside a tagged enum, so the one
-    // number in it is checked by hand to name the field.
+    // its own first, to say so. serde loses the path inside a tagged enum, so the number
+    // and the verdict in it are checked by hand to name the field.
+    let mut health_read = true;
     if v.get("state").is_some() {
-        match v.get("until") {
-            Some(u) if !u.is_u64() => dropped.add(
-                &format!("{at}.until"),
-                format_args!("{}, expected epoch seconds (u64)", json_kind(u)),
-            ),
-            _ => {
-                let _ = parse::<SavedHealth>(&at, v.clone(), dropped);
+        health_read = match (v.get("until"), v.get("verdict").map(cooling_verdict)) {
+            (Some(u), _) if !u.is_u64() => {
+                let kind = json_kind(u);
+                let problem = format_args!("{kind}, expected epoch seconds (u64)");
+                dropped.add(&format!("{at}.until"), problem);
+                false
             }
-        }
+            (_, Some(Err(problem))) => {
+                dropped.add(&format!("{at}.verdict"), problem);
+                false
+            }
+            _ => parse::<SavedHealth>(&at, v.clone(), dropped).is_some(),
+        };
     }
     let mut a: AccountState = parse(&at, v, dropped)?;
+    if !health_read {
+        a.health = None;
+    }
     a.quota = quota
         .into_iter()
         .enumerate()
@@ -194,6 +207,20 @@ fn snapshot<K: DeserializeOwned>(
         })
         .collect();
     Snapshot { entries }
+}
+
+/// Whether a saved cooldown's verdict is one keypool cools an account for; why not, in
+/// words that hold no value from the file.
+fn cooling_verdict(v: &Value) -> Result<(), String> {
+    match Verdict::deserialize(v) {
+        Ok(verdict) if verdict.cools() => Ok(()),
+        Ok(_) => Err(concat!(
+            "a verdict keypool never cools an account for, ",
+            "expected `rate_limited`, `overloaded` or `exhausted`"
+        )
+        .into()),
+        Err(e) => Err(redact(&e.to_string())),
+    }
 }
 
 /// What a JSON value is, without its content.

@@ -5,7 +5,7 @@ use super::schedule::Schedule;
 use super::strategy::{Candidate, Role};
 use crate::oauth::account::OAuthAccount;
 use crate::persist;
-use crate::providers::{Kind, Provider, Verdict};
+use crate::providers::{Cause, Kind, Provider};
 use crate::quota::Window;
 use parking_lot::Mutex;
 use secrecy::SecretString;
@@ -21,14 +21,8 @@ const MAX_WINDOWS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,
-    Cooling {
-        until: SystemTime,
-        verdict: Verdict,
-        detail: String,
-    },
-    Disabled {
-        reason: String,
-    },
+    Cooling { until: SystemTime, cause: Cause },
+    Disabled { reason: String },
 }
 
 /// What an account authenticates with.
@@ -108,24 +102,24 @@ impl Account {
         self.stats.failed(SystemTime::now(), &reason);
         let mut h = self.health.lock();
         if !matches!(&*h, Health::Disabled { .. }) {
-            tracing::warn!(account = %self.name, provider = %self.provider.id, "account disabled: {reason}");
+            let (account, provider) = (&self.name, &self.provider.id);
+            tracing::warn!(%account, %provider, "account disabled: {reason}");
         }
         *h = Health::Disabled { reason };
     }
 
-    /// Sits the account out for `wait` (its token endpoint failed, say), at most
-    /// [`crate::bounds::MAX_COOLDOWN`].
-    pub fn cool(&self, wait: Duration, now: SystemTime, detail: String) {
+    /// Sits the account out for `wait` (at most [`crate::bounds::MAX_COOLDOWN`]) because
+    /// its token endpoint failed for `reason`: the provider said nothing about it.
+    pub fn cool(&self, wait: Duration, now: SystemTime, reason: String) {
         self.changes.fetch_add(1, Ordering::Relaxed);
-        self.stats.failed(now, &detail);
+        self.stats.failed(now, &reason);
         let mut h = self.health.lock();
         if matches!(&*h, Health::Disabled { .. }) {
             return;
         }
         *h = Health::Cooling {
             until: crate::bounds::cool_until(now, wait),
-            verdict: Verdict::Overloaded,
-            detail,
+            cause: Cause::TokenEndpoint { reason },
         };
     }
 

@@ -2,7 +2,7 @@
 //! resolved, each subscription login's tokens loaded.
 
 use super::{Account, Credential, Health, Pool, Pools, Stats};
-use crate::config::{Config, CredentialConfig, OAuthSource};
+use crate::config::{AccountConfig, Config, CredentialConfig, OAuthSource, PoolConfig};
 use crate::oauth::account::{OAuthAccount, Source};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
@@ -54,55 +54,11 @@ impl Pools {
             || Arc::new(std::sync::atomic::AtomicU64::new(0)),
             |o| o.changes.clone(),
         );
-        let mut accounts: HashMap<&str, Arc<Account>> = HashMap::new();
-        for a in &config.accounts {
-            let provider = config
-                .registry
-                .by_id(&a.provider)
-                .expect("validated provider")
-                .clone();
-            let (credential, trouble) = match &a.credential {
-                CredentialConfig::ApiKey { raw, source } => {
-                    match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(raw)) {
-                        Ok(s) => (Credential::Key(Some(s)), None),
-                        Err(e) => (
-                            Credential::Key(None),
-                            Some(format!("api_key {}: {e}", source.describe())),
-                        ),
-                    }
-                }
-                CredentialConfig::OAuth(src) => {
-                    let flavor =
-                        Flavor::for_provider(&a.provider).expect("validated oauth provider");
-                    let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
-                    let acct = Arc::new(acct.keeping_unsaved(store));
-                    (Credential::OAuth(acct), trouble)
-                }
-            };
-            let health = match trouble {
-                None => Health::Ok,
-                Some(reason) => {
-                    tracing::warn!(account = %a.name, "account disabled: {reason}");
-                    Health::Disabled { reason }
-                }
-            };
-            accounts.insert(
-                a.name.as_str(),
-                Arc::new(Account {
-                    name: a.name.clone(),
-                    provider,
-                    account_id: a.account_id.clone(),
-                    credential,
-                    schedule: a.schedule.clone(),
-                    role: a.role,
-                    health: Mutex::new(health),
-                    stats: Stats::default(),
-                    changes: changes.clone(),
-                    quota: Mutex::default(),
-                    last_used: Default::default(),
-                }),
-            );
-        }
+        let accounts: HashMap<&str, Arc<Account>> = config
+            .accounts
+            .iter()
+            .map(|a| (a.name.as_str(), account(a, config, store, &changes)))
+            .collect();
         let mut pools = Pools {
             accounts: config
                 .accounts
@@ -113,25 +69,7 @@ impl Pools {
             ..Pools::default()
         };
         for p in &config.pools {
-            let pool = Arc::new(Pool {
-                name: p.name.clone(),
-                provider: config
-                    .registry
-                    .by_id(&p.provider)
-                    .expect("validated provider")
-                    .clone(),
-                strategy: p.strategy,
-                soft_threshold: p.soft_threshold,
-                mix_kinds: p.mix_kinds,
-                fallback: p.fallback.clone(),
-                hold_max: p.hold_max,
-                members: p
-                    .accounts
-                    .iter()
-                    .map(|n| accounts[n.as_str()].clone())
-                    .collect(),
-                cursor: AtomicUsize::new(0),
-            });
+            let pool = Arc::new(pool(p, config, &accounts));
             pools
                 .by_provider
                 .entry(p.provider.clone())
@@ -139,6 +77,99 @@ impl Pools {
             pools.all.push(pool);
         }
         pools
+    }
+}
+
+/// One configured account, its credential resolved now; disabled (with the reason
+/// logged) when that credential cannot be had.
+fn account(
+    a: &AccountConfig,
+    config: &Config,
+    store: &Store,
+    changes: &Arc<std::sync::atomic::AtomicU64>,
+) -> Arc<Account> {
+    let provider = config
+        .registry
+        .by_id(&a.provider)
+        .expect("validated provider")
+        .clone();
+    let (credential, trouble) = credential(a, config, store);
+    let health = match trouble {
+        None => Health::Ok,
+        Some(reason) => {
+            tracing::warn!(account = %a.name, "account disabled: {reason}");
+            Health::Disabled { reason }
+        }
+    };
+    Arc::new(Account {
+        name: a.name.clone(),
+        provider,
+        account_id: a.account_id.clone(),
+        credential,
+        schedule: a.schedule.clone(),
+        role: a.role,
+        health: Mutex::new(health),
+        stats: Stats::default(),
+        changes: changes.clone(),
+        quota: Mutex::default(),
+        last_used: Default::default(),
+    })
+}
+
+/// The account's key or login, and why it cannot serve if it cannot.
+fn credential(a: &AccountConfig, config: &Config, store: &Store) -> (Credential, Option<String>) {
+    match &a.credential {
+        CredentialConfig::ApiKey { raw, source } => {
+            match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(raw)) {
+                Ok(s) => (Credential::Key(Some(s)), None),
+                Err(e) => (
+                    Credential::Key(None),
+                    Some(format!("api_key {}: {e}", source.describe())),
+                ),
+            }
+        }
+        CredentialConfig::OAuth(src) => {
+            let flavor = Flavor::for_provider(&a.provider).expect("validated oauth provider");
+            let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
+            let acct = Arc::new(acct.keeping_unsaved(store));
+            (Credential::OAuth(acct), trouble)
+        }
+    }
+}
+
+/// One configured pool over the accounts just built. Its fallbacks become indices into
+/// [`Pools::all`] (which follows the config's order), so a request walks them without
+/// looking names up; validation has refused a fallback that names no pool.
+fn pool(p: &PoolConfig, config: &Config, accounts: &HashMap<&str, Arc<Account>>) -> Pool {
+    let fallback = p
+        .fallback
+        .iter()
+        .map(|name| {
+            config
+                .pools
+                .iter()
+                .position(|q| q.name == *name)
+                .expect("validated fallback")
+        })
+        .collect();
+    Pool {
+        name: p.name.clone(),
+        provider: config
+            .registry
+            .by_id(&p.provider)
+            .expect("validated provider")
+            .clone(),
+        strategy: p.strategy,
+        soft_threshold: p.soft_threshold,
+        mix_kinds: p.mix_kinds,
+        fallback,
+        hold_max: p.hold_max,
+        members: p
+            .accounts
+            .iter()
+            .map(|n| accounts[n.as_str()].clone())
+            .collect(),
+        cursor: AtomicUsize::new(0),
     }
 }
 
@@ -188,9 +219,10 @@ fn oauth_account(
                     return (
                         a,
                         Some(format!(
-                            "linked file {}: {e}; log in with {} or fix the oauth = \"link:…\" path",
+                            "linked file {}: {e}; log in with {} or fix the {} path",
                             path.display(),
-                            flavor.native_login()
+                            flavor.native_login(),
+                            "oauth = \"link:…\""
                         )),
                     );
                 }

@@ -13,7 +13,7 @@ pub use schedule::{local_offset, Schedule, ScheduleError};
 pub use strategy::{choose, Candidate, Role};
 
 use crate::config::Strategy;
-use crate::providers::{Kind, Outcome, Provider, Verdict};
+use crate::providers::{Cause, Kind, Outcome, Provider, Verdict};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,8 +27,9 @@ pub struct Pool {
     /// Utilization at which the strategy passes an account over while another is below it.
     pub soft_threshold: f64,
     pub mix_kinds: bool,
-    /// Pools to continue in when every account here is limited.
-    pub fallback: Vec<String>,
+    /// Pools to continue in when every account here is limited, in order: indices into
+    /// the [`Pools::all`] these pools were built into.
+    pub fallback: Vec<usize>,
     /// Hold a request up to this long for an account to free, instead of a 429.
     pub hold_max: Option<Duration>,
     pub members: Vec<Arc<Account>>,
@@ -152,8 +153,10 @@ impl Pool {
                 }
                 *h = Health::Cooling {
                     until,
-                    verdict,
-                    detail: outcome.detail.clone(),
+                    cause: Cause::Provider {
+                        verdict,
+                        detail: outcome.detail.clone(),
+                    },
                 };
             }
         }
@@ -165,19 +168,11 @@ impl Pool {
         for a in &self.members {
             match a.health(now) {
                 Health::Ok => parts.push(format!("{} (tried)", a.name)),
-                Health::Cooling { until, verdict, .. } => {
+                Health::Cooling { until, cause } => {
                     let left = until.duration_since(now).unwrap_or_default();
                     first = Some(first.map_or(left, |f| f.min(left)));
-                    let what = match verdict {
-                        Verdict::Exhausted => "quota exhausted",
-                        Verdict::Overloaded => "overloaded",
-                        _ => "rate-limited",
-                    };
-                    parts.push(format!(
-                        "{} ({what}, frees in {}s)",
-                        a.name,
-                        ceil_secs(left)
-                    ));
+                    let secs = ceil_secs(left);
+                    parts.push(format!("{} ({cause}, frees in {secs}s)", a.name));
                 }
                 Health::Disabled { reason } => {
                     parts.push(format!("{} (disabled: {reason})", a.name))

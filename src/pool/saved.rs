@@ -2,7 +2,6 @@
 
 use super::{Health, Pools};
 use crate::persist::{self, AccountState, Persisted, SavedHealth};
-use crate::providers::Verdict;
 use std::time::SystemTime;
 
 impl Pools {
@@ -16,14 +15,9 @@ impl Pools {
             };
             let health = match a.health(now) {
                 Health::Ok => None,
-                Health::Cooling {
-                    until,
-                    verdict,
-                    detail,
-                } => Some(SavedHealth::Cooling {
+                Health::Cooling { until, cause } => Some(SavedHealth::Cooling {
                     until: persist::epoch_secs(until),
-                    verdict: verdict_name(verdict).into(),
-                    detail,
+                    cause,
                 }),
                 Health::Disabled { reason } => Some(SavedHealth::Disabled { reason }),
             };
@@ -65,11 +59,7 @@ impl Pools {
             }
             match &s.health {
                 None => {}
-                Some(SavedHealth::Cooling {
-                    until,
-                    verdict,
-                    detail,
-                }) => {
+                Some(SavedHealth::Cooling { until, cause }) => {
                     // `StateFile::load` dropped absurd values with a warning; a cooldown
                     // still never outlasts the longest one keypool gives.
                     let Some(until) = persist::from_epoch_secs(*until) else {
@@ -80,8 +70,7 @@ impl Pools {
                     if until > now {
                         *h = Health::Cooling {
                             until,
-                            verdict: verdict_from_name(verdict),
-                            detail: detail.clone(),
+                            cause: cause.clone(),
                         };
                     }
                 }
@@ -92,21 +81,5 @@ impl Pools {
                 }
             }
         }
-    }
-}
-
-fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Exhausted => "exhausted",
-        Verdict::Overloaded => "overloaded",
-        _ => "rate_limited",
-    }
-}
-
-fn verdict_from_name(s: &str) -> Verdict {
-    match s {
-        "exhausted" => Verdict::Exhausted,
-        "overloaded" => Verdict::Overloaded,
-        _ => Verdict::RateLimited,
     }
 }

@@ -180,8 +180,10 @@ fn saved_state_applies_only_to_the_same_credential() {
         let health = match a.health(now) {
             Health::Cooling { until, .. } => SavedHealth::Cooling {
                 until: persist::epoch_secs(until),
-                verdict: "rate_limited".into(),
-                detail: "429".into(),
+                cause: Cause::Provider {
+                    verdict: Verdict::RateLimited,
+                    detail: "429".into(),
+                },
             },
             Health::Disabled { reason } => SavedHealth::Disabled { reason },
             Health::Ok => unreachable!(),
@@ -215,9 +217,10 @@ fn saved_state_applies_only_to_the_same_credential() {
 fn auth_failure_disables_and_a_bad_key_source_is_reported() {
     let p = pool(&["k0", "env:KEYPOOL_TEST_UNSET_FOR_POOL"]);
     let now = SystemTime::now();
-    assert!(
-        matches!(p.members[1].health(now), Health::Disabled { ref reason } if reason.contains("KEYPOOL_TEST_UNSET_FOR_POOL"))
-    );
+    assert!(matches!(
+        p.members[1].health(now),
+        Health::Disabled { ref reason } if reason.contains("KEYPOOL_TEST_UNSET_FOR_POOL")
+    ));
     p.mark(
         0,
         &Outcome {
@@ -501,8 +504,9 @@ fn a_failing_token_endpoint_sits_the_account_out_for_a_while() {
         a.health(now + Duration::from_secs(29)),
         Health::Cooling {
             until: now + Duration::from_secs(30),
-            verdict: Verdict::Overloaded,
-            detail: "token endpoint 503".into()
+            cause: Cause::TokenEndpoint {
+                reason: "token endpoint 503".into()
+            }
         }
     );
     assert_eq!(a.health(now + Duration::from_secs(30)), Health::Ok);
@@ -644,7 +648,10 @@ fn a_restart_keeps_why_each_account_is_cooling() {
     for (i, verdict) in verdicts.into_iter().enumerate() {
         assert_eq!(q.members[i].health(now), p.members[i].health(now), "a{i}");
         assert!(
-            matches!(q.members[i].health(now), Health::Cooling { verdict: v, .. } if v == verdict),
+            matches!(
+                q.members[i].health(now),
+                Health::Cooling { cause: Cause::Provider { verdict: v, .. }, .. } if v == verdict
+            ),
             "a{i}"
         );
     }
@@ -658,4 +665,78 @@ fn a_restart_keeps_why_each_account_is_cooling() {
     // Nothing cooling and nothing learned: nothing saved.
     let fresh = Pools::build(&config, &store);
     assert!(fresh.snapshot(now).accounts.is_empty());
+}
+
+/// A token endpoint's outage is told apart from a provider's verdict: the client's
+/// summary says so, and a restart brings the same cause back.
+#[test]
+fn a_token_endpoint_outage_is_named_as_such_and_kept_across_a_restart() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path().join("credentials.json"));
+    let config = keys_config(&["k0", "k1"]);
+    let before = Pools::build(&config, &store);
+    let p = before.for_provider("openai").unwrap();
+    p.members[0].cool(
+        Duration::from_secs(30),
+        now,
+        "token URL answered 503".into(),
+    );
+    let overloaded = Outcome {
+        verdict: Verdict::Overloaded,
+        reset_in: Some(Duration::from_secs(20)),
+        detail: "529".into(),
+    };
+    p.mark(1, &overloaded, now);
+    let u = p
+        .pick(&[], now, None, "/v1/chat/completions", None)
+        .unwrap_err();
+    assert_eq!(
+        u.summary,
+        "a0 (token endpoint unavailable (token URL answered 503), frees in 30s), \
+         a1 (overloaded, frees in 20s)"
+    );
+    let token_endpoint = Health::Cooling {
+        until: now + Duration::from_secs(30),
+        cause: Cause::TokenEndpoint {
+            reason: "token URL answered 503".into(),
+        },
+    };
+    assert_eq!(p.members[0].health(now), token_endpoint);
+
+    let saved = before.snapshot(now);
+    let text = serde_json::to_string(&saved).unwrap();
+    let after = Pools::build(&config, &store);
+    after.restore(&serde_json::from_str(&text).unwrap(), now);
+    let q = after.for_provider("openai").unwrap();
+    assert_eq!(q.members[0].health(now), token_endpoint);
+    assert_eq!(q.members[1].health(now), p.members[1].health(now));
+}
+
+/// Fallbacks are resolved to the pools' places in `Pools::all` once, when the pools are
+/// built, in the order the config names them.
+#[test]
+fn fallbacks_are_indices_into_the_pools_in_config_order() {
+    let mut text = String::new();
+    for a in ["a", "b", "c"] {
+        text +=
+            &format!("[[accounts]]\nname = \"{a}\"\nprovider = \"openai\"\napi_key = \"k{a}\"\n");
+    }
+    for (name, acct, fallback) in [
+        ("work", "a", "\"spare\", \"personal\""),
+        ("personal", "b", "\"spare\""),
+        ("spare", "c", ""),
+    ] {
+        text += &format!(
+            "[[pools]]\nname = \"{name}\"\nprovider = \"openai\"\naccounts = [\"{acct}\"]\n\
+             fallback = [{fallback}]\n"
+        );
+    }
+    let ps = pools(&text);
+    let names: Vec<&str> = ps.all.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["work", "personal", "spare"]);
+    let fallback = |name: &str| ps.by_name(name).unwrap().fallback.clone();
+    assert_eq!(fallback("work"), [2, 1]);
+    assert_eq!(fallback("personal"), [2]);
+    assert!(fallback("spare").is_empty());
 }

@@ -4,10 +4,15 @@ use super::reset::{parse_proto_duration, parse_reset_headers, parse_retry_after}
 use super::Dialect;
 use crate::bounds;
 use http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Saved in `state.json` by these snake_case names (`rate_limited`, `overloaded`,
+/// `exhausted`), so the file keeps reading across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Anything that is not about the account: passed to the client as it is.
     Ok,
@@ -34,6 +39,60 @@ impl Verdict {
 
     pub fn rotates(self) -> bool {
         self != Verdict::Ok
+    }
+
+    /// Whether the verdict sits the account out for a while (rather than passing the
+    /// answer on, or disabling the account).
+    pub fn cools(self) -> bool {
+        matches!(
+            self,
+            Verdict::RateLimited | Verdict::Overloaded | Verdict::Exhausted
+        )
+    }
+}
+
+/// Why an account sits out for a while: the client is told which, since "overloaded"
+/// would send them looking at the provider when a login's token endpoint is what failed.
+/// In `state.json` it reads `"verdict", "detail"` (as files have always held) or
+/// `"token_endpoint"`, beside the cooldown's `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cause {
+    /// The provider refused a request on the account.
+    Provider {
+        verdict: Verdict,
+        /// The answer's secret-free label: `429 rate_limit_exceeded`.
+        detail: String,
+    },
+    /// The account's token endpoint could not give it a token (it failed for a while).
+    TokenEndpoint {
+        #[serde(rename = "token_endpoint")]
+        reason: String,
+    },
+}
+
+impl Cause {
+    /// The provider's label or the token endpoint's failure, as it was recorded.
+    pub fn detail(&self) -> &str {
+        match self {
+            Cause::Provider { detail, .. } => detail,
+            Cause::TokenEndpoint { reason } => reason,
+        }
+    }
+}
+
+/// The short wording of the "every account is limited" summary: `rate-limited`,
+/// `quota exhausted`, `overloaded`, or `token endpoint unavailable (<reason>)`.
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Provider { verdict, .. } => f.write_str(match verdict {
+                Verdict::Exhausted => "quota exhausted",
+                Verdict::Overloaded => "overloaded",
+                _ => "rate-limited",
+            }),
+            Cause::TokenEndpoint { reason } => write!(f, "token endpoint unavailable ({reason})"),
+        }
     }
 }
 
@@ -468,12 +527,15 @@ mod fuzz {
             v in hostile_value(),
             field in prop::sample::select(vec!["resets_at", "resets_in_seconds", "retryDelay"]),
             status in prop::sample::select(vec![402u16, 429, 503, 529]),
-            dialect in prop::sample::select(vec![Dialect::Openai, Dialect::Anthropic, Dialect::Google, Dialect::Openrouter]),
+            dialect in prop::sample::select(
+                vec![Dialect::Openai, Dialect::Anthropic, Dialect::Google, Dialect::Openrouter]
+            ),
             header in any::<bool>(),
         ) {
             let now = SystemTime::now();
             let body = if field == "retryDelay" {
-                format!(r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"retryDelay":"{v}s"}}]}}}}"#)
+                let details = format!(r#"[{{"retryDelay":"{v}s"}}]"#);
+                format!(r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":{details}}}}}"#)
             } else {
                 format!(r#"{{"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#)
             };
@@ -481,10 +543,12 @@ mod fuzz {
             if let (true, Ok(value)) = (header, http::HeaderValue::from_str(&v)) {
                 h.insert("retry-after", value);
             }
-            let o = classify(dialect, StatusCode::from_u16(status).unwrap(), &h, body.as_bytes(), now);
+            let status = StatusCode::from_u16(status).unwrap();
+            let o = classify(dialect, status, &h, body.as_bytes(), now);
             prop_assert!(o.cooldown() <= MAX_COOLDOWN);
             prop_assert!(o.reset_in.is_none_or(|d| d <= MAX_COOLDOWN));
-            let event = format!(r#"{{"type":"error","status":429,"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#);
+            let error = format!(r#"{{"type":"usage_limit_reached","{field}":{v}}}"#);
+            let event = format!(r#"{{"type":"error","status":429,"error":{error}}}"#);
             let o = crate::providers::classify_event(dialect, "error", &event, now);
             prop_assert!(o.cooldown() <= MAX_COOLDOWN);
         }

@@ -11,7 +11,7 @@ mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::builtin;
-pub use classify::{classify, needs_body, Outcome, Verdict};
+pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
 pub use shape::{error_response_body, ErrorKind};

@@ -11,6 +11,7 @@ mod ca_rotation;
 mod cli;
 mod clients;
 mod connection_reuse;
+mod cooling_cause;
 mod credential_swap;
 mod dir_modes;
 mod error_body_faults;
