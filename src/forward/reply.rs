@@ -1,50 +1,7 @@
-//! The answers keypool gives the client: the upstream's (decorated, spliced for a
-//! WebSocket), or its own when every account is limited or the upstream is unreachable.
+//! keypool's own answers: every account limited, the upstream unreachable or broken
+//! before answering, an error body too large to pass on.
 
 use super::*;
-
-/// The upstream answer on its way to the client, streamed as it arrives. A `101` also
-/// joins the two upgraded connections.
-pub(super) fn finish(
-    mut resp: Response<Incoming>,
-    account: Option<&str>,
-    attempts: usize,
-    client: Option<OnUpgrade>,
-    state: &State,
-) -> Response<ProxyBody> {
-    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching {
-        if let Some(client) = client {
-            let upstream = hyper::upgrade::on(&mut resp);
-            let (idle, shutdown) = (state.limits.tunnel_idle_timeout, state.shutdown.clone());
-            state.tasks.spawn(async move {
-                match tokio::try_join!(client, upstream) {
-                    Ok((c, u)) => splice(TokioIo::new(c), TokioIo::new(u), idle, shutdown).await,
-                    Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
-                }
-            });
-        }
-    }
-    decorate(resp.map(incoming), account, attempts, switching)
-}
-
-pub(super) fn decorate(
-    mut resp: Response<ProxyBody>,
-    account: Option<&str>,
-    attempts: usize,
-    upgrade: bool,
-) -> Response<ProxyBody> {
-    let h = resp.headers_mut();
-    strip_hop_by_hop(h);
-    if upgrade {
-        restore_websocket_upgrade(h);
-    }
-    if let Some(name) = account.and_then(|a| HeaderValue::from_str(a).ok()) {
-        h.insert("x-keypool-account", name);
-    }
-    h.insert("x-keypool-attempts", HeaderValue::from(attempts));
-    resp
-}
 
 /// Every account is cooling or disabled: answer in the provider's own error shape so
 /// the client's SDK reports it like any limit, and say when to come back.
@@ -184,22 +141,4 @@ fn gateway_answer(
     };
     *resp.status_mut() = status;
     resp
-}
-
-/// Error bodies are small; a cap keeps a misbehaving upstream from filling memory.
-pub(super) const ERROR_BODY_CAP: usize = 1 << 20;
-
-pub(super) async fn read_error_body(
-    resp: Response<Incoming>,
-) -> Result<(http::response::Parts, bytes::Bytes), crate::body::BoxError> {
-    let (mut head, body) = resp.into_parts();
-    let bytes = http_body_util::Limited::new(body, ERROR_BODY_CAP)
-        .collect()
-        .await?
-        .to_bytes();
-    // The body is now whole; its length replaces any transfer framing.
-    head.headers.remove(http::header::TRANSFER_ENCODING);
-    head.headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok((head, bytes))
 }

@@ -236,7 +236,7 @@ async fn broke_names_every_account_tried_and_the_last_failure() {
 
 #[tokio::test]
 async fn an_oversized_error_is_a_502_naming_the_cap() {
-    assert_eq!(reply::ERROR_BODY_CAP, 1024 * 1024);
+    assert_eq!(attempt::ERROR_BODY_CAP, 1024 * 1024);
     let t = target("https", "api.openai.com", 443);
     let resp = oversized_error(Dialect::Openai, &t, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
