@@ -1,8 +1,8 @@
 //! Requests addressed to keypool itself rather than proxied (`GET /`).
 
+use crate::body::text;
 use crate::body::{full, ProxyBody};
 use crate::pool::{Account, Credential, Health};
-use crate::server::text;
 use crate::state::State;
 use http::{Request, Response, StatusCode};
 use serde_json::json;

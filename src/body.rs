@@ -20,6 +20,17 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
         .boxed_unsync()
 }
 
+/// A plain-text answer: keypool's own words where there is no provider's error shape.
+pub fn text(status: http::StatusCode, body: impl Into<String>) -> http::Response<ProxyBody> {
+    let mut r = http::Response::new(full(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
 pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }

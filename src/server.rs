@@ -1,7 +1,7 @@
 //! The listener: accepts connections, routes each request (CONNECT, absolute-form proxy
 //! request, or a request to keypool itself), and shuts down gracefully.
 
-use crate::body::{full, ProxyBody};
+use crate::body::{text, ProxyBody};
 use crate::ca::{CertAuthority, Minting};
 use crate::config::Config;
 use crate::forward::{self, Target};
@@ -571,16 +571,6 @@ fn proxy_auth_required(why: String) -> Response<ProxyBody> {
     r.headers_mut().insert(
         http::header::PROXY_AUTHENTICATE,
         http::HeaderValue::from_static("Basic realm=\"keypool\""),
-    );
-    r
-}
-
-pub fn text(status: StatusCode, body: impl Into<String>) -> Response<ProxyBody> {
-    let mut r = Response::new(full(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
 }

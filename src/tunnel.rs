@@ -1,8 +1,8 @@
 //! CONNECT: intercept provider hosts, tunnel everything else blind.
 
+use crate::body::text;
 use crate::body::{empty, ProxyBody};
 use crate::forward::Target;
-use crate::server::text;
 use crate::splice::splice;
 use crate::state::State;
 use crate::{intercept, upstream};

@@ -15,6 +15,9 @@ pub(super) enum Turn {
     Refused(Response<ProxyBody>, Option<Outcome>),
     /// The connection failed before anything of the answer reached the client.
     Broke(Broken),
+    /// keypool answers itself: the upstream is unreachable (the same for every account),
+    /// or sent an error too large to pass on.
+    Own(KeypoolAnswer),
 }
 
 /// An upstream connection that failed before the answer began: no status, or a held
@@ -67,7 +70,7 @@ impl Exchange<'_> {
                 account.stats.failed(now, &why);
                 self.broken.push((account.name.clone(), broken.clone()));
             }
-            Turn::Answer(_) | Turn::Refused(_, None) => {}
+            Turn::Answer(_) | Turn::Own(_) | Turn::Refused(_, None) => {}
         }
         turn
     }
@@ -91,7 +94,7 @@ impl Exchange<'_> {
                 // Unreachable: the same for every account, so no other is tried.
                 Err(e) if e.is_connect() => {
                     let dialect = Some(self.provider.dialect);
-                    return Turn::Answer(bad_gateway(dialect, self.target, &e));
+                    return Turn::Own(KeypoolAnswer::unreachable(dialect, self.target, &e));
                 }
                 Err(e) => return Turn::Broke(Broken::from_error(&e)),
             };
@@ -184,19 +187,23 @@ impl Exchange<'_> {
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 // Not a broken connection but an answer no provider sends; replaying it
                 // elsewhere would only repeat it.
-                return Err(Turn::Answer(oversized_error(dialect, self.target, status)));
+                return Err(Turn::Own(KeypoolAnswer::ErrorTooLarge {
+                    dialect,
+                    host: self.target.host.clone(),
+                    port: self.target.port,
+                    status,
+                }));
             }
             Err(e) => return Err(Turn::Broke(Broken::from_error(&*e))),
         };
         account.learn(crate::quota::learn_error_body(dialect, &bytes, now));
         let mut outcome = classify(dialect, status, &head.headers, &bytes, now);
-        if status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_)) {
+        let refused_token = status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_));
+        if refused_token && outcome.verdict != Verdict::AuthFailed {
             // Subscription backends answer an expired token with bodies in no error
-            // dialect (`{"detail":…}`, plain text); a 401 is enough.
+            // dialect (`{"detail":…}`, plain text); a 401 on a token is enough.
             outcome.verdict = Verdict::AuthFailed;
-            if outcome.detail == "401" {
-                outcome.detail = "401 token refused".into();
-            }
+            outcome.detail = "401 token refused".into();
         }
         Ok((Response::from_parts(head, full(bytes)), outcome))
     }

@@ -31,6 +31,8 @@ pub(super) enum Next {
     Hold(Duration),
     /// The end: this answer goes to the client (the account that gave it, if any).
     Deliver(Response<ProxyBody>, Option<Arc<Account>>),
+    /// The end: keypool answers itself (after trying this account, if any).
+    GiveUp(KeypoolAnswer, Option<Arc<Account>>),
 }
 
 impl Exchange<'_> {
@@ -40,7 +42,13 @@ impl Exchange<'_> {
         let (account, turn) = match round {
             Round::Unpicked(Unpicked::Exhausted(why)) => return self.exhausted(why),
             Round::Unpicked(Unpicked::PinnedElsewhere(why)) => {
-                return Next::Deliver(all_limited(&self.provider, &self.pool, &why), None)
+                let answer = KeypoolAnswer::PinnedLimited {
+                    dialect: self.provider.dialect,
+                    pool: self.pool.name.clone(),
+                    why,
+                    attempts: self.attempts,
+                };
+                return Next::GiveUp(answer, None);
             }
             Round::NoCredential => return Next::Replay,
             Round::Turn(account, turn) => (account, turn),
@@ -48,10 +56,11 @@ impl Exchange<'_> {
         let replayable = self.body.replayable();
         match turn {
             Turn::Answer(response) => Next::Deliver(response, Some(account)),
+            Turn::Own(answer) => Next::GiveUp(answer, Some(account)),
             // Nothing reached the client, and a reset or a silence says nothing about
             // the account's quota: the next one is tried while the body can be sent again.
             Turn::Broke(_) if replayable => Next::Replay,
-            Turn::Broke(_) => Next::Deliver(self.broke(), Some(account)),
+            Turn::Broke(_) => Next::GiveUp(self.broke(), Some(account)),
             Turn::Refused(..) if replayable => Next::Replay,
             // The body was streamed upstream and is gone; the client gets the answer as is.
             Turn::Refused(response, _) => {
@@ -66,7 +75,7 @@ impl Exchange<'_> {
     /// (if the pool allows) hold for the first account to free, then answer 429.
     fn exhausted(&self, why: Unavailable) -> Next {
         if !self.broken.is_empty() {
-            return Next::Deliver(self.broke(), None);
+            return Next::GiveUp(self.broke(), None);
         }
         let may_use = |p: &str| (self.live.clients).may_use(p, self.target.client.as_deref());
         let pools = &self.live.pools;
@@ -76,13 +85,24 @@ impl Exchange<'_> {
         if let Some(wait) = hold_for(&self.first_pool, &why, self.held, self.body.replayable()) {
             return Next::Hold(wait);
         }
-        Next::Deliver(all_limited(&self.provider, &self.pool, &why), None)
+        let answer = KeypoolAnswer::AllLimited {
+            dialect: self.provider.dialect,
+            pool: self.pool.name.clone(),
+            why,
+            attempts: self.attempts,
+        };
+        Next::GiveUp(answer, None)
     }
 
-    fn broke(&self) -> Response<ProxyBody> {
-        let read_timeout = self.state.upstream.read_timeout();
-        let dialect = self.provider.dialect;
-        let response = broke(dialect, self.target, &self.broken, read_timeout);
-        decorate(response, None, self.attempts, false)
+    /// Every account tried broke before answering.
+    fn broke(&self) -> KeypoolAnswer {
+        KeypoolAnswer::Broke {
+            dialect: self.provider.dialect,
+            host: self.target.host.clone(),
+            port: self.target.port,
+            tried: self.broken.clone(),
+            read_timeout: self.state.upstream.read_timeout(),
+            attempts: self.attempts,
+        }
     }
 }

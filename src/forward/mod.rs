@@ -15,7 +15,7 @@
 //!    own answer.
 //! 7. **deliver** (deliver.rs): the answer on its way to the client, decorated.
 
-use crate::body::{full, incoming, ProxyBody, RequestBody};
+use crate::body::{full, incoming, text, ProxyBody, RequestBody};
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
 use crate::oauth::account::{Access, AccessError, Ctx};
 use crate::oauth::edit;
@@ -43,19 +43,19 @@ mod attempt;
 mod credential;
 mod decide;
 mod deliver;
+mod keypool_answer;
 mod open;
 mod pick;
-mod reply;
 mod request;
 mod routing;
-mod target;
+mod screen;
 
 use attempt::{Broken, Turn, ERROR_BODY_CAP};
 use credential::{credential, ctx, give_up, Cred};
 use decide::{Next, Round, Unpicked};
 use deliver::{decorate, finish};
+use keypool_answer::KeypoolAnswer;
 use open::Opened;
-use reply::{all_limited, bad_gateway, broke, oversized_error};
 use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
 
@@ -129,9 +129,9 @@ pub async fn handle(
     let path = req.uri().path().to_string(); // never the query: it may hold a key
                                              // One provider table and set of pools for the whole request, reload or not.
     let live = state.live();
-    let served = match target::refusal(&req, &target, &live) {
-        Some(response) => Served {
-            response,
+    let served = match screen::screen(&req, &target, &live) {
+        Some(answer) => Served {
+            response: answer.into_response(),
             provider: None,
             account: None,
             attempts: 0,
@@ -209,6 +209,7 @@ async fn pipeline(
             Next::Fallback(pool) => x.fall_back(pool),
             Next::Hold(wait) => x.hold(wait).await,
             Next::Deliver(response, account) => return x.deliver(response, account),
+            Next::GiveUp(answer, account) => return x.deliver(answer.into_response(), account),
         }
     }
 }

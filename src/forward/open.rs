@@ -37,9 +37,9 @@ impl<'a> Exchange<'a> {
         };
         let body = match read_body(body, &parts, state).await {
             Ok(body) => body,
-            Err(response) => {
+            Err(answer) => {
                 return Opened::Answered(Served {
-                    response,
+                    response: answer.into_response(),
                     provider: Some(provider),
                     account: None,
                     attempts: 0,
@@ -87,7 +87,10 @@ async fn passthrough(
     let req = upstream_request(&parts, target, None, incoming(body));
     let response = match state.upstream.send(req).await {
         Ok(r) => finish(r, None, 1, client_upgrade, state),
-        Err(e) => target::unreachable(provider.as_ref().map(|p| p.dialect), target, &e),
+        Err(e) => {
+            let dialect = provider.as_ref().map(|p| p.dialect);
+            KeypoolAnswer::not_sent(dialect, target, &e).into_response()
+        }
     };
     Served {
         response,
@@ -103,19 +106,13 @@ async fn read_body(
     body: Incoming,
     parts: &Parts,
     state: &State,
-) -> Result<RequestBody, Response<ProxyBody>> {
+) -> Result<RequestBody, KeypoolAnswer> {
     let limit = state.limits.replay_body_bytes();
     let idle = state.limits.handshake_timeout;
     RequestBody::read(body, limit, content_length(parts), idle)
         .await
-        .map_err(|e| {
-            let status = match e.is::<crate::body::Stalled>() {
-                true => StatusCode::REQUEST_TIMEOUT,
-                false => StatusCode::BAD_REQUEST,
-            };
-            crate::server::text(
-                status,
-                format!("keypool: could not read the request body: {e}\n"),
-            )
+        .map_err(|e| KeypoolAnswer::BodyUnreadable {
+            stalled: e.is::<crate::body::Stalled>(),
+            reason: e.to_string(),
         })
 }

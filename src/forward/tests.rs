@@ -31,6 +31,54 @@ fn accounts(names: &[&str]) -> String {
         .collect()
 }
 
+/// keypool's answers as the pipeline makes them, rendered.
+fn all_limited(provider: &Provider, pool: &Pool, why: &Unavailable) -> Response<ProxyBody> {
+    let (dialect, pool, why) = (provider.dialect, pool.name.clone(), why.clone());
+    let answer = KeypoolAnswer::AllLimited {
+        dialect,
+        pool,
+        why,
+        attempts: 0,
+    };
+    answer.into_response()
+}
+
+fn bad_gateway(
+    dialect: Option<Dialect>,
+    target: &Target,
+    e: &(dyn std::error::Error + 'static),
+) -> Response<ProxyBody> {
+    KeypoolAnswer::unreachable(dialect, target, e).into_response()
+}
+
+fn broke(
+    dialect: Dialect,
+    target: &Target,
+    tried: &[(String, Broken)],
+    read_timeout: Duration,
+) -> Response<ProxyBody> {
+    let answer = KeypoolAnswer::Broke {
+        dialect,
+        host: target.host.clone(),
+        port: target.port,
+        tried: tried.to_vec(),
+        read_timeout,
+        attempts: tried.len(),
+    };
+    answer.into_response()
+}
+
+fn oversized_error(dialect: Dialect, target: &Target, status: StatusCode) -> Response<ProxyBody> {
+    let (host, port) = (target.host.clone(), target.port);
+    let answer = KeypoolAnswer::ErrorTooLarge {
+        dialect,
+        host,
+        port,
+        status,
+    };
+    answer.into_response()
+}
+
 async fn body_text(resp: Response<ProxyBody>) -> String {
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
@@ -171,6 +219,41 @@ async fn all_limited_says_when_the_first_account_frees() {
         text.contains("invalid_api_key") && text.contains("no usable account"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_limited_answer_counts_the_attempts_made_before_it() {
+    let p = pools(&accounts(&["a", "b"]));
+    let pool = p.by_name("openai").unwrap();
+    let why = Unavailable {
+        first_free_in: Some(Duration::from_secs(30)),
+        summary: "a (rate-limited), b (rate-limited)".into(),
+    };
+    for pinned in [false, true] {
+        let (dialect, name, why) = (pool.provider.dialect, pool.name.clone(), why.clone());
+        let answer = match pinned {
+            false => KeypoolAnswer::AllLimited {
+                dialect,
+                pool: name,
+                why,
+                attempts: 2,
+            },
+            true => KeypoolAnswer::PinnedLimited {
+                dialect,
+                pool: name,
+                why,
+                attempts: 2,
+            },
+        };
+        let resp = answer.into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()["x-keypool-attempts"],
+            "2",
+            "pinned: {pinned}"
+        );
+        assert!(!resp.headers().contains_key("x-keypool-account"));
+    }
 }
 
 #[tokio::test]
