@@ -3,6 +3,7 @@
 use crate::body::text;
 use crate::body::{full, ProxyBody};
 use crate::pool::{Account, Credential, Health};
+use crate::reload::reload;
 use crate::state::State;
 use http::{Request, Response, StatusCode};
 use serde_json::json;
@@ -124,7 +125,7 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         return status(state);
     }
     if path == RELOAD_PATH && req.method() == http::Method::POST {
-        let (code, body) = match crate::server::reload(state) {
+        let (code, body) = match reload(state) {
             Ok(m) => {
                 tracing::info!("{m}");
                 (StatusCode::OK, json!({"reloaded": true, "message": m}))

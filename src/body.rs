@@ -108,7 +108,10 @@ impl RequestBody {
 /// A client went silent in the middle of its request body for longer than allowed
 /// (`[limits] handshake_timeout`): a slow-body client must not hold a connection forever.
 #[derive(Debug, thiserror::Error)]
-#[error("the client sent no part of the request body for {0}s; fix: send the body without pauses, or raise [limits] handshake_timeout")]
+#[error(
+    "the client sent no part of the request body for {0}s; fix: send the body without pauses, \
+     or raise [limits] handshake_timeout"
+)]
 pub struct Stalled(pub u64);
 
 /// A request body that fails with [`Stalled`] when no frame arrives for `idle`. The timer

@@ -26,6 +26,7 @@ use crate::providers::{
 use crate::splice::splice;
 use crate::state::State;
 use crate::stream_peek;
+use crate::target::Target;
 use crate::upstream::describe_error;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::request::Parts;
@@ -59,66 +60,6 @@ use open::Opened;
 use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
 
-/// Where a request goes: the CONNECT target, or the host of an absolute-form URI.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub scheme: &'static str,
-    pub host: String,
-    pub port: u16,
-    /// The client the proxy URL named (`http://work@…`), selecting its pools.
-    pub client: Option<Arc<str>>,
-}
-
-impl Target {
-    pub fn from_absolute_uri(uri: &Uri) -> Option<Target> {
-        let scheme = match uri.scheme_str()? {
-            "http" => "http",
-            "https" => "https",
-            _ => return None,
-        };
-        let host = uri.host()?.trim_matches(['[', ']']).to_string();
-        if !plausible_host(&host) {
-            return None;
-        }
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "https" { 443 } else { 80 });
-        Some(Target {
-            scheme,
-            host,
-            port,
-            client: None,
-        })
-    }
-
-    fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default = if self.scheme == "https" { 443 } else { 80 };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-/// A host name or IP address, nothing else: a target with other bytes in it is refused
-/// before any lookup.
-pub fn plausible_host(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']);
-    host.parse::<std::net::IpAddr>().is_ok()
-        || (!host.is_empty()
-            && host.len() <= 253
-            && !host.starts_with(['.', '-'])
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
-}
-
 pub async fn handle(
     req: Request<Incoming>,
     target: Arc<Target>,
@@ -126,8 +67,9 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string(); // never the query: it may hold a key
-                                             // One provider table and set of pools for the whole request, reload or not.
+    // Never the query: it may hold a key.
+    let path = req.uri().path().to_string();
+    // One provider table and set of pools for the whole request, reload or not.
     let live = state.live();
     let served = match screen::screen(&req, &target, &live) {
         Some(answer) => Served {

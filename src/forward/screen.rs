@@ -1,7 +1,7 @@
-//! The screen phase: requests refused before anything is looked up or connected: a request inside a tunnel
-//! that names another destination than the tunnel's (it must not make keypool connect
-//! elsewhere), and a plain-HTTP request to a provider that would carry a pooled key in
-//! cleartext.
+//! The screen phase: requests refused before anything is looked up or connected. A
+//! request inside a tunnel that names another destination than the tunnel's (it must not
+//! make keypool connect elsewhere), and a plain-HTTP request to a provider that would
+//! carry a pooled key in cleartext.
 
 use super::*;
 
