@@ -1,9 +1,10 @@
 //! Requests addressed to keypool itself rather than proxied (`GET /`).
 
+use crate::body::text;
 use crate::body::{full, ProxyBody};
 use crate::pool::{Account, Credential, Health};
 use crate::providers::{Cause, Verdict};
-use crate::server::text;
+use crate::reload::reload;
 use crate::state::State;
 use crate::status_report::{
     AccountStatus, CoolingCause, HealthState, IndexPool, IndexReport, LastError, PoolStatus,
@@ -145,7 +146,7 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         return status(state);
     }
     if path == RELOAD_PATH && req.method() == http::Method::POST {
-        return reload(state);
+        return reload_answer(state);
     }
     if path != "/" {
         return text(
@@ -170,8 +171,8 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
 }
 
 /// `POST /_keypool/reload`: reads the config file again, as SIGHUP does.
-fn reload(state: &State) -> Response<ProxyBody> {
-    let (code, report) = match crate::server::reload(state) {
+fn reload_answer(state: &State) -> Response<ProxyBody> {
+    let (code, report) = match reload(state) {
         Ok(m) => {
             tracing::info!("{m}");
             let report = ReloadReport {

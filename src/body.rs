@@ -20,6 +20,17 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
         .boxed_unsync()
 }
 
+/// A plain-text answer: keypool's own words where there is no provider's error shape.
+pub fn text(status: http::StatusCode, body: impl Into<String>) -> http::Response<ProxyBody> {
+    let mut r = http::Response::new(full(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
 pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
@@ -97,7 +108,10 @@ impl RequestBody {
 /// A client went silent in the middle of its request body for longer than allowed
 /// (`[limits] handshake_timeout`): a slow-body client must not hold a connection forever.
 #[derive(Debug, thiserror::Error)]
-#[error("the client sent no part of the request body for {0}s; fix: send the body without pauses, or raise [limits] handshake_timeout")]
+#[error(
+    "the client sent no part of the request body for {0}s; fix: send the body without pauses, \
+     or raise [limits] handshake_timeout"
+)]
 pub struct Stalled(pub u64);
 
 /// A request body that fails with [`Stalled`] when no frame arrives for `idle`. The timer

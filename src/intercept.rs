@@ -1,10 +1,11 @@
 //! TLS termination for provider hosts: accept with a leaf minted for the host, then
 //! serve the HTTP requests inside through the forward pipeline.
 
-use crate::forward::{self, Target};
+use crate::client_conn::{serve_http1, ClientConn, ClientSocket};
+use crate::forward;
 use crate::rewind::Rewind;
-use crate::server::{serve_http1, ClientConn, ClientSocket};
 use crate::state::State;
+use crate::target::Target;
 use bytes::Bytes;
 use hyper::service::service_fn;
 use std::future::Future;
@@ -47,8 +48,9 @@ where
             // Most often the client does not trust keypool's CA yet.
             tracing::info!(
                 host = %target.host,
-                "TLS handshake with the client failed: {e} (does the client trust {}? see `keypool env`)",
-                state.home.ca_cert().display()
+                "TLS handshake with the client failed: {e} (does the client trust {}? {})",
+                state.home.ca_cert().display(),
+                "see `keypool env`"
             );
             return;
         }
@@ -73,11 +75,21 @@ where
     match handshake.bound(io.read(&mut first)).await? {
         Ok(1) if first[0] == 0x16 => Some(Rewind::new(Bytes::copy_from_slice(&first), io)),
         Ok(1) => {
-            tracing::info!(host = %handshake.host, "expected a TLS handshake after CONNECT, got plain bytes");
-            let msg = "keypool: this CONNECT tunnel expects TLS (https://); the client sent something else\n";
+            tracing::info!(
+                host = %handshake.host,
+                "expected a TLS handshake after CONNECT, got plain bytes"
+            );
+            let msg = concat!(
+                "keypool: this CONNECT tunnel expects TLS (https://); ",
+                "the client sent something else\n"
+            );
             let resp = format!(
-                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
-                msg.len()
+                concat!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n",
+                    "content-length: {}\r\nconnection: close\r\n\r\n{}"
+                ),
+                msg.len(),
+                msg
             );
             handshake
                 .bound(async {
@@ -114,7 +126,11 @@ where
             tracing::info!(
                 host = %target.host,
                 sni = ?sni,
-                "refused a TLS ClientHello whose server name differs from the CONNECT target: keypool signs only for the host a tunnel was opened to; fix: the client must CONNECT to the name it verifies"
+                concat!(
+                    "refused a TLS ClientHello whose server name differs from the CONNECT ",
+                    "target: keypool signs only for the host a tunnel was opened to; ",
+                    "fix: the client must CONNECT to the name it verifies"
+                )
             );
             refuse_name(start.io).await;
             return None;

@@ -1,10 +1,10 @@
 //! CONNECT: intercept provider hosts, tunnel everything else blind.
 
+use crate::body::text;
 use crate::body::{empty, ProxyBody};
-use crate::forward::Target;
-use crate::server::text;
 use crate::splice::splice;
 use crate::state::State;
+use crate::target::{plausible_host, Target};
 use crate::{intercept, upstream};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -20,7 +20,7 @@ pub async fn connect(
         .uri()
         .authority()
         .and_then(|a| Some((a.host(), a.port_u16()?)))
-        .filter(|(host, port)| *port != 0 && crate::forward::plausible_host(host))
+        .filter(|(host, port)| *port != 0 && plausible_host(host))
     else {
         return text(
             StatusCode::BAD_REQUEST,

@@ -1,6 +1,6 @@
-//! One account's turn at a request: send (twice when a refused subscription token is
-//! refreshed), then classify what came back (an error status, or a held stream's first
-//! event), and say what the pipeline does next.
+//! The attempt phase: one account's turn at a request. Send (twice when a refused
+//! subscription token is refreshed), learn the quota the answer reports, classify what
+//! came back (an error status, or a held stream's first event), and record it.
 
 use super::*;
 use crate::providers::Outcome;
@@ -15,6 +15,9 @@ pub(super) enum Turn {
     Refused(Response<ProxyBody>, Option<Outcome>),
     /// The connection failed before anything of the answer reached the client.
     Broke(Broken),
+    /// keypool answers itself: the upstream is unreachable (the same for every account),
+    /// or sent an error too large to pass on.
+    Own(KeypoolAnswer),
 }
 
 /// An upstream connection that failed before the answer began: no status, or a held
@@ -35,58 +38,70 @@ impl Broken {
     }
 }
 
-/// What a turn works on; the same for every account of one request.
-pub(super) struct Job<'a> {
-    pub(super) parts: &'a Parts,
-    pub(super) target: &'a Target,
-    pub(super) provider: &'a Arc<Provider>,
-    pub(super) state: &'a State,
-    /// The pool the request started in, for the response pins a stream names.
-    pub(super) first_pool: &'a str,
-    pub(super) client_upgrade: &'a mut Option<OnUpgrade>,
-}
-
-impl Job<'_> {
-    /// Sends on `account` with `cred`; `attempts` counts each send.
-    pub(super) async fn turn(
+impl Exchange<'_> {
+    /// Runs once per round, after the credential. Sends the request on `account` (twice
+    /// when a refused subscription token is refreshed), classifies the answer, and records
+    /// what it says of the account: a limit marks it in the pool, a broken connection is
+    /// added to `broken`. `attempts` counts each send.
+    pub(super) async fn attempt(
         &mut self,
+        idx: usize,
         account: &Account,
-        mut cred: Cred,
-        body: &mut RequestBody,
-        attempts: &mut usize,
-        now: std::time::SystemTime,
+        cred: Cred,
+        now: SystemTime,
     ) -> Turn {
+        let turn = self.send(account, cred, now).await;
+        match &turn {
+            Turn::Refused(_, Some(outcome)) => {
+                self.pool.mark(idx, outcome, now);
+                tracing::info!(
+                    provider = %self.provider.id,
+                    account = %account.name,
+                    "{}: account sits out {}s ({:?})",
+                    outcome.detail,
+                    ceil_secs(outcome.cooldown()),
+                    outcome.verdict,
+                );
+            }
+            Turn::Broke(broken) => {
+                // Nothing about this account's quota: it is not marked.
+                let why = format!("upstream failed before answering: {}", broken.reason);
+                tracing::info!(account = %account.name, "{why}");
+                account.stats.failed(now, &why);
+                self.broken.push((account.name.clone(), broken.clone()));
+            }
+            Turn::Answer(_) | Turn::Own(_) | Turn::Refused(_, None) => {}
+        }
+        turn
+    }
+
+    /// Sends on `account` with `cred` until the answer says what to do: once, or again
+    /// after refreshing a refused subscription token.
+    async fn send(&mut self, account: &Account, mut cred: Cred, now: SystemTime) -> Turn {
         let mut refreshed = false;
         loop {
-            *attempts += 1;
+            self.attempts += 1;
             let edit = Edit {
-                provider: self.provider,
+                provider: &self.provider,
                 account,
                 cred: &cred,
             };
-            let req = upstream_request(
-                self.parts,
-                self.target,
-                Some(edit),
-                body.for_attempt(|b| cred.edit_body(b)),
-            );
+            let body = self.body.for_attempt(|b| cred.edit_body(b));
+            let req = upstream_request(&self.parts, self.target, Some(edit), body);
             account.stats.sent();
             let resp = match self.state.upstream.send(req).await {
                 Ok(r) => r,
                 // Unreachable: the same for every account, so no other is tried.
                 Err(e) if e.is_connect() => {
                     let dialect = Some(self.provider.dialect);
-                    return Turn::Answer(bad_gateway(dialect, self.target, &e));
+                    return Turn::Own(KeypoolAnswer::unreachable(dialect, self.target, &e));
                 }
                 Err(e) => return Turn::Broke(Broken::from_error(&e)),
             };
-            account.learn(crate::quota::learn(
-                self.provider.dialect,
-                resp.headers(),
-                now,
-            ));
-            if !needs_body(self.provider.dialect, resp.status()) {
-                return self.success(resp, account, *attempts, now).await;
+            let dialect = self.provider.dialect;
+            account.learn(crate::quota::learn(dialect, resp.headers(), now));
+            if !needs_body(dialect, resp.status()) {
+                return self.success(resp, account, now).await;
             }
             let (resp, outcome) = match self.error_status(resp, &cred, account, now).await {
                 Ok(x) => x,
@@ -96,11 +111,15 @@ impl Job<'_> {
             if let (Verdict::AuthFailed, Cred::OAuth(used), Credential::OAuth(o)) =
                 (outcome.verdict, &cred, &account.credential)
             {
-                if !refreshed && body.replayable() {
+                if !refreshed && self.body.replayable() {
                     refreshed = true;
                     match o.after_unauthorized(&ctx(self.state), &used.token).await {
                         Ok(fresh) => {
-                            tracing::info!(account = %account.name, "{}: refreshed the token, sending again", outcome.detail);
+                            tracing::info!(
+                                account = %account.name,
+                                "{}: refreshed the token, sending again",
+                                outcome.detail
+                            );
                             cred = Cred::OAuth(fresh);
                             continue;
                         }
@@ -112,7 +131,8 @@ impl Job<'_> {
                 }
             }
             if !outcome.verdict.rotates() {
-                return Turn::Answer(decorate(resp, Some(&account.name), *attempts, false));
+                let attempts = self.attempts;
+                return Turn::Answer(decorate(resp, Some(&account.name), attempts, false));
             }
             return Turn::Refused(resp, Some(outcome));
         }
@@ -124,10 +144,10 @@ impl Job<'_> {
         &mut self,
         resp: Response<Incoming>,
         account: &Account,
-        attempts: usize,
-        now: std::time::SystemTime,
+        now: SystemTime,
     ) -> Turn {
         let state = self.state;
+        let attempts = self.attempts;
         let bound = state.limits.first_event_timeout;
         if !stream_peek::applies(&resp, bound) {
             let upgrade = self.client_upgrade.take();
@@ -142,7 +162,8 @@ impl Job<'_> {
         }
         // A Responses stream names the response it creates: continuing it later
         // (previous_response_id) must come back to this account.
-        (state.affinity).answered(self.first_pool, &account.name, &peeked.head, now);
+        let first_pool = &self.first_pool.name;
+        (state.affinity).answered(first_pool, &account.name, &peeked.head, now);
         Turn::Answer(decorate(
             peeked.response,
             Some(&account.name),
@@ -153,11 +174,11 @@ impl Job<'_> {
 
     /// An error status: its (small) body read whole to tell a limit from any other error.
     async fn error_status(
-        &self,
+        &mut self,
         resp: Response<Incoming>,
         cred: &Cred,
         account: &Account,
-        now: std::time::SystemTime,
+        now: SystemTime,
     ) -> Result<(Response<ProxyBody>, Outcome), Turn> {
         let dialect = self.provider.dialect;
         let status = resp.status();
@@ -166,20 +187,42 @@ impl Job<'_> {
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 // Not a broken connection but an answer no provider sends; replaying it
                 // elsewhere would only repeat it.
-                return Err(Turn::Answer(oversized_error(dialect, self.target, status)));
+                return Err(Turn::Own(KeypoolAnswer::ErrorTooLarge {
+                    dialect,
+                    host: self.target.host.clone(),
+                    port: self.target.port,
+                    status,
+                }));
             }
             Err(e) => return Err(Turn::Broke(Broken::from_error(&*e))),
         };
         account.learn(crate::quota::learn_error_body(dialect, &bytes, now));
         let mut outcome = classify(dialect, status, &head.headers, &bytes, now);
-        if status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_)) {
+        let refused_token = status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_));
+        if refused_token && outcome.verdict != Verdict::AuthFailed {
             // Subscription backends answer an expired token with bodies in no error
-            // dialect (`{"detail":…}`, plain text); a 401 is enough.
+            // dialect (`{"detail":…}`, plain text); a 401 on a token is enough.
             outcome.verdict = Verdict::AuthFailed;
-            if outcome.detail == "401" {
-                outcome.detail = "401 token refused".into();
-            }
+            outcome.detail = "401 token refused".into();
         }
         Ok((Response::from_parts(head, full(bytes)), outcome))
     }
+}
+
+/// Error bodies are small; a cap keeps a misbehaving upstream from filling memory.
+pub(super) const ERROR_BODY_CAP: usize = 1 << 20;
+
+pub(super) async fn read_error_body(
+    resp: Response<Incoming>,
+) -> Result<(http::response::Parts, bytes::Bytes), crate::body::BoxError> {
+    let (mut head, body) = resp.into_parts();
+    let bytes = http_body_util::Limited::new(body, ERROR_BODY_CAP)
+        .collect()
+        .await?
+        .to_bytes();
+    // The body is now whole; its length replaces any transfer framing.
+    head.headers.remove(http::header::TRANSFER_ENCODING);
+    head.headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok((head, bytes))
 }

@@ -1,8 +1,21 @@
-//! The request pipeline, read top to bottom: route → buffer → pick an account → rewrite
-//! → send → classify (an error status, or a stream's first event) → (rotate and replay)
-//! or stream the answer back.
+//! The request pipeline, as named phases over one [`Exchange`], in the order a request
+//! meets them:
+//!
+//! 1. **screen** (screen.rs): refuse what must go nowhere, before anything is looked up.
+//! 2. **open** (open.rs): route to the provider's pool, read the body so it can be
+//!    replayed, ask affinity which account it belongs with. A request no pool serves
+//!    goes out here once, with the client's own credential.
+//! 3. **pick** (pick.rs): the next account of the pool, unless the request is pinned to a
+//!    limited one.
+//! 4. **credential** (credential.rs): the account's key, or its subscription token.
+//! 5. **attempt** (attempt.rs): rewrite and send, learn the quota, classify the answer (an
+//!    error status, or a held stream's first event) and record what it says of the account.
+//! 6. **decide** (decide.rs): the one retry decision: replay on the next account, go on in
+//!    a fallback pool, hold for an account to free, deliver, or give up with keypool's
+//!    own answer.
+//! 7. **deliver** (deliver.rs): the answer on its way to the client, decorated.
 
-use crate::body::{full, incoming, ProxyBody, RequestBody};
+use crate::body::{full, incoming, text, ProxyBody, RequestBody};
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
 use crate::oauth::account::{Access, AccessError, Ctx};
 use crate::oauth::edit;
@@ -13,6 +26,7 @@ use crate::providers::{
 use crate::splice::splice;
 use crate::state::State;
 use crate::stream_peek;
+use crate::target::Target;
 use crate::upstream::describe_error;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::request::Parts;
@@ -24,80 +38,27 @@ use hyper_util::rt::TokioIo;
 use secrecy::{ExposeSecret, SecretString};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 mod attempt;
 mod credential;
-mod reply;
+mod decide;
+mod deliver;
+mod keypool_answer;
+mod open;
+mod pick;
 mod request;
 mod routing;
-mod target;
+mod screen;
 
-use attempt::{Broken, Job, Turn};
+use attempt::{Broken, Turn, ERROR_BODY_CAP};
 use credential::{credential, ctx, give_up, Cred};
-use reply::{all_limited, bad_gateway, broke, decorate, finish, oversized_error, read_error_body};
+use decide::{Next, Round, Unpicked};
+use deliver::{decorate, finish};
+use keypool_answer::KeypoolAnswer;
+use open::Opened;
 use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
-
-/// Where a request goes: the CONNECT target, or the host of an absolute-form URI.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub scheme: &'static str,
-    pub host: String,
-    pub port: u16,
-    /// The client the proxy URL named (`http://work@…`), selecting its pools.
-    pub client: Option<Arc<str>>,
-}
-
-impl Target {
-    pub fn from_absolute_uri(uri: &Uri) -> Option<Target> {
-        let scheme = match uri.scheme_str()? {
-            "http" => "http",
-            "https" => "https",
-            _ => return None,
-        };
-        let host = uri.host()?.trim_matches(['[', ']']).to_string();
-        if !plausible_host(&host) {
-            return None;
-        }
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "https" { 443 } else { 80 });
-        Some(Target {
-            scheme,
-            host,
-            port,
-            client: None,
-        })
-    }
-
-    fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        let default = if self.scheme == "https" { 443 } else { 80 };
-        if self.port == default {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-/// A host name or IP address, nothing else: a target with other bytes in it is refused
-/// before any lookup.
-pub fn plausible_host(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']);
-    host.parse::<std::net::IpAddr>().is_ok()
-        || (!host.is_empty()
-            && host.len() <= 253
-            && !host.starts_with(['.', '-'])
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
-}
 
 pub async fn handle(
     req: Request<Incoming>,
@@ -106,12 +67,13 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string(); // never the query: it may hold a key
-                                             // One provider table and set of pools for the whole request, reload or not.
+    // Never the query: it may hold a key.
+    let path = req.uri().path().to_string();
+    // One provider table and set of pools for the whole request, reload or not.
     let live = state.live();
-    let served = match target::refusal(&req, &target, &live) {
-        Some(response) => Served {
-            response,
+    let served = match screen::screen(&req, &target, &live) {
+        Some(answer) => Served {
+            response: answer.into_response(),
             provider: None,
             account: None,
             attempts: 0,
@@ -139,213 +101,74 @@ struct Served {
     attempts: usize,
 }
 
+/// One pooled request on its way through the phases: what it asks, where it may go, and
+/// what the rounds so far found. `open` makes it; every later phase takes it.
+struct Exchange<'a> {
+    state: &'a State,
+    /// One provider table and set of pools for the whole request, reload or not.
+    live: Arc<crate::state::Live>,
+    target: &'a Target,
+    /// The request head as the client sent it; each attempt rewrites a copy.
+    parts: Parts,
+    provider: Arc<Provider>,
+    kind: Option<crate::providers::Kind>,
+    path: String,
+    body: RequestBody,
+    /// The client's side of a WebSocket upgrade, for the answer that switches protocols.
+    client_upgrade: Option<OnUpgrade>,
+    /// Sticky conversations and account-bound state: which account the request goes to.
+    affinity: crate::sticky::Route,
+    /// The pool the request started in: holding waits for it, pins are kept in it.
+    first_pool: Arc<Pool>,
+    /// The pool picked from now: the first, or a fallback.
+    pool: Arc<Pool>,
+    /// The pools entered so far, the first one first.
+    visited: Vec<String>,
+    /// How long the request has been held for an account to free.
+    held: Duration,
+    /// The accounts of `pool` picked already (by index).
+    tried: Vec<usize>,
+    /// Every send upstream, refreshed-token resends included.
+    attempts: usize,
+    /// The accounts whose connection broke before an answer began, and how.
+    broken: Vec<(String, Broken)>,
+}
+
 async fn pipeline(
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     target: &Target,
     state: &State,
     live: Arc<crate::state::Live>,
 ) -> Served {
-    let client_upgrade = is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-    let provider = live.registry.for_host(&target.host).cloned();
-    let kind = provider.as_ref().and_then(|p| p.client_kind(req.headers()));
-    let path = req.uri().path().to_string();
-    let route = provider.as_ref().and_then(|p| {
-        live.pool_for(&p.id, target.client.as_deref())
-            .filter(|pool| pool.serves(kind, &path))
-            .map(|pool| (p.clone(), pool.clone()))
-    });
-    let (parts, body) = req.into_parts();
-
-    let Some((provider, pool)) = route else {
-        // Not a provider, outside the swap scope, or no accounts for it: the request goes
-        // out once with the client's own credential.
-        let req = upstream_request(&parts, target, None, incoming(body));
-        let response = match state.upstream.send(req).await {
-            Ok(r) => finish(r, None, 1, client_upgrade, state),
-            Err(e) => target::unreachable(provider.as_ref().map(|p| p.dialect), target, &e),
-        };
-        return Served {
-            response,
-            provider,
-            account: None,
-            attempts: 1,
-        };
-    };
-
-    let limit = state.limits.replay_body_bytes();
-    let idle = state.limits.handshake_timeout;
-    let mut body = match RequestBody::read(body, limit, content_length(&parts), idle).await {
-        Ok(b) => b,
-        Err(e) => {
-            let status = match e.is::<crate::body::Stalled>() {
-                true => StatusCode::REQUEST_TIMEOUT,
-                false => StatusCode::BAD_REQUEST,
-            };
-            let response = crate::server::text(
-                status,
-                format!("keypool: could not read the request body: {e}\n"),
-            );
-            return Served {
-                response,
-                provider: Some(provider),
-                account: None,
-                attempts: 0,
-            };
-        }
-    };
-
-    // Sticky conversations and account-bound state: which account this request should go to.
-    let affinity = state.affinity.route(
-        &pool.name,
-        provider.dialect,
-        &parts.headers,
-        body.bytes(),
-        state.clock.now(),
-    );
-    let first_pool = pool.clone();
-    let served = async {
-    let mut pool = pool;
-    let mut visited = vec![pool.name.clone()];
-    let mut held = Duration::ZERO;
-    let mut tried = Vec::with_capacity(pool.members.len());
-    let mut attempts = 0;
-    let mut broken_on: Vec<(String, Broken)> = Vec::new();
-    let mut client_upgrade = client_upgrade;
-    let mut job = Job {
-        parts: &parts,
-        target,
-        provider: &provider,
-        state,
-        first_pool: &first_pool.name,
-        client_upgrade: &mut client_upgrade,
+    let mut x = match Exchange::open(req, target, state, live).await {
+        Opened::Pooled(x) => x,
+        Opened::Answered(served) => return served,
     };
     loop {
-        let now = state.clock.now();
-        let (idx, account) = match pool.pick(&tried, now, kind, &path, affinity.first_choice()) {
-            Ok((idx, account)) => {
-                if let Some(why) = pinned_elsewhere(&pool, &affinity, &account, now) {
-                    return Served {
-                        response: all_limited(&provider, &pool, &why),
-                        attempts,
-                        provider: Some(provider),
-                        account: None,
-                    };
-                }
-                (idx, account)
-            }
-            Err(_) if !broken_on.is_empty() => {
-                // Every account left broke before answering: say so rather than "limited".
-                let read_timeout = state.upstream.read_timeout();
-                let response = broke(provider.dialect, target, &broken_on, read_timeout);
-                return Served {
-                    response: decorate(response, None, attempts, false),
-                    attempts,
-                    provider: Some(provider),
-                    account: None,
-                };
-            }
-            Err(why) => {
-                // Every account here is limited: continue in a fallback pool, then (if the
-                // pool allows) hold for the first account to free, then answer 429.
-                let may_use = |p: &str| live.clients.may_use(p, target.client.as_deref());
-                if let Some(next) = next_fallback(&live.pools, &visited, kind, &path, may_use) {
-                    tracing::info!(pool = %pool.name, "every account is limited; continuing in pool '{}'", next.name);
-                    visited.push(next.name.clone());
-                    pool = next;
-                    tried.clear();
-                    continue;
-                }
-                if let Some(wait) = hold_for(&first_pool, &why, held, body.replayable()) {
-                    tracing::info!(pool = %first_pool.name, "every account is limited; holding the request {}s", ceil_secs(wait));
-                    tokio::time::sleep(wait).await;
-                    held += wait;
-                    pool = first_pool.clone();
-                    visited.truncate(1);
-                    tried.clear();
-                    continue;
-                }
-                return Served {
-                    response: all_limited(&provider, &pool, &why),
-                    attempts,
-                    provider: Some(provider),
-                    account: None,
-                };
-            }
-        };
-        tried.push(idx);
-        let Some(cred) = credential(&account, state).await else {
-            continue;
-        };
-        let (resp, outcome) = match job.turn(&account, cred, &mut body, &mut attempts, now).await {
-            Turn::Answer(response) => return served(response, provider, account, attempts),
-            Turn::Refused(resp, outcome) => (resp, outcome),
-            Turn::Broke(broken) => {
-                // Nothing reached the client yet, and a reset or a silence says nothing
-                // about this account's quota: it is not marked, the next one is tried.
-                let why = format!("upstream failed before answering: {}", broken.reason);
-                tracing::info!(account = %account.name, "{why}");
-                account.stats.failed(now, &why);
-                broken_on.push((account.name.clone(), broken));
-                if !body.replayable() {
-                    let read_timeout = state.upstream.read_timeout();
-                    let response = broke(provider.dialect, target, &broken_on, read_timeout);
-                    let response = decorate(response, None, attempts, false);
-                    return served(response, provider, account, attempts);
-                }
-                continue;
-            }
-        };
-        let Some(outcome) = outcome else {
-            if !body.replayable() {
-                let response = decorate(resp, Some(&account.name), attempts, false);
-                return served(response, provider, account, attempts);
-            }
-            continue;
-        };
-        pool.mark(idx, &outcome, now);
-        tracing::info!(
-            provider = %provider.id,
-            account = %account.name,
-            "{}: account sits out {}s ({:?})",
-            outcome.detail,
-            ceil_secs(outcome.cooldown()),
-            outcome.verdict,
-        );
-        if !body.replayable() {
-            // The body was streamed upstream and is gone; the client gets the answer as is.
-            let response = decorate(resp, Some(&account.name), attempts, false);
-            return served(response, provider, account, attempts);
+        let round = x.round().await;
+        match x.decide(round) {
+            Next::Replay => {}
+            Next::Fallback(pool) => x.fall_back(pool),
+            Next::Hold(wait) => x.hold(wait).await,
+            Next::Deliver(response, account) => return x.deliver(response, account),
+            Next::GiveUp(answer, account) => return x.deliver(answer.into_response(), account),
         }
     }
-    }
-    .await;
-    if let Some(account) = &served.account {
-        let ok = served.response.status().is_success()
-            || served.response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if let Some(m) = state.affinity.served(
-            &first_pool.name,
-            &affinity,
-            &account.name,
-            ok,
-            state.clock.now(),
-        ) {
-            tracing::info!("{m}");
-        }
-    }
-    served
 }
 
-fn served(
-    response: Response<ProxyBody>,
-    provider: Arc<Provider>,
-    account: Arc<Account>,
-    attempts: usize,
-) -> Served {
-    Served {
-        response,
-        provider: Some(provider),
-        account: Some(account),
-        attempts,
+impl Exchange<'_> {
+    /// One account's round: pick it, get its credential, attempt the request on it.
+    async fn round(&mut self) -> Round {
+        let now = self.state.clock.now();
+        let (idx, account) = match self.pick(now) {
+            Ok(picked) => picked,
+            Err(why) => return Round::Unpicked(why),
+        };
+        let Some(cred) = credential(&account, self.state).await else {
+            return Round::NoCredential;
+        };
+        let turn = self.attempt(idx, &account, cred, now).await;
+        Round::Turn(account, turn)
     }
 }
 

@@ -23,6 +23,7 @@ mod fuzz_parsers;
 mod hostile_clients;
 mod hostile_numbers;
 mod import;
+mod keypool_answers;
 mod login;
 mod login_saving;
 mod net_fuzz;
