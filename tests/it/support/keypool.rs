@@ -75,6 +75,18 @@ struct Settings {
     upstream_extra: String,
 }
 
+impl Settings {
+    fn text(&self, listen_port: u16, ca_file: &Path) -> String {
+        config_text_with(
+            &self.accounts,
+            listen_port,
+            self.upstream,
+            &self.connect_to,
+            ca_file,
+        ) + &self.upstream_extra
+    }
+}
+
 /// Builds a keypool start: accounts, where :443 goes, files written before
 /// it starts, and an optional manual clock.
 pub struct KeypoolBuilder {
@@ -131,6 +143,17 @@ impl KeypoolBuilder {
     /// to name in the accounts config.
     pub fn fixture(&self, rel: &str, text: &str) -> PathBuf {
         write_private(self.fixtures.path(), rel, text)
+    }
+
+    /// The whole config text keypool would be given, listening on `listen_port`.
+    pub fn text(&self, listen_port: u16) -> String {
+        self.settings
+            .text(listen_port, &self.home.path().join("test-ca.pem"))
+    }
+
+    /// The home and fixture directories, for a start that is not in-process.
+    pub fn into_dirs(self) -> (tempfile::TempDir, tempfile::TempDir) {
+        (self.home, self.fixtures)
     }
 
     pub async fn start(self) -> Harness {
@@ -280,13 +303,7 @@ async fn launch(
     settings: Settings,
     listen_port: u16,
 ) -> Harness {
-    let text = config_text_with(
-        &settings.accounts,
-        listen_port,
-        settings.upstream,
-        &settings.connect_to,
-        &home.path().join("test-ca.pem"),
-    ) + &settings.upstream_extra;
+    let text = settings.text(listen_port, &home.path().join("test-ca.pem"));
     let config = Config::parse(&text, Path::new("test.toml")).unwrap();
     let mut options = ProxyOptions::new(Home::at(home.path()), config);
     if let Some(clock) = &settings.clock {
