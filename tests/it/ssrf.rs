@@ -7,6 +7,7 @@
 //! refused always.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use support::guard::Within;
 use support::keypool::Keypool;
@@ -44,9 +45,12 @@ fn connect(target: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn local_and_private_targets_are_refused_in_every_spelling() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let kp = Keypool::start(ONE_ACCOUNT, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config(ONE_ACCOUNT);
+    let kp = s.start().await;
+    let fake = s.fake();
     let service = LocalService::start();
     let p = service.port();
     let targets = [

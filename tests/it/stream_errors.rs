@@ -4,6 +4,7 @@
 //! byte, and not delayed past their first event.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use futures_util::StreamExt;
 use keypool::pool::ManualClock;
@@ -318,9 +319,12 @@ async fn a_stream_of_comments_only_is_passed_on_when_the_bound_is_up() {
     let accounts = "[[accounts]]\nname = \"a\"\nprovider = \"deepseek\"\napi_key = \"sk-a\"\n\
                     [[accounts]]\nname = \"b\"\nprovider = \"deepseek\"\napi_key = \"sk-b\"\n\
                     [limits]\nfirst_event_timeout = \"300ms\"\n";
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.deepseek.com"]).await;
-    let kp = Keypool::start(accounts, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.deepseek.com"])
+        .await
+        .config(accounts);
+    let kp = s.start().await;
+    let fake = s.fake();
     fake.set(
         "sk-a",
         Behaviour::Stream(StreamFault::CommentsUntilReleased),

@@ -73,17 +73,27 @@ struct Settings {
     clock: Option<Arc<ManualClock>>,
     /// More `[upstream]` lines, e.g. `allow_private = [...]`.
     upstream_extra: String,
+    /// The listen address instead of loopback (its port is the one keypool is given).
+    listen_ip: Option<String>,
 }
 
 impl Settings {
     fn text(&self, listen_port: u16, ca_file: &Path) -> String {
-        config_text_with(
+        let text = config_text_with(
             &self.accounts,
             listen_port,
             self.upstream,
             &self.connect_to,
             ca_file,
-        ) + &self.upstream_extra
+        ) + &self.upstream_extra;
+        match &self.listen_ip {
+            Some(ip) => text.replacen(
+                &format!("listen = \"127.0.0.1:{listen_port}\""),
+                &format!("listen = \"{ip}:{listen_port}\""),
+                1,
+            ),
+            None => text,
+        }
     }
 }
 
@@ -117,6 +127,12 @@ impl KeypoolBuilder {
     /// Lines added to the `[upstream]` section (which the harness writes last).
     pub fn upstream_toml(mut self, lines: &str) -> Self {
         self.settings.upstream_extra = format!("{lines}\n");
+        self
+    }
+
+    /// Listen on `ip` (e.g. `0.0.0.0`, reachable from other machines) instead of loopback.
+    pub fn listen_ip(mut self, ip: &str) -> Self {
+        self.settings.listen_ip = Some(ip.to_string());
         self
     }
 
@@ -200,6 +216,7 @@ impl Keypool {
                 connect_to: Vec::new(),
                 clock: None,
                 upstream_extra: String::new(),
+                listen_ip: None,
             },
         }
     }

@@ -103,6 +103,14 @@ impl Scenario {
         self
     }
 
+    /// The fake provider answers `key` with a 429 that says to retry after `secs`.
+    pub fn limited(self, key: &str, secs: u64) -> Scenario {
+        let b = Behaviour::RateLimited {
+            retry_after_secs: Some(secs),
+        };
+        self.behaviour(key, b)
+    }
+
     /// Config text before `[upstream]`: `[[accounts]]`, `[[pools]]`, `[clients.*]`,
     /// `[limits]`, … in the order given.
     pub fn config(mut self, toml: &str) -> Scenario {
@@ -151,6 +159,12 @@ impl Scenario {
     /// Lines added to the `[upstream]` section (written last).
     pub fn upstream_toml(mut self, lines: &str) -> Scenario {
         self.builder = Some(self.take_builder().upstream_toml(lines));
+        self
+    }
+
+    /// Listen on `ip` (e.g. `0.0.0.0`) instead of loopback.
+    pub fn listen_ip(mut self, ip: &str) -> Scenario {
+        self.builder = Some(self.take_builder().listen_ip(ip));
         self
     }
 
