@@ -18,6 +18,7 @@ use keypool::pool::ManualClock;
 use super::binary::{keypool_with, Served};
 use super::ca::TestCa;
 use super::fake::{Behaviour, FakeProvider};
+use super::fault::proxy::Settings;
 use super::fault::FaultServer;
 use super::guard::CLIENT_TIMEOUT;
 use super::keypool::{key_account, write, Harness, Keypool, KeypoolBuilder};
@@ -168,6 +169,14 @@ impl Scenario {
         self
     }
 
+    /// The `[limits]` and `[upstream]` lines of a fault test's settings.
+    pub fn settings(mut self, settings: &Settings) -> Scenario {
+        for line in settings.limits.lines() {
+            self = self.limits(line);
+        }
+        self.upstream_toml(&settings.upstream)
+    }
+
     /// keypool's clock; the test keeps a clone to move time.
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Scenario {
         self.builder = Some(self.take_builder().clock(clock));
@@ -179,6 +188,12 @@ impl Scenario {
         self.fake
             .as_ref()
             .expect("the scenario has a fake provider")
+    }
+
+    /// The fault server, moved out to the caller (once keypool no longer needs the
+    /// scenario to hold it).
+    pub fn take_fault(&mut self) -> FaultServer {
+        self.fault.take().expect("the scenario has a fault server")
     }
 
     /// The fault server; fails the test when the scenario has none.
@@ -214,6 +229,12 @@ impl Scenario {
         self.builder().text(listen_port)
     }
 
+    /// Writes the config to `home/config.toml` for a keypool command of the test's own
+    /// (`keypool run`, a command that is to fail); returns its path.
+    pub fn write_config(&self) -> PathBuf {
+        write(self.home(), "config.toml", &self.config_text(0))
+    }
+
     /// keypool in-process with the config so far.
     pub async fn start(&mut self) -> Harness {
         self.take_builder().start().await
@@ -227,12 +248,18 @@ impl Scenario {
         (self.ca, fake, kp)
     }
 
+    /// keypool in-process, the fault server handed to the caller (a file's rig owns it).
+    pub async fn start_fault_parts(mut self) -> (FaultServer, Keypool) {
+        let kp = self.start().await;
+        let fault = self.fault.take().expect("the scenario has a fault server");
+        (fault, kp.kp)
+    }
+
     /// The real binary: the config is written to `home/config.toml` and `keypool serve`
     /// runs on it (see [`Spawned`]). `adjust` adds to the command (a log filter, …).
     pub fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command)) -> Spawned {
-        let text = self.config_text(0);
+        let cfg = self.write_config();
         let (home, fixtures) = self.take_builder().into_dirs();
-        let cfg = write(home.path(), "config.toml", &text);
         let mut cmd = keypool_with(home.path(), &cfg);
         adjust(&mut cmd);
         let served = Served::start(cmd);
