@@ -12,7 +12,6 @@ use support::scenario::Scenario;
 use support::guard::Within;
 use support::keypool::Keypool;
 use support::raw_client::{exchange, read_answer};
-use support::{FakeProvider, TestCa};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ONE_ACCOUNT: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n";
@@ -100,15 +99,12 @@ async fn local_and_private_targets_are_refused_in_every_spelling() {
 
 #[tokio::test]
 async fn keypool_never_connects_to_itself() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
     // Even when the operator allows loopback, keypool's own port stays refused.
-    let kp = Keypool::builder(&ca)
-        .accounts(ONE_ACCOUNT)
-        .upstream(fake.addr())
-        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\", \"0.0.0.0\"]")
-        .start()
-        .await;
+    let mut s = s
+        .config(ONE_ACCOUNT)
+        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\", \"0.0.0.0\"]");
+    let kp = s.start().await;
     let port = kp.addr().port();
     for t in [
         format!("127.0.0.1:{port}"),
@@ -145,8 +141,7 @@ async fn keypool_never_connects_to_itself() {
 
 #[tokio::test]
 async fn the_operator_names_what_clients_may_reach() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo_port = echo.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -166,13 +161,13 @@ async fn the_operator_names_what_clients_may_reach() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let kp = Keypool::builder(&ca)
-        .accounts(ONE_ACCOUNT)
-        .upstream(fake.addr())
+    let mut s = s
+        .config(ONE_ACCOUNT)
         .connect_to([format!("gpu.lan.test:8000:127.0.0.1:{echo_port}")])
-        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\"]")
-        .start()
-        .await;
+        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\"]");
+    let kp = s.start().await;
+    let fake = s.fake();
+    let ca = &s.ca;
     let tunnel_echoes = |target: String| {
         let addr = kp.addr();
         async move {

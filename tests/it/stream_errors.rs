@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::SystemTime;
 use support::guard::Within;
-use support::keypool::{status_json, Harness, Keypool};
+use support::keypool::{status_json, Harness};
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, RAW_SSE};
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -27,15 +27,13 @@ const HOSTS: &[&str] = &[
 /// Keypool with `accounts` in front of a fake, on a clock that stands still, so a
 /// cooldown lasts however long the test takes.
 async fn setup(accounts: &str) -> (TestCa, FakeProvider, Harness) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, HOSTS).await;
-    let kp = Keypool::builder(&ca)
-        .accounts(accounts)
-        .upstream(fake.addr())
+    Scenario::new()
+        .provider(HOSTS)
+        .await
+        .config(accounts)
         .clock(Arc::new(ManualClock::new(SystemTime::now())))
-        .start()
-        .await;
-    (ca, fake, kp)
+        .start_parts()
+        .await
 }
 
 /// Two accounts `a` and `b` of `provider` with keys `{prefix}a` and `{prefix}b`: `a`
