@@ -77,14 +77,19 @@ async fn fallbacks_are_tried_in_order() {
     assert_eq!(fake.credentials_seen(), ["sk-1", "sk-2", "sk-3"]);
 }
 
-#[tokio::test]
-async fn a_pool_holds_a_request_until_its_account_frees() {
-    let mut s = Scenario::new()
+/// Pool `p` of the one account `a`, limited for `secs`, holding requests up to 30 s.
+async fn held_pool(secs: u64) -> Scenario {
+    Scenario::new()
         .provider(&["api.openai.com"])
         .await
-        .limited("sk-a", 1)
+        .limited("sk-a", secs)
         .keys("openai", &[("a", "sk-a")])
-        .pool("p", "openai", &["a"], "hold_max = \"30s\"");
+        .pool("p", "openai", &["a"], "hold_max = \"30s\"")
+}
+
+#[tokio::test]
+async fn a_pool_holds_a_request_until_its_account_frees() {
+    let mut s = held_pool(1).await;
     let kp = s.start().await;
     let fake = s.fake();
     let client = kp.client();
@@ -118,12 +123,7 @@ async fn a_pool_holds_a_request_until_its_account_frees() {
 
 #[tokio::test]
 async fn a_wait_longer_than_hold_max_is_answered_at_once() {
-    let mut s = Scenario::new()
-        .provider(&["api.openai.com"])
-        .await
-        .limited("sk-a", 600)
-        .keys("openai", &[("a", "sk-a")])
-        .pool("p", "openai", &["a"], "hold_max = \"30s\"");
+    let mut s = held_pool(600).await;
     let kp = s.start().await;
     let r = chat(&kp).await;
     assert_eq!(r.status(), 429);

@@ -206,8 +206,9 @@ async fn the_operator_names_what_clients_may_reach() {
     assert_eq!(a.status, 403, "{}", a.body);
 
     // A provider host is the operator's too, whatever it resolves to; other names that
-    // resolve to this machine are not.
-    let kp = Keypool::builder(&ca)
+    // resolve to this machine are not. (A second keypool on the scenario's CA and fake:
+    // a scenario starts one, so this start is the harness's own.)
+    let kp = Keypool::builder(ca)
         .accounts("[[providers]]\nid = \"local-llm\"\nhosts = [\"localhost\"]\nauth = \"bearer\"\n")
         .upstream(fake.addr())
         .start()
