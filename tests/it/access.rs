@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use support::guard::Within;
 use support::guarded::{inside, CHAT, GUARDED_POOLS};
-use support::keypool::{config_text, Keypool};
+use support::keypool::{config_text, Harness, Keypool};
 use support::raw_client::{basic, exchange, Answer};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::scenario::Scenario;
+use support::{Behaviour, TestCa};
 
 /// A chat completion inside a tunnel whose CONNECT carries `proxy_auth`.
 async fn chat_with(kp: &Keypool, proxy_auth: &str) -> (Answer, Option<Answer>) {
@@ -22,11 +23,13 @@ async fn chat_with(kp: &Keypool, proxy_auth: &str) -> (Answer, Option<Answer>) {
 
 #[tokio::test]
 async fn a_guarded_pool_never_serves_a_request_that_did_not_give_its_password() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-work", Behaviour::Ok);
-    fake.set("sk-shared", Behaviour::Ok);
-    let kp = Keypool::start(GUARDED_POOLS, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-work", "sk-shared"])
+        .config(GUARDED_POOLS);
+    let kp = s.start().await;
+    let fake = s.fake();
 
     // Anonymous in every spelling: the provider's first pool that no password guards.
     let empty_user = format!("Proxy-Authorization: {}\r\n", basic(":"));
@@ -86,14 +89,14 @@ async fn a_guarded_pool_never_serves_a_request_that_did_not_give_its_password() 
 
 #[tokio::test]
 async fn with_every_pool_guarded_an_anonymous_request_keeps_its_own_credential() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-work", Behaviour::Ok);
-    fake.set("sk-client-own", Behaviour::Ok);
-    let only_guarded =
-        "[[accounts]]\nname = \"work-key\"\nprovider = \"openai\"\napi_key = \"sk-work\"\n\
-                        [clients.ci]\npools = [\"openai\"]\npassword = \"ci-secret\"\n";
-    let kp = Keypool::start(only_guarded, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-work", "sk-client-own"])
+        .keys("openai", &[("work-key", "sk-work")])
+        .config("[clients.ci]\npools = [\"openai\"]\npassword = \"ci-secret\"\n");
+    let kp = s.start().await;
+    let (ca, fake) = (&s.ca, s.fake());
     // Not intercepted: the tunnel is blind, so the client meets the provider's own
     // certificate (here the test CA's leaf), never keypool's.
     let client = reqwest::Client::builder()
@@ -140,6 +143,8 @@ fn exposed_config(accounts: &str, listen: &str, upstream: SocketAddr, ca: &Path)
     Config::parse(&text, Path::new("config.toml")).unwrap()
 }
 
+// Keeps its own arrangement: the start failing (in-process and as the binary) is what
+// it tests, so it builds the config and calls keypool itself.
 #[tokio::test]
 async fn an_exposed_listener_without_a_password_refuses_to_start() {
     let ca = TestCa::new();
@@ -195,19 +200,20 @@ fn reachable_address() -> std::net::IpAddr {
 
 #[tokio::test]
 async fn an_exposed_listener_asks_every_request_for_a_password() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let accounts = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n\
-                    [[accounts]]\nname = \"b\"\nprovider = \"anthropic\"\napi_key = \"sk-ant-b\"\n\
-                    [clients.ci]\npools = [\"openai\"]\npassword = \"ci-secret\"\n\
-                    [clients.laptop]\npools = [\"anthropic\"]\n";
-    let config = exposed_config(accounts, "0.0.0.0:0", fake.addr(), &ca_file);
-    let proxy = keypool::start(ProxyOptions::new(Home::at(home.path()), config))
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
         .await
-        .unwrap();
+        .ok(&["sk-a"])
+        .keys("openai", &[("a", "sk-a")])
+        .keys("anthropic", &[("b", "sk-ant-b")])
+        .config("[clients.ci]\npools = [\"openai\"]\npassword = \"ci-secret\"\n")
+        .config("[clients.laptop]\npools = [\"anthropic\"]\n")
+        .listen_ip("0.0.0.0");
+    // The home stays for as long as the proxy runs.
+    let Harness {
+        kp: Keypool { proxy, home: _home },
+        ..
+    } = s.start().await;
     let addr = SocketAddr::new(reachable_address(), proxy.addr().port());
 
     let connect = |auth: String| {

@@ -4,11 +4,10 @@
 //! passwords, any caller without one. The CLI sends what they ask for.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use std::net::SocketAddr;
-use support::keypool::Keypool;
 use support::raw_client::{basic, exchange, Answer};
-use support::{FakeProvider, TestCa};
 
 const ONE_ACCOUNT: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n";
 
@@ -21,9 +20,11 @@ async fn ask(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answe
 
 #[tokio::test]
 async fn forged_hosts_and_cross_site_requests_are_refused() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let kp = Keypool::start(ONE_ACCOUNT, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config(ONE_ACCOUNT);
+    let kp = s.start().await;
     let addr = kp.addr();
     let port = addr.port();
     let own = format!("Host: 127.0.0.1:{port}\r\n");
@@ -148,9 +149,11 @@ const WITH_PASSWORD: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\n
 
 #[tokio::test]
 async fn once_clients_have_passwords_the_admin_endpoints_need_one() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let kp = Keypool::start(WITH_PASSWORD, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config(WITH_PASSWORD);
+    let kp = s.start().await;
     let addr = kp.addr();
     let own = format!("Host: 127.0.0.1:{}\r\n", addr.port());
     for (what, auth, want) in [

@@ -6,19 +6,21 @@
 //! connect anywhere else.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use support::guarded::{inside, CHAT, GUARDED_POOLS};
-use support::keypool::Keypool;
+use support::keypool::Harness;
 use support::raw_client::{basic, exchange};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::{FakeProvider, TestCa};
 
-async fn start() -> (TestCa, FakeProvider, Keypool) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-work", Behaviour::Ok);
-    fake.set("sk-shared", Behaviour::Ok);
-    let kp = Keypool::start(GUARDED_POOLS, &fake, &ca).await;
-    (ca, fake, kp)
+async fn start() -> (TestCa, FakeProvider, Harness) {
+    Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-work", "sk-shared"])
+        .config(GUARDED_POOLS)
+        .start_parts()
+        .await
 }
 
 #[tokio::test]

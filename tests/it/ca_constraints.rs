@@ -7,6 +7,7 @@
 //! server presents each leaf for its name (no SNI: the IP leaf).
 
 use crate::support;
+use crate::support::scenario::Scenario;
 
 use keypool::ca::CertAuthority;
 use keypool::Home;
@@ -552,16 +553,13 @@ fn is_unrecognised_name(e: &std::io::Error) -> bool {
         ))
 }
 
-async fn openai_keypool() -> (support::FakeProvider, support::keypool::Keypool) {
-    let ca = support::TestCa::new();
-    let fake = support::FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-pooled", support::Behaviour::Ok);
-    let kp = support::keypool::Keypool::start(
-        &support::keypool::key_account("a", "openai", "sk-pooled"),
-        &fake,
-        &ca,
-    )
-    .await;
+async fn openai_keypool() -> (support::FakeProvider, support::keypool::Harness) {
+    let s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-pooled"])
+        .keys("openai", &[("a", "sk-pooled")]);
+    let (_ca, fake, kp) = s.start_parts().await;
     (fake, kp)
 }
 

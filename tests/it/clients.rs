@@ -2,11 +2,11 @@
 //! client, a password makes it an access control, and anything else is refused with 407.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use serde_json::json;
 use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{read_head, Keypool};
-use support::{Behaviour, FakeProvider, TestCa};
 use tokio::io::AsyncWriteExt;
 
 const CONFIG: &str = r#"
@@ -94,12 +94,12 @@ async fn connect_status(kp: &Keypool, auth: &str) -> String {
 
 #[tokio::test]
 async fn the_proxy_user_selects_the_pools_and_a_password_guards_them() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-work", Behaviour::Ok);
-    fake.set("sk-home", Behaviour::Ok);
-    fake.set("sk-ci", Behaviour::Ok);
-    let kp = Keypool::start(CONFIG, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-work", "sk-home", "sk-ci"])
+        .config(CONFIG);
+    let kp = s.start().await;
 
     for _ in 0..3 {
         assert_eq!(

@@ -4,12 +4,13 @@
 //! `Authorization: Bearer`). Checked on what the fake provider received, every header.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use http::HeaderMap;
 use serde_json::json;
 use support::guard::Within;
 use support::keypool::{key_account, Keypool};
-use support::{every_host, Behaviour, FakeOAuth, FakeProvider, Flavor, TestCa};
+use support::{every_host, FakeOAuth, FakeProvider, Flavor, TestCa};
 
 const CLIENT_KEY: &str = "sk-client-own-x-api-key-1f2e3d";
 const CLIENT_BEARER: &str = "sk-ant-oat01-client-own-bearer-9a8b7c";
@@ -33,10 +34,13 @@ fn assert_no_client_secret(headers: &HeaderMap, secrets: &[&str]) {
 
 #[tokio::test]
 async fn a_key_account_sends_only_its_bearer_token() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-account", Behaviour::Ok);
-    let kp = Keypool::start(&key_account("work", "openai", "sk-account"), &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-account"])
+        .config(&key_account("work", "openai", "sk-account"));
+    let kp = s.start().await;
+    let fake = s.fake();
     let r = kp
         .client()
         .post("https://api.openai.com/v1/chat/completions")

@@ -3,25 +3,21 @@
 //! every one broke, says the connection broke (never that the body was too large).
 
 use crate::support;
+use support::scenario::Scenario;
 
 use bytes::Bytes;
 use serde_json::Value;
-use support::fault::proxy::{self, Settings};
-use support::fault::{wire, FaultServer, Script};
+use support::fault::{wire, Script};
 use support::guard::Within;
-use support::TestCa;
 
 #[tokio::test]
 async fn a_limit_whose_body_breaks_off_is_a_broken_connection_on_every_account() {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
-    let kp = proxy::start(
-        &proxy::accounts("openai", &[("a", "sk-a"), ("b", "sk-b")]),
-        fault.addr(),
-        &ca,
-        &Settings::default(),
-    )
-    .await;
+    let mut s = Scenario::new()
+        .fault(&["api.openai.com"])
+        .await
+        .keys("openai", &[("a", "sk-a"), ("b", "sk-b")]);
+    let kp = s.start().await;
+    let fault = s.fault_server();
     let cut = Script::new()
         .send(wire::head(
             429,

@@ -7,7 +7,8 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use support::guard::Within;
 use support::keypool::Keypool;
-use support::{Behaviour, FakeProvider, TestCa};
+use support::scenario::Scenario;
+use support::Behaviour;
 
 fn account(name: &str, key: &str) -> String {
     support::keypool::key_account(name, "openai", key)
@@ -19,22 +20,16 @@ async fn chat(kp: &Keypool) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_limited_pool_continues_in_its_fallback() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set(
-        "sk-work",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(600),
-        },
-    );
-    fake.set("sk-home", Behaviour::Ok);
-    let accounts = format!(
-        "{}{}[[pools]]\nname = \"work\"\nprovider = \"openai\"\naccounts = [\"work\"]\nfallback = [\"personal\"]\n\
-         [[pools]]\nname = \"personal\"\nprovider = \"openai\"\naccounts = [\"home\"]\n",
-        account("work", "sk-work"),
-        account("home", "sk-home")
-    );
-    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-work", 600)
+        .ok(&["sk-home"])
+        .keys("openai", &[("work", "sk-work"), ("home", "sk-home")])
+        .pool("work", "openai", &["work"], "fallback = [\"personal\"]")
+        .pool("personal", "openai", &["home"], "");
+    let kp = s.start().await;
+    let fake = s.fake();
     let r = chat(&kp).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "home");
@@ -50,54 +45,53 @@ async fn a_limited_pool_continues_in_its_fallback() {
 
 #[tokio::test]
 async fn fallbacks_are_tried_in_order() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    for k in ["sk-1", "sk-2"] {
-        fake.set(
-            k,
-            Behaviour::RateLimited {
-                retry_after_secs: Some(600),
-            },
-        );
-    }
-    fake.set("sk-3", Behaviour::Ok);
-    fake.set("sk-4", Behaviour::Ok);
-    let pool = |n: &str, acct: &str, fallback: &str| {
-        format!("[[pools]]\nname = \"{n}\"\nprovider = \"openai\"\naccounts = [\"{acct}\"]\nfallback = [{fallback}]\n")
-    };
-    let accounts = format!(
-        "{}{}{}{}{}{}{}{}",
-        account("one", "sk-1"),
-        account("two", "sk-2"),
-        account("three", "sk-3"),
-        account("four", "sk-4"),
-        pool("first", "one", "\"second\", \"third\", \"fourth\""),
-        pool("second", "two", ""),
-        pool("third", "three", ""),
-        pool("fourth", "four", ""),
-    );
-    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-1", 600)
+        .limited("sk-2", 600)
+        .ok(&["sk-3", "sk-4"])
+        .keys(
+            "openai",
+            &[
+                ("one", "sk-1"),
+                ("two", "sk-2"),
+                ("three", "sk-3"),
+                ("four", "sk-4"),
+            ],
+        )
+        .pool(
+            "first",
+            "openai",
+            &["one"],
+            "fallback = [\"second\", \"third\", \"fourth\"]",
+        )
+        .pool("second", "openai", &["two"], "fallback = []")
+        .pool("third", "openai", &["three"], "fallback = []")
+        .pool("fourth", "openai", &["four"], "fallback = []");
+    let kp = s.start().await;
+    let fake = s.fake();
     let r = chat(&kp).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "three");
     assert_eq!(fake.credentials_seen(), ["sk-1", "sk-2", "sk-3"]);
 }
 
+/// Pool `p` of the one account `a`, limited for `secs`, holding requests up to 30 s.
+async fn held_pool(secs: u64) -> Scenario {
+    Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-a", secs)
+        .keys("openai", &[("a", "sk-a")])
+        .pool("p", "openai", &["a"], "hold_max = \"30s\"")
+}
+
 #[tokio::test]
 async fn a_pool_holds_a_request_until_its_account_frees() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set(
-        "sk-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(1),
-        },
-    );
-    let accounts = format!(
-        "{}[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nhold_max = \"30s\"\n",
-        account("a", "sk-a")
-    );
-    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let mut s = held_pool(1).await;
+    let kp = s.start().await;
+    let fake = s.fake();
     let client = kp.client();
     let held = tokio::spawn(async move {
         client
@@ -129,19 +123,8 @@ async fn a_pool_holds_a_request_until_its_account_frees() {
 
 #[tokio::test]
 async fn a_wait_longer_than_hold_max_is_answered_at_once() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set(
-        "sk-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(600),
-        },
-    );
-    let accounts = format!(
-        "{}[[pools]]\nname = \"p\"\nprovider = \"openai\"\naccounts = [\"a\"]\nhold_max = \"30s\"\n",
-        account("a", "sk-a")
-    );
-    let kp = Keypool::start(&accounts, &fake, &ca).await;
+    let mut s = held_pool(600).await;
+    let kp = s.start().await;
     let r = chat(&kp).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "600");

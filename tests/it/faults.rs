@@ -16,7 +16,7 @@ use support::fault::proxy::{self, Settings};
 use support::fault::{wire, Accept, FaultServer, Script};
 use support::guard::Within;
 use support::keypool::{status_json, Keypool};
-use support::TestCa;
+use support::scenario::Scenario;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const HOSTS: &[&str] = &["api.openai.com", "api.anthropic.com"];
@@ -30,16 +30,10 @@ struct Rig {
 /// keypool with one `provider` account per key (named after the key) in front of a
 /// fault server; the settings (short timeouts) are the test's.
 async fn rig(provider: &str, keys: &[&'static str], settings: Settings) -> Rig {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, HOSTS).await;
     let named: Vec<(&str, &str)> = keys.iter().map(|k| (*k, *k)).collect();
-    let kp = proxy::start(
-        &proxy::accounts(provider, &named),
-        fault.addr(),
-        &ca,
-        &settings,
-    )
-    .await;
+    let s = Scenario::new().fault(HOSTS).await;
+    let s = s.keys(provider, &named).settings(&settings);
+    let (fault, kp) = s.start_fault_parts().await;
     Rig {
         fault,
         kp,

@@ -5,15 +5,16 @@
 //! plain listener and inside an intercepted tunnel.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use support::fault::process::{client_via, idle_connections, serve_limited};
-use support::fault::proxy::{self, Settings};
+use support::fault::proxy::{self};
 use support::fault::{FaultServer, Script};
 use support::guard::Within;
-use support::keypool::{key_account, openai_chat, Keypool};
+use support::keypool::{openai_chat, Keypool};
 use support::TestCa;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,17 +30,12 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
-    fault.set("sk-a", Script::ok_json());
-    let settings = Settings::default().limits("handshake_timeout = \"1s\"");
-    let kp = proxy::start(
-        &key_account("a", "openai", "sk-a"),
-        fault.addr(),
-        &ca,
-        &settings,
-    )
-    .await;
+    let s = Scenario::new().fault(&["api.openai.com"]).await;
+    s.fault_server().set("sk-a", Script::ok_json());
+    let s = s
+        .keys("openai", &[("a", "sk-a")])
+        .limits("handshake_timeout = \"1s\"");
+    let (fault, kp) = s.start_fault_parts().await;
     Rig { fault, kp }
 }
 

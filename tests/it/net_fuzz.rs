@@ -9,6 +9,7 @@
 //! and port, goes to a local fault server.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +18,9 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::fault::process::{client_via, Process};
-use support::fault::{FaultServer, Script};
+use support::fault::Script;
 use support::guard::Within;
-use support::keypool::{key_account, openai_chat, tls_connect, write};
+use support::keypool::{openai_chat, tls_connect};
 use support::TestCa;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -202,21 +203,19 @@ async fn the_listening_port_survives_seeded_garbage_and_still_serves_after_every
     let batches = env_or("KEYPOOL_FUZZ_BATCHES", BATCHES);
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let ca = TestCa::new();
-    let fault =
-        FaultServer::start(&ca, &["api.openai.com", "api.anthropic.com", "example.com"]).await;
+    let s = Scenario::new()
+        .fault(&["api.openai.com", "api.anthropic.com", "example.com"])
+        .await;
+    let fault = s.fault_server();
     fault.set("sk-fuzz", Script::ok_json());
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
     // Every upstream connection, for any host and port, goes to the fault server.
-    let text = format!(
-        "listen = \"127.0.0.1:0\"\n{}\n[limits]\nhandshake_timeout = \"1s\"\n[upstream]\nconnect_to = [\"::127.0.0.1:{}\"]\nextra_ca = [{:?}]\nread_timeout = \"2s\"\n",
-        key_account("fuzz", "openai", "sk-fuzz"),
-        fault.addr().port(),
-        ca_file.display().to_string(),
-    );
-    let cfg = write(home.path(), "config.toml", &text);
-    let mut p = Process::serve(home.path(), &cfg, "info", None);
+    let every_port = format!("::127.0.0.1:{}", fault.addr().port());
+    let mut s = s
+        .keys("openai", &[("fuzz", "sk-fuzz")])
+        .limits("handshake_timeout = \"1s\"")
+        .connect_to([every_port])
+        .upstream_toml("read_timeout = \"2s\"");
+    let (mut p, home) = Process::spawn(&mut s, "info", None);
     let addr = p.addr;
     let ca_pem = Arc::new(std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap());
     let hello = client_hello();

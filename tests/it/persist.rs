@@ -2,9 +2,10 @@
 //! moved aside instead of stopping keypool.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use support::keypool::Keypool;
-use support::{Behaviour, FakeProvider, TestCa};
+use support::Behaviour;
 
 const ACCOUNTS: &str = "[[accounts]]\nname = \"limited\"\nprovider = \"openai\"\napi_key = \"sk-limited\"\n\
                         [[accounts]]\nname = \"good\"\nprovider = \"openai\"\napi_key = \"sk-good\"\n";
@@ -15,8 +16,8 @@ async fn chat(kp: &Keypool) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_cooldown_survives_a_restart() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
+    let fake = s.fake();
     fake.set(
         "sk-limited",
         Behaviour::RateLimited {
@@ -24,11 +25,9 @@ async fn a_cooldown_survives_a_restart() {
         },
     );
     fake.set("sk-good", Behaviour::Ok);
-    let kp = Keypool::builder(&ca)
-        .accounts(ACCOUNTS)
-        .upstream(fake.addr())
-        .start()
-        .await;
+    let mut s = s.config(ACCOUNTS);
+    let kp = s.start().await;
+    let fake = s.fake();
     // Round-robin reaches 'limited' within two requests.
     for _ in 0..2 {
         assert_eq!(chat(&kp).await.status(), 200);
@@ -65,13 +64,11 @@ async fn a_cooldown_survives_a_restart() {
 
 #[tokio::test]
 async fn a_corrupt_state_file_is_moved_aside() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
+    let fake = s.fake();
     fake.set("sk-limited", Behaviour::Ok);
     fake.set("sk-good", Behaviour::Ok);
-    let b = Keypool::builder(&ca)
-        .accounts(ACCOUNTS)
-        .upstream(fake.addr());
+    let mut b = s.config(ACCOUNTS);
     b.home_file("state.json", "{\"accounts\": {\"good\": [truncated");
     let kp = b.start().await;
     assert_eq!(chat(&kp).await.status(), 200);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use support::fake::{Behaviour, FakeProvider};
 use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::{read_head, tls_connect, Keypool};
+use support::scenario::{key_accounts as accounts, Scenario};
 use support::TestCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -20,20 +21,9 @@ const HOSTS: &[&str] = &[
 ];
 
 async fn setup(accounts: &str) -> (TestCa, FakeProvider, Keypool) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, HOSTS).await;
-    let kp = Keypool::start(accounts, &fake, &ca).await;
-    (ca, fake, kp)
-}
-
-fn accounts(provider: &str, keys: &[(&str, &str)]) -> String {
-    keys.iter()
-        .map(|(name, key)| {
-            format!(
-                "[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\napi_key = \"{key}\"\n"
-            )
-        })
-        .collect()
+    let s = Scenario::new().provider(HOSTS).await.config(accounts);
+    let (ca, fake, kp) = s.start_parts().await;
+    (ca, fake, kp.kp)
 }
 
 fn limited(secs: u64) -> Behaviour {
@@ -659,12 +649,13 @@ async fn bad_input_gets_a_clear_answer_and_keypool_keeps_serving() {
 
 #[tokio::test]
 async fn an_unreachable_provider_is_a_502_in_the_providers_shape() {
-    let ca = TestCa::new();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = closed.local_addr().unwrap();
     drop(closed);
-    let kp =
-        Keypool::start_with_upstream(&accounts("openai", &[("a", "sk-a")]), dead_addr, &ca).await;
+    let mut s = Scenario::new()
+        .upstream(dead_addr)
+        .keys("openai", &[("a", "sk-a")]);
+    let kp = s.start().await;
     let r = kp
         .client()
         .post("https://api.openai.com/v1/chat/completions")

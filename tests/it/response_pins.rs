@@ -7,10 +7,17 @@ use crate::support;
 use serde_json::{json, Value};
 use support::guard::Within;
 use support::keypool::Keypool;
-use support::{account_of, Behaviour, FakeProvider, TestCa};
+use support::scenario::Scenario;
+use support::{account_of, Behaviour};
 
-const ACCOUNTS: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n\
-     [[accounts]]\nname = \"b\"\nprovider = \"openai\"\napi_key = \"sk-b\"\n";
+/// Two OpenAI accounts, `a` and `b`, both answering well unless a test says otherwise.
+async fn two_accounts() -> Scenario {
+    Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a", "sk-b"])
+        .keys("openai", &[("a", "sk-a"), ("b", "sk-b")])
+}
 
 fn key_of(account: &str) -> &'static str {
     if account == "a" {
@@ -33,11 +40,9 @@ async fn continue_from(kp: &Keypool, previous: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_continuation_answered_well_stays_with_the_account_that_answered() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    fake.set("sk-b", Behaviour::Ok);
-    let kp = Keypool::start(ACCOUNTS, &fake, &ca).await;
+    let mut s = two_accounts().await;
+    let kp = s.start().await;
+    let fake = s.fake();
 
     let r = continue_from(&kp, "resp_made_before_keypool").await;
     assert_eq!(r.status(), 200);
@@ -68,8 +73,8 @@ async fn a_continuation_answered_well_stays_with_the_account_that_answered() {
 
 #[tokio::test]
 async fn a_continuation_that_failed_is_bound_to_no_account() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let mut s = two_accounts().await;
+    let fake = s.fake();
     let not_found = Behaviour::Verbatim {
         status: 400,
         headers: vec![("content-type".into(), "application/json".into())],
@@ -77,7 +82,8 @@ async fn a_continuation_that_failed_is_bound_to_no_account() {
     };
     fake.set("sk-a", not_found.clone());
     fake.set("sk-b", not_found);
-    let kp = Keypool::start(ACCOUNTS, &fake, &ca).await;
+    let kp = s.start().await;
+    let fake = s.fake();
 
     let r = continue_from(&kp, "resp_gone").await;
     assert_eq!(r.status(), 400, "not about the account: passed on as it is");

@@ -6,6 +6,7 @@
 //! the saved one, so only the restored entry explains where the request went.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use keypool::persist::fingerprint;
 use keypool::sticky::pins::PinKey;
@@ -13,8 +14,8 @@ use keypool::sticky::{ConversationKey, KeySource};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use support::guard::Within;
-use support::keypool::{key_account, status_json, Keypool};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::keypool::{key_account, status_json};
+use support::Behaviour;
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -50,12 +51,10 @@ fn served_by(r: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn learned_quota_windows_are_restored_at_start() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
     let resets = now_secs() + 3600;
-    let b = Keypool::builder(&ca)
-        .accounts(&(key_account("a", "openai", "sk-a") + &key_account("b", "openai", "sk-b")))
-        .upstream(fake.addr());
+    let mut b =
+        s.config(&(key_account("a", "openai", "sk-a") + &key_account("b", "openai", "sk-b")));
     let state = json!({"version": 1, "accounts": {"a": {
         "credential": fingerprint("sk-a"),
         "quota": [
@@ -65,6 +64,7 @@ async fn learned_quota_windows_are_restored_at_start() {
     }}});
     b.home_file("state.json", &state.to_string());
     let kp = b.start().await;
+    let fake = b.fake();
 
     // No request is sent: what the status shows can only come from the file.
     let status = status_json(kp.addr()).within("the status JSON").await;
@@ -93,16 +93,15 @@ async fn learned_quota_windows_are_restored_at_start() {
 
 #[tokio::test]
 async fn a_saved_cooldown_alone_keeps_its_account_out() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
+    let fake = s.fake();
     fake.set("sk-a", Behaviour::Ok);
     fake.set("sk-b", Behaviour::Ok);
     let until = now_secs() + 3600;
     // Without the cooldown, 'a' serves first: neither account was used, nothing is
     // known of their quota, and pool order breaks the tie.
-    let b = Keypool::builder(&ca)
-        .accounts(&(key_account("a", "openai", "sk-a") + &key_account("b", "openai", "sk-b")))
-        .upstream(fake.addr());
+    let mut b =
+        s.config(&(key_account("a", "openai", "sk-a") + &key_account("b", "openai", "sk-b")));
     let state = json!({"version": 1, "accounts": {"a": {
         "credential": fingerprint("sk-a"),
         "state": "cooling", "until": until,
@@ -111,6 +110,7 @@ async fn a_saved_cooldown_alone_keeps_its_account_out() {
     assert!(state["accounts"]["a"].get("quota").is_none());
     b.home_file("state.json", &state.to_string());
     let kp = b.start().await;
+    let fake = b.fake();
 
     let status = status_json(kp.addr()).within("the status JSON").await;
     let a = account(&status, "a");
@@ -141,14 +141,12 @@ async fn a_saved_cooldown_alone_keeps_its_account_out() {
 
 #[tokio::test]
 async fn a_saved_sticky_conversation_goes_to_its_account_against_the_strategy() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.anthropic.com"]).await;
+    let s = Scenario::new().provider(&["api.anthropic.com"]).await;
+    let fake = s.fake();
     fake.set("sk-ant-a", Behaviour::Ok);
     fake.set("sk-ant-b", Behaviour::Ok);
     let key = ConversationKey::from_session(KeySource::ClaudeCode, "session-saved");
-    let b = Keypool::builder(&ca)
-        .accounts(&a_then_b("anthropic", "sk-ant-a", "sk-ant-b"))
-        .upstream(fake.addr());
+    let mut b = s.config(&a_then_b("anthropic", "sk-ant-a", "sk-ant-b"));
     let state = json!({"version": 1, "affinity": {"sticky": {"entries": [
         {"pool": "anthropic", "key": key.to_string(), "account": "b", "seen": now_secs() - 60},
     ]}}});
@@ -185,13 +183,11 @@ async fn a_saved_sticky_conversation_goes_to_its_account_against_the_strategy() 
 
 #[tokio::test]
 async fn a_saved_response_pin_goes_to_its_account_against_the_strategy() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
+    let fake = s.fake();
     fake.set("sk-a", Behaviour::Ok);
     fake.set("sk-b", Behaviour::Ok);
-    let b = Keypool::builder(&ca)
-        .accounts(&a_then_b("openai", "sk-a", "sk-b"))
-        .upstream(fake.addr());
+    let mut b = s.config(&a_then_b("openai", "sk-a", "sk-b"));
     let pin = PinKey::response("resp_saved").to_string();
     let state = json!({"version": 1, "affinity": {"pins": {"entries": [
         {"pool": "openai", "key": pin, "account": "b", "seen": now_secs() - 60},

@@ -3,11 +3,12 @@
 //! (nothing added, nothing stripped), are sent once, and never cool an account.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use serde_json::json;
 use support::guard::Within;
-use support::keypool::{status_json, Keypool};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::keypool::status_json;
+use support::Behaviour;
 
 const ACCOUNTS: &str = "[[accounts]]\nname = \"ant\"\nprovider = \"anthropic\"\napi_key = \"sk-ant-pooled\"\n\
                         [[accounts]]\nname = \"gem\"\nprovider = \"google\"\napi_key = \"AIza-pooled\"\n\
@@ -15,16 +16,17 @@ const ACCOUNTS: &str = "[[accounts]]\nname = \"ant\"\nprovider = \"anthropic\"\n
 
 #[tokio::test]
 async fn only_the_api_paths_get_a_pooled_key() {
-    let ca = TestCa::new();
     let hosts = [
         "api.anthropic.com",
         "generativelanguage.googleapis.com",
         "openrouter.ai",
     ];
-    let fake = FakeProvider::start(&ca, &hosts).await;
-    for k in ["sk-ant-pooled", "AIza-pooled", "sk-or-pooled"] {
-        fake.set(k, Behaviour::Ok);
-    }
+    let mut s = Scenario::new()
+        .provider(&hosts)
+        .await
+        .ok(&["sk-ant-pooled", "AIza-pooled", "sk-or-pooled"])
+        .config(ACCOUNTS);
+    let fake = s.fake();
     // The client's own key is rate-limited wherever it is used.
     fake.set(
         "sk-ant-client",
@@ -32,7 +34,8 @@ async fn only_the_api_paths_get_a_pooled_key() {
             retry_after_secs: Some(3600),
         },
     );
-    let kp = Keypool::start(ACCOUNTS, &fake, &ca).await;
+    let kp = s.start().await;
+    let fake = s.fake();
     let client = kp.client();
 
     let outside = [

@@ -4,15 +4,15 @@
 //! The same with the real binary on SIGTERM.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use std::time::Duration;
 
 use support::fault::process::Process;
-use support::fault::proxy::{self, config_text, Settings};
-use support::fault::{FaultServer, Script};
+use support::fault::proxy::Settings;
+use support::fault::Script;
 use support::guard::Within;
-use support::keypool::{key_account, openai_chat, write, Keypool};
-use support::TestCa;
+use support::keypool::{openai_chat, Keypool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,11 +68,10 @@ async fn idle_connections(kp: &Keypool) -> Vec<Box<dyn std::any::Any + Send>> {
 
 #[tokio::test]
 async fn idle_connections_of_every_kind_do_not_hold_shutdown() {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
-    fault.set("sk-a", Script::ok_json());
-    let accounts = key_account("a", "openai", "sk-a");
-    let kp = proxy::start(&accounts, fault.addr(), &ca, &long_grace()).await;
+    let s = Scenario::new().fault(&["api.openai.com"]).await;
+    s.fault_server().set("sk-a", Script::ok_json());
+    let mut s = s.keys("openai", &[("a", "sk-a")]).settings(&long_grace());
+    let kp = s.start().await.kp;
     let held = idle_connections(&kp).await;
     assert!(
         kp.proxy.state().tasks.len() >= 4,
@@ -88,19 +87,12 @@ async fn idle_connections_of_every_kind_do_not_hold_shutdown() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_with_an_idle_pre_tls_tunnel_exits_at_once_with_0() {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let text = config_text(
-        &key_account("a", "openai", "sk-a"),
-        fault.addr(),
-        &ca_file,
-        &long_grace(),
-        0,
-    );
-    let cfg = write(home.path(), "config.toml", &text);
-    let p = Process::serve(home.path(), &cfg, "info", None);
+    let mut s = Scenario::new()
+        .fault(&["api.openai.com"])
+        .await
+        .keys("openai", &[("a", "sk-a")])
+        .settings(&long_grace());
+    let (p, _home) = Process::spawn(&mut s, "info", None);
     let tunnel = support::keypool::connect_at(p.addr, "api.openai.com:443").await;
     let stopped = tokio::time::timeout(GUARD, tokio::task::spawn_blocking(move || p.stop()))
         .await

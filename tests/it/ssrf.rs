@@ -7,11 +7,11 @@
 //! refused always.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use support::guard::Within;
 use support::keypool::Keypool;
 use support::raw_client::{exchange, read_answer};
-use support::{FakeProvider, TestCa};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ONE_ACCOUNT: &str = "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n";
@@ -44,9 +44,12 @@ fn connect(target: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn local_and_private_targets_are_refused_in_every_spelling() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let kp = Keypool::start(ONE_ACCOUNT, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config(ONE_ACCOUNT);
+    let kp = s.start().await;
+    let fake = s.fake();
     let service = LocalService::start();
     let p = service.port();
     let targets = [
@@ -96,15 +99,12 @@ async fn local_and_private_targets_are_refused_in_every_spelling() {
 
 #[tokio::test]
 async fn keypool_never_connects_to_itself() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
     // Even when the operator allows loopback, keypool's own port stays refused.
-    let kp = Keypool::builder(&ca)
-        .accounts(ONE_ACCOUNT)
-        .upstream(fake.addr())
-        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\", \"0.0.0.0\"]")
-        .start()
-        .await;
+    let mut s = s
+        .config(ONE_ACCOUNT)
+        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\", \"0.0.0.0\"]");
+    let kp = s.start().await;
     let port = kp.addr().port();
     for t in [
         format!("127.0.0.1:{port}"),
@@ -141,8 +141,7 @@ async fn keypool_never_connects_to_itself() {
 
 #[tokio::test]
 async fn the_operator_names_what_clients_may_reach() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new().provider(&["api.openai.com"]).await;
     let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let echo_port = echo.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -162,13 +161,13 @@ async fn the_operator_names_what_clients_may_reach() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let kp = Keypool::builder(&ca)
-        .accounts(ONE_ACCOUNT)
-        .upstream(fake.addr())
+    let mut s = s
+        .config(ONE_ACCOUNT)
         .connect_to([format!("gpu.lan.test:8000:127.0.0.1:{echo_port}")])
-        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\"]")
-        .start()
-        .await;
+        .upstream_toml("allow_private = [\"127.0.0.0/8\", \"localhost\"]");
+    let kp = s.start().await;
+    let fake = s.fake();
+    let ca = &s.ca;
     let tunnel_echoes = |target: String| {
         let addr = kp.addr();
         async move {
@@ -207,8 +206,9 @@ async fn the_operator_names_what_clients_may_reach() {
     assert_eq!(a.status, 403, "{}", a.body);
 
     // A provider host is the operator's too, whatever it resolves to; other names that
-    // resolve to this machine are not.
-    let kp = Keypool::builder(&ca)
+    // resolve to this machine are not. (A second keypool on the scenario's CA and fake:
+    // a scenario starts one, so this start is the harness's own.)
+    let kp = Keypool::builder(ca)
         .accounts("[[providers]]\nid = \"local-llm\"\nhosts = [\"localhost\"]\nauth = \"bearer\"\n")
         .upstream(fake.addr())
         .start()

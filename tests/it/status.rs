@@ -2,27 +2,23 @@
 //! account's state, request count and last error.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use serde_json::{json, Value};
 use support::guard::Within;
-use support::keypool::{status_json, Keypool};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::keypool::status_json;
 
 #[tokio::test]
 async fn status_matches_what_the_pipeline_did() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set(
-        "sk-limited",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(120),
-        },
-    );
-    fake.set("sk-good", Behaviour::Ok);
-    let accounts =
-        "[[accounts]]\nname = \"limited\"\nprovider = \"openai\"\napi_key = \"sk-limited\"\n\
-                    [[accounts]]\nname = \"good\"\nprovider = \"openai\"\napi_key = \"sk-good\"\n";
-    let kp = Keypool::start(accounts, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-limited", 120)
+        .ok(&["sk-good"])
+        .keys("openai", &[("limited", "sk-limited"), ("good", "sk-good")]);
+    // Owned, for the shutdown at the end.
+    let kp = s.start().await.kp;
+    let fake = s.fake();
     for _ in 0..3 {
         let r = kp
             .client()

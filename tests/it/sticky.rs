@@ -7,15 +7,8 @@ use crate::support;
 use serde_json::{json, Value};
 use support::guard::Within;
 use support::keypool::{status_json, Keypool};
-use support::{account_of, Behaviour, FakeProvider, TestCa};
-
-fn accounts(keys: &[(&str, &str)], provider: &str) -> String {
-    keys.iter()
-        .map(|(n, k)| {
-            format!("[[accounts]]\nname = \"{n}\"\nprovider = \"{provider}\"\napi_key = \"{k}\"\n")
-        })
-        .collect()
-}
+use support::scenario::Scenario;
+use support::{account_of, Behaviour};
 
 async fn claude(kp: &Keypool, session: &str) -> reqwest::Response {
     kp.client()
@@ -31,20 +24,16 @@ async fn claude(kp: &Keypool, session: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_conversation_stays_on_its_account_until_that_account_is_limited() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.anthropic.com"]).await;
-    for k in ["sk-ant-a", "sk-ant-b", "sk-ant-c"] {
-        fake.set(k, Behaviour::Ok);
-    }
-    let kp = Keypool::start(
-        &accounts(
-            &[("a", "sk-ant-a"), ("b", "sk-ant-b"), ("c", "sk-ant-c")],
+    let mut s = Scenario::new()
+        .provider(&["api.anthropic.com"])
+        .await
+        .ok(&["sk-ant-a", "sk-ant-b", "sk-ant-c"])
+        .keys(
             "anthropic",
-        ),
-        &fake,
-        &ca,
-    )
-    .await;
+            &[("a", "sk-ant-a"), ("b", "sk-ant-b"), ("c", "sk-ant-c")],
+        );
+    let kp = s.start().await;
+    let fake = s.fake();
     let first = account_of(&claude(&kp, "session-1").await);
     for _ in 0..5 {
         // Other conversations in between spread by the strategy...
@@ -89,16 +78,13 @@ fn rand_suffix() -> u64 {
 
 #[tokio::test]
 async fn a_request_continuing_an_accounts_response_gets_that_accounts_limit() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    fake.set("sk-b", Behaviour::Ok);
-    let kp = Keypool::start(
-        &accounts(&[("a", "sk-a"), ("b", "sk-b")], "openai"),
-        &fake,
-        &ca,
-    )
-    .await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a", "sk-b"])
+        .keys("openai", &[("a", "sk-a"), ("b", "sk-b")]);
+    let kp = s.start().await;
+    let fake = s.fake();
     let respond = |prev: Option<String>| {
         let client = kp.client();
         async move {

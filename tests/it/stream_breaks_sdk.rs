@@ -5,15 +5,13 @@
 //! installs it and runs the ignored tests too.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::fault::proxy::{config_text, Settings};
-use support::fault::{wire, FaultServer, Script};
+use support::fault::{wire, Script};
 use support::guard::Within;
-use support::keypool::{key_account, write};
-use support::TestCa;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const GUARD: Duration = Duration::from_secs(30);
@@ -41,23 +39,18 @@ stream("after")
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the openai Python package (.ci/run installs it)"]
 async fn the_openai_sdk_raises_for_a_stream_that_breaks_before_or_after_its_first_event() {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
+    let s = Scenario::new()
+        .fault(&["api.openai.com"])
+        .await
+        .keys("openai", &[("py", "sk-py")])
+        .upstream_toml("read_timeout = \"1s\"");
+    let fault = s.fault_server();
     // Before any event: headers, then silence past the read timeout (a 504 from keypool).
     fault.set("sk-py", Script::new().send(wire::sse_head()).hold());
-    let home = tempfile::tempdir().unwrap();
-    let settings = Settings::default().upstream("read_timeout = \"1s\"");
-    let ca_file = ca.write_pem(home.path());
-    let text = config_text(
-        &key_account("py", "openai", "sk-py"),
-        fault.addr(),
-        &ca_file,
-        &settings,
-        0,
-    );
-    let cfg = write(home.path(), "config.toml", &text);
+    // `keypool run` is the command under test, so the test runs it itself.
+    let cfg = s.write_config();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
-        .env("KEYPOOL_HOME", home.path())
+        .env("KEYPOOL_HOME", s.home())
         .env_remove("SSL_CERT_FILE")
         .arg("--config")
         .arg(&cfg)

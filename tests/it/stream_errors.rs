@@ -4,6 +4,7 @@
 //! byte, and not delayed past their first event.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use futures_util::StreamExt;
 use keypool::pool::ManualClock;
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::SystemTime;
 use support::guard::Within;
-use support::keypool::{status_json, Harness, Keypool};
+use support::keypool::{status_json, Harness};
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, RAW_SSE};
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -26,15 +27,13 @@ const HOSTS: &[&str] = &[
 /// Keypool with `accounts` in front of a fake, on a clock that stands still, so a
 /// cooldown lasts however long the test takes.
 async fn setup(accounts: &str) -> (TestCa, FakeProvider, Harness) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, HOSTS).await;
-    let kp = Keypool::builder(&ca)
-        .accounts(accounts)
-        .upstream(fake.addr())
+    Scenario::new()
+        .provider(HOSTS)
+        .await
+        .config(accounts)
         .clock(Arc::new(ManualClock::new(SystemTime::now())))
-        .start()
-        .await;
-    (ca, fake, kp)
+        .start_parts()
+        .await
 }
 
 /// Two accounts `a` and `b` of `provider` with keys `{prefix}a` and `{prefix}b`: `a`
@@ -318,9 +317,12 @@ async fn a_stream_of_comments_only_is_passed_on_when_the_bound_is_up() {
     let accounts = "[[accounts]]\nname = \"a\"\nprovider = \"deepseek\"\napi_key = \"sk-a\"\n\
                     [[accounts]]\nname = \"b\"\nprovider = \"deepseek\"\napi_key = \"sk-b\"\n\
                     [limits]\nfirst_event_timeout = \"300ms\"\n";
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.deepseek.com"]).await;
-    let kp = Keypool::start(accounts, &fake, &ca).await;
+    let mut s = Scenario::new()
+        .provider(&["api.deepseek.com"])
+        .await
+        .config(accounts);
+    let kp = s.start().await;
+    let fake = s.fake();
     fake.set(
         "sk-a",
         Behaviour::Stream(StreamFault::CommentsUntilReleased),

@@ -1,28 +1,24 @@
 //! The certificates keypool mints, and TLS session resumption across connections.
 
 use crate::support;
+use support::scenario::Scenario;
 
 use rustls::pki_types::ServerName;
 use rustls::HandshakeKind;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::fake::FakeProvider;
 use support::guard::Within;
-use support::keypool::{read_head, Keypool};
-use support::TestCa;
+use support::keypool::read_head;
 use tokio::io::AsyncWriteExt;
 use x509_parser::prelude::*;
 
 #[tokio::test]
 async fn leaves_are_p256_server_certs_and_sessions_resume() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let kp = Keypool::start(
-        "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n",
-        &fake,
-        &ca,
-    )
-    .await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config("[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n");
+    let kp = s.start().await;
 
     let mut roots = rustls::RootCertStore::empty();
     let ca_pem = kp.ca_pem();

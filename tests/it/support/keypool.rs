@@ -73,6 +73,28 @@ struct Settings {
     clock: Option<Arc<ManualClock>>,
     /// More `[upstream]` lines, e.g. `allow_private = [...]`.
     upstream_extra: String,
+    /// The listen address instead of loopback (its port is the one keypool is given).
+    listen_ip: Option<String>,
+}
+
+impl Settings {
+    fn text(&self, listen_port: u16, ca_file: &Path) -> String {
+        let text = config_text_with(
+            &self.accounts,
+            listen_port,
+            self.upstream,
+            &self.connect_to,
+            ca_file,
+        ) + &self.upstream_extra;
+        match &self.listen_ip {
+            Some(ip) => text.replacen(
+                &format!("listen = \"127.0.0.1:{listen_port}\""),
+                &format!("listen = \"{ip}:{listen_port}\""),
+                1,
+            ),
+            None => text,
+        }
+    }
 }
 
 /// Builds a keypool start: accounts, where :443 goes, files written before
@@ -108,6 +130,12 @@ impl KeypoolBuilder {
         self
     }
 
+    /// Listen on `ip` (e.g. `0.0.0.0`, reachable from other machines) instead of loopback.
+    pub fn listen_ip(mut self, ip: &str) -> Self {
+        self.settings.listen_ip = Some(ip.to_string());
+        self
+    }
+
     /// Passed as `ProxyOptions.clock`; the test keeps a clone to move time.
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
         self.settings.clock = Some(clock);
@@ -131,6 +159,17 @@ impl KeypoolBuilder {
     /// to name in the accounts config.
     pub fn fixture(&self, rel: &str, text: &str) -> PathBuf {
         write_private(self.fixtures.path(), rel, text)
+    }
+
+    /// The whole config text keypool would be given, listening on `listen_port`.
+    pub fn text(&self, listen_port: u16) -> String {
+        self.settings
+            .text(listen_port, &self.home.path().join("test-ca.pem"))
+    }
+
+    /// The home and fixture directories, for a start that is not in-process.
+    pub fn into_dirs(self) -> (tempfile::TempDir, tempfile::TempDir) {
+        (self.home, self.fixtures)
     }
 
     pub async fn start(self) -> Harness {
@@ -177,6 +216,7 @@ impl Keypool {
                 connect_to: Vec::new(),
                 clock: None,
                 upstream_extra: String::new(),
+                listen_ip: None,
             },
         }
     }
@@ -280,13 +320,7 @@ async fn launch(
     settings: Settings,
     listen_port: u16,
 ) -> Harness {
-    let text = config_text_with(
-        &settings.accounts,
-        listen_port,
-        settings.upstream,
-        &settings.connect_to,
-        &home.path().join("test-ca.pem"),
-    ) + &settings.upstream_extra;
+    let text = settings.text(listen_port, &home.path().join("test-ca.pem"));
     let config = Config::parse(&text, Path::new("test.toml")).unwrap();
     let mut options = ProxyOptions::new(Home::at(home.path()), config);
     if let Some(clock) = &settings.clock {

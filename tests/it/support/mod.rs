@@ -15,6 +15,7 @@ pub mod keypool;
 pub mod logs;
 pub mod oauth;
 pub mod raw_client;
+pub mod scenario;
 
 #[allow(unused_imports)]
 pub use ca::TestCa;

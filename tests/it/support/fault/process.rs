@@ -3,19 +3,16 @@
 //! stopped with SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::proxy::{config_text, Settings};
 use super::{FaultServer, Script};
-use crate::support::binary::{keypool_with, Served};
-use crate::support::ca::TestCa;
+use crate::support::binary::Served;
 use crate::support::guard::Within;
-use crate::support::keypool::{key_account, write};
+use crate::support::scenario::{Scenario, Spawned};
 
 /// How long a test waits for an answer on a connection it holds.
 const LINE_GUARD: Duration = Duration::from_secs(30);
@@ -28,33 +25,17 @@ pub struct Process {
 }
 
 impl Process {
-    /// `keypool --config cfg serve` with `KEYPOOL_HOME=home` and `KEYPOOL_LOG=log`;
-    /// `nofile` = `(soft, hard)` sets `RLIMIT_NOFILE` in the child before exec.
-    pub fn serve(home: &Path, cfg: &Path, log: &str, nofile: Option<(u64, u64)>) -> Process {
-        let mut cmd = keypool_with(home, cfg);
-        cmd.env("KEYPOOL_LOG", log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        if let Some((soft, hard)) = nofile {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit(2) is async-signal-safe, and this closure touches
-            // nothing else between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let lim = libc::rlimit {
-                        rlim_cur: soft as libc::rlim_t,
-                        rlim_max: hard as libc::rlim_t,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let served = Served::start(cmd);
+    /// `keypool serve` on `scenario`'s config with `KEYPOOL_LOG=log`; `nofile` =
+    /// `(soft, hard)` sets `RLIMIT_NOFILE` in the child before exec. The home it runs in
+    /// comes back beside it, to read and to keep until the process is done.
+    pub fn spawn(
+        scenario: &mut Scenario,
+        log: &str,
+        nofile: Option<(u64, u64)>,
+    ) -> (Process, tempfile::TempDir) {
+        let Spawned { served, home, .. } = scenario.spawn_with(|cmd| limit(cmd, log, nofile));
         let addr = served.addr.parse().expect("banner address");
-        Process { served, addr }
+        (Process { served, addr }, home)
     }
 
     pub fn pid(&self) -> u32 {
@@ -81,21 +62,35 @@ impl Process {
 /// Starts `keypool serve` with `RLIMIT_NOFILE` = (soft, hard), one OpenAI account, every
 /// :443 connection going to a fault server that answers normally.
 pub async fn serve_limited(soft: u64, hard: u64) -> (Process, FaultServer, tempfile::TempDir) {
-    let ca = TestCa::new();
-    let fault = FaultServer::start(&ca, &["api.openai.com"]).await;
-    fault.set("sk-fd", Script::ok_json());
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let text = config_text(
-        &key_account("fd", "openai", "sk-fd"),
-        fault.addr(),
-        &ca_file,
-        &Settings::default(),
-        0,
-    );
-    let cfg = write(home.path(), "config.toml", &text);
-    let p = Process::serve(home.path(), &cfg, "debug", Some((soft, hard)));
-    (p, fault, home)
+    let s = Scenario::new().fault(&["api.openai.com"]).await;
+    s.fault_server().set("sk-fd", Script::ok_json());
+    let mut s = s.keys("openai", &[("fd", "sk-fd")]);
+    let (p, home) = Process::spawn(&mut s, "debug", Some((soft, hard)));
+    (p, s.take_fault(), home)
+}
+
+/// `KEYPOOL_LOG=log`, no stdin or stdout, and the open-file limit if any.
+fn limit(cmd: &mut Command, log: &str, nofile: Option<(u64, u64)>) {
+    cmd.env("KEYPOOL_LOG", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if let Some((soft, hard)) = nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit(2) is async-signal-safe, and this closure touches
+        // nothing else between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft as libc::rlim_t,
+                    rlim_max: hard as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
 }
 
 /// A reqwest client through `addr`, trusting the CA in `home`.

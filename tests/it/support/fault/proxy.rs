@@ -1,13 +1,9 @@
-//! keypool in-process in front of a fault server, with `[limits]` and `[upstream]`
-//! settings of the test's choosing (short timeouts, so a hang is seen in seconds).
+//! What a fault test sets besides its accounts: `[limits]` and `[upstream]` lines of its
+//! choosing (short timeouts, so a hang is seen in seconds), given to
+//! [`Scenario::settings`](crate::support::scenario::Scenario::settings); and the wait
+//! for keypool to have left no connection task behind.
 
-use std::net::SocketAddr;
-use std::path::Path;
-
-use keypool::{Config, Home, ProxyOptions};
-
-use crate::support::ca::TestCa;
-use crate::support::keypool::{config_text_with, Keypool};
+use crate::support::keypool::Keypool;
 
 /// What goes into the config besides the accounts.
 #[derive(Clone, Debug, Default)]
@@ -30,40 +26,6 @@ impl Settings {
         self.upstream.push('\n');
         self
     }
-}
-
-/// Starts keypool with `accounts` (TOML) sending every :443 connection to `upstream`,
-/// which presents leaves from `ca`.
-pub async fn start(accounts: &str, upstream: SocketAddr, ca: &TestCa, s: &Settings) -> Keypool {
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let text = config_text(accounts, upstream, &ca_file, s, 0);
-    let config = Config::parse(&text, Path::new("fault-test.toml")).unwrap();
-    let proxy = keypool::start(ProxyOptions::new(Home::at(home.path()), config))
-        .await
-        .unwrap();
-    Keypool { proxy, home }
-}
-
-/// The config text: `[limits]` before `[upstream]`, whose own lines come last.
-pub fn config_text(
-    accounts: &str,
-    upstream: SocketAddr,
-    ca_file: &Path,
-    s: &Settings,
-    listen_port: u16,
-) -> String {
-    let head = format!("{accounts}\n[limits]\n{}", s.limits);
-    let mut text = config_text_with(&head, listen_port, Some(upstream), &[], ca_file);
-    text.push_str(&s.upstream);
-    text
-}
-
-/// `[[accounts]]` blocks for `provider`, one per `(name, key)`.
-pub fn accounts(provider: &str, keys: &[(&str, &str)]) -> String {
-    keys.iter()
-        .map(|(name, key)| crate::support::keypool::key_account(name, provider, key))
-        .collect()
 }
 
 /// Waits (bounded) until keypool tracks no connection task: nothing was left behind

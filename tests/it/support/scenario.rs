@@ -1,0 +1,346 @@
+//! One arrangement for every integration test: a throwaway CA, the upstream keypool talks
+//! to (a [`FakeProvider`], a raw [`FaultServer`], or both with a [`FakeOAuth`] beside
+//! them), the accounts, pools and other config, then keypool itself, in-process
+//! ([`Scenario::start`]) or as the real binary ([`Scenario::spawn`]).
+//!
+//! The fakes start when asked for (`provider`, `fault`, `oauth` are async), so a test
+//! can set behaviours, mint grants and write fixtures from them before keypool starts.
+//! keypool starts from `&mut self`: the scenario keeps owning the fakes and the CA, the
+//! test owns the keypool (to restart or shut it down).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use keypool::pool::ManualClock;
+
+use super::binary::{keypool_with, Served};
+use super::ca::TestCa;
+use super::fake::{Behaviour, FakeProvider};
+use super::fault::proxy::Settings;
+use super::fault::FaultServer;
+use super::guard::CLIENT_TIMEOUT;
+use super::keypool::{key_account, write, Harness, Keypool, KeypoolBuilder};
+use super::oauth::FakeOAuth;
+
+pub struct Scenario {
+    pub ca: TestCa,
+    fake: Option<FakeProvider>,
+    fault: Option<FaultServer>,
+    oauth: Option<FakeOAuth>,
+    /// Taken by the start: a scenario starts keypool once (a [`Harness`] restarts it).
+    builder: Option<KeypoolBuilder>,
+    /// Everything before `[upstream]`: accounts, pools, clients, `[limits]`.
+    config: String,
+    /// The lines of `[limits]`, written after `config`.
+    limits: String,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scenario {
+    /// A fresh CA and empty home and fixture directories (the home trusts the CA).
+    pub fn new() -> Scenario {
+        let ca = TestCa::new();
+        let builder = Keypool::builder(&ca);
+        Scenario {
+            ca,
+            fake: None,
+            fault: None,
+            oauth: None,
+            builder: Some(builder),
+            config: String::new(),
+            limits: String::new(),
+        }
+    }
+
+    /// Starts a fake provider answering for `hosts`; every :443 connection goes to it.
+    pub async fn provider(self, hosts: &[&str]) -> Scenario {
+        let fake = FakeProvider::start(&self.ca, hosts).await;
+        let s = self.upstream(fake.addr());
+        Scenario {
+            fake: Some(fake),
+            ..s
+        }
+    }
+
+    /// Starts a fault server for `hosts` (a raw upstream a script breaks below HTTP);
+    /// every :443 connection goes to it.
+    pub async fn fault(self, hosts: &[&str]) -> Scenario {
+        let fault = FaultServer::start(&self.ca, hosts).await;
+        let s = self.upstream(fault.addr());
+        Scenario {
+            fault: Some(fault),
+            ..s
+        }
+    }
+
+    /// Starts the fake OAuth server, beside the fake provider when there is one (it then
+    /// tells the provider which tokens it issued); keypool reaches its hosts first.
+    pub async fn oauth(mut self) -> Scenario {
+        let oauth = FakeOAuth::start(&self.ca, self.fake.as_ref()).await;
+        let entries = oauth.connect_to();
+        self.oauth = Some(oauth);
+        self.builder = Some(self.take_builder().connect_to(entries));
+        self
+    }
+
+    /// The fake provider answers each of these credentials normally.
+    pub fn ok(self, keys: &[&str]) -> Scenario {
+        for k in keys {
+            self.fake().set(k, Behaviour::Ok);
+        }
+        self
+    }
+
+    /// The fake provider answers `key` with `b`.
+    pub fn behaviour(self, key: &str, b: Behaviour) -> Scenario {
+        self.fake().set(key, b);
+        self
+    }
+
+    /// The fake provider answers `key` with a 429 that says to retry after `secs`.
+    pub fn limited(self, key: &str, secs: u64) -> Scenario {
+        let b = Behaviour::RateLimited {
+            retry_after_secs: Some(secs),
+        };
+        self.behaviour(key, b)
+    }
+
+    /// Config text before `[upstream]`: `[[accounts]]`, `[[pools]]`, `[clients.*]`,
+    /// `[limits]`, … in the order given.
+    pub fn config(mut self, toml: &str) -> Scenario {
+        self.config.push_str(toml);
+        if !toml.ends_with('\n') {
+            self.config.push('\n');
+        }
+        self.sync_config()
+    }
+
+    /// A line of the `[limits]` section, e.g. `handshake_timeout = "1s"`.
+    pub fn limits(mut self, line: &str) -> Scenario {
+        self.limits.push_str(line);
+        self.limits.push('\n');
+        self.sync_config()
+    }
+
+    /// The same as [`Scenario::config`]; reads better for `[[accounts]]` blocks.
+    pub fn accounts(self, toml: &str) -> Scenario {
+        self.config(toml)
+    }
+
+    /// One API-key account per `(name, key)` for `provider`.
+    pub fn keys(self, provider: &str, keys: &[(&str, &str)]) -> Scenario {
+        self.config(&key_accounts(provider, keys))
+    }
+
+    /// A `[[pools]]` block: `name` over `accounts` of `provider`, plus `extra` lines
+    /// (`fallback = [...]`, `hold_max = "..."`, `strategy = "..."`).
+    pub fn pool(self, name: &str, provider: &str, accounts: &[&str], extra: &str) -> Scenario {
+        self.config(&pool(name, provider, accounts, extra))
+    }
+
+    /// Sends :443 connections to `addr` instead of the fake (a server of the test's own).
+    pub fn upstream(mut self, addr: SocketAddr) -> Scenario {
+        self.builder = Some(self.take_builder().upstream(addr));
+        self
+    }
+
+    /// `HOST:PORT:CONNECT_HOST:CONNECT_PORT` entries before the catch-all.
+    pub fn connect_to(mut self, entries: impl IntoIterator<Item = String>) -> Scenario {
+        self.builder = Some(self.take_builder().connect_to(entries));
+        self
+    }
+
+    /// Lines added to the `[upstream]` section (written last).
+    pub fn upstream_toml(mut self, lines: &str) -> Scenario {
+        self.builder = Some(self.take_builder().upstream_toml(lines));
+        self
+    }
+
+    /// Listen on `ip` (e.g. `0.0.0.0`) instead of loopback.
+    pub fn listen_ip(mut self, ip: &str) -> Scenario {
+        self.builder = Some(self.take_builder().listen_ip(ip));
+        self
+    }
+
+    /// The `[limits]` and `[upstream]` lines of a fault test's settings.
+    pub fn settings(mut self, settings: &Settings) -> Scenario {
+        for line in settings.limits.lines() {
+            self = self.limits(line);
+        }
+        self.upstream_toml(&settings.upstream)
+    }
+
+    /// keypool's clock; the test keeps a clone to move time.
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Scenario {
+        self.builder = Some(self.take_builder().clock(clock));
+        self
+    }
+
+    /// The fake provider; fails the test when the scenario has none.
+    pub fn fake(&self) -> &FakeProvider {
+        self.fake
+            .as_ref()
+            .expect("the scenario has a fake provider")
+    }
+
+    /// The fault server, moved out to the caller (once keypool no longer needs the
+    /// scenario to hold it).
+    pub fn take_fault(&mut self) -> FaultServer {
+        self.fault.take().expect("the scenario has a fault server")
+    }
+
+    /// The fault server; fails the test when the scenario has none.
+    pub fn fault_server(&self) -> &FaultServer {
+        self.fault
+            .as_ref()
+            .expect("the scenario has a fault server")
+    }
+
+    /// The fake OAuth server; fails the test when the scenario has none.
+    pub fn oauth_server(&self) -> &FakeOAuth {
+        self.oauth
+            .as_ref()
+            .expect("the scenario has a fake OAuth server")
+    }
+
+    pub fn home(&self) -> &Path {
+        self.builder().home()
+    }
+
+    /// Writes `home/rel` before keypool starts.
+    pub fn home_file(&self, rel: &str, text: &str) -> PathBuf {
+        self.builder().home_file(rel, text)
+    }
+
+    /// Writes `fixtures/rel` (a client credential file, …) and returns its path.
+    pub fn fixture(&self, rel: &str, text: &str) -> PathBuf {
+        self.builder().fixture(rel, text)
+    }
+
+    /// The whole config text keypool is given, listening on `listen_port`.
+    pub fn config_text(&self, listen_port: u16) -> String {
+        self.builder().text(listen_port)
+    }
+
+    /// Writes the config to `home/config.toml` for a keypool command of the test's own
+    /// (`keypool run`, a command that is to fail); returns its path.
+    pub fn write_config(&self) -> PathBuf {
+        write(self.home(), "config.toml", &self.config_text(0))
+    }
+
+    /// keypool in-process with the config so far.
+    pub async fn start(&mut self) -> Harness {
+        self.take_builder().start().await
+    }
+
+    /// keypool in-process, the CA and the fake provider handed to the caller: for a
+    /// file's own setup function that returns them.
+    pub async fn start_parts(mut self) -> (TestCa, FakeProvider, Harness) {
+        let kp = self.start().await;
+        let fake = self.fake.take().expect("the scenario has a fake provider");
+        (self.ca, fake, kp)
+    }
+
+    /// keypool in-process, the fault server handed to the caller (a file's rig owns it).
+    pub async fn start_fault_parts(mut self) -> (FaultServer, Keypool) {
+        let kp = self.start().await;
+        let fault = self.fault.take().expect("the scenario has a fault server");
+        (fault, kp.kp)
+    }
+
+    /// The real binary: the config is written to `home/config.toml` and `keypool serve`
+    /// runs on it (see [`Spawned`]). `adjust` adds to the command (a log filter, …).
+    pub fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command)) -> Spawned {
+        let cfg = self.write_config();
+        let (home, fixtures) = self.take_builder().into_dirs();
+        let mut cmd = keypool_with(home.path(), &cfg);
+        adjust(&mut cmd);
+        let served = Served::start(cmd);
+        Spawned {
+            served,
+            home,
+            fixtures,
+        }
+    }
+
+    /// [`Scenario::spawn_with`] with the command as it is.
+    pub fn spawn(&mut self) -> Spawned {
+        self.spawn_with(|_| {})
+    }
+
+    /// Gives the builder the text before `[upstream]` as it stands now.
+    fn sync_config(mut self) -> Scenario {
+        let mut text = self.config.clone();
+        if !self.limits.is_empty() {
+            text.push_str("[limits]\n");
+            text.push_str(&self.limits);
+        }
+        self.builder = Some(self.take_builder().accounts(&text));
+        self
+    }
+
+    fn builder(&self) -> &KeypoolBuilder {
+        self.builder
+            .as_ref()
+            .expect("the scenario starts keypool once")
+    }
+
+    /// The builder, for a setter that puts it back (or for the start, which does not).
+    fn take_builder(&mut self) -> KeypoolBuilder {
+        self.builder
+            .take()
+            .expect("the scenario starts keypool once")
+    }
+}
+
+/// `keypool serve` as a child process, with the home and fixtures it runs on (removed
+/// when this is dropped, after the process is killed).
+pub struct Spawned {
+    pub served: Served,
+    pub home: tempfile::TempDir,
+    pub fixtures: tempfile::TempDir,
+}
+
+impl Spawned {
+    pub fn addr(&self) -> SocketAddr {
+        self.served.addr.parse().expect("the banner's address")
+    }
+
+    /// reqwest through the binary, trusting only its CA.
+    pub fn client(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.home.path().join("certs/ca.pem")).unwrap();
+        reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+            .unwrap()
+    }
+}
+
+/// `[[accounts]]` blocks for `provider`, one per `(name, key)`.
+pub fn key_accounts(provider: &str, keys: &[(&str, &str)]) -> String {
+    keys.iter()
+        .map(|(name, key)| key_account(name, provider, key))
+        .collect()
+}
+
+/// A `[[pools]]` block (see [`Scenario::pool`]).
+pub fn pool(name: &str, provider: &str, accounts: &[&str], extra: &str) -> String {
+    let mut s = format!(
+        "[[pools]]\nname = \"{name}\"\nprovider = \"{provider}\"\naccounts = {accounts:?}\n"
+    );
+    s.push_str(extra);
+    if !extra.is_empty() && !extra.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
