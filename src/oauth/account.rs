@@ -125,6 +125,39 @@ impl OAuthAccount {
         *t = adopted;
     }
 
+    /// Whether a reload may keep this account for a login of `flavor` from `source` with
+    /// `margin`: the same login, so its token state and refresh lock must stay one.
+    pub fn same_login(
+        &self,
+        flavor: Flavor,
+        source: &crate::config::OAuthSource,
+        margin: Duration,
+    ) -> bool {
+        self.flavor == flavor && self.source.is(source) && self.margin == margin
+    }
+
+    /// The refresh lock when no refresh is in flight, for a reload that reads the tokens
+    /// again: holding it, no refresh can land between that read and [`Self::take_tokens`].
+    pub fn idle(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.refreshing.try_lock().ok()
+    }
+
+    /// Takes the tokens a reload read for this login (`read`, built for the same login),
+    /// when they differ from the ones it holds: a new login written to the file since.
+    /// The caller holds [`Self::idle`]'s guard.
+    pub fn take_tokens(&self, read: OAuthAccount) {
+        let theirs = read.tokens.into_inner();
+        let mut t = self.tokens.lock();
+        let same = secret_str(&t.access) == secret_str(&theirs.access)
+            && secret_str(&t.refresh) == secret_str(&theirs.refresh);
+        if same {
+            t.identity.merge(&theirs.identity);
+            return;
+        }
+        *t = theirs;
+        *self.copilot.lock() = None;
+    }
+
     /// A copy of the current tokens (for the accounts view).
     pub fn tokens(&self) -> Tokens {
         self.tokens.lock().clone()
