@@ -5,10 +5,10 @@
 
 use super::endpoint::{self, CopilotToken, Granted, TokenError};
 use super::link::{Linked, LOCK_WAIT};
-use super::lock::LockGuard;
 use super::store::Store;
 use super::{Flavor, Identity, Tokens};
-use crate::pool::Clock;
+use crate::clock::Clock;
+use crate::file_lock::{self, LockGuard};
 use crate::upstream::Upstream;
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
@@ -424,7 +424,7 @@ impl OAuthAccount {
 /// Takes the lock the native CLI takes before it refreshes `linked`.
 async fn lock_linked(linked: &Linked) -> Result<LockGuard, AccessError> {
     let target = linked.lock_target();
-    tokio::task::spawn_blocking(move || super::lock::acquire(&target, LOCK_WAIT))
+    tokio::task::spawn_blocking(move || file_lock::acquire(&target, LOCK_WAIT))
         .await
         .map_err(|e| AccessError::Unavailable(format!("lock task failed: {e}")))?
         .map_err(|e| AccessError::Unavailable(format!("cannot lock the linked file: {e}")))
