@@ -5,11 +5,14 @@
 
 use super::endpoint::{self, CopilotToken, Granted, TokenError};
 use super::link::{Linked, LOCK_WAIT};
+use super::steps::{Discover, Exchange};
 use super::store::Store;
 use super::{Flavor, Identity, Tokens};
 use crate::clock::Clock;
 use crate::file_lock::{self, LockGuard};
 use crate::upstream::Upstream;
+use bytes::Bytes;
+use http::HeaderMap;
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, SystemTime};
@@ -34,14 +37,46 @@ impl Source {
     }
 }
 
-/// What a request needs from the account: the token and who it belongs to.
+/// What a request needs from the account: the token, who it belongs to, and the
+/// account-bound edits, which the request rewrite applies without knowing the vendor.
 #[derive(Debug, Clone)]
 pub struct Access {
-    pub flavor: Flavor,
     pub token: SecretString,
     pub identity: Identity,
     /// The API base the provider assigned this account (Copilot's `endpoints.api`).
-    pub api_base: Option<String>,
+    api_base: Option<String>,
+    flavor: Flavor,
+}
+
+impl Access {
+    pub(super) fn new(
+        flavor: Flavor,
+        token: SecretString,
+        identity: Identity,
+        api_base: Option<String>,
+    ) -> Access {
+        Access {
+            token,
+            identity,
+            api_base,
+            flavor,
+        }
+    }
+
+    /// Puts the account-bound headers in (the token itself travels by the auth scheme).
+    pub fn edit_headers(&self, headers: &mut HeaderMap) {
+        (self.flavor.steps().edit_headers)(headers, &self.identity);
+    }
+
+    /// The body with its account-bound value replaced; `None` when nothing changes.
+    pub fn edit_body(&self, body: &Bytes) -> Option<Bytes> {
+        (self.flavor.steps().edit_body)(body, &self.identity)
+    }
+
+    /// The API host the account must be served on, when its token named one.
+    pub fn api_base(&self) -> Option<&str> {
+        self.api_base.as_deref()
+    }
 }
 
 /// Why an account cannot serve now.
@@ -207,29 +242,27 @@ impl OAuthAccount {
 
     /// The current token when it is good for at least the margin.
     fn fresh(&self, now: SystemTime) -> Option<Access> {
+        let steps = self.flavor.steps();
         let t = self.tokens.lock();
-        if self.flavor == Flavor::Copilot {
+        if steps.exchange.is_some() {
             let c = self.copilot.lock();
             let (tok, renew_at) = c.as_ref()?;
-            return (now < *renew_at).then(|| Access {
-                flavor: self.flavor,
-                token: tok.token.clone(),
-                identity: t.identity.clone(),
-                api_base: tok.api.clone(),
-            });
+            return (now < *renew_at).then(|| self.access_with(tok, &t.identity));
         }
         if t.stale(now, self.margin) {
             return None;
         }
-        if self.flavor == Flavor::GeminiCli && t.identity.project.is_none() {
+        if steps.discover_project.is_some() && t.identity.project.is_none() {
             return None; // discovered on the slow path
         }
-        Some(Access {
-            flavor: self.flavor,
-            token: t.access.clone()?,
-            identity: t.identity.clone(),
-            api_base: None,
-        })
+        let token = t.access.clone()?;
+        Some(Access::new(self.flavor, token, t.identity.clone(), None))
+    }
+
+    /// The access an exchanged token gives.
+    fn access_with(&self, tok: &CopilotToken, identity: &Identity) -> Access {
+        let (token, api) = (tok.token.clone(), tok.api.clone());
+        Access::new(self.flavor, token, identity.clone(), api)
     }
 
     /// Gets new tokens; the caller holds `refreshing`. `refused` is the token the provider
@@ -239,8 +272,9 @@ impl OAuthAccount {
         ctx: &Ctx<'_>,
         refused: Option<&SecretString>,
     ) -> Result<Access, AccessError> {
-        if self.flavor == Flavor::Copilot {
-            return self.exchange_copilot(ctx).await;
+        let steps = self.flavor.steps();
+        if let Some(exchange) = steps.exchange {
+            return self.exchange(ctx, exchange).await;
         }
         let now = ctx.clock.now();
         let stale = self.tokens().stale(now, self.margin);
@@ -250,19 +284,12 @@ impl OAuthAccount {
                 Source::Linked(l) => self.refresh_linked(ctx, l, refused).await?,
             }
         }
-        if self.flavor == Flavor::GeminiCli {
-            self.discover_project(ctx).await?;
+        if let Some(discover) = steps.discover_project {
+            self.discover_project(ctx, discover).await?;
         }
         let t = self.tokens();
-        Ok(Access {
-            flavor: self.flavor,
-            token: t
-                .access
-                .clone()
-                .ok_or_else(|| self.dead("no access token"))?,
-            identity: t.identity,
-            api_base: None,
-        })
+        let token = t.access.ok_or_else(|| self.dead("no access token"))?;
+        Ok(Access::new(self.flavor, token, t.identity, None))
     }
 
     async fn refresh_stored(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
@@ -369,35 +396,32 @@ impl OAuthAccount {
         }
     }
 
-    async fn exchange_copilot(&self, ctx: &Ctx<'_>) -> Result<Access, AccessError> {
+    /// Trades the login's token for an API token (the `exchange` step).
+    async fn exchange(&self, ctx: &Ctx<'_>, exchange: Exchange) -> Result<Access, AccessError> {
         let t = self.tokens();
         let gh = t
             .refresh
             .as_ref()
             .ok_or_else(|| self.dead("no GitHub token"))?;
-        let tok = endpoint::copilot_token(ctx.upstream, gh, t.identity.domain.as_deref())
+        let tok = exchange(ctx.upstream, gh, t.identity.domain.as_deref())
             .await
             .map_err(|e| self.token_error(e))?;
         let now = ctx.clock.now();
         let renew_at = tok.renew_at(now, self.margin);
-        let access = Access {
-            flavor: self.flavor,
-            token: tok.token.clone(),
-            identity: t.identity.clone(),
-            api_base: tok.api.clone(),
-        };
+        let access = self.access_with(&tok, &t.identity);
         *self.copilot.lock() = Some((tok, renew_at));
         tracing::info!(account = %self.name, "exchanged the GitHub token for a Copilot token");
         Ok(access)
     }
 
-    async fn discover_project(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
+    /// Learns the account's project once (the `discover_project` step).
+    async fn discover_project(&self, ctx: &Ctx<'_>, discover: Discover) -> Result<(), AccessError> {
         let t = self.tokens();
         if t.identity.project.is_some() {
             return Ok(());
         }
         let access = t.access.ok_or_else(|| self.dead("no access token"))?;
-        let project = endpoint::code_assist_project(ctx.upstream, &access)
+        let project = discover(ctx.upstream, &access)
             .await
             .map_err(|e| self.token_error(e))?;
         let identity = {

@@ -8,6 +8,7 @@ pub mod flavor;
 pub mod jwt;
 pub mod link;
 pub mod pending;
+pub mod steps;
 pub mod store;
 pub mod tokens;
 
