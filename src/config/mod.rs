@@ -356,9 +356,14 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     });
     let field = field.map_or(String::new(), |f| format!(" {f}:"));
     ConfigError(format!(
-        "{}:{at}{field} {}\nfix: correct that line; every field is described in the README's Configuration section",
+        concat!(
+            "{}:{at}{field} {}\nfix: correct that line; ",
+            "every field is described in the README's Configuration section"
+        ),
         path.display(),
-        crate::serde_message::redact(e.message())
+        crate::serde_message::redact(e.message()),
+        at = at,
+        field = field
     ))
 }
 

@@ -70,7 +70,14 @@ impl fmt::Display for ScheduleError {
 
 impl std::error::Error for ScheduleError {}
 
-const SYNTAX: &str = "write hours then days, like \"9-17 mon-fri\", \"08:30-12:00 sat,sun\", \"22-6 daily\"; several windows separated by \", \"";
+const SYNTAX: &str = concat!(
+    "write hours then days, like \"9-17 mon-fri\", \"08:30-12:00 sat,sun\", ",
+    "\"22-6 daily\"; several windows separated by \", \""
+);
+const HOURS_FIX: &str = concat!(
+    "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, ",
+    "like 9-17, 08:30-17:45 or 22-6 (overnight)"
+);
 
 fn bad(problem: String, fix: impl Into<String>) -> ScheduleError {
     ScheduleError {
@@ -353,7 +360,7 @@ fn classify(word: &str) -> Result<Item, ScheduleError> {
 
 /// `9-17`, `08:30-17:45`, `22-6` → minutes since midnight; `end` may be 24:00.
 fn range(item: &str) -> Result<(u16, u16), ScheduleError> {
-    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let fix = HOURS_FIX;
     let Some((a, b)) = item.split_once('-') else {
         return Err(bad(format!("'{item}' is not a range of hours"), fix));
     };
@@ -372,7 +379,7 @@ fn range(item: &str) -> Result<(u16, u16), ScheduleError> {
 }
 
 fn time_of_day(t: &str, item: &str, is_end: bool) -> Result<u16, ScheduleError> {
-    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let fix = HOURS_FIX;
     let (h, m) = match t.split_once(':') {
         Some((h, m)) if m.len() == 2 => (h, m),
         Some(_) => return Err(bad(format!("'{t}' in '{item}' is not a time"), fix)),
@@ -433,7 +440,10 @@ fn day(name: &str, item: &str) -> Result<u8, ScheduleError> {
             };
             bad(
                 what,
-                "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; lists like sat,sun; or daily",
+                concat!(
+                    "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; ",
+                    "lists like sat,sun; or daily"
+                ),
             )
         })
 }

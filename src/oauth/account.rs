@@ -338,7 +338,8 @@ impl OAuthAccount {
             let mut adopted = on_disk;
             adopted.identity.merge(&ours.identity);
             *self.tokens.lock() = adopted;
-            tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {}", linked.path.display());
+            let path = linked.path.display();
+            tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {path}");
             drop(guard);
             return Ok(());
         }
@@ -360,7 +361,8 @@ impl OAuthAccount {
         } else {
             "not yet written back to"
         };
-        tracing::info!(account = %self.name, "refreshed the access token ({written} {})", linked.path.display());
+        let path = linked.path.display();
+        tracing::info!(account = %self.name, "refreshed the access token ({written} {path})");
         Ok(())
     }
 

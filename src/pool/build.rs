@@ -226,9 +226,13 @@ fn oauth_account(
                     return (
                         a,
                         Some(format!(
-                            "linked file {}: {e}; log in with {} or fix the oauth = \"link:…\" path",
+                            concat!(
+                                "linked file {}: {e}; log in with {} ",
+                                "or fix the oauth = \"link:…\" path"
+                            ),
                             path.display(),
-                            flavor.native_login()
+                            flavor.native_login(),
+                            e = e
                         )),
                     );
                 }
