@@ -2,6 +2,7 @@
 //! plain TCP for blind tunnels, both honouring `connect_to` and the extra roots.
 
 use crate::body::{BoxError, ProxyBody};
+pub use crate::config::ConnectTo;
 use crate::config::UpstreamConfig;
 use http::Uri;
 use hyper::body::Incoming;
@@ -20,65 +21,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_io_timeout::TimeoutStream;
 
-/// curl's `--connect-to HOST:PORT:CONNECT_HOST:CONNECT_PORT`: connect elsewhere while SNI
-/// and `Host` stay HOST. An empty HOST or PORT matches any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectTo {
-    host: Option<String>,
-    port: Option<u16>,
-    to_host: String,
-    to_port: u16,
-}
-
-impl ConnectTo {
-    pub fn parse(s: &str) -> Result<ConnectTo, String> {
-        let bad = || format!("connect_to '{s}' is not HOST:PORT:CONNECT_HOST:CONNECT_PORT");
-        let parts = split_colons(s);
-        let [host, port, to_host, to_port] = parts.as_slice() else {
-            return Err(bad());
-        };
-        let port = match *port {
-            "" => None,
-            p => Some(p.parse().map_err(|_| bad())?),
-        };
-        if to_host.is_empty() {
-            return Err(bad());
-        }
-        Ok(ConnectTo {
-            host: (!host.is_empty()).then(|| host.trim_matches(['[', ']']).to_ascii_lowercase()),
-            port,
-            to_host: to_host.trim_matches(['[', ']']).to_string(),
-            to_port: to_port.parse().map_err(|_| bad())?,
-        })
-    }
-
-    fn matches(&self, host: &str, port: u16) -> bool {
-        self.host
-            .as_deref()
-            .is_none_or(|h| h.eq_ignore_ascii_case(host))
-            && self.port.is_none_or(|p| p == port)
-    }
-}
-
-/// Splits on ':' outside `[...]`, so IPv6 literals stay whole.
-fn split_colons(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            ':' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
 struct Dialer {
     tls: Arc<rustls::ClientConfig>,
     connect_to: Vec<ConnectTo>,
@@ -94,7 +36,7 @@ impl Dialer {
         let host = host.trim_matches(['[', ']']);
         let route = self.connect_to.iter().find(|c| c.matches(host, port));
         let (h, p) = match route {
-            Some(c) => (c.to_host.as_str(), c.to_port),
+            Some(c) => c.to(),
             None => (host, port),
         };
         let timed_out = || {
@@ -358,18 +300,5 @@ mod tests {
         assert!(is_timeout(&timed_out));
         let reset = Wrapper(io::Error::from(io::ErrorKind::ConnectionReset));
         assert!(!is_timeout(&reset));
-    }
-
-    #[test]
-    fn connect_to_parses_like_curl() {
-        let c = ConnectTo::parse("api.openai.com:443:127.0.0.1:9000").unwrap();
-        assert!(c.matches("API.openai.com", 443));
-        assert!(!c.matches("api.openai.com", 80));
-        assert_eq!((c.to_host.as_str(), c.to_port), ("127.0.0.1", 9000));
-        let any = ConnectTo::parse("::[::1]:9000").unwrap();
-        assert!(any.matches("example.com", 1));
-        assert_eq!(any.to_host, "::1");
-        assert!(ConnectTo::parse("api.openai.com:443:127.0.0.1").is_err());
-        assert!(ConnectTo::parse("a:b:c:1").is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! through a plain TOML parse, so a file the full config parser would reject for another
 //! reason (or a newer field) does not stop an import.
 
-use crate::oauth::lock;
+use crate::file_lock as lock;
 use crate::secret::SecretRef;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};

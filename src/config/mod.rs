@@ -3,17 +3,22 @@
 
 mod durations;
 pub mod edit;
+mod role;
+pub mod schedule;
+mod upstream;
 mod validate;
 
-use crate::pool::{Role, Schedule};
 use crate::providers::{Dialect, Registry};
 use crate::secret::SecretRef;
+pub use role::Role;
+pub use schedule::{Schedule, ScheduleError};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+pub use upstream::{ConnectTo, UpstreamConfig};
 
 pub const EXAMPLE: &str = include_str!("example.toml");
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -171,39 +176,6 @@ pub const DEFAULT_SOFT_THRESHOLD: f64 = 0.95;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
-    /// `HOST:PORT:CONNECT_HOST:CONNECT_PORT`, as curl's `--connect-to`.
-    #[serde(default)]
-    pub connect_to: Vec<String>,
-    /// PEM files of extra roots trusted for upstream TLS, on top of the system's.
-    #[serde(default)]
-    pub extra_ca: Vec<PathBuf>,
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Longest silence while waiting for upstream bytes. Not a deadline for the whole
-    /// answer: a streamed answer may run for as long as it keeps sending.
-    #[serde(default = "default_read_timeout", with = "humantime_serde")]
-    pub read_timeout: Duration,
-    /// Host names, IP addresses or CIDR blocks on a private network (or this machine)
-    /// that clients may reach through keypool; every other non-public address is refused.
-    #[serde(default)]
-    pub allow_private: Vec<String>,
-}
-
-impl Default for UpstreamConfig {
-    fn default() -> Self {
-        UpstreamConfig {
-            connect_to: Vec::new(),
-            extra_ca: Vec::new(),
-            connect_timeout: default_connect_timeout(),
-            read_timeout: default_read_timeout(),
-            allow_private: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Request bodies up to this size are buffered so they can be replayed on another
     /// account; larger ones are forwarded once, without retry.
@@ -256,12 +228,6 @@ impl Limits {
     }
 }
 
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_read_timeout() -> Duration {
-    Duration::from_secs(600)
-}
 fn default_replay_mib() -> u64 {
     32
 }
@@ -390,9 +356,14 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     });
     let field = field.map_or(String::new(), |f| format!(" {f}:"));
     ConfigError(format!(
-        "{}:{at}{field} {}\nfix: correct that line; every field is described in the README's Configuration section",
+        concat!(
+            "{}:{at}{field} {}\nfix: correct that line; ",
+            "every field is described in the README's Configuration section"
+        ),
         path.display(),
-        crate::serde_message::redact(e.message())
+        crate::serde_message::redact(e.message()),
+        at = at,
+        field = field
     ))
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::pool::Role;
+use crate::config::Role;
 use crate::providers::AuthScheme;
 
 fn parse(s: &str) -> Result<Config, ConfigError> {

@@ -16,7 +16,7 @@ impl Cred {
     pub(super) fn edit_body(&self, body: &bytes::Bytes) -> Option<bytes::Bytes> {
         match self {
             Cred::Key(_) => None,
-            Cred::OAuth(a) => edit::body(a.flavor, body, a),
+            Cred::OAuth(a) => a.edit_body(body),
         }
     }
 }

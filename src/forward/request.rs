@@ -52,8 +52,8 @@ pub(super) fn upstream_request(
                 }
             }
             Cred::OAuth(a) => {
-                edit::headers(a.flavor, &mut headers, a);
-                rehomed = rehome(a.api_base.as_deref(), e.provider, target);
+                a.edit_headers(&mut headers);
+                rehomed = rehome(a.api_base(), e.provider, target);
             }
         }
     }

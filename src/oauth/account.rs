@@ -5,11 +5,14 @@
 
 use super::endpoint::{self, CopilotToken, Granted, TokenError};
 use super::link::{Linked, LOCK_WAIT};
-use super::lock::LockGuard;
+use super::steps::{Discover, Exchange};
 use super::store::Store;
 use super::{Flavor, Identity, Tokens};
-use crate::pool::Clock;
+use crate::clock::Clock;
+use crate::file_lock::{self, LockGuard};
 use crate::upstream::Upstream;
+use bytes::Bytes;
+use http::HeaderMap;
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, SystemTime};
@@ -34,14 +37,46 @@ impl Source {
     }
 }
 
-/// What a request needs from the account: the token and who it belongs to.
+/// What a request needs from the account: the token, who it belongs to, and the
+/// account-bound edits, which the request rewrite applies without knowing the vendor.
 #[derive(Debug, Clone)]
 pub struct Access {
-    pub flavor: Flavor,
     pub token: SecretString,
     pub identity: Identity,
     /// The API base the provider assigned this account (Copilot's `endpoints.api`).
-    pub api_base: Option<String>,
+    api_base: Option<String>,
+    flavor: Flavor,
+}
+
+impl Access {
+    pub(super) fn new(
+        flavor: Flavor,
+        token: SecretString,
+        identity: Identity,
+        api_base: Option<String>,
+    ) -> Access {
+        Access {
+            token,
+            identity,
+            api_base,
+            flavor,
+        }
+    }
+
+    /// Puts the account-bound headers in (the token itself travels by the auth scheme).
+    pub fn edit_headers(&self, headers: &mut HeaderMap) {
+        (self.flavor.steps().edit_headers)(headers, &self.identity);
+    }
+
+    /// The body with its account-bound value replaced; `None` when nothing changes.
+    pub fn edit_body(&self, body: &Bytes) -> Option<Bytes> {
+        (self.flavor.steps().edit_body)(body, &self.identity)
+    }
+
+    /// The API host the account must be served on, when its token named one.
+    pub fn api_base(&self) -> Option<&str> {
+        self.api_base.as_deref()
+    }
 }
 
 /// Why an account cannot serve now.
@@ -125,6 +160,39 @@ impl OAuthAccount {
         *t = adopted;
     }
 
+    /// Whether a reload may keep this account for a login of `flavor` from `source` with
+    /// `margin`: the same login, so its token state and refresh lock must stay one.
+    pub fn same_login(
+        &self,
+        flavor: Flavor,
+        source: &crate::config::OAuthSource,
+        margin: Duration,
+    ) -> bool {
+        self.flavor == flavor && self.source.is(source) && self.margin == margin
+    }
+
+    /// The refresh lock when no refresh is in flight, for a reload that reads the tokens
+    /// again: holding it, no refresh can land between that read and [`Self::take_tokens`].
+    pub fn idle(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.refreshing.try_lock().ok()
+    }
+
+    /// Takes the tokens a reload read for this login (`read`, built for the same login),
+    /// when they differ from the ones it holds: a new login written to the file since.
+    /// The caller holds [`Self::idle`]'s guard.
+    pub fn take_tokens(&self, read: OAuthAccount) {
+        let theirs = read.tokens.into_inner();
+        let mut t = self.tokens.lock();
+        let same = secret_str(&t.access) == secret_str(&theirs.access)
+            && secret_str(&t.refresh) == secret_str(&theirs.refresh);
+        if same {
+            t.identity.merge(&theirs.identity);
+            return;
+        }
+        *t = theirs;
+        *self.copilot.lock() = None;
+    }
+
     /// A copy of the current tokens (for the accounts view).
     pub fn tokens(&self) -> Tokens {
         self.tokens.lock().clone()
@@ -174,29 +242,27 @@ impl OAuthAccount {
 
     /// The current token when it is good for at least the margin.
     fn fresh(&self, now: SystemTime) -> Option<Access> {
+        let steps = self.flavor.steps();
         let t = self.tokens.lock();
-        if self.flavor == Flavor::Copilot {
+        if steps.exchange.is_some() {
             let c = self.copilot.lock();
             let (tok, renew_at) = c.as_ref()?;
-            return (now < *renew_at).then(|| Access {
-                flavor: self.flavor,
-                token: tok.token.clone(),
-                identity: t.identity.clone(),
-                api_base: tok.api.clone(),
-            });
+            return (now < *renew_at).then(|| self.access_with(tok, &t.identity));
         }
         if t.stale(now, self.margin) {
             return None;
         }
-        if self.flavor == Flavor::GeminiCli && t.identity.project.is_none() {
+        if steps.discover_project.is_some() && t.identity.project.is_none() {
             return None; // discovered on the slow path
         }
-        Some(Access {
-            flavor: self.flavor,
-            token: t.access.clone()?,
-            identity: t.identity.clone(),
-            api_base: None,
-        })
+        let token = t.access.clone()?;
+        Some(Access::new(self.flavor, token, t.identity.clone(), None))
+    }
+
+    /// The access an exchanged token gives.
+    fn access_with(&self, tok: &CopilotToken, identity: &Identity) -> Access {
+        let (token, api) = (tok.token.clone(), tok.api.clone());
+        Access::new(self.flavor, token, identity.clone(), api)
     }
 
     /// Gets new tokens; the caller holds `refreshing`. `refused` is the token the provider
@@ -206,8 +272,9 @@ impl OAuthAccount {
         ctx: &Ctx<'_>,
         refused: Option<&SecretString>,
     ) -> Result<Access, AccessError> {
-        if self.flavor == Flavor::Copilot {
-            return self.exchange_copilot(ctx).await;
+        let steps = self.flavor.steps();
+        if let Some(exchange) = steps.exchange {
+            return self.exchange(ctx, exchange).await;
         }
         let now = ctx.clock.now();
         let stale = self.tokens().stale(now, self.margin);
@@ -217,19 +284,12 @@ impl OAuthAccount {
                 Source::Linked(l) => self.refresh_linked(ctx, l, refused).await?,
             }
         }
-        if self.flavor == Flavor::GeminiCli {
-            self.discover_project(ctx).await?;
+        if let Some(discover) = steps.discover_project {
+            self.discover_project(ctx, discover).await?;
         }
         let t = self.tokens();
-        Ok(Access {
-            flavor: self.flavor,
-            token: t
-                .access
-                .clone()
-                .ok_or_else(|| self.dead("no access token"))?,
-            identity: t.identity,
-            api_base: None,
-        })
+        let token = t.access.ok_or_else(|| self.dead("no access token"))?;
+        Ok(Access::new(self.flavor, token, t.identity, None))
     }
 
     async fn refresh_stored(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
@@ -278,7 +338,8 @@ impl OAuthAccount {
             let mut adopted = on_disk;
             adopted.identity.merge(&ours.identity);
             *self.tokens.lock() = adopted;
-            tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {}", linked.path.display());
+            let path = linked.path.display();
+            tracing::info!(account = %self.name, "took the tokens the CLI refreshed in {path}");
             drop(guard);
             return Ok(());
         }
@@ -300,7 +361,8 @@ impl OAuthAccount {
         } else {
             "not yet written back to"
         };
-        tracing::info!(account = %self.name, "refreshed the access token ({written} {})", linked.path.display());
+        let path = linked.path.display();
+        tracing::info!(account = %self.name, "refreshed the access token ({written} {path})");
         Ok(())
     }
 
@@ -336,35 +398,32 @@ impl OAuthAccount {
         }
     }
 
-    async fn exchange_copilot(&self, ctx: &Ctx<'_>) -> Result<Access, AccessError> {
+    /// Trades the login's token for an API token (the `exchange` step).
+    async fn exchange(&self, ctx: &Ctx<'_>, exchange: Exchange) -> Result<Access, AccessError> {
         let t = self.tokens();
         let gh = t
             .refresh
             .as_ref()
             .ok_or_else(|| self.dead("no GitHub token"))?;
-        let tok = endpoint::copilot_token(ctx.upstream, gh, t.identity.domain.as_deref())
+        let tok = exchange(ctx.upstream, gh, t.identity.domain.as_deref())
             .await
             .map_err(|e| self.token_error(e))?;
         let now = ctx.clock.now();
         let renew_at = tok.renew_at(now, self.margin);
-        let access = Access {
-            flavor: self.flavor,
-            token: tok.token.clone(),
-            identity: t.identity.clone(),
-            api_base: tok.api.clone(),
-        };
+        let access = self.access_with(&tok, &t.identity);
         *self.copilot.lock() = Some((tok, renew_at));
         tracing::info!(account = %self.name, "exchanged the GitHub token for a Copilot token");
         Ok(access)
     }
 
-    async fn discover_project(&self, ctx: &Ctx<'_>) -> Result<(), AccessError> {
+    /// Learns the account's project once (the `discover_project` step).
+    async fn discover_project(&self, ctx: &Ctx<'_>, discover: Discover) -> Result<(), AccessError> {
         let t = self.tokens();
         if t.identity.project.is_some() {
             return Ok(());
         }
         let access = t.access.ok_or_else(|| self.dead("no access token"))?;
-        let project = endpoint::code_assist_project(ctx.upstream, &access)
+        let project = discover(ctx.upstream, &access)
             .await
             .map_err(|e| self.token_error(e))?;
         let identity = {
@@ -391,7 +450,7 @@ impl OAuthAccount {
 /// Takes the lock the native CLI takes before it refreshes `linked`.
 async fn lock_linked(linked: &Linked) -> Result<LockGuard, AccessError> {
     let target = linked.lock_target();
-    tokio::task::spawn_blocking(move || super::lock::acquire(&target, LOCK_WAIT))
+    tokio::task::spawn_blocking(move || file_lock::acquire(&target, LOCK_WAIT))
         .await
         .map_err(|e| AccessError::Unavailable(format!("lock task failed: {e}")))?
         .map_err(|e| AccessError::Unavailable(format!("cannot lock the linked file: {e}")))

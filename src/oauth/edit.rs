@@ -3,7 +3,7 @@
 //! touches exactly one value and leaves every other byte as the client sent it.
 
 use super::account::Access;
-use super::Flavor;
+use super::{Flavor, Identity};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -17,27 +17,28 @@ const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-
 /// Account-bound headers for an OAuth account of `flavor` (the token itself is set by
 /// the provider's auth scheme).
 pub fn headers(flavor: Flavor, headers: &mut HeaderMap, access: &Access) {
-    match flavor {
-        Flavor::Anthropic => {
-            // Claude Code sends `x-api-key`-less requests with its own betas; keep them all.
-            let merged = merge_beta(headers.get(ANTHROPIC_BETA), ANTHROPIC_OAUTH_BETA);
-            headers.insert(ANTHROPIC_BETA, merged);
-        }
-        Flavor::Codex => {
-            // The backend checks the header against the token's account.
-            headers.remove(&CHATGPT_ACCOUNT_ID);
-            if let Some(v) = access
-                .identity
-                .account_id
-                .as_deref()
-                .and_then(|id| HeaderValue::from_str(id).ok())
-            {
-                headers.insert(CHATGPT_ACCOUNT_ID, v);
-            }
-        }
-        Flavor::Copilot | Flavor::GeminiCli => {}
+    (flavor.steps().edit_headers)(headers, &access.identity);
+}
+
+/// Claude Code sends `x-api-key`-less requests with its own betas; keep them all.
+pub(super) fn anthropic_headers(headers: &mut HeaderMap, _: &Identity) {
+    let merged = merge_beta(headers.get(ANTHROPIC_BETA), ANTHROPIC_OAUTH_BETA);
+    headers.insert(ANTHROPIC_BETA, merged);
+}
+
+/// The Codex backend checks the header against the token's account.
+pub(super) fn codex_headers(headers: &mut HeaderMap, identity: &Identity) {
+    headers.remove(&CHATGPT_ACCOUNT_ID);
+    if let Some(v) = identity
+        .account_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        headers.insert(CHATGPT_ACCOUNT_ID, v);
     }
 }
+
+pub(super) fn no_header_edit(_: &mut HeaderMap, _: &Identity) {}
 
 /// For an API-key account serving a request written for a subscription (a pool with
 /// `mix_kinds`): the subscription-only beta would make the API refuse the key.
@@ -75,11 +76,19 @@ fn merge_beta(existing: Option<&HeaderValue>, flag: &str) -> HeaderValue {
 
 /// The body with its account-bound value replaced, or `None` when nothing changes.
 pub fn body(flavor: Flavor, body: &Bytes, access: &Access) -> Option<Bytes> {
-    match flavor {
-        Flavor::Anthropic => account_uuid(body, access.identity.account_id.as_deref()?),
-        Flavor::GeminiCli => project(body, access.identity.project.as_deref()?),
-        Flavor::Codex | Flavor::Copilot => None,
-    }
+    (flavor.steps().edit_body)(body, &access.identity)
+}
+
+pub(super) fn anthropic_body(body: &Bytes, identity: &Identity) -> Option<Bytes> {
+    account_uuid(body, identity.account_id.as_deref()?)
+}
+
+pub(super) fn gemini_body(body: &Bytes, identity: &Identity) -> Option<Bytes> {
+    project(body, identity.project.as_deref()?)
+}
+
+pub(super) fn no_body_edit(_: &Bytes, _: &Identity) -> Option<Bytes> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -162,20 +171,20 @@ fn offset(whole: &[u8], part: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::Identity;
     use secrecy::SecretString;
 
     fn access(account_id: Option<&str>, project: Option<&str>) -> Access {
-        Access {
-            flavor: Flavor::Anthropic,
-            token: SecretString::from("t".to_string()),
-            identity: Identity {
-                account_id: account_id.map(str::to_string),
-                project: project.map(str::to_string),
-                ..Identity::default()
-            },
-            api_base: None,
-        }
+        let identity = Identity {
+            account_id: account_id.map(str::to_string),
+            project: project.map(str::to_string),
+            ..Identity::default()
+        };
+        Access::new(
+            Flavor::Anthropic,
+            SecretString::from("t".to_string()),
+            identity,
+            None,
+        )
     }
 
     const OLD: &str = "11111111-1111-4111-8111-111111111111";

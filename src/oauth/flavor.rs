@@ -1,18 +1,7 @@
 //! What differs between the subscription providers: token endpoints, client ids, how a
 //! refresh is asked for, and which command gives a dead account new tokens.
 
-/// The OAuth family of an account, decided by its provider id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flavor {
-    /// Claude Pro/Max (Claude Code's login).
-    Anthropic,
-    /// ChatGPT Plus/Pro/Business through the Codex backend.
-    Codex,
-    /// GitHub Copilot: a GitHub token exchanged for short-lived Copilot tokens.
-    Copilot,
-    /// Gemini CLI's Google login for (paid) Code Assist.
-    GeminiCli,
-}
+pub use crate::providers::Flavor;
 
 /// How the token endpoint wants its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,28 +19,6 @@ pub const GEMINI_CLIENT_ID: &str =
 pub const GEMINI_CLIENT_SECRET: &str = "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";
 
 impl Flavor {
-    pub const ALL: [Flavor; 4] = [
-        Flavor::Anthropic,
-        Flavor::Codex,
-        Flavor::Copilot,
-        Flavor::GeminiCli,
-    ];
-
-    /// The flavor of an OAuth account of provider `id`; `None` when the provider has no
-    /// subscription login.
-    pub fn for_provider(id: &str) -> Option<Flavor> {
-        Flavor::ALL.into_iter().find(|f| f.provider_id() == id)
-    }
-
-    pub fn provider_id(self) -> &'static str {
-        match self {
-            Flavor::Anthropic => "anthropic",
-            Flavor::Codex => "openai-codex",
-            Flavor::Copilot => "github-copilot",
-            Flavor::GeminiCli => "google-gemini-cli",
-        }
-    }
-
     /// Where refresh tokens are redeemed. For Copilot this is GitHub's device-flow token
     /// endpoint; renewal of the Copilot token itself goes to [`Flavor::copilot_token_url`].
     pub fn token_url(self, domain: Option<&str>) -> String {
@@ -102,16 +69,6 @@ impl Flavor {
         format!("keypool login {} --name {account}", self.login_name())
     }
 
-    /// The argument `keypool login` takes for this flavor.
-    pub fn login_name(self) -> &'static str {
-        match self {
-            Flavor::Anthropic => "anthropic",
-            Flavor::Codex => "openai-codex",
-            Flavor::Copilot => "github-copilot",
-            Flavor::GeminiCli => "google-gemini-cli",
-        }
-    }
-
     /// The vendor CLI's own login, for accounts linked to its file.
     pub fn native_login(self) -> &'static str {
         match self {
@@ -128,11 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_provider_ids() {
-        for f in Flavor::ALL {
-            assert_eq!(Flavor::for_provider(f.provider_id()), Some(f));
-        }
-        assert_eq!(Flavor::for_provider("openai"), None);
+    fn copilot_token_url_names_the_enterprise_domain() {
         assert_eq!(
             Flavor::copilot_token_url(Some("ghe.example.com")),
             "https://api.ghe.example.com/copilot_internal/v2/token"

@@ -4,9 +4,9 @@
 //! lose each other's writes. The running proxy's writes that failed wait in the store's
 //! [`Pending`] registry (see `pending.rs`) until they land.
 
-use super::lock;
 use super::pending::Pending;
 use super::tokens::{from_epoch_ms, to_epoch_ms, Identity, Tokens};
+use crate::file_lock as lock;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

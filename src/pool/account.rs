@@ -2,7 +2,8 @@
 //! about its quota, and what it did (for the status page).
 
 use super::schedule::Schedule;
-use super::strategy::{Candidate, Role};
+use super::strategy::Candidate;
+use crate::config::Role;
 use crate::oauth::account::OAuthAccount;
 use crate::persist;
 use crate::providers::{Cause, Kind, Provider};

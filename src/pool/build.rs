@@ -26,6 +26,11 @@ impl Pools {
     /// request counts always, and the token state of a subscription login whose source
     /// did not change (so a refresh in flight is not done twice).
     pub fn rebuild(config: &Config, store: &Store, old: &Pools) -> Pools {
+        // Taken first: a kept subscription login is the same object before and after, and
+        // its fingerprint changes only if the reload read a new login for it.
+        let before: HashMap<&str, Option<String>> = (old.accounts.iter())
+            .map(|a| (a.name.as_str(), a.fingerprint()))
+            .collect();
         let new = Pools::build_from(config, store, Some(old));
         let now = SystemTime::now();
         for a in &new.accounts {
@@ -33,7 +38,7 @@ impl Pools {
                 continue;
             };
             a.stats.copy_from(&o.stats);
-            if o.provider.id != a.provider.id || o.fingerprint() != a.fingerprint() {
+            if o.provider.id != a.provider.id || before[o.name.as_str()] != a.fingerprint() {
                 continue;
             }
             *a.quota.lock() = o.quota(now);
@@ -57,7 +62,7 @@ impl Pools {
         let accounts: HashMap<&str, Arc<Account>> = config
             .accounts
             .iter()
-            .map(|a| (a.name.as_str(), account(a, config, store, &changes)))
+            .map(|a| (a.name.as_str(), account(a, config, store, &changes, old)))
             .collect();
         let mut pools = Pools {
             accounts: config
@@ -87,13 +92,14 @@ fn account(
     config: &Config,
     store: &Store,
     changes: &Arc<std::sync::atomic::AtomicU64>,
+    old: Option<&Pools>,
 ) -> Arc<Account> {
     let provider = config
         .registry
         .by_id(&a.provider)
         .expect("validated provider")
         .clone();
-    let (credential, trouble) = credential(a, config, store);
+    let (credential, trouble) = credential(a, config, store, old);
     let health = match trouble {
         None => Health::Ok,
         Some(reason) => {
@@ -117,7 +123,12 @@ fn account(
 }
 
 /// The account's key or login, and why it cannot serve if it cannot.
-fn credential(a: &AccountConfig, config: &Config, store: &Store) -> (Credential, Option<String>) {
+fn credential(
+    a: &AccountConfig,
+    config: &Config,
+    store: &Store,
+    old: Option<&Pools>,
+) -> (Credential, Option<String>) {
     match &a.credential {
         CredentialConfig::ApiKey { raw, source } => {
             match crate::secret::resolve(secrecy::ExposeSecret::expose_secret(raw)) {
@@ -128,12 +139,7 @@ fn credential(a: &AccountConfig, config: &Config, store: &Store) -> (Credential,
                 ),
             }
         }
-        CredentialConfig::OAuth(src) => {
-            let flavor = Flavor::for_provider(&a.provider).expect("validated oauth provider");
-            let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
-            let acct = Arc::new(acct.keeping_unsaved(store));
-            (Credential::OAuth(acct), trouble)
-        }
+        CredentialConfig::OAuth(src) => oauth_credential(a, src, store, config, old),
     }
 }
 
@@ -171,6 +177,45 @@ fn pool(p: &PoolConfig, config: &Config, accounts: &HashMap<&str, Arc<Account>>)
             .collect(),
         cursor: AtomicUsize::new(0),
     }
+}
+
+/// The credential of subscription login `a`, and why it cannot serve if it cannot. On a
+/// reload (`old`) a login whose provider, flavor, source and margin did not change keeps
+/// its running account, so there is one refresh lock per login and a single-use refresh
+/// token is never redeemed twice. It reads its tokens again only while no refresh is in
+/// flight (that refresh's result is newer than any file), to pick up a new login.
+fn oauth_credential(
+    a: &AccountConfig,
+    src: &OAuthSource,
+    store: &Store,
+    config: &Config,
+    old: Option<&Pools>,
+) -> (Credential, Option<String>) {
+    let flavor = Flavor::for_provider(&a.provider).expect("validated oauth provider");
+    let margin = config.oauth.refresh_margin;
+    let running = old
+        .and_then(|o| o.account(&a.name))
+        .filter(|o| o.provider.id == a.provider)
+        .and_then(|o| match &o.credential {
+            Credential::OAuth(acct) => Some(acct.clone()),
+            Credential::Key(_) => None,
+        })
+        .filter(|acct| acct.same_login(flavor, src, margin));
+    let Some(running) = running else {
+        let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
+        return (
+            Credential::OAuth(Arc::new(acct.keeping_unsaved(store))),
+            trouble,
+        );
+    };
+    let trouble = running.idle().and_then(|_idle| {
+        let (read, trouble) = oauth_account(&a.name, flavor, src, store, config);
+        if trouble.is_none() {
+            running.take_tokens(read.keeping_unsaved(store));
+        }
+        trouble
+    });
+    (Credential::OAuth(running), trouble)
 }
 
 /// An OAuth account with the tokens it has now, and why it cannot serve if it cannot.
@@ -219,10 +264,13 @@ fn oauth_account(
                     return (
                         a,
                         Some(format!(
-                            "linked file {}: {e}; log in with {} or fix the {} path",
+                            concat!(
+                                "linked file {}: {e}; log in with {} ",
+                                "or fix the oauth = \"link:…\" path"
+                            ),
                             path.display(),
                             flavor.native_login(),
-                            "oauth = \"link:…\""
+                            e = e
                         )),
                     );
                 }

@@ -2,15 +2,15 @@
 
 mod account;
 mod build;
-mod clock;
 mod saved;
-pub mod schedule;
 pub mod strategy;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+/// The schedule grammar is config vocabulary; re-exported where the pools read it.
+pub use crate::config::schedule::{self, local_offset, Schedule, ScheduleError};
+pub use crate::config::Role;
 pub use account::{Account, Credential, Health, Stats};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use schedule::{local_offset, Schedule, ScheduleError};
-pub use strategy::{choose, Candidate, Role};
+pub use strategy::{choose, Candidate};
 
 use crate::config::Strategy;
 use crate::providers::{Cause, Kind, Outcome, Provider, Verdict};

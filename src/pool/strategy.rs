@@ -16,34 +16,10 @@
 //! strategy. For `scheduled`, "every candidate" means every account on schedule: an
 //! account off schedule is a last resort, after the soft threshold.
 
-use crate::config::Strategy;
+use crate::config::{Role, Strategy};
 use crate::pool::schedule::Schedule;
-use serde::Deserialize;
 use std::time::SystemTime;
 use time::UtcOffset;
-
-/// An account's place in a `scheduled` pool.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Used first while its schedule is on (always, without a schedule).
-    Preferred,
-    /// Used when no preferred account can serve.
-    #[default]
-    Default,
-    /// Used only when neither a preferred nor a default account can serve.
-    Overflow,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Preferred => "preferred",
-            Role::Default => "default",
-            Role::Overflow => "overflow",
-        }
-    }
-}
 
 /// A usable account (not cooling, not disabled, not yet tried for this request) as the
 /// strategy sees it.
@@ -193,19 +169,6 @@ mod tests {
 
     fn run(strategy: Strategy, cs: &[Candidate]) -> Option<usize> {
         choose(&strategy, cs, now(), T, UtcOffset::UTC)
-    }
-
-    #[test]
-    fn a_role_is_shown_as_the_config_spells_it() {
-        for (role, text) in [
-            (Role::Preferred, "preferred"),
-            (Role::Default, "default"),
-            (Role::Overflow, "overflow"),
-        ] {
-            assert_eq!(role.as_str(), text);
-            let read: Role = serde_json::from_value(serde_json::json!(text)).unwrap();
-            assert_eq!(read, role);
-        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The built-in provider table. Ids follow pi's `auth.json` keys.
 
-use super::{AuthScheme, Dialect, OAuthSpec, Provider, Scope};
+use super::{AuthScheme, Dialect, Flavor, OAuthSpec, Provider, Scope};
 
 /// Claude Code's inference calls. Its profile, usage, token, Remote Control and file
 /// calls are bound to its own login and pass through.
 const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Anthropic,
     paths: &["/v1/messages", "/v1/messages/count_tokens"],
     only: false,
     token_marker: "sk-ant-oat",
@@ -12,6 +13,7 @@ const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
 /// The Codex backend's Responses endpoint (HTTP and WebSocket). The rest of chatgpt.com,
 /// e.g. `/backend-api/wham/accounts/check`, must see the client's own account.
 const CODEX_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Codex,
     paths: &[
         "/backend-api/codex/responses",
         "/backend-api/codex/responses/compact",
@@ -20,6 +22,7 @@ const CODEX_OAUTH: OAuthSpec = OAuthSpec {
     token_marker: "",
 };
 const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Copilot,
     paths: &[
         "/chat/completions",
         "/responses",
@@ -32,6 +35,7 @@ const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
     token_marker: "",
 };
 const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::GeminiCli,
     paths: &[
         "/v1internal:generateContent",
         "/v1internal:streamGenerateContent",
@@ -68,7 +72,7 @@ const FIREWORKS_PATHS: &[&str] = &["/inference/", "/v1/"];
 const MOONSHOT_PATHS: &[&str] = &["/v1/", "/anthropic/"];
 
 /// How API keys of a built-in provider are scoped.
-enum Keys {
+pub(super) enum Keys {
     /// Paths under these prefixes (empty: the provider takes no keys).
     Under(&'static [&'static str]),
     /// Every path of the host.
@@ -78,7 +82,7 @@ enum Keys {
 }
 
 /// id, hosts, how the key travels, error dialect, key scope, subscription logins.
-type Row = (
+pub(super) type Row = (
     &'static str,
     &'static [&'static str],
     AuthScheme,
@@ -95,7 +99,7 @@ const COPILOT_HOSTS: &[&str] = &[
 ];
 
 #[rustfmt::skip]
-const TABLE: [Row; 19] = {
+pub(super) const TABLE: [Row; 19] = {
     use AuthScheme::{Bearer, GoogApiKey, XApiKey};
     use Dialect::{Anthropic, Google, Openai, Openrouter};
     use Keys::{AccountPath, Everywhere, Under};

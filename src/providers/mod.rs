@@ -5,6 +5,7 @@
 mod auth;
 mod builtin;
 mod classify;
+mod flavor;
 mod reset;
 mod shape;
 mod stream_error;
@@ -12,6 +13,7 @@ mod stream_error;
 pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::builtin;
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
+pub use flavor::Flavor;
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
 pub use shape::{error_response_body, ErrorKind};
@@ -71,6 +73,9 @@ impl Kind {
 /// How a provider takes subscription (OAuth) accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthSpec {
+    /// The login family its accounts sign in with: the one place that says which
+    /// providers take subscription logins.
+    pub flavor: Flavor,
     /// The inference paths where an OAuth account's token replaces the client's. Every
     /// other path (profile, usage, account checks, file uploads) keeps the client's own
     /// login, because clients check those answers against it.

@@ -33,6 +33,7 @@ mod persist;
 mod plain_http;
 mod proxy;
 mod reload;
+mod reload_refresh;
 mod response_pins;
 mod restore;
 mod scope;

@@ -17,11 +17,10 @@ use super::{
     OAuthSource, PoolConfig, RawAccount, RawClient, RawConfig, RawPool, RawProvider, Strategy,
     UpstreamConfig, DEFAULT_LISTEN, DEFAULT_SOFT_THRESHOLD,
 };
-use crate::oauth::Flavor;
-use crate::pool::{Role, Schedule};
-use crate::providers::{builtin, AuthScheme, Provider, Registry, Scope};
+use crate::config::ConnectTo;
+use crate::config::{Role, Schedule};
+use crate::providers::{builtin, AuthScheme, Flavor, Provider, Registry, Scope};
 use crate::secret::SecretRef;
-use crate::upstream::ConnectTo;
 use secrecy::SecretString;
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -93,7 +93,7 @@ impl Store {
         else {
             return;
         };
-        let guard = match crate::oauth::lock::acquire(&linked.lock_target(), LOCK_WAIT) {
+        let guard = match crate::file_lock::acquire(&linked.lock_target(), LOCK_WAIT) {
             Ok(g) => g,
             Err(err) => {
                 self.settle_link(name, seq, Err(Failure::io(&linked.path, &err)));

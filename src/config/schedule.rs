@@ -70,7 +70,14 @@ impl fmt::Display for ScheduleError {
 
 impl std::error::Error for ScheduleError {}
 
-const SYNTAX: &str = "write hours then days, like \"9-17 mon-fri\", \"08:30-12:00 sat,sun\", \"22-6 daily\"; several windows separated by \", \"";
+const SYNTAX: &str = concat!(
+    "write hours then days, like \"9-17 mon-fri\", \"08:30-12:00 sat,sun\", ",
+    "\"22-6 daily\"; several windows separated by \", \""
+);
+const HOURS_FIX: &str = concat!(
+    "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, ",
+    "like 9-17, 08:30-17:45 or 22-6 (overnight)"
+);
 
 fn bad(problem: String, fix: impl Into<String>) -> ScheduleError {
     ScheduleError {
@@ -156,90 +163,126 @@ impl FromStr for Schedule {
         if text.is_empty() {
             return Err(bad("the schedule is empty".into(), SYNTAX));
         }
-        let mut windows: Vec<Window> = Vec::new();
-        let mut current: Option<Partial<'_>> = None;
-        // The last window closed by a comma, if it had hours: its hours and day words.
-        let mut closed_with_hours: Option<(&str, String)> = None;
+        let mut reader = Reader::default();
         for w in split_words(text)? {
             match classify(w.text)? {
-                Item::Hours(ranges) => match current.take() {
-                    Some(p) if p.hours.is_empty() => {
-                        let days = p.day_words.join(" ");
-                        return Err(bad(
-                            format!("'{}' comes after the days '{days}'", w.text),
-                            format!("write the hours first: \"{} {days}\"", w.text),
-                        ));
-                    }
-                    Some(p) if p.days.is_none() => {
-                        let prev = p.hour_word;
-                        return Err(bad(
-                            format!("'{prev}' and '{}' are two hour words in a row", w.text),
-                            format!(
-                                "join hours of the same days with a comma (\"{prev},{}\"), or give each its days (\"{prev} mon-fri, {} sat\")",
-                                w.text, w.text
-                            ),
-                        ));
-                    }
-                    prev => {
-                        if let Some(p) = prev {
-                            p.finish(&mut windows);
-                        }
-                        current = Some(Partial {
-                            hours: ranges,
-                            hour_word: w.text,
-                            ..Partial::default()
-                        });
-                    }
-                },
-                Item::Days(days) => match &mut current {
-                    Some(p) => {
-                        *p.days.get_or_insert(0) |= days;
-                        p.day_words.push(w.text);
-                    }
-                    None => {
-                        if let Some((hours, day_words)) = &closed_with_hours {
-                            let same = if day_words.is_empty() {
-                                format!("{hours} {}", w.text)
-                            } else {
-                                format!("{hours} {day_words},{}", w.text)
-                            };
-                            return Err(bad(
-                                format!(
-                                    "'{}' after a comma could be more days for '{hours}' or whole days of its own",
-                                    w.text
-                                ),
-                                format!(
-                                    "for the same hours join the days without a space (\"{same}\"); for whole days write \"0-24 {}\" or put the days-only window first",
-                                    w.text
-                                ),
-                            ));
-                        }
-                        current = Some(Partial {
-                            days: Some(days),
-                            day_words: vec![w.text],
-                            ..Partial::default()
-                        });
-                    }
-                },
+                Item::Hours(ranges) => reader.hours(w.text, ranges)?,
+                Item::Days(days) => reader.days(w.text, days)?,
             }
-            closed_with_hours = None;
+            reader.closed_with_hours = None;
             if w.comma_after {
-                if let Some(p) = current.take() {
-                    if !p.hours.is_empty() {
-                        closed_with_hours = Some((p.hour_word, p.day_words.join(",")));
-                    }
-                    p.finish(&mut windows);
-                }
+                reader.close();
             }
         }
-        if let Some(p) = current.take() {
-            p.finish(&mut windows);
+        if let Some(p) = reader.current.take() {
+            p.finish(&mut reader.windows);
         }
         Ok(Schedule {
             text: text.to_string(),
-            windows,
+            windows: reader.windows,
         })
     }
+}
+
+/// The schedule read so far, word by word.
+#[derive(Default)]
+struct Reader<'a> {
+    windows: Vec<Window>,
+    current: Option<Partial<'a>>,
+    /// The last window closed by a comma, if it had hours: its hours and day words.
+    closed_with_hours: Option<(&'a str, String)>,
+}
+
+impl<'a> Reader<'a> {
+    /// An hour word starts a window, unless the open one has days but no hours, or
+    /// hours but no days yet.
+    fn hours(&mut self, word: &'a str, ranges: Vec<(u16, u16)>) -> Result<(), ScheduleError> {
+        match self.current.take() {
+            Some(p) if p.hours.is_empty() => Err(hours_after_days(word, &p)),
+            Some(p) if p.days.is_none() => Err(two_hour_words(p.hour_word, word)),
+            prev => {
+                if let Some(p) = prev {
+                    p.finish(&mut self.windows);
+                }
+                self.current = Some(Partial {
+                    hours: ranges,
+                    hour_word: word,
+                    ..Partial::default()
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// A day word adds to the open window, or starts a days-only one (not right after a
+    /// window with hours closed by a comma).
+    fn days(&mut self, word: &'a str, days: u8) -> Result<(), ScheduleError> {
+        if let Some(p) = &mut self.current {
+            *p.days.get_or_insert(0) |= days;
+            p.day_words.push(word);
+            return Ok(());
+        }
+        if let Some((hours, day_words)) = &self.closed_with_hours {
+            return Err(days_after_hours(word, hours, day_words));
+        }
+        self.current = Some(Partial {
+            days: Some(days),
+            day_words: vec![word],
+            ..Partial::default()
+        });
+        Ok(())
+    }
+
+    /// A comma after a word closes the open window.
+    fn close(&mut self) {
+        if let Some(p) = self.current.take() {
+            if !p.hours.is_empty() {
+                self.closed_with_hours = Some((p.hour_word, p.day_words.join(",")));
+            }
+            p.finish(&mut self.windows);
+        }
+    }
+}
+
+fn hours_after_days(word: &str, p: &Partial<'_>) -> ScheduleError {
+    let days = p.day_words.join(" ");
+    bad(
+        format!("'{word}' comes after the days '{days}'"),
+        format!("write the hours first: \"{word} {days}\""),
+    )
+}
+
+fn two_hour_words(prev: &str, word: &str) -> ScheduleError {
+    bad(
+        format!("'{prev}' and '{word}' are two hour words in a row"),
+        format!(
+            concat!(
+                "join hours of the same days with a comma (\"{prev},{word}\"), ",
+                "or give each its days (\"{prev} mon-fri, {word} sat\")"
+            ),
+            prev = prev,
+            word = word
+        ),
+    )
+}
+
+fn days_after_hours(word: &str, hours: &str, day_words: &str) -> ScheduleError {
+    let same = if day_words.is_empty() {
+        format!("{hours} {word}")
+    } else {
+        format!("{hours} {day_words},{word}")
+    };
+    bad(
+        format!("'{word}' after a comma could be more days for '{hours}' or whole days of its own"),
+        format!(
+            concat!(
+                "for the same hours join the days without a space (\"{same}\"); ",
+                "for whole days write \"0-24 {word}\" or put the days-only window first"
+            ),
+            same = same,
+            word = word
+        ),
+    )
 }
 
 /// Splits on whitespace; a comma at the end of a word (or standing alone) separates
@@ -317,7 +360,7 @@ fn classify(word: &str) -> Result<Item, ScheduleError> {
 
 /// `9-17`, `08:30-17:45`, `22-6` → minutes since midnight; `end` may be 24:00.
 fn range(item: &str) -> Result<(u16, u16), ScheduleError> {
-    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let fix = HOURS_FIX;
     let Some((a, b)) = item.split_once('-') else {
         return Err(bad(format!("'{item}' is not a range of hours"), fix));
     };
@@ -336,7 +379,7 @@ fn range(item: &str) -> Result<(u16, u16), ScheduleError> {
 }
 
 fn time_of_day(t: &str, item: &str, is_end: bool) -> Result<u16, ScheduleError> {
-    let fix = "write hours as H-H or HH:MM-HH:MM on a 24-hour clock, like 9-17, 08:30-17:45 or 22-6 (overnight)";
+    let fix = HOURS_FIX;
     let (h, m) = match t.split_once(':') {
         Some((h, m)) if m.len() == 2 => (h, m),
         Some(_) => return Err(bad(format!("'{t}' in '{item}' is not a time"), fix)),
@@ -397,7 +440,10 @@ fn day(name: &str, item: &str) -> Result<u8, ScheduleError> {
             };
             bad(
                 what,
-                "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; lists like sat,sun; or daily",
+                concat!(
+                    "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; ",
+                    "lists like sat,sun; or daily"
+                ),
             )
         })
 }
