@@ -122,8 +122,8 @@ struct Exchange<'a> {
     first_pool: Arc<Pool>,
     /// The pool picked from now: the first, or a fallback.
     pool: Arc<Pool>,
-    /// The pools entered so far, the first one first.
-    visited: Vec<String>,
+    /// The pools entered so far, as indices into `live.pools.all`, the first one first.
+    visited: Vec<usize>,
     /// How long the request has been held for an account to free.
     held: Duration,
     /// The accounts of `pool` picked already (by index).

@@ -65,7 +65,7 @@ impl<'a> Exchange<'a> {
             client_upgrade,
             affinity,
             first_pool: pool.clone(),
-            visited: vec![pool.name.clone()],
+            visited: vec![pool.index],
             tried: Vec::with_capacity(pool.members.len()),
             pool,
             held: Duration::ZERO,

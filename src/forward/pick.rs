@@ -28,7 +28,7 @@ impl Exchange<'_> {
             "every account is limited; continuing in pool '{}'",
             next.name
         );
-        self.visited.push(next.name.clone());
+        self.visited.push(next.index);
         self.pool = next;
         self.tried.clear();
     }

@@ -37,21 +37,22 @@ pub(super) fn pinned_elsewhere(
 /// The next pool of the fallback chain not yet visited that can serve the request: the
 /// first pool's fallbacks in order, then theirs (breadth first). A pool the client may
 /// not use (a password guards it) is never a fallback. The chain is walked by the
-/// indices resolved when `pools` were built; `visited` holds the names of the pools
+/// indices resolved when `pools` were built; `visited` holds the indices of the pools
 /// tried so far, the first pool's first.
 pub(super) fn next_fallback(
     pools: &crate::pool::Pools,
-    visited: &[String],
+    visited: &[usize],
     kind: Option<crate::providers::Kind>,
     path: &str,
     may_use: impl Fn(&str) -> bool,
 ) -> Option<Arc<Pool>> {
     visited
         .iter()
-        .filter_map(|v| pools.by_name(v))
+        .filter_map(|&v| pools.all.get(v))
         .flat_map(|p| p.fallback.iter())
+        .filter(|i| !visited.contains(i))
         .filter_map(|&i| pools.all.get(i))
-        .filter(|p| !visited.contains(&p.name) && may_use(&p.name))
+        .filter(|p| may_use(&p.name))
         .find(|p| p.serves(kind, path))
         .cloned()
 }

@@ -331,7 +331,8 @@ fn fallback_pools_go_in_order_skip_visited_and_guarded_ones() {
     let p = chain();
     let path = "/v1/chat/completions";
     let next = |visited: &[&str], may: &dyn Fn(&str) -> bool| {
-        let visited: Vec<String> = visited.iter().map(|v| v.to_string()).collect();
+        let index = |name: &&str| p.by_name(name).expect("a pool of the chain").index;
+        let visited: Vec<usize> = visited.iter().map(index).collect();
         next_fallback(&p, &visited, None, path, may).map(|p| p.name.clone())
     };
     assert_eq!(next(&["work"], &|_| true).as_deref(), Some("personal"));

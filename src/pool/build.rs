@@ -73,8 +73,8 @@ impl Pools {
             changes,
             ..Pools::default()
         };
-        for p in &config.pools {
-            let pool = Arc::new(pool(p, config, &accounts));
+        for (index, p) in config.pools.iter().enumerate() {
+            let pool = Arc::new(pool(p, index, config, &accounts));
             pools
                 .by_provider
                 .entry(p.provider.clone())
@@ -146,7 +146,12 @@ fn credential(
 /// One configured pool over the accounts just built. Its fallbacks become indices into
 /// [`Pools::all`] (which follows the config's order), so a request walks them without
 /// looking names up; validation has refused a fallback that names no pool.
-fn pool(p: &PoolConfig, config: &Config, accounts: &HashMap<&str, Arc<Account>>) -> Pool {
+fn pool(
+    p: &PoolConfig,
+    index: usize,
+    config: &Config,
+    accounts: &HashMap<&str, Arc<Account>>,
+) -> Pool {
     let fallback = p
         .fallback
         .iter()
@@ -169,6 +174,7 @@ fn pool(p: &PoolConfig, config: &Config, accounts: &HashMap<&str, Arc<Account>>)
         soft_threshold: p.soft_threshold,
         mix_kinds: p.mix_kinds,
         fallback,
+        index,
         hold_max: p.hold_max,
         members: p
             .accounts

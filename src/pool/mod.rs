@@ -30,6 +30,9 @@ pub struct Pool {
     /// Pools to continue in when every account here is limited, in order: indices into
     /// the [`Pools::all`] these pools were built into.
     pub fallback: Vec<usize>,
+    /// This pool's own place in [`Pools::all`], so a request names the pools it has
+    /// visited by index.
+    pub index: usize,
     /// Hold a request up to this long for an account to free, instead of a 429.
     pub hold_max: Option<Duration>,
     pub members: Vec<Arc<Account>>,
