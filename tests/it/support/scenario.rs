@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use keypool::pool::ManualClock;
 
@@ -20,8 +21,8 @@ use super::ca::TestCa;
 use super::fake::{Behaviour, FakeProvider};
 use super::fault::proxy::Settings;
 use super::fault::FaultServer;
-use super::guard::CLIENT_TIMEOUT;
-use super::keypool::{key_account, write, Harness, Keypool, KeypoolBuilder};
+use super::guard::{Within, CLIENT_TIMEOUT};
+use super::keypool::{key_account, status_json, write, Harness, Keypool, KeypoolBuilder};
 use super::oauth::FakeOAuth;
 
 pub struct Scenario {
@@ -256,13 +257,18 @@ impl Scenario {
     }
 
     /// The real binary: the config is written to `home/config.toml` and `keypool serve`
-    /// runs on it (see [`Spawned`]). `adjust` adds to the command (a log filter, …).
-    pub fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command)) -> Spawned {
+    /// runs on it (see [`Spawned`]); returns once its banner names the address.
+    /// `adjust` adds to the command (a log filter, …) and is given the home.
+    pub async fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command, &Path)) -> Spawned {
         let cfg = self.write_config();
         let (home, fixtures) = self.take_builder().into_dirs();
         let mut cmd = keypool_with(home.path(), &cfg);
-        adjust(&mut cmd);
-        let served = Served::start(cmd);
+        adjust(&mut cmd, home.path());
+        // Served waits for the banner with its own patience; this bound only backs it up.
+        let served = tokio::task::spawn_blocking(move || Served::start(cmd))
+            .within_for(Duration::from_secs(40), "keypool serve's banner")
+            .await
+            .unwrap();
         Spawned {
             served,
             home,
@@ -271,8 +277,8 @@ impl Scenario {
     }
 
     /// [`Scenario::spawn_with`] with the command as it is.
-    pub fn spawn(&mut self) -> Spawned {
-        self.spawn_with(|_| {})
+    pub async fn spawn(&mut self) -> Spawned {
+        self.spawn_with(|_, _| {}).await
     }
 
     /// Gives the builder the text before `[upstream]` as it stands now.
@@ -313,9 +319,31 @@ impl Spawned {
         self.served.addr.parse().expect("the banner's address")
     }
 
+    /// The CA keypool made in its home (what a client trusts).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("certs/ca.pem")).unwrap()
+    }
+
+    /// `GET /_keypool/status` as JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        status_json(self.addr()).await
+    }
+
+    /// SIGTERM; then the exit code and the whole log. The home outlives the exit (keypool
+    /// saves its state on the way out).
+    pub async fn stop(self) -> (Option<i32>, String) {
+        let Spawned { served, home, .. } = self;
+        let ended = tokio::task::spawn_blocking(move || served.stop())
+            .within("keypool serve to exit on SIGTERM")
+            .await
+            .unwrap();
+        drop(home);
+        ended
+    }
+
     /// reqwest through the binary, trusting only its CA.
     pub fn client(&self) -> reqwest::Client {
-        let ca = std::fs::read(self.home.path().join("certs/ca.pem")).unwrap();
+        let ca = self.ca_pem().into_bytes();
         reqwest::Client::builder()
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)
