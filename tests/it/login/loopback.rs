@@ -6,19 +6,19 @@
 
 use super::{
     blocks, browser_get, callback_target, code_grants, free_port, loopback_login, mode,
-    stored_block, stored_secrets, wait_for_file, Machine,
+    stored_block, stored_secrets, wait_for_file,
 };
 use crate::support;
 use crate::support::guard::Within;
 use crate::support::oauth::pkce_challenge;
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     // A `$BROWSER` that records what it was asked to open.
@@ -119,9 +119,8 @@ async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_code_bound_to_another_challenge_fails_the_login_and_writes_nothing() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
@@ -156,9 +155,8 @@ async fn a_code_bound_to_another_challenge_fails_the_login_and_writes_nothing() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_callback_with_the_wrong_state_is_refused_and_the_right_one_still_completes() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
@@ -197,9 +195,8 @@ async fn a_callback_with_the_wrong_state_is_refused_and_the_right_one_still_comp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_providers_refusal_ends_the_login_only_with_this_logins_state() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let port = free_port();
     let port_arg = port.to_string();
     let mut login = m.login(
@@ -240,9 +237,8 @@ async fn the_providers_refusal_ends_the_login_only_with_this_logins_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_does_not_hold_up_the_callback() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
@@ -265,9 +261,8 @@ async fn an_idle_connection_does_not_hold_up_the_callback() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_loopback_login_uses_the_auth_callback_path() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let bob = fake.identity(Flavor::Codex, "bob");
     let ended = loopback_login(&m, &fake, "openai-codex", &bob, &[]).await;
     assert_eq!(ended.code, Some(0), "{}", ended.output());

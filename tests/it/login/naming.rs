@@ -3,14 +3,14 @@
 //! or device step; a second login of the same person replaces the tokens of the same
 //! account, found by name or by account id, and leaves the config as it was.
 
-use super::{blocks, free_port, loopback_login, stored_block, stored_secrets, Machine};
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use super::{blocks, free_port, loopback_login, stored_block, stored_secrets};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_name_that_cannot_take_the_login_is_refused_before_the_browser() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     std::fs::create_dir_all(m.keypool_home()).unwrap();
     let config = "[[accounts]]\nname = \"work\"\nprovider = \"anthropic\"\napi_key = \"sk-ant-api03-SECRET\"\n";
     std::fs::write(m.config_path(), config).unwrap();
@@ -41,9 +41,8 @@ async fn a_name_that_cannot_take_the_login_is_refused_before_the_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logging_in_again_replaces_the_tokens_and_adds_no_block() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
 
     let first = loopback_login(&m, &fake, "anthropic", &alice, &["--name", "work"]).await;

@@ -2,16 +2,16 @@
 //! `code#state` (a state from another attempt is refused before any exchange) and
 //! Codex's whole redirect address, with the identity read from the ID token.
 
-use super::{blocks, code_grants, free_port, stored_block, stored_secrets, Machine};
+use super::{blocks, code_grants, free_port, stored_block, stored_secrets};
 use crate::support;
 use crate::support::oauth::pkce_challenge;
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
 
     // A code pasted from another login attempt is refused before any exchange.
@@ -62,9 +62,8 @@ async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_without_a_browser_takes_the_pasted_redirect_and_reads_the_jwt() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let bob = fake.identity(Flavor::Codex, "bob");
     let port = free_port();
     let mut login = m.login(

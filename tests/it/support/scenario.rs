@@ -23,6 +23,7 @@ use super::fault::proxy::Settings;
 use super::fault::FaultServer;
 use super::guard::{Within, CLIENT_TIMEOUT};
 use super::keypool::{key_account, status_json, write, Harness, Keypool, KeypoolBuilder};
+use super::login::Machine;
 use super::oauth::FakeOAuth;
 
 pub struct Scenario {
@@ -211,6 +212,12 @@ impl Scenario {
             .expect("the scenario has a fake OAuth server")
     }
 
+    /// A throwaway machine trusting the scenario's CA, for `keypool login` (see
+    /// [`Machine`]); its keypool directory is its own, not the scenario's home.
+    pub fn login_machine(&self) -> Machine {
+        Machine::new(&self.ca)
+    }
+
     pub fn home(&self) -> &Path {
         self.builder().home()
     }
@@ -332,13 +339,18 @@ impl Spawned {
     /// SIGTERM; then the exit code and the whole log. The home outlives the exit (keypool
     /// saves its state on the way out).
     pub async fn stop(self) -> (Option<i32>, String) {
+        let (code, log, _home) = self.stop_keeping_home().await;
+        (code, log)
+    }
+
+    /// [`Spawned::stop`], the home handed back to read what keypool left in it.
+    pub async fn stop_keeping_home(self) -> (Option<i32>, String, tempfile::TempDir) {
         let Spawned { served, home, .. } = self;
-        let ended = tokio::task::spawn_blocking(move || served.stop())
+        let (code, log) = tokio::task::spawn_blocking(move || served.stop())
             .within("keypool serve to exit on SIGTERM")
             .await
             .unwrap();
-        drop(home);
-        ended
+        (code, log, home)
     }
 
     /// reqwest through the binary, trusting only its CA.
