@@ -20,7 +20,7 @@ async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
         DeviceAnswer::Pending,
         DeviceAnswer::Grant,
     ]);
-    let mut login = m.login(&fake, &["github-copilot"], "true");
+    let mut login = m.login(fake, &["github-copilot"], "true");
     let shown = login
         .read_until(|l| l.starts_with("Open ").then(|| l.to_string()))
         .await;
@@ -86,7 +86,7 @@ async fn copilot_on_an_enterprise_server_asks_that_server_and_remembers_it() {
         "--name",
         "ghe",
     ];
-    let mut login = m.login(&fake, &args, "true");
+    let mut login = m.login(fake, &args, "true");
     let shown = login
         .read_until(|l| l.starts_with("Open ").then(|| l.to_string()))
         .await;
@@ -124,7 +124,7 @@ async fn a_device_login_denied_in_the_browser_fails_and_writes_nothing() {
     let s = Scenario::new().oauth().await;
     let (fake, m) = (s.oauth_server(), s.login_machine());
     fake.device_script(vec![DeviceAnswer::Pending, DeviceAnswer::Denied]);
-    let ended = m.login(&fake, &["github-copilot"], "true").end().await;
+    let ended = m.login(fake, &["github-copilot"], "true").end().await;
     assert_eq!(ended.code, Some(1), "{}", ended.output());
     assert!(
         ended
