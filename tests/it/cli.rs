@@ -2,16 +2,11 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 use support::binary::keypool;
-use support::fake::{Behaviour, FakeProvider};
-use support::guard::{wait_child, OutputWithin, WAIT};
-use support::keypool::{config_text, write};
-use support::TestCa;
+use support::guard::OutputWithin;
+use support::keypool::write;
+use support::scenario::Scenario;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -154,63 +149,6 @@ fn first_run_writes_an_example_config_and_run_passes_the_exit_code_through() {
     assert!(text.contains("sudo") && text.contains("ca.pem"), "{text}");
 }
 
-/// A running `keypool serve` with its stderr captured line by line.
-struct Serve {
-    child: std::process::Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
-    /// Everything logged before the banner.
-    early: Vec<String>,
-}
-
-impl Serve {
-    fn start(home: &Path, cfg: &Path) -> Serve {
-        let mut child = keypool(home)
-            .env("KEYPOOL_LOG", "debug")
-            .arg("--config")
-            .arg(cfg)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no banner; stderr: {seen:#?}"));
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.trim().to_string();
-            }
-            seen.push(line);
-        };
-        Serve {
-            child,
-            addr,
-            lines: rx,
-            early: seen,
-        }
-    }
-
-    /// SIGTERM, then the exit code and everything logged.
-    fn stop(mut self) -> (Option<i32>, String) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = wait_child(&mut self.child, WAIT, "keypool serve to exit after SIGTERM");
-        let mut log = std::mem::take(&mut self.early);
-        log.extend(self.lines.iter());
-        (status.code(), log.join("\n"))
-    }
-}
-
 fn curl(args: &[&str]) -> String {
     let out = Command::new("curl")
         .args(["-sS", "-D", "-", "--max-time", "30"])
@@ -227,21 +165,11 @@ fn curl(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn curl_through_keypool_serve_rotates_and_no_secret_reaches_the_debug_log() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(
-        &ca,
-        &["api.openai.com", "generativelanguage.googleapis.com"],
-    )
-    .await;
-    fake.set(
-        "sk-live-LIMITED-0001",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        },
-    );
-    fake.set("sk-live-GOOD-0002", Behaviour::Ok);
-    fake.set("AIza-live-GOOGLE-0003", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com", "generativelanguage.googleapis.com"])
+        .await
+        .limited("sk-live-LIMITED-0001", 30)
+        .ok(&["sk-live-GOOD-0002", "AIza-live-GOOGLE-0003"]);
     std::env::set_var("KEYPOOL_TEST_GOOGLE_KEY", "AIza-live-GOOGLE-0003");
     let accounts = r#"
 [[accounts]]
@@ -261,19 +189,15 @@ name = "broken"
 provider = "openai"
 api_key = "!echo vault is locked >&2; exit 3"
 "#;
-    let cfg = write(
-        home.path(),
-        "config.toml",
-        &config_text(accounts, fake.addr(), &ca.write_pem(home.path())),
-    );
-    let serve = tokio::task::spawn_blocking({
-        let (h, c) = (home.path().to_path_buf(), cfg.clone());
-        move || Serve::start(&h, &c)
-    })
-    .await
-    .unwrap();
-    let proxy = format!("http://{}", serve.addr);
-    let cacert = home.path().join("certs/ca.pem").display().to_string();
+    s = s.accounts(accounts);
+    let serve = s
+        .spawn_with(|c, _| {
+            c.env("KEYPOOL_LOG", "debug");
+        })
+        .await;
+    let fake = s.fake();
+    let proxy = format!("http://{}", serve.addr());
+    let cacert = serve.home.path().join("certs/ca.pem").display().to_string();
 
     let out = tokio::task::spawn_blocking({
         let (proxy, cacert) = (proxy.clone(), cacert.clone());
@@ -314,9 +238,7 @@ api_key = "!echo vault is locked >&2; exit 3"
         ]
     );
 
-    let (code, log) = tokio::task::spawn_blocking(move || serve.stop())
-        .await
-        .unwrap();
+    let (code, log) = serve.stop().await;
     assert_eq!(code, Some(0), "SIGTERM is a clean exit; log:\n{log}");
     assert!(
         log.contains("status=200"),
@@ -344,19 +266,20 @@ api_key = "!echo vault is locked >&2; exit 3"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keypool_run_starts_a_proxy_for_curl_when_none_is_running() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-run-1", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
+    let s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-run-1"]);
+    let (fake, home) = (s.fake(), s.home());
     let accounts = "[[accounts]]\nname = \"r\"\nprovider = \"openai\"\napi_key = \"sk-run-1\"\n";
+    // The test hooks are flags this time, so the config has no [upstream] of the scenario's.
     let cfg = write(
-        home.path(),
+        home,
         "config.toml",
         &format!("listen = \"127.0.0.1:0\"\n{accounts}"),
     );
-    let test_ca = ca.write_pem(home.path());
-    let mut cmd = keypool(home.path());
-    // The test hooks as flags this time, not config.
+    let test_ca = home.join("test-ca.pem");
+    let mut cmd = keypool(home);
     let connect_to = format!("api.openai.com:443:127.0.0.1:{}", fake.addr().port());
     cmd.arg("--config")
         .arg(&cfg)

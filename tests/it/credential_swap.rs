@@ -8,9 +8,10 @@ use support::scenario::Scenario;
 
 use http::HeaderMap;
 use serde_json::json;
+use std::time::Duration;
 use support::guard::Within;
-use support::keypool::{key_account, Keypool};
-use support::{every_host, FakeOAuth, FakeProvider, Flavor, TestCa};
+use support::keypool::key_account;
+use support::{every_host, Flavor};
 
 const CLIENT_KEY: &str = "sk-client-own-x-api-key-1f2e3d";
 const CLIENT_BEARER: &str = "sk-ant-oat01-client-own-bearer-9a8b7c";
@@ -64,26 +65,12 @@ async fn a_key_account_sends_only_its_bearer_token() {
 
 #[tokio::test]
 async fn a_subscription_account_sends_only_its_access_token() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let id = oauth.identity(Flavor::Anthropic, "max");
-    let grant = oauth.grant(&id);
-    let expires_at_ms = grant.expires_at_ms();
-    let b = Keypool::builder(&ca)
-        .accounts("[[accounts]]\nname = \"max\"\nprovider = \"anthropic\"\noauth = \"stored\"\n")
-        .upstream(fake.addr())
-        .connect_to(oauth.connect_to());
-    let creds = json!({"version": 1, "accounts": {"max": {
-        "provider": "anthropic",
-        "access_token": grant.access,
-        "refresh_token": grant.refresh,
-        "expires_at": expires_at_ms,
-        "account_id": id.account_id,
-        "email": id.email,
-    }}});
-    b.home_file("credentials.json", &creds.to_string());
-    let kp = b.start().await;
+    let mut s = Scenario::new().provider(&every_host()).await.oauth().await;
+    let id = s.oauth_server().identity(Flavor::Anthropic, "max");
+    // Stored with the fake's own lifetime for an Anthropic token, as a login saves it.
+    let grant = s.stored_login("max", "anthropic", &id, Duration::from_secs(8 * 3600));
+    let kp = s.start().await;
+    let fake = s.fake();
     // Claude Code with a subscription sends its own Bearer token; an ANTHROPIC_API_KEY
     // left in the environment adds an x-api-key.
     let r = kp

@@ -11,11 +11,11 @@ use crate::support;
 
 use keypool::bounds::{MAX_COOLDOWN, MAX_HORIZON};
 use keypool::pool::{Clock, Health, ManualClock};
-use keypool::Config;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::guard::{Within, CLIENT_TIMEOUT};
-use support::keypool::{config_text_with, Keypool};
+use support::keypool::Keypool;
+use support::scenario::{Scenario, Spawned};
 use support::{Behaviour, FakeProvider, TestCa};
 
 /// Absurd numbers as a server may write them.
@@ -401,104 +401,31 @@ async fn every_reset_field_with_absurd_values_is_clamped_and_the_pool_keeps_serv
 
 // ---- the real binary ----
 
-/// `keypool serve` on port 0 with `config`; the address it listens on, and its stderr
-/// lines up to that point.
-struct Binary {
-    child: tokio::process::Child,
-    addr: std::net::SocketAddr,
-    early_stderr: Vec<String>,
-    home: std::path::PathBuf,
-}
-
-async fn spawn_binary(home: &std::path::Path, config: &std::path::Path) -> Binary {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
-        .env_clear()
-        .env("KEYPOOL_HOME", home)
-        .env("HOME", home)
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .kill_on_drop(true)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut early = Vec::new();
-    let addr = guarded("keypool start", async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("keypool exited before listening");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                early.push(line.clone());
-                return rest.trim().parse().unwrap();
-            }
-            early.push(line);
-        }
+/// `keypool serve` with nothing of the test's environment: only its home, which is also
+/// `HOME` (no client's credential files of the machine the tests run on).
+async fn spawn_binary(s: &mut Scenario) -> Spawned {
+    s.spawn_with(|c, home| {
+        c.env_clear().env("KEYPOOL_HOME", home).env("HOME", home);
     })
-    .await;
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Binary {
-        child,
-        addr,
-        early_stderr: early,
-        home: home.to_path_buf(),
-    }
+    .await
 }
 
-impl Binary {
-    fn client(&self) -> reqwest::Client {
-        let pem = std::fs::read_to_string(self.home.join("certs/ca.pem")).unwrap();
-        reqwest::Client::builder()
-            .proxy(reqwest::Proxy::all(format!("http://{}", self.addr)).unwrap())
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
-            .timeout(CLIENT_TIMEOUT)
-            .build()
-            .unwrap()
-    }
-
-    async fn status(&self) -> serde_json::Value {
-        guarded("status", support::keypool::status_json(self.addr)).await
-    }
-
-    async fn sigterm_exits_0(mut self) {
-        let pid = self.child.id().unwrap() as i32;
-        // SAFETY: a signal to our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let status = guarded("exit after SIGTERM", self.child.wait())
-            .await
-            .unwrap();
-        assert_eq!(status.code(), Some(0), "SIGTERM must exit 0: {status:?}");
-    }
-}
-
-fn write_config(
-    home: &std::path::Path,
-    accounts: &str,
-    fake: &FakeProvider,
-    ca: &TestCa,
-) -> std::path::PathBuf {
-    let ca_file = ca.write_pem(home);
-    let text = config_text_with(accounts, 0, Some(fake.addr()), &[], &ca_file);
-    Config::parse(&text, std::path::Path::new("check.toml")).expect("a valid test config");
-    support::keypool::write(home, "config.toml", &text)
+/// SIGTERM must exit 0.
+async fn sigterm_exits_0(kp: Spawned) {
+    let (code, log) = kp.stop().await;
+    assert_eq!(code, Some(0), "SIGTERM must exit 0:\n{log}");
 }
 
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let home = tempfile::tempdir().unwrap();
-    let accounts = Api::OpenAi.accounts(0);
-    let cfg = write_config(home.path(), &accounts, &fake, &ca);
-    fake.set("key-openai-good", Behaviour::Ok);
-    let kp = spawn_binary(home.path(), &cfg).await;
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .accounts(&Api::OpenAi.accounts(0))
+        .ok(&["key-openai-good"]);
+    let kp = spawn_binary(&mut s).await;
+    let fake = s.fake();
     let client = kp.client();
     // Several of each: the reported failure needed a few panics to poison the pool.
     for _round in 0..3 {
@@ -517,11 +444,11 @@ async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
         .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap();
-    let r = guarded("GET /", page.get(format!("http://{}/", kp.addr)).send())
+    let r = guarded("GET /", page.get(format!("http://{}/", kp.addr())).send())
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let status = kp.status().await;
+    let status = guarded("status", kp.status()).await;
     let now = keypool::persist::epoch_secs(SystemTime::now());
     for a in status["pools"][0]["accounts"].as_array().unwrap() {
         if let Some(until) = a["until"].as_u64() {
@@ -533,23 +460,20 @@ async fn the_binary_survives_hostile_answers_and_exits_0_on_sigterm() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "openai-good");
-    kp.sigterm_exits_0().await;
+    sigterm_exits_0(kp).await;
 }
 
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_starts_on_a_state_file_full_of_absurd_values() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    for k in ["sk-a", "sk-b", "sk-c", "sk-d"] {
-        fake.set(k, Behaviour::Ok);
-    }
-    let home = tempfile::tempdir().unwrap();
-    let accounts: String = ["a", "b", "c", "d"]
-        .iter()
-        .map(|n| support::keypool::key_account(n, "openai", &format!("sk-{n}")))
-        .collect();
-    let cfg = write_config(home.path(), &accounts, &fake, &ca);
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a", "sk-b", "sk-c", "sk-d"])
+        .keys(
+            "openai",
+            &[("a", "sk-a"), ("b", "sk-b"), ("c", "sk-c"), ("d", "sk-d")],
+        );
     let fp = keypool::persist::fingerprint;
     let now = keypool::persist::epoch_secs(SystemTime::now());
     let key = format!("codex:{}", "ab".repeat(16));
@@ -569,10 +493,10 @@ async fn the_binary_starts_on_a_state_file_full_of_absurd_values() {
         now + 3600,
         fp("sk-d"),
     );
-    std::fs::write(home.path().join("state.json"), state).unwrap();
+    s.home_file("state.json", &state);
 
-    let kp = spawn_binary(home.path(), &cfg).await;
-    let log = kp.early_stderr.join("\n");
+    let kp = spawn_binary(&mut s).await;
+    let log = kp.served.log.join("\n");
     for field in [
         "accounts.\"a\".until",
         "accounts.\"c\".quota[0].resets_at",
@@ -585,7 +509,7 @@ async fn the_binary_starts_on_a_state_file_full_of_absurd_values() {
             "no warning naming {field}:\n{log}"
         );
     }
-    let status = kp.status().await;
+    let status = guarded("status", kp.status()).await;
     let accts = status["pools"][0]["accounts"].as_array().unwrap();
     let by = |n: &str| accts.iter().find(|a| a["name"] == n).unwrap().clone();
     assert_eq!(by("a")["state"], "ok", "the absurd cooldown was dropped");
@@ -608,5 +532,5 @@ async fn the_binary_starts_on_a_state_file_full_of_absurd_values() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_ne!(r.headers()["x-keypool-account"], "b");
-    kp.sigterm_exits_0().await;
+    sigterm_exits_0(kp).await;
 }

@@ -215,7 +215,7 @@ async fn the_listening_port_survives_seeded_garbage_and_still_serves_after_every
         .limits("handshake_timeout = \"1s\"")
         .connect_to([every_port])
         .upstream_toml("read_timeout = \"2s\"");
-    let (mut p, home) = Process::spawn(&mut s, "info", None);
+    let (mut p, home) = Process::spawn(&mut s, "info", None).await;
     let addr = p.addr;
     let ca_pem = Arc::new(std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap());
     let hello = client_hello();

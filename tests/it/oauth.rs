@@ -7,72 +7,25 @@ use crate::support;
 mod linked;
 mod requests;
 
-use keypool::pool::{Clock, ManualClock};
+use keypool::pool::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use support::guard::Within;
-use support::keypool::{Harness, Keypool, KeypoolBuilder};
-use support::{every_host, Behaviour, FakeOAuth, FakeProvider, Flavor, Grant, Identity, TestCa};
+use support::keypool::Harness;
+use support::scenario::Scenario;
+use support::{every_host, Behaviour, Flavor, Grant, Identity};
 
-pub struct World {
-    pub ca: TestCa,
-    pub fake: FakeProvider,
-    pub oauth: FakeOAuth,
-    pub clock: Arc<ManualClock>,
-}
-
-pub async fn world() -> World {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    World {
-        ca,
-        fake,
-        oauth,
-        clock: Arc::new(ManualClock::new(SystemTime::now())),
-    }
-}
-
-impl World {
-    pub fn builder(&self, accounts: &str) -> KeypoolBuilder {
-        Keypool::builder(&self.ca)
-            .accounts(accounts)
-            .upstream(self.fake.addr())
-            .connect_to(self.oauth.connect_to())
-            .clock(self.clock.clone())
-    }
-
-    pub fn ms_from_now(&self, d: Duration) -> u64 {
-        (self.clock.now() + d)
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    }
+/// Every provider host faked, the fake OAuth server beside them, keypool on a manual
+/// clock: what each subscription test starts from.
+pub async fn world() -> Scenario {
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let s = Scenario::new().provider(&every_host()).await;
+    s.oauth().await.clock(clock)
 }
 
 pub fn stored(name: &str, provider: &str) -> String {
     format!("[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\noauth = \"stored\"\n")
-}
-
-/// A `credentials.json` entry for `grant`, expiring `expires_at_ms`.
-pub fn entry(provider: &str, g: &Grant, expires_at_ms: u64, id: &Identity) -> Value {
-    json!({
-        "provider": provider,
-        "access_token": g.access,
-        "refresh_token": g.refresh,
-        "expires_at": expires_at_ms,
-        "account_id": id.account_id,
-        "email": id.email,
-    })
-}
-
-pub fn credentials(entries: &[(&str, Value)]) -> String {
-    let accounts: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(n, e)| (n.to_string(), e.clone()))
-        .collect();
-    json!({"version": 1, "accounts": accounts}).to_string()
 }
 
 pub fn read_json(path: &std::path::Path) -> Value {
@@ -104,40 +57,35 @@ pub async fn claude_message_with(kp: &Harness, body: String) -> reqwest::Respons
         .unwrap()
 }
 
+/// Stored Anthropic logins, one per name, expiring `expires_in` from now.
 async fn anthropic_world(
     names: &[&str],
     expires_in: Duration,
-) -> (World, Vec<(Identity, Grant)>, KeypoolBuilder) {
-    let w = world().await;
-    let mut accounts = String::new();
-    let mut entries = Vec::new();
+) -> (Scenario, Vec<(Identity, Grant)>) {
+    let mut w = world().await;
     let mut grants = Vec::new();
     for n in names {
-        let id = w.oauth.identity(Flavor::Anthropic, n);
-        let g = w.oauth.grant(&id);
-        accounts += &stored(n, "anthropic");
-        entries.push((*n, entry("anthropic", &g, w.ms_from_now(expires_in), &id)));
+        let id = w.oauth_server().identity(Flavor::Anthropic, n);
+        let g = w.stored_login(n, "anthropic", &id, expires_in);
         grants.push((id, g));
     }
-    let b = w.builder(&accounts);
-    b.home_file("credentials.json", &credentials(&entries));
-    (w, grants, b)
+    (w, grants)
 }
 
 #[tokio::test]
 async fn refreshes_before_expiry_and_the_rotation_survives_a_restart() {
-    let (w, grants, b) = anthropic_world(&["max"], Duration::from_secs(600)).await;
+    let (mut w, grants) = anthropic_world(&["max"], Duration::from_secs(600)).await;
     let (_, g1) = &grants[0];
-    let kp = b.start().await;
+    let kp = w.start().await;
 
     let r = claude_message(&kp).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         0,
         "10 minutes left: no refresh"
     );
-    let seen = w.fake.seen().pop().unwrap();
+    let seen = w.fake().seen().pop().unwrap();
     assert_eq!(seen.credential.as_deref(), Some(g1.access.as_str()));
     assert!(seen.headers.get("x-api-key").is_none());
     assert_eq!(
@@ -146,10 +94,10 @@ async fn refreshes_before_expiry_and_the_rotation_survives_a_restart() {
     );
 
     // Within the 5-minute margin: refreshed before use, not after a failure.
-    w.clock.advance(Duration::from_secs(6 * 60));
+    w.manual_clock().advance(Duration::from_secs(6 * 60));
     assert_eq!(claude_message(&kp).await.status(), 200);
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
-    let fresh = w.fake.seen().pop().unwrap().credential.unwrap();
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
+    let fresh = w.fake().seen().pop().unwrap().credential.unwrap();
     assert_ne!(fresh, g1.access);
     let stored = read_json(&kp.home_path("credentials.json"));
     let rt = stored["accounts"]["max"]["refresh_token"].as_str().unwrap();
@@ -159,40 +107,41 @@ async fn refreshes_before_expiry_and_the_rotation_survives_a_restart() {
     let kp = kp.restart().await;
     assert_eq!(claude_message(&kp).await.status(), 200);
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         1,
         "the saved token is used after a restart"
     );
-    assert_eq!(w.fake.seen().pop().unwrap().credential.unwrap(), fresh);
+    assert_eq!(w.fake().seen().pop().unwrap().credential.unwrap(), fresh);
 }
 
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_and_the_request_replayed() {
-    let (w, grants, b) = anthropic_world(&["max"], Duration::from_secs(3 * 3600)).await;
-    let kp = b.start().await;
+    let (mut w, grants) = anthropic_world(&["max"], Duration::from_secs(3 * 3600)).await;
+    let kp = w.start().await;
     // The server is authoritative: the token is refused while it looks valid locally.
-    w.fake.set(&grants[0].1.access, Behaviour::Unauthorized);
+    w.fake().set(&grants[0].1.access, Behaviour::Unauthorized);
     let r = claude_message(&kp).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "max");
     assert_eq!(r.headers()["x-keypool-attempts"], "2");
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
 }
 
 #[tokio::test]
 async fn a_refused_token_whose_refresh_fails_moves_the_request_to_the_next_login() {
-    let (w, grants, b) = anthropic_world(&["a", "b"], Duration::from_secs(3 * 3600)).await;
-    let kp = b.start().await;
+    let (mut w, grants) = anthropic_world(&["a", "b"], Duration::from_secs(3 * 3600)).await;
+    let kp = w.start().await;
     // a's token looks valid locally, the provider refuses it, and its login was signed
     // out elsewhere: the refresh after the 401 fails too.
-    w.fake.set(&grants[0].1.access, Behaviour::Unauthorized);
-    w.oauth.revoke(Flavor::Anthropic, &grants[0].1.refresh);
+    w.fake().set(&grants[0].1.access, Behaviour::Unauthorized);
+    w.oauth_server()
+        .revoke(Flavor::Anthropic, &grants[0].1.refresh);
     let r = claude_message(&kp).await;
     assert_eq!(r.status(), 200, "the buffered body is replayed on b");
     assert_eq!(r.headers()["x-keypool-account"], "b");
     assert_eq!(r.headers()["x-keypool-attempts"], "2");
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         1,
         "only a's failed refresh"
     );
@@ -200,17 +149,11 @@ async fn a_refused_token_whose_refresh_fails_moves_the_request_to_the_next_login
 
 #[tokio::test]
 async fn a_body_too_large_to_replay_gets_the_401_as_is_without_a_refresh() {
-    let w = world().await;
-    let id = w.oauth.identity(Flavor::Anthropic, "max");
-    let g = w.oauth.grant(&id);
-    let expires = w.ms_from_now(Duration::from_secs(3 * 3600));
-    let b = w.builder(&(stored("max", "anthropic") + "[limits]\nreplay_body_mib = 1\n"));
-    b.home_file(
-        "credentials.json",
-        &credentials(&[("max", entry("anthropic", &g, expires, &id))]),
-    );
-    let kp = b.start().await;
-    w.fake.set(&g.access, Behaviour::Unauthorized);
+    let mut w = world().await.limits("replay_body_mib = 1");
+    let id = w.oauth_server().identity(Flavor::Anthropic, "max");
+    let g = w.stored_login("max", "anthropic", &id, Duration::from_secs(3 * 3600));
+    let kp = w.start().await;
+    w.fake().set(&g.access, Behaviour::Unauthorized);
     let big = json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
         "messages": [{"role": "user", "content": "x".repeat(2 << 20)}]})
     .to_string();
@@ -218,16 +161,16 @@ async fn a_body_too_large_to_replay_gets_the_401_as_is_without_a_refresh() {
     // The body streamed upstream and is gone: a refreshed token would have nothing to send.
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["x-keypool-attempts"], "1");
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 0);
-    assert_eq!(w.fake.seen().len(), 1);
-    assert_eq!(w.fake.seen()[0].body.len(), big.len());
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 0);
+    assert_eq!(w.fake().seen().len(), 1);
+    assert_eq!(w.fake().seen()[0].body.len(), big.len());
 }
 
 #[tokio::test]
 async fn fifty_concurrent_requests_cause_one_refresh() {
-    let (w, _grants, b) = anthropic_world(&["max"], Duration::from_secs(60)).await;
-    let kp = b.start().await;
-    w.oauth.hold_token_endpoint();
+    let (mut w, _grants) = anthropic_world(&["max"], Duration::from_secs(60)).await;
+    let kp = w.start().await;
+    w.oauth_server().hold_token_endpoint();
     let client = kp.client();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -245,8 +188,8 @@ async fn fifty_concurrent_requests_cause_one_refresh() {
                 .status()
         });
     }
-    w.oauth.wait_token_call().await;
-    w.oauth.release_token_endpoint();
+    w.oauth_server().wait_token_call().await;
+    w.oauth_server().release_token_endpoint();
     while let Some(status) = tasks
         .join_next()
         .within("the fifty requests held behind one refresh")
@@ -254,24 +197,24 @@ async fn fifty_concurrent_requests_cause_one_refresh() {
     {
         assert_eq!(status.unwrap(), 200);
     }
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
 }
 
 #[tokio::test]
 async fn a_reused_refresh_token_disables_only_that_account_and_names_the_fix() {
-    let (w, grants, b) = anthropic_world(&["a", "b"], Duration::from_secs(60)).await;
+    let (mut w, grants) = anthropic_world(&["a", "b"], Duration::from_secs(60)).await;
     // Another program redeemed a's refresh token first: keypool's copy is now a reuse.
-    w.oauth
+    w.oauth_server()
         .use_refresh(Flavor::Anthropic, &grants[0].1.refresh)
         .unwrap();
-    let kp = b.start().await;
+    let kp = w.start().await;
     for _ in 0..3 {
         let r = claude_message(&kp).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-keypool-account"], "b");
     }
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         2,
         "a is tried once and then left alone; b refreshes once"
     );

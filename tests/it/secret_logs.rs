@@ -8,14 +8,11 @@ use crate::support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use support::binary::{keypool_with, Served};
 use support::guard::Within;
-use support::keypool::config_text_with;
 use support::logs::{assert_level_seen, Secrets};
-use support::{every_host, DeviceAnswer, FakeOAuth, FakeProvider, Flavor, Grant, TestCa};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use support::scenario::Scenario;
+use support::{every_host, DeviceAnswer, FakeOAuth, Flavor, Grant};
 
 const CLIENT_TOKENS: [&str; 3] = [
     "sk-ant-oat01-client-own-log",
@@ -101,38 +98,20 @@ async fn use_each_login(addr: &str, ca_pem: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refreshes_and_a_copilot_exchange_log_no_token_at_trace() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let mut secrets = write_logins(&oauth, home.path());
+    let s = Scenario::new().provider(&every_host()).await.oauth().await;
+    let mut secrets = write_logins(s.oauth_server(), s.home());
     let accounts = stored("max", "anthropic")
         + &stored("codex", "openai-codex")
         + &stored("seat", "github-copilot");
-    let cfg = home.path().join("config.toml");
-    let text = config_text_with(
-        &accounts,
-        0,
-        Some(fake.addr()),
-        &oauth.connect_to(),
-        &ca_file,
-    );
-    std::fs::write(&cfg, text).unwrap();
-
-    let mut cmd = keypool_with(home.path(), &cfg);
-    cmd.env("KEYPOOL_LOG", "trace");
-    // Served waits for its banner with its own patience; this bound only backs it up.
-    let served = tokio::task::spawn_blocking(move || Served::start(cmd))
-        .within_for(Duration::from_secs(40), "keypool serve's banner")
-        .await
-        .unwrap();
-    let ca_pem = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
-    use_each_login(&served.addr, &ca_pem).await;
-    let (code, log) = tokio::task::spawn_blocking(move || served.stop())
-        .within("keypool serve to exit on SIGTERM")
-        .await
-        .unwrap();
+    let mut s = s.accounts(&accounts);
+    let served = s
+        .spawn_with(|c, _| {
+            c.env("KEYPOOL_LOG", "trace");
+        })
+        .await;
+    let (fake, oauth) = (s.fake(), s.oauth_server());
+    use_each_login(&served.served.addr, &served.ca_pem()).await;
+    let (code, log, home) = served.stop_keeping_home().await;
     assert_eq!(code, Some(0), "keypool serve did not exit 0");
 
     assert_eq!(oauth.token_calls(Flavor::Anthropic), 1, "max was refreshed");
@@ -172,95 +151,6 @@ async fn refreshes_and_a_copilot_exchange_log_no_token_at_trace() {
     );
 }
 
-/// A running `keypool login` at trace, its stdout read line by line.
-struct LoginRun {
-    child: tokio::process::Child,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    seen: String,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl LoginRun {
-    fn start(dir: &Path, ca_file: &Path, oauth: &FakeOAuth, args: &[&str]) -> LoginRun {
-        let mut std_cmd = support::binary::keypool(&dir.join("keypool"));
-        std_cmd
-            .env("HOME", dir.join("home"))
-            .env("KEYPOOL_LOG", "trace")
-            .env("BROWSER", "true")
-            .arg("login")
-            .args(args)
-            .arg("--upstream-ca")
-            .arg(ca_file);
-        for c in oauth.connect_to() {
-            std_cmd.arg("--connect-to").arg(c);
-        }
-        let mut cmd = tokio::process::Command::from(std_cmd);
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut err = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s).await;
-            s
-        });
-        LoginRun {
-            child,
-            stdout,
-            seen: String::new(),
-            stderr,
-        }
-    }
-
-    /// The authorization URL, printed indented after keypool asks for a browser.
-    async fn authorize_url(&mut self) -> reqwest::Url {
-        let mut announced = false;
-        let read = async {
-            while let Some(line) = self.stdout.next_line().await.unwrap() {
-                self.seen += &format!("{line}\n");
-                announced |= line.starts_with("Open this URL in a browser");
-                if let Some(url) = line.strip_prefix("  ").filter(|_| announced) {
-                    return reqwest::Url::parse(url).unwrap();
-                }
-            }
-            panic!("stdout ended before the authorization URL");
-        };
-        read.within("the authorization URL").await
-    }
-
-    /// Waits for the exit; the exit code and everything printed (stdout and stderr).
-    async fn end(mut self) -> (Option<i32>, String) {
-        let rest = async {
-            while let Some(line) = self.stdout.next_line().await.unwrap() {
-                self.seen += &format!("{line}\n");
-            }
-            let status = self.child.wait().await.unwrap();
-            (status.code(), self.stderr.await.unwrap())
-        };
-        let (code, stderr) = rest.within("keypool login to exit").await;
-        (code, format!("{}{stderr}", self.seen))
-    }
-}
-
-fn login_machine(ca: &TestCa) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("home")).unwrap();
-    let ca_file = ca.write_pem(dir.path());
-    (dir, ca_file)
-}
-
-fn param(url: &reqwest::Url, name: &str) -> String {
-    (url.query_pairs().find(|(k, _)| k == name))
-        .unwrap_or_else(|| panic!("no {name} in the authorization URL"))
-        .1
-        .into_owned()
-}
-
 /// The parameters of the requests `oauth` received at `path`.
 fn params_at(oauth: &FakeOAuth, path: &str) -> Vec<std::collections::BTreeMap<String, String>> {
     (oauth.requests().into_iter())
@@ -271,9 +161,8 @@ fn params_at(oauth: &FakeOAuth, path: &str) -> Vec<std::collections::BTreeMap<St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_login_logs_no_code_verifier_or_token_at_trace() {
-    let ca = TestCa::new();
-    let oauth = FakeOAuth::start(&ca, None).await;
-    let (dir, ca_file) = login_machine(&ca);
+    let s = Scenario::new().oauth().await;
+    let (oauth, m) = (s.oauth_server(), s.login_machine());
     let alice = oauth.identity(Flavor::Anthropic, "alice");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -282,13 +171,13 @@ async fn a_browser_login_logs_no_code_verifier_or_token_at_trace() {
         .port();
     let port_arg = port.to_string();
     let args = ["anthropic", "--callback-port", port_arg.as_str()];
-    let mut login = LoginRun::start(dir.path(), &ca_file, &oauth, &args);
+    let mut login = m.login_at(oauth, &args, "true", "trace");
     let url = login.authorize_url().await;
-    let (redirect, state) = (param(&url, "redirect_uri"), param(&url, "state"));
-    let code = oauth.authorize(&alice, &param(&url, "code_challenge"), &redirect, &state);
+    let (redirect, state) = (url.redirect_uri(), url.state());
+    let code = oauth.authorize(&alice, url.challenge(), redirect, state);
     let callback = reqwest::Url::parse_with_params(
         &format!("http://127.0.0.1:{port}/callback"),
-        [("code", code.as_str()), ("state", state.as_str())],
+        [("code", code.as_str()), ("state", state)],
     )
     .unwrap();
     let page = reqwest::Client::builder()
@@ -302,17 +191,18 @@ async fn a_browser_login_logs_no_code_verifier_or_token_at_trace() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let (exit, log) = login.end().await;
+    let ended = login.end().await;
+    let (exit, log) = (ended.code, ended.output());
     assert_eq!(exit, Some(0), "the login did not complete");
 
     let mut secrets = Secrets::default();
     secrets.add("the authorization code", &code);
-    let exchanges = params_at(&oauth, "/v1/oauth/token");
+    let exchanges = params_at(oauth, "/v1/oauth/token");
     let [exchange] = &exchanges[..] else {
         panic!("one code exchange expected, got {}", exchanges.len())
     };
     secrets.add("the PKCE verifier", &exchange["code_verifier"]);
-    let creds = std::fs::read_to_string(dir.path().join("keypool/credentials.json")).unwrap();
+    let creds = std::fs::read_to_string(m.credentials_path()).unwrap();
     secrets.add_credentials_file(&creds);
     assert!(secrets.len() >= 4, "a code, a verifier and two tokens");
     assert_level_seen("keypool login's output", &log, "TRACE");
@@ -321,22 +211,22 @@ async fn a_browser_login_logs_no_code_verifier_or_token_at_trace() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_login_logs_no_device_code_or_token_at_trace() {
-    let ca = TestCa::new();
-    let oauth = FakeOAuth::start(&ca, None).await;
-    let (dir, ca_file) = login_machine(&ca);
+    let s = Scenario::new().oauth().await;
+    let (oauth, m) = (s.oauth_server(), s.login_machine());
     oauth.set_device_interval(0);
     oauth.set_device_identity("carol");
     oauth.device_script(vec![DeviceAnswer::Pending, DeviceAnswer::Grant]);
-    let login = LoginRun::start(dir.path(), &ca_file, &oauth, &["github-copilot"]);
-    let (exit, log) = login.end().await;
+    let login = m.login_at(oauth, &["github-copilot"], "true", "trace");
+    let ended = login.end().await;
+    let (exit, log) = (ended.code, ended.output());
     assert_eq!(exit, Some(0), "the login did not complete");
     assert_eq!(oauth.copilot_exchanges(), 1, "the seat was checked");
 
     let mut secrets = Secrets::default();
-    let polls = params_at(&oauth, "/login/oauth/access_token");
+    let polls = params_at(oauth, "/login/oauth/access_token");
     assert_eq!(polls.len(), 2, "one poll per scripted answer");
     secrets.add("the device code", &polls[0]["device_code"]);
-    let creds = std::fs::read_to_string(dir.path().join("keypool/credentials.json")).unwrap();
+    let creds = std::fs::read_to_string(m.credentials_path()).unwrap();
     secrets.add_credentials_file(&creds);
     assert_level_seen("keypool login's output", &log, "TRACE");
     secrets.assert_absent_from("keypool login's output at trace", &log);

@@ -92,7 +92,7 @@ async fn sigterm_with_an_idle_pre_tls_tunnel_exits_at_once_with_0() {
         .await
         .keys("openai", &[("a", "sk-a")])
         .settings(&long_grace());
-    let (p, _home) = Process::spawn(&mut s, "info", None);
+    let (p, _home) = Process::spawn(&mut s, "info", None).await;
     let tunnel = support::keypool::connect_at(p.addr, "api.openai.com:443").await;
     let stopped = tokio::time::timeout(GUARD, tokio::task::spawn_blocking(move || p.stop()))
         .await

@@ -5,61 +5,26 @@
 use crate::support;
 
 use serde_json::json;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use support::guard::Within;
-use support::keypool::{status_json, Harness, Keypool};
-use support::{every_host, Behaviour, FakeOAuth, FakeProvider, Flavor, Grant, TestCa};
+use support::keypool::{status_json, Harness};
+use support::scenario::Scenario;
+use support::{every_host, Behaviour, Flavor, Grant};
 
 const HOURS: Duration = Duration::from_secs(3 * 3600);
 
-struct World {
-    fake: FakeProvider,
-    oauth: FakeOAuth,
-    grants: Vec<Grant>,
-    kp: Harness,
-}
-
 /// keypool with one Claude subscription account per name, each token valid for
-/// `expires_in` (hours: no refresh happens unless a refusal asks for one).
-async fn world(names: &[&str], expires_in: Duration) -> World {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let expires = (SystemTime::now() + expires_in)
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut accounts = String::new();
-    let mut entries = serde_json::Map::new();
+/// `expires_in` (hours: no refresh happens unless a refusal asks for one); the scenario
+/// keeps the fakes, and the grants come back in the order of `names`.
+async fn world(names: &[&str], expires_in: Duration) -> (Scenario, Vec<Grant>, Harness) {
+    let mut s = Scenario::new().provider(&every_host()).await.oauth().await;
     let mut grants = Vec::new();
     for n in names {
-        let id = oauth.identity(Flavor::Anthropic, n);
-        let g = oauth.grant(&id);
-        accounts += &format!(
-            "[[accounts]]\nname = \"{n}\"\nprovider = \"anthropic\"\noauth = \"stored\"\n"
-        );
-        entries.insert(
-            n.to_string(),
-            json!({"provider": "anthropic", "access_token": g.access, "refresh_token": g.refresh,
-                   "expires_at": expires, "account_id": id.account_id, "email": id.email}),
-        );
-        grants.push(g);
+        let id = s.oauth_server().identity(Flavor::Anthropic, n);
+        grants.push(s.stored_login(n, "anthropic", &id, expires_in));
     }
-    let b = Keypool::builder(&ca)
-        .accounts(&accounts)
-        .upstream(fake.addr())
-        .connect_to(oauth.connect_to());
-    b.home_file(
-        "credentials.json",
-        &json!({"version": 1, "accounts": entries}).to_string(),
-    );
-    let kp = b.start().await;
-    World {
-        fake,
-        oauth,
-        grants,
-        kp,
-    }
+    let kp = s.start().await;
+    (s, grants, kp)
 }
 
 async fn claude_message(kp: &Harness) -> reqwest::Response {
@@ -77,39 +42,39 @@ async fn claude_message(kp: &Harness) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_401_in_no_error_dialect_refreshes_the_token_and_replays() {
-    let w = world(&["max"], HOURS).await;
+    let (w, grants, kp) = world(&["max"], HOURS).await;
     // Subscription backends answer an expired token with bodies of their own.
-    w.fake.set(
-        &w.grants[0].access,
+    w.fake().set(
+        &grants[0].access,
         Behaviour::Verbatim {
             status: 401,
             headers: vec![("content-type".into(), "application/json".into())],
             body: r#"{"detail":"Unauthorized"}"#.into(),
         },
     );
-    let r = claude_message(&w.kp).await;
+    let r = claude_message(&kp).await;
     assert_eq!(r.status(), 200, "answered with the refreshed token");
     assert_eq!(r.headers()["x-keypool-account"], "max");
     assert_eq!(r.headers()["x-keypool-attempts"], "2");
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
 }
 
 #[tokio::test]
 async fn a_subscription_limit_moves_on_without_a_refresh() {
-    let w = world(&["a", "b"], HOURS).await;
-    for g in &w.grants {
-        w.fake.set(
+    let (w, grants, kp) = world(&["a", "b"], HOURS).await;
+    for g in &grants {
+        w.fake().set(
             &g.access,
             Behaviour::RateLimited {
                 retry_after_secs: Some(600),
             },
         );
     }
-    let r = claude_message(&w.kp).await;
+    let r = claude_message(&kp).await;
     assert_eq!(r.status(), 429, "every account limited");
-    assert_eq!(w.fake.seen().len(), 2, "one send per account");
+    assert_eq!(w.fake().seen().len(), 2, "one send per account");
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         0,
         "a limit says nothing about the token"
     );
@@ -118,22 +83,22 @@ async fn a_subscription_limit_moves_on_without_a_refresh() {
 #[tokio::test]
 async fn a_dead_login_is_set_aside_not_retried_on_every_request() {
     // Tokens about to expire: the first use refreshes.
-    let w = world(&["a", "b"], Duration::from_secs(60)).await;
+    let (w, grants, kp) = world(&["a", "b"], Duration::from_secs(60)).await;
     // Another program redeemed a's refresh token first: keypool's copy is now a reuse.
-    w.oauth
-        .use_refresh(Flavor::Anthropic, &w.grants[0].refresh)
+    w.oauth_server()
+        .use_refresh(Flavor::Anthropic, &grants[0].refresh)
         .unwrap();
     for _ in 0..4 {
-        let r = claude_message(&w.kp).await;
+        let r = claude_message(&kp).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-keypool-account"], "b");
     }
     assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         2,
         "a's refresh is tried once and then a is left alone; b refreshes once"
     );
-    let status = status_json(w.kp.addr()).await;
+    let status = status_json(kp.addr()).await;
     let a = status["pools"][0]["accounts"]
         .as_array()
         .unwrap()

@@ -3,15 +3,15 @@
 //! stored, an enterprise server is asked and remembered, and a denial in the browser
 //! writes nothing.
 
-use super::{blocks, stored_block, stored_secrets, Machine};
-use crate::support::{DeviceAnswer, FakeOAuth, TestCa};
+use super::{blocks, stored_block, stored_secrets};
+use crate::support::scenario::Scenario;
+use crate::support::DeviceAnswer;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     fake.set_device_interval(0);
     fake.set_device_identity("carol");
     fake.device_script(vec![
@@ -20,7 +20,7 @@ async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
         DeviceAnswer::Pending,
         DeviceAnswer::Grant,
     ]);
-    let mut login = m.login(&fake, &["github-copilot"], "true");
+    let mut login = m.login(fake, &["github-copilot"], "true");
     let shown = login
         .read_until(|l| l.starts_with("Open ").then(|| l.to_string()))
         .await;
@@ -76,9 +76,8 @@ async fn copilot_device_flow_keeps_the_pace_and_checks_the_seat() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copilot_on_an_enterprise_server_asks_that_server_and_remembers_it() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     fake.set_device_identity("dave");
     let args = [
         "github-copilot",
@@ -87,7 +86,7 @@ async fn copilot_on_an_enterprise_server_asks_that_server_and_remembers_it() {
         "--name",
         "ghe",
     ];
-    let mut login = m.login(&fake, &args, "true");
+    let mut login = m.login(fake, &args, "true");
     let shown = login
         .read_until(|l| l.starts_with("Open ").then(|| l.to_string()))
         .await;
@@ -122,11 +121,10 @@ async fn copilot_on_an_enterprise_server_asks_that_server_and_remembers_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_login_denied_in_the_browser_fails_and_writes_nothing() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     fake.device_script(vec![DeviceAnswer::Pending, DeviceAnswer::Denied]);
-    let ended = m.login(&fake, &["github-copilot"], "true").end().await;
+    let ended = m.login(fake, &["github-copilot"], "true").end().await;
     assert_eq!(ended.code, Some(1), "{}", ended.output());
     assert!(
         ended

@@ -6,19 +6,19 @@
 
 use super::{
     blocks, browser_get, callback_target, code_grants, free_port, loopback_login, mode,
-    stored_block, stored_secrets, wait_for_file, Machine,
+    stored_block, stored_secrets, wait_for_file,
 };
 use crate::support;
 use crate::support::guard::Within;
 use crate::support::oauth::pkce_challenge;
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     // A `$BROWSER` that records what it was asked to open.
@@ -39,7 +39,7 @@ async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
     .unwrap();
 
     let mut login = m.login(
-        &fake,
+        fake,
         &["anthropic", "--callback-port", &port.to_string()],
         browser.to_str().unwrap(),
     );
@@ -56,7 +56,7 @@ async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
     );
     assert_eq!(wait_for_file(&opened).await.trim_end(), url.url);
 
-    let code = url.consent(&fake, &alice);
+    let code = url.consent(fake, &alice);
     let (status, page) = browser_get(port, &callback_target("/callback", &code, url.state())).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("login complete"), "{page}");
@@ -74,7 +74,7 @@ async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
     // One exchange, with the verifier behind the URL's challenge, the redirect and
     // the state, as JSON (as Claude Code sends it).
     assert_eq!(fake.code_exchanges(Flavor::Anthropic), 1);
-    let grants = code_grants(&fake, "/v1/oauth/token");
+    let grants = code_grants(fake, "/v1/oauth/token");
     let [(req, p)] = &grants[..] else {
         panic!("one exchange expected, got {}", grants.len())
     };
@@ -119,13 +119,12 @@ async fn anthropic_loopback_login_stores_the_tokens_and_adds_the_account() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_code_bound_to_another_challenge_fails_the_login_and_writes_nothing() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
-        &fake,
+        fake,
         &["anthropic", "--callback-port", &port.to_string()],
         "true",
     );
@@ -146,7 +145,7 @@ async fn a_code_bound_to_another_challenge_fails_the_login_and_writes_nothing() 
         "{page}"
     );
     assert_eq!(fake.code_exchanges(Flavor::Anthropic), 1);
-    let grants = code_grants(&fake, "/v1/oauth/token");
+    let grants = code_grants(fake, "/v1/oauth/token");
     let verifier = grants[0].1["code_verifier"].clone();
     assert_eq!(pkce_challenge(&verifier), url.challenge());
     assert!(!m.credentials_path().exists());
@@ -156,18 +155,17 @@ async fn a_code_bound_to_another_challenge_fails_the_login_and_writes_nothing() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_callback_with_the_wrong_state_is_refused_and_the_right_one_still_completes() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
-        &fake,
+        fake,
         &["anthropic", "--callback-port", &port.to_string()],
         "true",
     );
     let url = login.authorize_url().await;
-    let code = url.consent(&fake, &alice);
+    let code = url.consent(fake, &alice);
 
     // A forged redirect (a real code, another state), a stray request, and a
     // redirect without a code: each gets a 400 page and the login goes on waiting.
@@ -197,13 +195,12 @@ async fn a_callback_with_the_wrong_state_is_refused_and_the_right_one_still_comp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_providers_refusal_ends_the_login_only_with_this_logins_state() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let port = free_port();
     let port_arg = port.to_string();
     let mut login = m.login(
-        &fake,
+        fake,
         &["openai-codex", "--callback-port", &port_arg],
         "true",
     );
@@ -240,18 +237,17 @@ async fn the_providers_refusal_ends_the_login_only_with_this_logins_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_does_not_hold_up_the_callback() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
     let port = free_port();
     let mut login = m.login(
-        &fake,
+        fake,
         &["anthropic", "--callback-port", &port.to_string()],
         "true",
     );
     let url = login.authorize_url().await;
-    let code = url.consent(&fake, &alice);
+    let code = url.consent(fake, &alice);
     // Browsers open spare connections ahead of time and may never send on them.
     let _idle = TcpStream::connect(("127.0.0.1", port))
         .within("keypool login's callback listener accepting a spare connection")
@@ -265,11 +261,10 @@ async fn an_idle_connection_does_not_hold_up_the_callback() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_loopback_login_uses_the_auth_callback_path() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let bob = fake.identity(Flavor::Codex, "bob");
-    let ended = loopback_login(&m, &fake, "openai-codex", &bob, &[]).await;
+    let ended = loopback_login(&m, fake, "openai-codex", &bob, &[]).await;
     assert_eq!(ended.code, Some(0), "{}", ended.output());
     let accounts = m.credentials();
     assert_eq!(

@@ -3,14 +3,14 @@
 //! or device step; a second login of the same person replaces the tokens of the same
 //! account, found by name or by account id, and leaves the config as it was.
 
-use super::{blocks, free_port, loopback_login, stored_block, stored_secrets, Machine};
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use super::{blocks, free_port, loopback_login, stored_block, stored_secrets};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_name_that_cannot_take_the_login_is_refused_before_the_browser() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     std::fs::create_dir_all(m.keypool_home()).unwrap();
     let config = "[[accounts]]\nname = \"work\"\nprovider = \"anthropic\"\napi_key = \"sk-ant-api03-SECRET\"\n";
     std::fs::write(m.config_path(), config).unwrap();
@@ -20,14 +20,14 @@ async fn a_name_that_cannot_take_the_login_is_refused_before_the_browser() {
         ("", "an account name must be non-empty"),
     ] {
         let args = ["anthropic", "--name", name, "--callback-port", &port];
-        let ended = m.login(&fake, &args, "true").end().await;
+        let ended = m.login(fake, &args, "true").end().await;
         assert_eq!(ended.code, Some(1), "{}", ended.output());
         assert!(ended.stderr.contains(why), "{}", ended.output());
         assert!(!ended.stdout.contains("https://"), "{}", ended.output());
         ended.assert_no_secret(&["sk-ant-api03-SECRET".to_string()]);
     }
     let github = ["github-copilot", "--name", "work"];
-    let ended = m.login(&fake, &github, "true").end().await;
+    let ended = m.login(fake, &github, "true").end().await;
     assert_eq!(ended.code, Some(1), "{}", ended.output());
     assert!(
         ended.stderr.contains("is a 'anthropic' account"),
@@ -41,12 +41,11 @@ async fn a_name_that_cannot_take_the_login_is_refused_before_the_browser() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logging_in_again_replaces_the_tokens_and_adds_no_block() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
 
-    let first = loopback_login(&m, &fake, "anthropic", &alice, &["--name", "work"]).await;
+    let first = loopback_login(&m, fake, "anthropic", &alice, &["--name", "work"]).await;
     assert_eq!(first.code, Some(0), "{}", first.output());
     assert!(
         first.stdout.contains("added account 'work'"),
@@ -57,7 +56,7 @@ async fn logging_in_again_replaces_the_tokens_and_adds_no_block() {
     assert_eq!(blocks(&config), [stored_block("work", "anthropic")]);
     let old = m.credentials()["work"].clone();
 
-    let second = loopback_login(&m, &fake, "anthropic", &alice, &["--name", "work"]).await;
+    let second = loopback_login(&m, fake, "anthropic", &alice, &["--name", "work"]).await;
     assert_eq!(second.code, Some(0), "{}", second.output());
     assert!(
         second.stdout.contains("new tokens for account 'work'"),
@@ -75,7 +74,7 @@ async fn logging_in_again_replaces_the_tokens_and_adds_no_block() {
         .expect("the new refresh token is stored");
 
     // Without --name, the same person is recognised by account id.
-    let third = loopback_login(&m, &fake, "anthropic", &alice, &[]).await;
+    let third = loopback_login(&m, fake, "anthropic", &alice, &[]).await;
     assert_eq!(third.code, Some(0), "{}", third.output());
     assert!(
         third.stdout.contains("new tokens for account 'work'"),
@@ -90,7 +89,7 @@ async fn logging_in_again_replaces_the_tokens_and_adds_no_block() {
     let before = std::fs::read(m.credentials_path()).unwrap();
     let port = free_port().to_string();
     let args = ["openai-codex", "--name", "work", "--callback-port", &port];
-    let clash = m.login(&fake, &args, "true").end().await;
+    let clash = m.login(fake, &args, "true").end().await;
     assert_eq!(clash.code, Some(1), "{}", clash.output());
     assert!(
         clash

@@ -2,22 +2,22 @@
 //! `code#state` (a state from another attempt is refused before any exchange) and
 //! Codex's whole redirect address, with the identity read from the ID token.
 
-use super::{blocks, code_grants, free_port, stored_block, stored_secrets, Machine};
+use super::{blocks, code_grants, free_port, stored_block, stored_secrets};
 use crate::support;
 use crate::support::oauth::pkce_challenge;
-use crate::support::{FakeOAuth, Flavor, TestCa};
+use crate::support::scenario::Scenario;
+use crate::support::Flavor;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let alice = fake.identity(Flavor::Anthropic, "alice");
 
     // A code pasted from another login attempt is refused before any exchange.
-    let mut login = m.login(&fake, &["anthropic", "--no-browser"], "true");
+    let mut login = m.login(fake, &["anthropic", "--no-browser"], "true");
     let url = login.authorize_url().await;
-    let code = url.consent(&fake, &alice);
+    let code = url.consent(fake, &alice);
     login
         .read_until(|l| l.starts_with("Paste the code").then_some(()))
         .await;
@@ -33,7 +33,7 @@ async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
     assert!(!m.credentials_path().exists());
 
     let mut login = m.login(
-        &fake,
+        fake,
         &["anthropic", "--no-browser", "--name", "work"],
         "true",
     );
@@ -42,7 +42,7 @@ async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
         url.redirect_uri(),
         "https://platform.claude.com/oauth/code/callback"
     );
-    let code = url.consent(&fake, &alice);
+    let code = url.consent(fake, &alice);
     login
         .read_until(|l| l.starts_with("Paste the code").then_some(()))
         .await;
@@ -62,13 +62,12 @@ async fn anthropic_without_a_browser_takes_the_pasted_code_and_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_without_a_browser_takes_the_pasted_redirect_and_reads_the_jwt() {
-    let ca = TestCa::new();
-    let fake = FakeOAuth::start(&ca, None).await;
-    let m = Machine::new(&ca);
+    let s = Scenario::new().oauth().await;
+    let (fake, m) = (s.oauth_server(), s.login_machine());
     let bob = fake.identity(Flavor::Codex, "bob");
     let port = free_port();
     let mut login = m.login(
-        &fake,
+        fake,
         &[
             "openai-codex",
             "--no-browser",
@@ -84,7 +83,7 @@ async fn codex_without_a_browser_takes_the_pasted_redirect_and_reads_the_jwt() {
     assert!(url.get("scope").contains("offline_access"));
     let redirect = format!("http://localhost:{port}/auth/callback");
     assert_eq!(url.redirect_uri(), redirect);
-    let code = url.consent(&fake, &bob);
+    let code = url.consent(fake, &bob);
     login
         .read_until(|l| l.contains("paste that page's full address").then_some(()))
         .await;
@@ -106,7 +105,7 @@ async fn codex_without_a_browser_takes_the_pasted_redirect_and_reads_the_jwt() {
         ended.output()
     );
 
-    let grants = code_grants(&fake, "/oauth/token");
+    let grants = code_grants(fake, "/oauth/token");
     let [(req, p)] = &grants[..] else {
         panic!("one exchange expected, got {}", grants.len())
     };

@@ -1,9 +1,10 @@
 //! Accounts linked to a native CLI's credential file: refreshed tokens are written back
 //! keeping the file's other fields, and the CLI's lock and its own refresh are respected.
 
-use super::{world, World};
+use super::world;
 use crate::support::guard::Within;
 use crate::support::oauth::codex_auth_json;
+use crate::support::scenario::Scenario;
 use crate::support::{Flavor, Grant, Identity};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -29,11 +30,11 @@ pub async fn codex_request(kp: &super::Harness) -> reqwest::Response {
 }
 
 /// A Codex login whose access token is already within the refresh margin.
-fn expiring_codex(w: &World, label: &str) -> (Identity, Grant) {
-    let id = w.oauth.identity(Flavor::Codex, label);
-    w.oauth.set_expires_in(Flavor::Codex, 60);
-    let g = w.oauth.grant(&id);
-    w.oauth.set_expires_in(Flavor::Codex, 3600);
+fn expiring_codex(w: &Scenario, label: &str) -> (Identity, Grant) {
+    let id = w.oauth_server().identity(Flavor::Codex, label);
+    w.oauth_server().set_expires_in(Flavor::Codex, 60);
+    let g = w.oauth_server().grant(&id);
+    w.oauth_server().set_expires_in(Flavor::Codex, 3600);
     (id, g)
 }
 
@@ -41,14 +42,14 @@ fn expiring_codex(w: &World, label: &str) -> (Identity, Grant) {
 async fn refreshed_tokens_are_written_back_keeping_every_other_field() {
     let w = world().await;
     let (id, g) = expiring_codex(&w, "work");
-    let b = w.builder("");
-    let file = b.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
-    let kp = b.accounts(&linked("codex-work", &file)).start().await;
+    let file = w.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
+    let mut w = w.accounts(&linked("codex-work", &file));
+    let kp = w.start().await;
 
     let r = codex_request(&kp).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(w.oauth.token_calls(Flavor::Codex), 1);
-    let seen = w.fake.seen().pop().unwrap();
+    assert_eq!(w.oauth_server().token_calls(Flavor::Codex), 1);
+    let seen = w.fake().seen().pop().unwrap();
     let sent = seen.credential.unwrap();
     assert_ne!(sent, g.access);
     assert_eq!(seen.headers["chatgpt-account-id"], id.account_id.as_str());
@@ -68,16 +69,16 @@ async fn refreshed_tokens_are_written_back_keeping_every_other_field() {
     }
     // The CLI can go on using its file: the refresh token in it is the live one.
     let rt = v["tokens"]["refresh_token"].as_str().unwrap();
-    assert!(w.oauth.use_refresh(Flavor::Codex, rt).is_ok());
+    assert!(w.oauth_server().use_refresh(Flavor::Codex, rt).is_ok());
 }
 
 #[tokio::test]
 async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
     let w = world().await;
     let (id, g) = expiring_codex(&w, "shared");
-    let b = w.builder("");
-    let file = b.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
-    let kp = b.accounts(&linked("codex-shared", &file)).start().await;
+    let file = w.fixture(".codex/auth.json", &codex_auth_json(&g, &id));
+    let mut w = w.accounts(&linked("codex-shared", &file));
+    let kp = w.start().await;
 
     // The CLI holds the lock (proper-lockfile: `<file>.lock`) while it refreshes.
     let lock = file.with_file_name("auth.json.lock");
@@ -97,7 +98,10 @@ async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
             .unwrap()
             .status()
     });
-    let cli = w.oauth.use_refresh(Flavor::Codex, &g.refresh).unwrap();
+    let cli = w
+        .oauth_server()
+        .use_refresh(Flavor::Codex, &g.refresh)
+        .unwrap();
     std::fs::write(&file, codex_auth_json(&cli, &id)).unwrap();
     std::fs::remove_dir(&lock).unwrap();
 
@@ -109,9 +113,12 @@ async fn waits_for_the_clis_lock_and_takes_the_tokens_the_cli_refreshed() {
         200
     );
     assert_eq!(
-        w.oauth.token_calls(Flavor::Codex),
+        w.oauth_server().token_calls(Flavor::Codex),
         0,
         "keypool used the CLI's fresh tokens instead of refreshing (and burning) them again"
     );
-    assert_eq!(w.fake.seen().pop().unwrap().credential.unwrap(), cli.access);
+    assert_eq!(
+        w.fake().seen().pop().unwrap().credential.unwrap(),
+        cli.access
+    );
 }

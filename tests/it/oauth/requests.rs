@@ -3,7 +3,7 @@
 //! exchange and API host, Code Assist's project, and requests keeping their kind.
 
 use super::linked::codex_request;
-use super::{claude_message, credentials, entry, read_json, stored, world};
+use super::{claude_message, read_json, world};
 use crate::support::guard::Within;
 use crate::support::{Behaviour, Flavor};
 use futures_util::{SinkExt, StreamExt};
@@ -14,22 +14,14 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
 async fn codex_token_and_account_id_swapped_on_http_and_websocket() {
-    let w = world().await;
-    let id = w.oauth.identity(Flavor::Codex, "pro");
-    let g = w.oauth.grant(&id);
-    let b = w.builder(&stored("codex-pro", "openai-codex"));
-    b.home_file(
-        "credentials.json",
-        &credentials(&[(
-            "codex-pro",
-            entry("openai-codex", &g, w.ms_from_now(HOUR), &id),
-        )]),
-    );
-    let kp = b.start().await;
+    let mut w = world().await;
+    let id = w.oauth_server().identity(Flavor::Codex, "pro");
+    let g = w.stored_login("codex-pro", "openai-codex", &id, HOUR);
+    let kp = w.start().await;
 
     let r = codex_request(&kp).await;
     assert_eq!(r.status(), 200);
-    let seen = w.fake.seen().pop().unwrap();
+    let seen = w.fake().seen().pop().unwrap();
     assert_eq!(seen.credential.as_deref(), Some(g.access.as_str()));
     assert_eq!(seen.headers["chatgpt-account-id"], id.account_id.as_str());
     assert_eq!(seen.headers.get_all("chatgpt-account-id").iter().count(), 1);
@@ -54,7 +46,7 @@ async fn codex_token_and_account_id_swapped_on_http_and_websocket() {
         .await
         .unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "codex-pro");
-    let handshake = w.fake.seen().pop().unwrap();
+    let handshake = w.fake().seen().pop().unwrap();
     assert_eq!(handshake.credential.as_deref(), Some(g.access.as_str()));
     assert_eq!(
         handshake.headers["chatgpt-account-id"],
@@ -81,25 +73,14 @@ async fn codex_token_and_account_id_swapped_on_http_and_websocket() {
 
 #[tokio::test]
 async fn metadata_paths_keep_the_clients_own_login() {
-    let w = world().await;
-    let cid = w.oauth.identity(Flavor::Codex, "pool");
-    let cg = w.oauth.grant(&cid);
-    let aid = w.oauth.identity(Flavor::Anthropic, "pool");
-    let ag = w.oauth.grant(&aid);
-    let b = w.builder(&(stored("codex", "openai-codex") + &stored("max", "anthropic")));
-    b.home_file(
-        "credentials.json",
-        &credentials(&[
-            (
-                "codex",
-                entry("openai-codex", &cg, w.ms_from_now(HOUR), &cid),
-            ),
-            ("max", entry("anthropic", &ag, w.ms_from_now(HOUR), &aid)),
-        ]),
-    );
-    let kp = b.start().await;
-    w.fake.set("client-own-chatgpt-token", Behaviour::Ok);
-    w.fake.set("sk-ant-oat01-client-own", Behaviour::Ok);
+    let mut w = world().await;
+    let cid = w.oauth_server().identity(Flavor::Codex, "pool");
+    w.stored_login("codex", "openai-codex", &cid, HOUR);
+    let aid = w.oauth_server().identity(Flavor::Anthropic, "pool");
+    w.stored_login("max", "anthropic", &aid, HOUR);
+    let kp = w.start().await;
+    w.fake().set("client-own-chatgpt-token", Behaviour::Ok);
+    w.fake().set("sk-ant-oat01-client-own", Behaviour::Ok);
 
     kp.client()
         .get("https://chatgpt.com/backend-api/wham/accounts/check")
@@ -109,7 +90,7 @@ async fn metadata_paths_keep_the_clients_own_login() {
         .within("the answer to accounts/check with the client's own login")
         .await
         .unwrap();
-    let seen = w.fake.seen().pop().unwrap();
+    let seen = w.fake().seen().pop().unwrap();
     assert_eq!(seen.path, "/backend-api/wham/accounts/check");
     assert_eq!(seen.credential.as_deref(), Some("client-own-chatgpt-token"));
     assert_eq!(seen.headers["chatgpt-account-id"], "client-own-account");
@@ -123,7 +104,7 @@ async fn metadata_paths_keep_the_clients_own_login() {
             .within(&format!("the answer to {path} with the client's own login"))
             .await
             .unwrap();
-        let seen = w.fake.seen().pop().unwrap();
+        let seen = w.fake().seen().pop().unwrap();
         assert_eq!(seen.path, path);
         assert_eq!(seen.credential.as_deref(), Some("sk-ant-oat01-client-own"));
     }
@@ -131,15 +112,10 @@ async fn metadata_paths_keep_the_clients_own_login() {
 
 #[tokio::test]
 async fn account_uuid_is_rewritten_only_inside_metadata_user_id() {
-    let w = world().await;
-    let id = w.oauth.identity(Flavor::Anthropic, "max");
-    let g = w.oauth.grant(&id);
-    let b = w.builder(&stored("max", "anthropic"));
-    b.home_file(
-        "credentials.json",
-        &credentials(&[("max", entry("anthropic", &g, w.ms_from_now(HOUR), &id))]),
-    );
-    let kp = b.start().await;
+    let mut w = world().await;
+    let id = w.oauth_server().identity(Flavor::Anthropic, "max");
+    w.stored_login("max", "anthropic", &id, HOUR);
+    let kp = w.start().await;
     let client_uuid = "00000000-0000-4000-8000-000000000000";
     assert_eq!(client_uuid.len(), id.account_id.len());
     let user_id =
@@ -165,7 +141,7 @@ async fn account_uuid_is_rewritten_only_inside_metadata_user_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let seen = w.fake.seen().pop().unwrap();
+    let seen = w.fake().seen().pop().unwrap();
     assert_eq!(seen.body.len(), body.len(), "same length");
     let sent: Value = serde_json::from_slice(&seen.body).unwrap();
     let inner: Value = serde_json::from_str(sent["metadata"]["user_id"].as_str().unwrap()).unwrap();
@@ -183,18 +159,16 @@ async fn account_uuid_is_rewritten_only_inside_metadata_user_id() {
 
 #[tokio::test]
 async fn copilot_token_is_exchanged_once_cached_renewed_and_sent_to_the_accounts_host() {
-    let w = world().await;
-    let id = w.oauth.github_identity("seat", "github.com");
-    let g = w.oauth.grant(&id);
-    w.oauth.set_copilot_refresh_in(1500);
-    w.oauth
+    let mut w = world().await;
+    let id = w.oauth_server().github_identity("seat", "github.com");
+    let g = w.oauth_server().grant(&id);
+    w.oauth_server().set_copilot_refresh_in(1500);
+    w.oauth_server()
         .set_copilot_api(&g.refresh, "https://api.business.githubcopilot.com");
-    let b = w.builder(&stored("copilot", "github-copilot"));
-    b.home_file(
-        "credentials.json",
-        &json!({"version": 1, "accounts": {"copilot": {"provider": "github-copilot", "refresh_token": g.refresh}}}).to_string(),
-    );
-    let kp = b.start().await;
+    // A GitHub login is its refresh token alone: the Copilot token comes from the exchange.
+    let entry = json!({"provider": "github-copilot", "refresh_token": g.refresh});
+    w.stored_entry("copilot", "github-copilot", entry);
+    let kp = w.start().await;
     let chat = || async {
         kp.client()
             .post("https://api.individual.githubcopilot.com/chat/completions")
@@ -211,8 +185,8 @@ async fn copilot_token_is_exchanged_once_cached_renewed_and_sent_to_the_accounts
     };
     assert_eq!(chat().await.status(), 200);
     assert_eq!(chat().await.status(), 200);
-    assert_eq!(w.oauth.copilot_exchanges(), 1, "cached");
-    let seen = w.fake.seen();
+    assert_eq!(w.oauth_server().copilot_exchanges(), 1, "cached");
+    let seen = w.fake().seen();
     let first = &seen[seen.len() - 2];
     assert_eq!(
         first.host.as_deref(),
@@ -225,30 +199,26 @@ async fn copilot_token_is_exchanged_once_cached_renewed_and_sent_to_the_accounts
         "the GitHub token itself never goes to the Copilot API"
     );
 
-    w.clock.advance(Duration::from_secs(1501));
+    w.manual_clock().advance(Duration::from_secs(1501));
     assert_eq!(chat().await.status(), 200);
-    assert_eq!(w.oauth.copilot_exchanges(), 2, "renewed after refresh_in");
-    assert_ne!(w.fake.seen().pop().unwrap().credential.unwrap(), t1);
+    assert_eq!(
+        w.oauth_server().copilot_exchanges(),
+        2,
+        "renewed after refresh_in"
+    );
+    assert_ne!(w.fake().seen().pop().unwrap().credential.unwrap(), t1);
 }
 
 #[tokio::test]
 async fn code_assist_project_is_discovered_once_and_rewritten() {
-    let w = world().await;
-    let id = w.oauth.identity(Flavor::Google, "paid");
-    let g = w.oauth.grant(&id);
+    let mut w = world().await;
+    let id = w.oauth_server().identity(Flavor::Google, "paid");
     let project = id
         .project
         .clone()
         .expect("the fake gives Google identities a project");
-    let b = w.builder(&stored("gemini", "google-gemini-cli"));
-    b.home_file(
-        "credentials.json",
-        &credentials(&[(
-            "gemini",
-            entry("google-gemini-cli", &g, w.ms_from_now(HOUR), &id),
-        )]),
-    );
-    let kp = b.start().await;
+    w.stored_login("gemini", "google-gemini-cli", &id, HOUR);
+    let kp = w.start().await;
     for _ in 0..2 {
         let r = kp
             .client()
@@ -260,13 +230,13 @@ async fn code_assist_project_is_discovered_once_and_rewritten() {
             .within("the answer to a Cloud Code request through keypool").await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let seen = w.fake.seen().pop().unwrap();
+        let seen = w.fake().seen().pop().unwrap();
         let sent: Value = serde_json::from_slice(&seen.body).unwrap();
         assert_eq!(sent["project"], project.as_str());
         assert_eq!(sent["request"], json!({"contents": []}));
     }
     let discoveries = w
-        .fake
+        .fake()
         .seen()
         .iter()
         .filter(|r| r.path == "/v1internal:loadCodeAssist")
@@ -278,20 +248,11 @@ async fn code_assist_project_is_discovered_once_and_rewritten() {
 
 #[tokio::test]
 async fn a_request_keeps_its_kind_unless_the_pool_mixes_them() {
-    let w = world().await;
-    let id = w.oauth.identity(Flavor::Anthropic, "max");
-    let g = w.oauth.grant(&id);
-    w.fake.set("sk-ant-api-pooled", Behaviour::Ok);
-    let accounts = format!(
-        "{}[[accounts]]\nname = \"key\"\nprovider = \"anthropic\"\napi_key = \"sk-ant-api-pooled\"\n",
-        stored("max", "anthropic")
-    );
-    let b = w.builder(&accounts);
-    b.home_file(
-        "credentials.json",
-        &credentials(&[("max", entry("anthropic", &g, w.ms_from_now(HOUR), &id))]),
-    );
-    let kp = b.start().await;
+    let mut w = world().await.ok(&["sk-ant-api-pooled"]);
+    let id = w.oauth_server().identity(Flavor::Anthropic, "max");
+    w.stored_login("max", "anthropic", &id, HOUR);
+    let mut w = w.keys("anthropic", &[("key", "sk-ant-api-pooled")]);
+    let kp = w.start().await;
     for _ in 0..3 {
         let r = claude_message(&kp).await;
         assert_eq!(
@@ -316,7 +277,7 @@ async fn a_request_keeps_its_kind_unless_the_pool_mixes_them() {
             "key",
             "an API-key request"
         );
-        let seen = w.fake.seen().pop().unwrap();
+        let seen = w.fake().seen().pop().unwrap();
         assert_eq!(seen.headers["x-api-key"], "sk-ant-api-pooled");
         assert!(seen.headers.get("authorization").is_none());
     }

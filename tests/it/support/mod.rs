@@ -12,6 +12,7 @@ pub mod guard;
 pub mod guarded;
 pub mod https;
 pub mod keypool;
+pub mod login;
 pub mod logs;
 pub mod oauth;
 pub mod raw_client;

@@ -12,6 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keypool::pool::Clock;
+use serde_json::json;
 
 use keypool::pool::ManualClock;
 
@@ -20,9 +24,10 @@ use super::ca::TestCa;
 use super::fake::{Behaviour, FakeProvider};
 use super::fault::proxy::Settings;
 use super::fault::FaultServer;
-use super::guard::CLIENT_TIMEOUT;
-use super::keypool::{key_account, write, Harness, Keypool, KeypoolBuilder};
-use super::oauth::FakeOAuth;
+use super::guard::{Within, CLIENT_TIMEOUT};
+use super::keypool::{key_account, status_json, write, Harness, Keypool, KeypoolBuilder};
+use super::login::Machine;
+use super::oauth::{FakeOAuth, Grant, Identity};
 
 pub struct Scenario {
     pub ca: TestCa,
@@ -35,6 +40,10 @@ pub struct Scenario {
     config: String,
     /// The lines of `[limits]`, written after `config`.
     limits: String,
+    /// keypool's manual clock, when the test moves time.
+    clock: Option<Arc<ManualClock>>,
+    /// The `credentials.json` accounts written so far by [`Scenario::stored_entry`].
+    logins: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for Scenario {
@@ -56,6 +65,8 @@ impl Scenario {
             builder: Some(builder),
             config: String::new(),
             limits: String::new(),
+            clock: None,
+            logins: serde_json::Map::new(),
         }
     }
 
@@ -115,18 +126,16 @@ impl Scenario {
     /// Config text before `[upstream]`: `[[accounts]]`, `[[pools]]`, `[clients.*]`,
     /// `[limits]`, … in the order given.
     pub fn config(mut self, toml: &str) -> Scenario {
-        self.config.push_str(toml);
-        if !toml.ends_with('\n') {
-            self.config.push('\n');
-        }
-        self.sync_config()
+        self.push_config(toml);
+        self
     }
 
     /// A line of the `[limits]` section, e.g. `handshake_timeout = "1s"`.
     pub fn limits(mut self, line: &str) -> Scenario {
         self.limits.push_str(line);
         self.limits.push('\n');
-        self.sync_config()
+        self.sync_config();
+        self
     }
 
     /// The same as [`Scenario::config`]; reads better for `[[accounts]]` blocks.
@@ -177,10 +186,64 @@ impl Scenario {
         self.upstream_toml(&settings.upstream)
     }
 
-    /// keypool's clock; the test keeps a clone to move time.
+    /// keypool's clock; the test keeps a clone to move time (or reads it back with
+    /// [`Scenario::manual_clock`]).
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Scenario {
+        self.clock = Some(clock.clone());
         self.builder = Some(self.take_builder().clock(clock));
         self
+    }
+
+    /// The clock given to [`Scenario::clock`]; fails the test when there is none.
+    pub fn manual_clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("the scenario has a manual clock")
+    }
+
+    /// Milliseconds since the epoch at `d` from now on keypool's clock (the manual one if
+    /// any), as `credentials.json` writes an expiry.
+    pub fn ms_from_now(&self, d: Duration) -> u64 {
+        let now = match &self.clock {
+            Some(c) => c.now(),
+            None => SystemTime::now(),
+        };
+        (now + d).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    /// A login of `who` at the fake OAuth server, stored as account `name` of `provider`
+    /// (`oauth = "stored"` in the config, its tokens in `credentials.json`), its access
+    /// token expiring `expires_in` from now. Returns the grant the fake issued.
+    pub fn stored_login(
+        &mut self,
+        name: &str,
+        provider: &str,
+        who: &Identity,
+        expires_in: Duration,
+    ) -> Grant {
+        let g = self.oauth_server().grant(who);
+        let entry = json!({
+            "provider": provider,
+            "access_token": g.access,
+            "refresh_token": g.refresh,
+            "expires_at": self.ms_from_now(expires_in),
+            "account_id": who.account_id,
+            "email": who.email,
+        });
+        self.stored_entry(name, provider, entry);
+        g
+    }
+
+    /// Account `name` of `provider` with `oauth = "stored"`, and `entry` as its
+    /// `credentials.json` entry (beside the entries stored before).
+    pub fn stored_entry(&mut self, name: &str, provider: &str, entry: serde_json::Value) {
+        self.logins.insert(name.to_string(), entry);
+        let file = json!({"version": 1, "accounts": self.logins});
+        self.home_file("credentials.json", &file.to_string());
+        let block = format!(
+            "[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\noauth = \"stored\"\n"
+        );
+        self.push_config(&block);
     }
 
     /// The fake provider; fails the test when the scenario has none.
@@ -208,6 +271,12 @@ impl Scenario {
         self.oauth
             .as_ref()
             .expect("the scenario has a fake OAuth server")
+    }
+
+    /// A throwaway machine trusting the scenario's CA, for `keypool login` (see
+    /// [`Machine`]); its keypool directory is its own, not the scenario's home.
+    pub fn login_machine(&self) -> Machine {
+        Machine::new(&self.ca)
     }
 
     pub fn home(&self) -> &Path {
@@ -256,13 +325,18 @@ impl Scenario {
     }
 
     /// The real binary: the config is written to `home/config.toml` and `keypool serve`
-    /// runs on it (see [`Spawned`]). `adjust` adds to the command (a log filter, …).
-    pub fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command)) -> Spawned {
+    /// runs on it (see [`Spawned`]); returns once its banner names the address.
+    /// `adjust` adds to the command (a log filter, …) and is given the home.
+    pub async fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command, &Path)) -> Spawned {
         let cfg = self.write_config();
         let (home, fixtures) = self.take_builder().into_dirs();
         let mut cmd = keypool_with(home.path(), &cfg);
-        adjust(&mut cmd);
-        let served = Served::start(cmd);
+        adjust(&mut cmd, home.path());
+        // Served waits for the banner with its own patience; this bound only backs it up.
+        let served = tokio::task::spawn_blocking(move || Served::start(cmd))
+            .within_for(Duration::from_secs(40), "keypool serve's banner")
+            .await
+            .unwrap();
         Spawned {
             served,
             home,
@@ -271,19 +345,26 @@ impl Scenario {
     }
 
     /// [`Scenario::spawn_with`] with the command as it is.
-    pub fn spawn(&mut self) -> Spawned {
-        self.spawn_with(|_| {})
+    pub async fn spawn(&mut self) -> Spawned {
+        self.spawn_with(|_, _| {}).await
+    }
+
+    fn push_config(&mut self, toml: &str) {
+        self.config.push_str(toml);
+        if !toml.ends_with('\n') {
+            self.config.push('\n');
+        }
+        self.sync_config();
     }
 
     /// Gives the builder the text before `[upstream]` as it stands now.
-    fn sync_config(mut self) -> Scenario {
+    fn sync_config(&mut self) {
         let mut text = self.config.clone();
         if !self.limits.is_empty() {
             text.push_str("[limits]\n");
             text.push_str(&self.limits);
         }
         self.builder = Some(self.take_builder().accounts(&text));
-        self
     }
 
     fn builder(&self) -> &KeypoolBuilder {
@@ -313,9 +394,36 @@ impl Spawned {
         self.served.addr.parse().expect("the banner's address")
     }
 
+    /// The CA keypool made in its home (what a client trusts).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("certs/ca.pem")).unwrap()
+    }
+
+    /// `GET /_keypool/status` as JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        status_json(self.addr()).await
+    }
+
+    /// SIGTERM; then the exit code and the whole log. The home outlives the exit (keypool
+    /// saves its state on the way out).
+    pub async fn stop(self) -> (Option<i32>, String) {
+        let (code, log, _home) = self.stop_keeping_home().await;
+        (code, log)
+    }
+
+    /// [`Spawned::stop`], the home handed back to read what keypool left in it.
+    pub async fn stop_keeping_home(self) -> (Option<i32>, String, tempfile::TempDir) {
+        let Spawned { served, home, .. } = self;
+        let (code, log) = tokio::task::spawn_blocking(move || served.stop())
+            .within("keypool serve to exit on SIGTERM")
+            .await
+            .unwrap();
+        (code, log, home)
+    }
+
     /// reqwest through the binary, trusting only its CA.
     pub fn client(&self) -> reqwest::Client {
-        let ca = std::fs::read(self.home.path().join("certs/ca.pem")).unwrap();
+        let ca = self.ca_pem().into_bytes();
         reqwest::Client::builder()
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)

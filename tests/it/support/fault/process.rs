@@ -28,12 +28,13 @@ impl Process {
     /// `keypool serve` on `scenario`'s config with `KEYPOOL_LOG=log`; `nofile` =
     /// `(soft, hard)` sets `RLIMIT_NOFILE` in the child before exec. The home it runs in
     /// comes back beside it, to read and to keep until the process is done.
-    pub fn spawn(
+    pub async fn spawn(
         scenario: &mut Scenario,
         log: &str,
         nofile: Option<(u64, u64)>,
     ) -> (Process, tempfile::TempDir) {
-        let Spawned { served, home, .. } = scenario.spawn_with(|cmd| limit(cmd, log, nofile));
+        let Spawned { served, home, .. } =
+            scenario.spawn_with(|cmd, _| limit(cmd, log, nofile)).await;
         let addr = served.addr.parse().expect("banner address");
         (Process { served, addr }, home)
     }
@@ -65,7 +66,7 @@ pub async fn serve_limited(soft: u64, hard: u64) -> (Process, FaultServer, tempf
     let s = Scenario::new().fault(&["api.openai.com"]).await;
     s.fault_server().set("sk-fd", Script::ok_json());
     let mut s = s.keys("openai", &[("fd", "sk-fd")]);
-    let (p, home) = Process::spawn(&mut s, "debug", Some((soft, hard)));
+    let (p, home) = Process::spawn(&mut s, "debug", Some((soft, hard))).await;
     (p, s.take_fault(), home)
 }
 
