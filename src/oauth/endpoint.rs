@@ -220,7 +220,11 @@ pub async fn code_assist_project(
     access: &SecretString,
 ) -> Result<String, TokenError> {
     let url = "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist";
-    let body = json!({"metadata": {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}});
+    let body = json!({"metadata": {
+        "ideType": "IDE_UNSPECIFIED",
+        "platform": "PLATFORM_UNSPECIFIED",
+        "pluginType": "GEMINI",
+    }});
     let mut req = Request::new(full(body.to_string()));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = url.parse().map_err(|_| bad_url(url))?;
@@ -244,7 +248,11 @@ pub async fn code_assist_project(
         .map(str::to_string)
         .ok_or_else(|| {
             TokenError::Permanent(
-                "Code Assist names no Cloud project for this account: only paid Code Assist works through keypool; set GOOGLE_CLOUD_PROJECT and import again".into(),
+                concat!(
+                    "Code Assist names no Cloud project for this account: only paid Code Assist ",
+                    "works through keypool; set GOOGLE_CLOUD_PROJECT and import again"
+                )
+                .into(),
             )
         })
 }

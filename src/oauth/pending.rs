@@ -344,7 +344,10 @@ impl Store {
         drop(e);
         tracing::info!(
             account = %name,
-            "{} changed since keypool's write to it failed: its CLI wrote newer tokens, which keypool uses now (dropping its own unsaved ones)",
+            concat!(
+                "{} changed since keypool's write to it failed: its CLI wrote newer tokens, ",
+                "which keypool uses now (dropping its own unsaved ones)"
+            ),
             u.write.linked.path.display()
         );
     }

@@ -244,8 +244,12 @@ impl Store {
             });
             if !sane {
                 tracing::warn!(
-                    "{}: accounts.{name:?}.expires_at is not a time within 5 years; ignored it (the token is refreshed when the provider refuses it)",
-                    self.path.display()
+                    concat!(
+                        "{}: accounts.{:?}.expires_at is not a time within 5 years; ignored it ",
+                        "(the token is refreshed when the provider refuses it)"
+                    ),
+                    self.path.display(),
+                    name
                 );
                 e.expires_at = None;
             }

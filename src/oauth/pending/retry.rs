@@ -76,9 +76,13 @@ impl Store {
         for (name, f, relogin) in lost {
             tracing::error!(
                 account = %name,
-                "{}; keypool is stopping, so this refreshed login is lost ({} still holds the spent token): once the file can be written, {relogin}",
+                concat!(
+                    "{}; keypool is stopping, so this refreshed login is lost ",
+                    "({} still holds the spent token): once the file can be written, {}"
+                ),
                 f.message,
-                f.path.display()
+                f.path.display(),
+                relogin
             );
         }
     }
