@@ -97,7 +97,10 @@ impl Store {
         else {
             return;
         };
-        let guard = match crate::file_lock::acquire(&linked.lock_target(), LOCK_WAIT) {
+        let guard = match self
+            .pending
+            .lock_for_write(&linked.lock_target(), LOCK_WAIT)
+        {
             Ok(g) => g,
             Err(err) => {
                 self.settle_link(name, seq, Err(Failure::io(&linked.path, &err)));
