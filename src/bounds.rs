@@ -120,6 +120,28 @@ pub fn to_epoch_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// What a bare reset number of unknown unit means (a `x-ratelimit-reset: 1760000000`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BareReset {
+    /// Epoch seconds (converted from milliseconds when it was given in them).
+    EpochSecs(f64),
+    /// Seconds from now.
+    AfterSecs(f64),
+}
+
+/// Tells a bare reset number's unit by its magnitude: epoch milliseconds above 10¹²
+/// (OpenRouter), epoch seconds above 10⁹, else seconds from now. Only the unit is told
+/// here; each caller bounds the value as its own form requires.
+pub fn bare_reset(n: f64) -> BareReset {
+    if n > 1e12 {
+        BareReset::EpochSecs(n / 1000.0)
+    } else if n > 1e9 {
+        BareReset::EpochSecs(n)
+    } else {
+        BareReset::AfterSecs(n)
+    }
+}
+
 /// What the seeded fuzz tests beside each parser share: a deterministic config (fixed
 /// seed, no failure files written into the source tree) and the numbers a hostile server
 /// writes.
@@ -172,6 +194,21 @@ pub(crate) mod fuzz {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_reset_s_unit_is_told_by_its_magnitude() {
+        assert_eq!(
+            bare_reset(1_760_000_000_000.0),
+            BareReset::EpochSecs(1_760_000_000.0)
+        );
+        assert_eq!(
+            bare_reset(1_760_000_000.0),
+            BareReset::EpochSecs(1_760_000_000.0)
+        );
+        assert_eq!(bare_reset(1e12), BareReset::EpochSecs(1e12));
+        assert_eq!(bare_reset(1e9), BareReset::AfterSecs(1e9));
+        assert_eq!(bare_reset(30.0), BareReset::AfterSecs(30.0));
+    }
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000)

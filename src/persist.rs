@@ -427,7 +427,10 @@ mod tests {
         let f = StateFile::at(dir.path().join("state.json"));
         std::fs::write(
             f.path(),
-            r#"{"accounts":{"a":{"credential":"x","state":"cooling","until":18446744073709551615,"verdict":"rate_limited","detail":"d"}}}"#,
+            concat!(
+                r#"{"accounts":{"a":{"credential":"x","state":"cooling","#,
+                r#""until":18446744073709551615,"verdict":"rate_limited","detail":"d"}}}"#,
+            ),
         )
         .unwrap();
         let p = f.load_at(at_1_8e9());

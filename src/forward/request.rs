@@ -38,7 +38,8 @@ pub(super) fn upstream_request(
             Err(_) => {
                 // resolve() refuses control characters, so this cannot happen; if it
                 // did, sending without a credential is safer than sending the client's.
-                tracing::warn!(account = %e.account.name, "the credential cannot be sent as an HTTP header");
+                let name = &e.account.name;
+                tracing::warn!(account = %name, "the credential cannot be sent as an HTTP header");
             }
         }
         match e.cred {

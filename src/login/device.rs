@@ -2,7 +2,7 @@
 //! poll until GitHub hands out the token.
 
 use crate::oauth::endpoint::{self, error_code};
-use crate::oauth::flavor::{Encoding, COPILOT_CLIENT_ID};
+use crate::oauth::flavor::{Encoding, Flavor};
 use crate::upstream::Upstream;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -15,12 +15,13 @@ pub async fn github(
     domain: &str,
     show: impl FnOnce(&str, &str),
 ) -> Result<SecretString, String> {
+    let client_id = Flavor::Copilot.client_id();
     let url = format!("https://{domain}/login/device/code");
     let (status, body) = endpoint::post(
         upstream,
         &url,
         Encoding::Form,
-        &[("client_id", COPILOT_CLIENT_ID), ("scope", "read:user")],
+        &[("client_id", client_id), ("scope", "read:user")],
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -41,7 +42,7 @@ pub async fn github(
         .unwrap_or(900)
         .min(MAX_CODE_LIFETIME_SECS);
     let deadline = Instant::now() + Duration::from_secs(lifetime);
-    let token_url = format!("https://{domain}/login/oauth/access_token");
+    let token_url = Flavor::Copilot.token_url(Some(domain));
     loop {
         // The protocol's own pacing: polling faster earns a slow_down.
         tokio::time::sleep(interval).await;
@@ -53,7 +54,7 @@ pub async fn github(
             &token_url,
             Encoding::Form,
             &[
-                ("client_id", COPILOT_CLIENT_ID),
+                ("client_id", client_id),
                 ("device_code", device_code),
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ],

@@ -11,6 +11,7 @@ use crate::config::edit::{self, Credential as NewCredential, NewAccount};
 use crate::config::{Config, CredentialConfig, OAuthSource};
 use crate::home::Home;
 use crate::oauth::endpoint::{self, Granted};
+use crate::oauth::flavor::{Browser, LoginForm, Paste};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::{Flavor, Identity, Tokens};
@@ -33,35 +34,6 @@ pub struct Options {
     pub domain: Option<String>,
 }
 
-struct Browser {
-    authorize: &'static str,
-    redirect_port: u16,
-    redirect_path: &'static str,
-    scope: &'static str,
-}
-
-fn browser_flow(flavor: Flavor) -> Option<Browser> {
-    match flavor {
-        Flavor::Anthropic => Some(Browser {
-            authorize: "https://claude.ai/oauth/authorize",
-            redirect_port: 53692,
-            redirect_path: "/callback",
-            scope: "org:create_api_key user:profile user:inference user:sessions:claude_code \
-                user:mcp_servers user:file_upload",
-        }),
-        Flavor::Codex => Some(Browser {
-            authorize: "https://auth.openai.com/oauth/authorize",
-            redirect_port: 1455,
-            redirect_path: "/auth/callback",
-            scope: "openid profile email offline_access",
-        }),
-        Flavor::Copilot | Flavor::GeminiCli => None,
-    }
-}
-
-/// Anthropic's page that shows the code to paste when no loopback redirect is possible.
-const ANTHROPIC_PASTE_REDIRECT: &str = "https://platform.claude.com/oauth/code/callback";
-
 pub async fn run(
     home: &Home,
     config: &Config,
@@ -74,10 +46,10 @@ pub async fn run(
     if let Some(name) = opts.name.as_deref() {
         check_name(config, flavor, name)?;
     }
-    let tokens = match flavor {
-        Flavor::Copilot => copilot_tokens(upstream, &opts).await?,
-        Flavor::Anthropic | Flavor::Codex => {
-            let (code, reply) = browser_code(flavor, &opts).await?;
+    let tokens = match &flavor.spec().login {
+        LoginForm::GitHubDevice => copilot_tokens(upstream, &opts).await?,
+        LoginForm::Browser(browser) => {
+            let (code, reply) = browser_code(flavor, browser, &opts).await?;
             let outcome = async {
                 let granted = endpoint::exchange_code(
                     upstream,
@@ -106,13 +78,7 @@ pub async fn run(
             }
             return outcome;
         }
-        Flavor::GeminiCli => {
-            return Err(concat!(
-                "keypool does not run the Gemini CLI login; log in with `gemini`, ",
-                "then `keypool accounts import gemini-cli`",
-            )
-            .into())
-        }
+        LoginForm::Elsewhere { why } => return Err(why.to_string()),
     };
     save(
         home,
@@ -134,18 +100,21 @@ struct Code {
 
 /// Runs the browser half of a login: the code, and the waiting browser's connection
 /// when the code came through the loopback redirect.
-async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Reply>), String> {
-    let b = browser_flow(flavor).expect("browser flavors");
+async fn browser_code(
+    flavor: Flavor,
+    b: &Browser,
+    opts: &Options,
+) -> Result<(Code, Option<Reply>), String> {
     let pkce = Pkce::new();
     let state = pkce::random_token(24);
     let port = opts.callback_port.unwrap_or(b.redirect_port);
     let loopback = format!("http://localhost:{port}{}", b.redirect_path);
-    let redirect = if opts.no_browser && flavor == Flavor::Anthropic {
-        ANTHROPIC_PASTE_REDIRECT.to_string()
-    } else {
-        loopback
+    let redirect = match &b.paste {
+        Paste::CodePage { redirect } if opts.no_browser => redirect.to_string(),
+        _ => loopback,
     };
-    let mut params = vec![
+    let mut params = b.params_before.to_vec();
+    params.extend([
         ("response_type", "code"),
         ("client_id", flavor.client_id()),
         ("redirect_uri", redirect.as_str()),
@@ -153,15 +122,8 @@ async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Re
         ("code_challenge", pkce.challenge.as_str()),
         ("code_challenge_method", "S256"),
         ("state", state.as_str()),
-    ];
-    match flavor {
-        Flavor::Anthropic => params.insert(0, ("code", "true")),
-        _ => params.extend([
-            ("id_token_add_organizations", "true"),
-            ("codex_cli_simplified_flow", "true"),
-            ("originator", "codex_cli_rs"),
-        ]),
-    }
+    ]);
+    params.extend_from_slice(b.params_after);
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&params)
         .finish();
@@ -169,7 +131,7 @@ async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Re
 
     let (code, reply) = if opts.no_browser {
         (
-            pasted_code(flavor, &url, b.redirect_path, &state).await?,
+            pasted_code(&b.paste, &url, b.redirect_path, &state).await?,
             None,
         )
     } else {
@@ -195,15 +157,15 @@ async fn browser_code(flavor: Flavor, opts: &Options) -> Result<(Code, Option<Re
 
 /// `--no-browser`: the user opens `url` anywhere and pastes what the login ends with.
 async fn pasted_code(
-    flavor: Flavor,
+    paste: &Paste,
     url: &str,
     redirect_path: &str,
     state: &str,
 ) -> Result<String, String> {
     println!("Open this URL in a browser (on any machine) and log in:\n\n  {url}\n");
-    let prompt = match flavor {
-        Flavor::Anthropic => "Paste the code the page shows",
-        _ => {
+    let prompt = match paste {
+        Paste::CodePage { .. } => "Paste the code the page shows",
+        Paste::Address => {
             "After the login, the browser lands on a localhost page that may not load; \
             paste that page's full address"
         }
@@ -217,16 +179,16 @@ async fn pasted_code(
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("cannot read the code: {e}"))?;
     let line = line.trim();
-    match flavor {
+    match paste {
         // The page shows `CODE#STATE`.
-        Flavor::Anthropic => {
+        Paste::CodePage { .. } => {
             let (code, got) = line.split_once('#').unwrap_or((line, state));
             if got != state {
                 return Err("the pasted code belongs to another login attempt; start again".into());
             }
             Ok(code.to_string())
         }
-        _ => parse_redirect(line, redirect_path, state),
+        Paste::Address => parse_redirect(line, redirect_path, state),
     }
 }
 
@@ -429,12 +391,7 @@ fn same_login<'c>(
 }
 
 fn default_name(flavor: Flavor, id: &Identity) -> String {
-    let base = match flavor {
-        Flavor::Anthropic => "claude",
-        Flavor::Codex => "chatgpt",
-        Flavor::Copilot => "copilot",
-        Flavor::GeminiCli => "gemini-cli",
-    };
+    let base = flavor.spec().default_name;
     match id
         .email
         .as_deref()

@@ -4,8 +4,7 @@
 //! Response bodies hold tokens: nothing here logs or quotes them; errors carry only the
 //! status and the vendor's error code.
 
-use super::flavor::{Encoding, Flavor, GEMINI_CLIENT_SECRET};
-use super::jwt;
+use super::flavor::{Encoding, Flavor, LoginForm};
 use super::tokens::Identity;
 use crate::body::full;
 use crate::bounds;
@@ -80,26 +79,21 @@ pub async fn refresh(
     refresh: &SecretString,
     identity: &Identity,
 ) -> Result<Granted, TokenError> {
-    let rt = refresh.expose_secret();
-    let fields: Vec<(&str, &str)> = match flavor {
-        Flavor::GeminiCli => vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", flavor.client_id()),
-            ("client_secret", GEMINI_CLIENT_SECRET),
-            ("refresh_token", rt),
-        ],
-        _ => vec![
-            ("grant_type", "refresh_token"),
-            ("client_id", flavor.client_id()),
-            ("refresh_token", rt),
-        ],
-    };
+    let spec = flavor.spec();
+    let mut fields = vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", spec.client_id),
+    ];
+    if let Some(secret) = spec.client_secret {
+        fields.push(("client_secret", secret));
+    }
+    fields.push(("refresh_token", refresh.expose_secret()));
     let url = flavor.token_url(identity.domain.as_deref());
-    let (status, body) = post(upstream, &url, flavor.refresh_encoding(), &fields).await?;
+    let (status, body) = post(upstream, &url, spec.refresh_encoding, &fields).await?;
     granted(flavor, status, &body)
 }
 
-/// Trades an authorization code (PKCE) for tokens.
+/// Trades an authorization code (PKCE) of a browser login for tokens.
 pub async fn exchange_code(
     upstream: &Upstream,
     flavor: Flavor,
@@ -108,6 +102,12 @@ pub async fn exchange_code(
     redirect_uri: &str,
     state: &str,
 ) -> Result<Granted, TokenError> {
+    let LoginForm::Browser(browser) = &flavor.spec().login else {
+        let name = flavor.login_name();
+        return Err(TokenError::Permanent(format!(
+            "{name} logins have no authorization code"
+        )));
+    };
     let mut fields = vec![
         ("grant_type", "authorization_code"),
         ("client_id", flavor.client_id()),
@@ -115,15 +115,11 @@ pub async fn exchange_code(
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    if flavor == Flavor::Anthropic {
+    if browser.code_sends_state {
         fields.push(("state", state));
     }
-    let encoding = match flavor {
-        Flavor::Anthropic => Encoding::Json,
-        _ => Encoding::Form,
-    };
     let url = flavor.token_url(None);
-    let (status, body) = post(upstream, &url, encoding, &fields).await?;
+    let (status, body) = post(upstream, &url, browser.code_encoding, &fields).await?;
     granted(flavor, status, &body)
 }
 
@@ -133,7 +129,7 @@ pub async fn copilot_token(
     github_token: &SecretString,
     domain: Option<&str>,
 ) -> Result<CopilotToken, TokenError> {
-    let url = Flavor::copilot_token_url(domain);
+    let url = copilot_token_url(domain);
     let mut req = Request::new(full(bytes::Bytes::new()));
     *req.method_mut() = Method::GET;
     *req.uri_mut() = url.parse().map_err(|_| bad_url(&url))?;
@@ -172,6 +168,14 @@ pub async fn copilot_token(
     })?;
     copilot_grant(&v)
         .ok_or_else(|| TokenError::Transient(format!("{url} answered without a token")))
+}
+
+/// GitHub's endpoint that trades a GitHub token for a Copilot token.
+fn copilot_token_url(domain: Option<&str>) -> String {
+    format!(
+        "https://api.{}/copilot_internal/v2/token",
+        domain.unwrap_or("github.com")
+    )
 }
 
 /// The Copilot token answer's fields; `None` without a token. `refresh_in` is clamped
@@ -220,7 +224,11 @@ pub async fn code_assist_project(
     access: &SecretString,
 ) -> Result<String, TokenError> {
     let url = "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist";
-    let body = json!({"metadata": {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}});
+    let body = json!({"metadata": {
+        "ideType": "IDE_UNSPECIFIED",
+        "platform": "PLATFORM_UNSPECIFIED",
+        "pluginType": "GEMINI",
+    }});
     let mut req = Request::new(full(body.to_string()));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = url.parse().map_err(|_| bad_url(url))?;
@@ -244,7 +252,11 @@ pub async fn code_assist_project(
         .map(str::to_string)
         .ok_or_else(|| {
             TokenError::Permanent(
-                "Code Assist names no Cloud project for this account: only paid Code Assist works through keypool; set GOOGLE_CLOUD_PROJECT and import again".into(),
+                concat!(
+                    "Code Assist names no Cloud project for this account: only paid Code Assist ",
+                    "works through keypool; set GOOGLE_CLOUD_PROJECT and import again"
+                )
+                .into(),
             )
         })
 }
@@ -362,30 +374,7 @@ fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, T
     let access = secret("access_token").ok_or_else(|| {
         TokenError::Transient("the token endpoint answered without an access token".into())
     })?;
-    let mut identity = Identity::default();
-    match flavor {
-        Flavor::Anthropic => {
-            identity.account_id = v["account"]["uuid"].as_str().map(str::to_string);
-            identity.email = v["account"]["email_address"].as_str().map(str::to_string);
-        }
-        Flavor::Codex => {
-            let claims = jwt::claims(access.expose_secret()).unwrap_or(Value::Null);
-            identity.account_id = jwt::chatgpt_account_id(&claims);
-            identity.plan = jwt::chatgpt_plan(&claims);
-            identity.email = v["id_token"]
-                .as_str()
-                .and_then(jwt::claims)
-                .and_then(|c| jwt::email(&c))
-                .or_else(|| jwt::email(&claims));
-        }
-        Flavor::GeminiCli => {
-            identity.email = v["id_token"]
-                .as_str()
-                .and_then(jwt::claims)
-                .and_then(|c| jwt::email(&c));
-        }
-        Flavor::Copilot => {}
-    }
+    let identity = (flavor.spec().identity)(&v, &access);
     Ok(Granted {
         access,
         refresh: secret("refresh_token"),
@@ -398,6 +387,14 @@ fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copilot_token_url_names_the_enterprise_domain() {
+        assert_eq!(
+            copilot_token_url(Some("ghe.example.com")),
+            "https://api.ghe.example.com/copilot_internal/v2/token"
+        );
+    }
 
     #[test]
     fn classifies_token_errors() {

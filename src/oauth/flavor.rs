@@ -1,7 +1,17 @@
-//! What differs between the subscription providers: token endpoints, client ids, how a
-//! refresh is asked for, and which command gives a dead account new tokens.
+//! What differs between the subscription flavors, as one [`Spec`] per flavor (the table is
+//! in `flavor/specs.rs`): token endpoint, client id, how a refresh is asked for, who the
+//! grant says logged in, the login's form, the vendor's own login command and the named
+//! steps. Adding a subscription provider is one spec entry plus any steps it needs; the
+//! code that refreshes, logs in or explains a dead login reads the spec instead of
+//! matching on the flavor.
 
+mod specs;
+
+use super::steps::Steps;
+use super::Identity;
 pub use crate::providers::Flavor;
+use secrecy::SecretString;
+use serde_json::Value;
 
 /// How the token endpoint wants its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,58 +20,99 @@ pub enum Encoding {
     Form,
 }
 
-pub const ANTHROPIC_CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
-pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
-pub const COPILOT_CLIENT_ID: &str = "Iv1.b507a08c87ecfe98";
-pub const GEMINI_CLIENT_ID: &str =
-    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
-/// Embedded in gemini-cli's source; Google documents installed-app secrets as not secret.
-pub const GEMINI_CLIENT_SECRET: &str = "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";
+/// Where a flavor's refresh tokens (and authorization codes) are redeemed.
+pub enum TokenUrl {
+    Fixed(&'static str),
+    /// This path on the login's GitHub domain (github.com unless it is an Enterprise one).
+    GitHub(&'static str),
+}
+
+/// Everything keypool knows about one flavor of subscription login.
+pub struct Spec {
+    pub token_url: TokenUrl,
+    pub client_id: &'static str,
+    /// Sent with a refresh after the client id: an installed app's secret, which its
+    /// vendor documents as not secret.
+    pub client_secret: Option<&'static str>,
+    /// Body encoding of a refresh request, as the vendor's own CLI sends it.
+    pub refresh_encoding: Encoding,
+    /// Whether a refresh hands out a new refresh token and burns the old one. Those
+    /// accounts must never be refreshed by two parties at once.
+    pub rotates: bool,
+    /// Who a successful token answer (and its access token) says logged in.
+    pub identity: fn(&Value, &SecretString) -> Identity,
+    /// How `keypool login` gets a new login of this flavor.
+    pub login: LoginForm,
+    /// The vendor CLI's own login, for accounts linked to its file.
+    pub native_login: &'static str,
+    /// The start of a new account's name (`claude` → `claude-me`).
+    pub default_name: &'static str,
+    pub steps: Steps,
+}
+
+/// How `keypool login` runs for a flavor.
+pub enum LoginForm {
+    /// PKCE in a browser, redirected to a loopback port or pasted back (`--no-browser`).
+    Browser(Browser),
+    /// GitHub's device flow on the login's domain.
+    GitHubDevice,
+    /// keypool runs no login of this flavor; `why` tells the user what to do instead.
+    Elsewhere { why: &'static str },
+}
+
+/// A browser login's authorization request and code exchange, as the vendor's CLI
+/// sends them (the endpoints check the client's redirect and parameters).
+pub struct Browser {
+    pub authorize: &'static str,
+    pub redirect_port: u16,
+    pub redirect_path: &'static str,
+    pub scope: &'static str,
+    /// Authorization-URL parameters before the standard ones, in the CLI's order.
+    pub params_before: &'static [(&'static str, &'static str)],
+    /// Authorization-URL parameters after the standard ones, in the CLI's order.
+    pub params_after: &'static [(&'static str, &'static str)],
+    pub paste: Paste,
+    /// Body encoding of the code exchange.
+    pub code_encoding: Encoding,
+    /// Whether the code exchange repeats the authorization request's `state`.
+    pub code_sends_state: bool,
+}
+
+/// What the user pastes back when no loopback redirect is possible.
+pub enum Paste {
+    /// The vendor's page at `redirect` shows `CODE#STATE`.
+    CodePage { redirect: &'static str },
+    /// The full address of the loopback page the browser lands on (which may not load).
+    Address,
+}
 
 impl Flavor {
-    /// Where refresh tokens are redeemed. For Copilot this is GitHub's device-flow token
-    /// endpoint; renewal of the Copilot token itself goes to [`Flavor::copilot_token_url`].
+    /// Where refresh tokens are redeemed, on GitHub `domain` for Copilot. Renewal of the
+    /// Copilot token itself is its `exchange` step.
     pub fn token_url(self, domain: Option<&str>) -> String {
-        match self {
-            Flavor::Anthropic => "https://platform.claude.com/v1/oauth/token".into(),
-            Flavor::Codex => "https://auth.openai.com/oauth/token".into(),
-            Flavor::GeminiCli => "https://oauth2.googleapis.com/token".into(),
-            Flavor::Copilot => format!(
-                "https://{}/login/oauth/access_token",
-                domain.unwrap_or("github.com")
-            ),
+        match self.spec().token_url {
+            TokenUrl::Fixed(url) => url.into(),
+            TokenUrl::GitHub(path) => format!("https://{}{path}", domain.unwrap_or("github.com")),
         }
-    }
-
-    /// GitHub's endpoint that trades a GitHub token for a Copilot token.
-    pub fn copilot_token_url(domain: Option<&str>) -> String {
-        format!(
-            "https://api.{}/copilot_internal/v2/token",
-            domain.unwrap_or("github.com")
-        )
     }
 
     pub fn client_id(self) -> &'static str {
-        match self {
-            Flavor::Anthropic => ANTHROPIC_CLIENT_ID,
-            Flavor::Codex => CODEX_CLIENT_ID,
-            Flavor::Copilot => COPILOT_CLIENT_ID,
-            Flavor::GeminiCli => GEMINI_CLIENT_ID,
-        }
+        self.spec().client_id
     }
 
-    /// Body encoding of a refresh request, as each vendor's own CLI sends it.
+    /// See [`Spec::refresh_encoding`].
     pub fn refresh_encoding(self) -> Encoding {
-        match self {
-            Flavor::Anthropic | Flavor::Codex => Encoding::Json,
-            Flavor::Copilot | Flavor::GeminiCli => Encoding::Form,
-        }
+        self.spec().refresh_encoding
     }
 
-    /// Whether a refresh hands out a new refresh token and burns the old one. Those
-    /// accounts must never be refreshed by two parties at once.
+    /// See [`Spec::rotates`].
     pub fn rotates(self) -> bool {
-        matches!(self, Flavor::Anthropic | Flavor::Codex)
+        self.spec().rotates
+    }
+
+    /// The steps of this flavor's logins.
+    pub fn steps(self) -> &'static Steps {
+        &self.spec().steps
     }
 
     /// The command that gives an account of this flavor fresh tokens through keypool.
@@ -69,14 +120,9 @@ impl Flavor {
         format!("keypool login {} --name {account}", self.login_name())
     }
 
-    /// The vendor CLI's own login, for accounts linked to its file.
+    /// See [`Spec::native_login`].
     pub fn native_login(self) -> &'static str {
-        match self {
-            Flavor::Anthropic => "claude /login",
-            Flavor::Codex => "codex login",
-            Flavor::Copilot => "the Copilot sign-in of your editor",
-            Flavor::GeminiCli => "gemini (then /auth)",
-        }
+        self.spec().native_login
     }
 }
 
@@ -85,10 +131,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copilot_token_url_names_the_enterprise_domain() {
+    fn only_copilot_redeems_on_the_login_s_domain() {
         assert_eq!(
-            Flavor::copilot_token_url(Some("ghe.example.com")),
-            "https://api.ghe.example.com/copilot_internal/v2/token"
+            Flavor::Copilot.token_url(Some("ghe.example.com")),
+            "https://ghe.example.com/login/oauth/access_token"
+        );
+        assert_eq!(
+            Flavor::Copilot.token_url(None),
+            "https://github.com/login/oauth/access_token"
+        );
+        assert_eq!(
+            Flavor::Codex.token_url(Some("ghe.example.com")),
+            "https://auth.openai.com/oauth/token"
         );
     }
 }

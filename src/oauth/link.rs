@@ -166,7 +166,10 @@ impl Linked {
         let mut tokens = read.map_err(|problem| self.missing(problem))?;
         if super::tokens::drop_absurd_expiry(&mut tokens, std::time::SystemTime::now()) {
             tracing::warn!(
-                "{}: {} lies more than 5 years ahead; ignored it (the token is refreshed when the provider refuses it)",
+                concat!(
+                    "{}: {} lies more than 5 years ahead; ignored it ",
+                    "(the token is refreshed when the provider refuses it)"
+                ),
                 self.path.display(),
                 self.format.expiry_field()
             );

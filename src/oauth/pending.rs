@@ -23,12 +23,14 @@ pub use retry::FindAccount;
 use super::link::{Linked, WriteBackError};
 use super::store::{insert_tokens, merge_identity, Accounts, Store};
 use super::{Identity, Tokens};
+use crate::file_lock::LockGuard;
 use attempts::{settle, Attempts, Pace};
 use failure::{no_space, Failure};
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -66,6 +68,17 @@ impl Pending {
     /// The error a write meets while the test hook is set.
     pub(super) fn injected_fault(&self) -> Option<io::Error> {
         self.fail_writes.load(Ordering::Relaxed).then(no_space)
+    }
+
+    /// Takes the lock on `target` that a write needs. While the test hook is set it is
+    /// refused the way a full disk refuses the lock directory's `mkdir`: before anything
+    /// is created, so a write that cannot land never holds a lock the CLI (or a test
+    /// looking for leftovers) could run into.
+    pub(super) fn lock_for_write(&self, target: &Path, wait: Duration) -> io::Result<LockGuard> {
+        match self.injected_fault() {
+            Some(fault) => Err(fault),
+            None => crate::file_lock::acquire(target, wait),
+        }
     }
 
     fn publish(&self, entries: &Entries) {
@@ -344,7 +357,10 @@ impl Store {
         drop(e);
         tracing::info!(
             account = %name,
-            "{} changed since keypool's write to it failed: its CLI wrote newer tokens, which keypool uses now (dropping its own unsaved ones)",
+            concat!(
+                "{} changed since keypool's write to it failed: its CLI wrote newer tokens, ",
+                "which keypool uses now (dropping its own unsaved ones)"
+            ),
             u.write.linked.path.display()
         );
     }

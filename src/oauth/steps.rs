@@ -1,4 +1,5 @@
-//! The flavor-specific steps of a subscription login, as named capabilities of its spec.
+//! The flavor-specific steps of a subscription login, as named capabilities of its spec
+//! (`flavor/specs.rs` names each flavor's).
 //! `OAuthAccount` runs them in one fixed order, without asking which vendor it serves:
 //! 1. `exchange`: trade the login's long-lived token for a short-lived API token, whose
 //!    answer also names the account's API base (Copilot); a login without one refreshes
@@ -8,7 +9,7 @@
 //! 3. per request, `edit_headers` and `edit_body` put the account-bound values in.
 
 use super::endpoint::{self, CopilotToken, TokenError};
-use super::{edit, Flavor, Identity};
+use super::Identity;
 use crate::upstream::Upstream;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -36,44 +37,7 @@ pub struct Steps {
     pub edit_body: fn(&Bytes, &Identity) -> Option<Bytes>,
 }
 
-const ANTHROPIC: Steps = Steps {
-    exchange: None,
-    discover_project: None,
-    edit_headers: edit::anthropic_headers,
-    edit_body: edit::anthropic_body,
-};
-const CODEX: Steps = Steps {
-    exchange: None,
-    discover_project: None,
-    edit_headers: edit::codex_headers,
-    edit_body: edit::no_body_edit,
-};
-const COPILOT: Steps = Steps {
-    exchange: Some(copilot_exchange),
-    discover_project: None,
-    edit_headers: edit::no_header_edit,
-    edit_body: edit::no_body_edit,
-};
-const GEMINI_CLI: Steps = Steps {
-    exchange: None,
-    discover_project: Some(code_assist_project),
-    edit_headers: edit::no_header_edit,
-    edit_body: edit::gemini_body,
-};
-
-impl Flavor {
-    /// The steps of this flavor's logins.
-    pub fn steps(self) -> &'static Steps {
-        match self {
-            Flavor::Anthropic => &ANTHROPIC,
-            Flavor::Codex => &CODEX,
-            Flavor::Copilot => &COPILOT,
-            Flavor::GeminiCli => &GEMINI_CLI,
-        }
-    }
-}
-
-fn copilot_exchange<'a>(
+pub(super) fn copilot_exchange<'a>(
     upstream: &'a Upstream,
     github_token: &'a SecretString,
     domain: Option<&'a str>,
@@ -81,7 +45,7 @@ fn copilot_exchange<'a>(
     Box::pin(endpoint::copilot_token(upstream, github_token, domain))
 }
 
-fn code_assist_project<'a>(
+pub(super) fn code_assist_project<'a>(
     upstream: &'a Upstream,
     access: &'a SecretString,
 ) -> BoxFuture<'a, Result<String, TokenError>> {

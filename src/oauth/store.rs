@@ -6,7 +6,6 @@
 
 use super::pending::Pending;
 use super::tokens::{from_epoch_ms, to_epoch_ms, Identity, Tokens};
-use crate::file_lock as lock;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -197,13 +196,11 @@ impl Store {
             path: self.path.clone(),
             source,
         };
-        let _guard = lock::acquire(&self.path, LOCK_WAIT).map_err(write_err)?;
+        let lock = self.pending.lock_for_write(&self.path, LOCK_WAIT);
+        let _guard = lock.map_err(write_err)?;
         let mut file = self.read()?;
         if !f(&mut file.accounts) {
             return Ok(false);
-        }
-        if let Some(fault) = self.pending.injected_fault() {
-            return Err(write_err(fault));
         }
         file.version = version();
         let text = serde_json::to_vec_pretty(&file).expect("serialisable");
@@ -244,8 +241,12 @@ impl Store {
             });
             if !sane {
                 tracing::warn!(
-                    "{}: accounts.{name:?}.expires_at is not a time within 5 years; ignored it (the token is refreshed when the provider refuses it)",
-                    self.path.display()
+                    concat!(
+                        "{}: accounts.{:?}.expires_at is not a time within 5 years; ignored it ",
+                        "(the token is refreshed when the provider refuses it)"
+                    ),
+                    self.path.display(),
+                    name
                 );
                 e.expires_at = None;
             }

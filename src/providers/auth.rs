@@ -26,7 +26,11 @@ impl std::str::FromStr for AuthScheme {
             _ => match s.strip_prefix("query:") {
                 Some(name) if !name.is_empty() => Ok(AuthScheme::Query(name.to_string())),
                 _ => Err(format!(
-                    "unknown auth scheme '{s}'; use one of: bearer, x-api-key, x-goog-api-key, query:NAME"
+                    concat!(
+                        "unknown auth scheme '{}'; ",
+                        "use one of: bearer, x-api-key, x-goog-api-key, query:NAME"
+                    ),
+                    s
                 )),
             },
         }

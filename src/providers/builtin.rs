@@ -48,15 +48,16 @@ const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
 /// Where each API-key provider's API lives on its hosts: pooled keys go there and nowhere
 /// else on the host (telemetry, feature flags, registries, consoles keep the client's own
 /// headers). Subscription-only providers take no keys: their scope is `OAuthSpec.paths`.
-const OPENAI_PATHS: &[&str] = &["/v1/"];
+/// Named here so that each row of the table stays one line.
+const OPENAI_API: Keys = Keys::Under(&["/v1/"]);
 /// Claude Code's `/api/event_logging/…`, `/api/claude_code/…` and `/mcp-registry/…` are
 /// outside: they are not the Messages API, and a 429 there says nothing about a key.
-const ANTHROPIC_PATHS: &[&str] = &["/v1/"];
+const ANTHROPIC_API: Keys = Keys::Under(&["/v1/"]);
 /// `/upload/` and `/download/` carry the Files API (`/upload/v1beta/files`).
-const GOOGLE_PATHS: &[&str] = &["/v1beta/", "/v1/", "/v1alpha/", "/upload/", "/download/"];
+const GOOGLE_API: Keys = Keys::Under(&["/v1beta/", "/v1/", "/v1alpha/", "/upload/", "/download/"]);
 /// DeepSeek's documented base has no `/v1`; `/beta/` is its completion (FIM) API and
 /// `/anthropic/` its Anthropic-compatible one.
-const DEEPSEEK_PATHS: &[&str] = &[
+const DEEPSEEK_API: Keys = Keys::Under(&[
     "/v1/",
     "/chat/completions",
     "/completions",
@@ -64,12 +65,12 @@ const DEEPSEEK_PATHS: &[&str] = &[
     "/user/balance",
     "/beta/",
     "/anthropic/",
-];
+]);
 /// The general, coding-plan and Anthropic-compatible bases.
-const ZAI_PATHS: &[&str] = &["/api/paas/", "/api/coding/", "/api/anthropic/"];
+const ZAI_API: Keys = Keys::Under(&["/api/paas/", "/api/coding/", "/api/anthropic/"]);
 /// `/inference/v1` is the OpenAI-compatible base; `/v1/` the account API keys also open.
-const FIREWORKS_PATHS: &[&str] = &["/inference/", "/v1/"];
-const MOONSHOT_PATHS: &[&str] = &["/v1/", "/anthropic/"];
+const FIREWORKS_API: Keys = Keys::Under(&["/inference/", "/v1/"]);
+const MOONSHOT_API: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
 
 /// How API keys of a built-in provider are scoped.
 pub(super) enum Keys {
@@ -91,6 +92,11 @@ pub(super) type Row = (
     Option<OAuthSpec>,
 );
 
+// Host lists named so that their rows stay one line.
+const ANTHROPIC_HOSTS: &[&str] = &["api.anthropic.com"];
+const GEMINI_CLI_HOSTS: &[&str] = &["cloudcode-pa.googleapis.com"];
+const GOOGLE_HOSTS: &[&str] = &["generativelanguage.googleapis.com"];
+const MOONSHOT_HOSTS: &[&str] = &["api.moonshot.ai", "api.moonshot.cn"];
 const COPILOT_HOSTS: &[&str] = &[
     "api.githubcopilot.com",
     "api.individual.githubcopilot.com",
@@ -106,25 +112,25 @@ pub(super) const TABLE: [Row; 19] = {
     const V1: Keys = Under(&["/v1/"]);
     const NONE: Keys = Under(&[]);
     [
-        ("openai", &["api.openai.com"], Bearer, Openai, Under(OPENAI_PATHS), None),
-        ("anthropic", &["api.anthropic.com"], XApiKey, Anthropic, Under(ANTHROPIC_PATHS), Some(ANTHROPIC_OAUTH)),
+        ("openai", &["api.openai.com"], Bearer, Openai, OPENAI_API, None),
+        ("anthropic", ANTHROPIC_HOSTS, XApiKey, Anthropic, ANTHROPIC_API, Some(ANTHROPIC_OAUTH)),
         ("openai-codex", &["chatgpt.com"], Bearer, Openai, NONE, Some(CODEX_OAUTH)),
         ("github-copilot", COPILOT_HOSTS, Bearer, Openai, NONE, Some(COPILOT_OAUTH)),
-        ("google-gemini-cli", &["cloudcode-pa.googleapis.com"], Bearer, Google, NONE, Some(GEMINI_CLI_OAUTH)),
-        ("google", &["generativelanguage.googleapis.com"], GoogApiKey, Google, Under(GOOGLE_PATHS), None),
+        ("google-gemini-cli", GEMINI_CLI_HOSTS, Bearer, Google, NONE, Some(GEMINI_CLI_OAUTH)),
+        ("google", GOOGLE_HOSTS, GoogApiKey, Google, GOOGLE_API, None),
         ("openrouter", &["openrouter.ai"], Bearer, Openrouter, Under(&["/api/v1/"]), None),
         ("groq", &["api.groq.com"], Bearer, Openai, Under(&["/openai/v1/"]), None),
         ("xai", &["api.x.ai"], Bearer, Openai, V1, None),
         ("mistral", &["api.mistral.ai"], Bearer, Openai, V1, None),
-        ("deepseek", &["api.deepseek.com"], Bearer, Openai, Under(DEEPSEEK_PATHS), None),
+        ("deepseek", &["api.deepseek.com"], Bearer, Openai, DEEPSEEK_API, None),
         ("cerebras", &["api.cerebras.ai"], Bearer, Openai, V1, None),
         ("together", &["api.together.xyz", "api.together.ai"], Bearer, Openai, V1, None),
-        ("fireworks", &["api.fireworks.ai"], Bearer, Openai, Under(FIREWORKS_PATHS), None),
+        ("fireworks", &["api.fireworks.ai"], Bearer, Openai, FIREWORKS_API, None),
         // The router host serves nothing but inference (`/v1/…`, and `/{provider}/…` for
         // a changing list of providers): every path is its API.
         ("huggingface", &["router.huggingface.co"], Bearer, Openai, Everywhere, None),
-        ("zai", &["api.z.ai"], Bearer, Openai, Under(ZAI_PATHS), None),
-        ("moonshot", &["api.moonshot.ai", "api.moonshot.cn"], Bearer, Openai, Under(MOONSHOT_PATHS), None),
+        ("zai", &["api.z.ai"], Bearer, Openai, ZAI_API, None),
+        ("moonshot", MOONSHOT_HOSTS, Bearer, Openai, MOONSHOT_API, None),
         ("kimi-coding", &["api.kimi.com"], XApiKey, Anthropic, Under(&["/coding/"]), None),
         // The account id lives in the path; the rest of api.cloudflare.com is not AI and
         // keeps the client's own token.

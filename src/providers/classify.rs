@@ -391,7 +391,10 @@ mod tests {
             c(Dialect::Google, 429, &body("PerMinute", "900s")).verdict,
             Verdict::Exhausted
         );
-        let bad = r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        let bad = concat!(
+            r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","#,
+            r#""details":[{"reason":"API_KEY_INVALID"}]}}"#
+        );
         assert_eq!(c(Dialect::Google, 400, bad).verdict, Verdict::AuthFailed);
     }
 
@@ -483,12 +486,18 @@ mod tests {
                 Verdict::Ok
             );
         }
-        let forbidden = r#"{"error":{"message":"Project does not have access","type":"invalid_request_error","code":"unsupported_country"}}"#;
+        let forbidden = concat!(
+            r#"{"error":{"message":"Project does not have access","#,
+            r#""type":"invalid_request_error","code":"unsupported_country"}}"#
+        );
         assert_eq!(
             c(Dialect::Openai, 403, forbidden).verdict,
             Verdict::AuthFailed
         );
-        let bad_request = r#"{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}"#;
+        let bad_request = concat!(
+            r#"{"error":{"code":400,"message":"Invalid JSON payload","#,
+            r#""status":"INVALID_ARGUMENT"}}"#
+        );
         assert_eq!(c(Dialect::Google, 400, bad_request).verdict, Verdict::Ok);
     }
 
@@ -496,7 +505,11 @@ mod tests {
     fn a_google_retry_delay_of_five_minutes_is_still_a_rate_limit() {
         let body = |delay: &str| {
             format!(
-                r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{{"retryDelay":"{delay}"}}]}}}}"#
+                concat!(
+                    r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","#,
+                    r#""details":[{{"retryDelay":"{delay}"}}]}}}}"#
+                ),
+                delay = delay
             )
         };
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The subscription-login families. Which provider takes which is said once, by the
 //! provider's entry in the built-in table (`OAuthSpec::flavor`); what differs between the
-//! families (token endpoints, exchanges, request edits) is the OAuth spec in `oauth`.
+//! families (token endpoints, login forms, steps, request edits) is each flavor's spec in
+//! `oauth::flavor`.
 
 use super::builtin::TABLE;
 

@@ -204,12 +204,21 @@ impl Registry {
         r
     }
 
-    /// Adds or replaces a provider (a config entry may override a built-in id).
+    /// Adds or replaces a provider (a config entry may override a built-in id). The
+    /// replaced provider's hosts are keyed in lower case like every host, and one that a
+    /// later provider took over stays with that provider.
     pub fn insert(&mut self, p: Provider) {
         let p = Arc::new(p);
         if let Some(old) = self.by_id.insert(p.id.clone(), p.clone()) {
             for h in &old.hosts {
-                self.by_host.remove(h);
+                let h = h.to_ascii_lowercase();
+                if self
+                    .by_host
+                    .get(&h)
+                    .is_some_and(|now| Arc::ptr_eq(now, &old))
+                {
+                    self.by_host.remove(&h);
+                }
             }
         } else {
             self.ids.push(p.id.clone());
@@ -258,6 +267,36 @@ mod tests {
             "google"
         );
         assert!(r.for_host("example.com").is_none());
+    }
+
+    fn custom(id: &str, hosts: &[&str]) -> Provider {
+        Provider {
+            id: id.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            auth: AuthScheme::Bearer,
+            dialect: Dialect::Openai,
+            scope: Scope::All,
+            oauth: None,
+            allow_http: false,
+        }
+    }
+
+    #[test]
+    fn replacing_a_provider_drops_its_hosts_in_any_case() {
+        let mut r = Registry::new([custom("x", &["API.Example.com"])]);
+        assert_eq!(r.for_host("api.example.com").unwrap().id, "x");
+        r.insert(custom("x", &["other.example.com"]));
+        assert!(r.for_host("api.example.com").is_none());
+        assert!(r.for_host("API.Example.com").is_none());
+        assert_eq!(r.hosts().collect::<Vec<_>>(), ["other.example.com"]);
+    }
+
+    #[test]
+    fn replacing_a_provider_keeps_a_host_another_one_took() {
+        let mut r = Registry::new([custom("x", &["shared.example.com"])]);
+        r.insert(custom("y", &["Shared.Example.com"]));
+        r.insert(custom("x", &["x.example.com"]));
+        assert_eq!(r.for_host("shared.example.com").unwrap().id, "y");
     }
 
     #[test]

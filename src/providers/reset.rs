@@ -4,7 +4,7 @@
 //! panics on what a server sends (absurd, negative, NaN, infinite or overflowing values,
 //! dates in year 9999).
 
-use crate::bounds;
+use crate::bounds::{self, BareReset};
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -112,15 +112,12 @@ fn rfc3339_after(v: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// Bare `x-ratelimit-reset`: OpenRouter sends epoch milliseconds, others epoch seconds or
-/// a number of seconds; the magnitude tells which.
+/// a number of seconds; the magnitude tells which ([`bounds::bare_reset`]).
 fn bare_reset(v: &str, now: SystemTime) -> Option<Duration> {
     let n: f64 = v.trim().parse().ok()?;
-    let epoch_secs = if n > 1e12 {
-        n / 1000.0
-    } else if n > 1e9 {
-        n
-    } else {
-        return secs_f64(n);
+    let epoch_secs = match bounds::bare_reset(n) {
+        BareReset::EpochSecs(s) => s,
+        BareReset::AfterSecs(s) => return secs_f64(s),
     };
     // `inf` and `1e300` parse as f64; neither may reach a panicking conversion.
     let at = bounds::epoch_secs_f64(epoch_secs)?;

@@ -3,7 +3,7 @@
 //! [`bounds::MAX_HORIZON`] from `now` is clamped to it.
 
 use super::WindowStatus;
-use crate::bounds;
+use crate::bounds::{self, BareReset};
 use crate::providers::parse_go_duration;
 use std::time::SystemTime;
 
@@ -40,16 +40,11 @@ pub(super) fn status(v: &str) -> Option<WindowStatus> {
     .map(|(_, st)| st)
 }
 
-/// A bare number of unknown unit, told apart by magnitude: epoch milliseconds above 10¹²,
-/// epoch seconds above 10⁹, else seconds from `now`.
+/// A bare number of unknown unit, told apart by magnitude ([`bounds::bare_reset`]).
 pub(super) fn numeric_reset(v: &str, now: SystemTime) -> Option<SystemTime> {
-    let n = number(v)?;
-    if n > 1e12 {
-        epoch(n / 1000.0, now)
-    } else if n > 1e9 {
-        epoch(n, now)
-    } else {
-        after(now, n)
+    match bounds::bare_reset(number(v)?) {
+        BareReset::EpochSecs(secs) => epoch(secs, now),
+        BareReset::AfterSecs(secs) => after(now, secs),
     }
 }
 

@@ -111,12 +111,19 @@ pub(crate) mod tests {
     }
 
     fn file_text() -> String {
-        let access = jwt(
-            r#"{"exp":1760000000,"https://api.openai.com/auth":{"chatgpt_account_id":"acc-1","chatgpt_plan_type":"pro"}}"#,
-        );
+        let access = jwt(concat!(
+            r#"{"exp":1760000000,"https://api.openai.com/auth":"#,
+            r#"{"chatgpt_account_id":"acc-1","chatgpt_plan_type":"pro"}}"#
+        ));
         let id = jwt(r#"{"email":"me@example.com"}"#);
         format!(
-            r#"{{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{{"id_token":"{id}","access_token":"{access}","refresh_token":"rt-old","account_id":"acc-1"}},"last_refresh":"2026-05-01T12:34:56.789Z","agent_identity":null}}"#
+            concat!(
+                r#"{{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{{"id_token":"{id}","#,
+                r#""access_token":"{access}","refresh_token":"rt-old","account_id":"acc-1"}},"#,
+                r#""last_refresh":"2026-05-01T12:34:56.789Z","agent_identity":null}}"#
+            ),
+            id = id,
+            access = access
         )
     }
 

@@ -77,7 +77,10 @@ impl Note {
             ),
             Note::Failed(f) => tracing::warn!(
                 account = %name,
-                "{} (keypool keeps the new tokens in memory, serves with them, and writes them to {} as soon as it can)",
+                concat!(
+                    "{} (keypool keeps the new tokens in memory, serves with them, ",
+                    "and writes them to {} as soon as it can)"
+                ),
                 f.message,
                 f.path.display()
             ),

@@ -76,9 +76,13 @@ impl Store {
         for (name, f, relogin) in lost {
             tracing::error!(
                 account = %name,
-                "{}; keypool is stopping, so this refreshed login is lost ({} still holds the spent token): once the file can be written, {relogin}",
+                concat!(
+                    "{}; keypool is stopping, so this refreshed login is lost ",
+                    "({} still holds the spent token): once the file can be written, {}"
+                ),
                 f.message,
-                f.path.display()
+                f.path.display(),
+                relogin
             );
         }
     }
@@ -93,7 +97,10 @@ impl Store {
         else {
             return;
         };
-        let guard = match crate::file_lock::acquire(&linked.lock_target(), LOCK_WAIT) {
+        let guard = match self
+            .pending
+            .lock_for_write(&linked.lock_target(), LOCK_WAIT)
+        {
             Ok(g) => g,
             Err(err) => {
                 self.settle_link(name, seq, Err(Failure::io(&linked.path, &err)));

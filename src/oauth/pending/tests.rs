@@ -291,3 +291,46 @@ impl std::error::Error for Wrapped {
         Some(&self.0)
     }
 }
+
+/// How long a refused write may take: far below the lock waits (10 s and 15 s) a write
+/// that tried the lock first would sit out behind a holder.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// A write that cannot land takes no lock: a retry in flight never shows one next to the
+/// file (the flake of `a_failed_write_back_is_pending_survives_a_reload_and_lands`, which
+/// found `auth.json.lock` while a retry held it), and a holder does not delay the failure.
+#[test]
+fn a_refused_write_back_retry_never_takes_the_cli_s_lock() {
+    let (_d, path) = file("oauth_creds.json", &gemini_file("a0", "r0"));
+    let linked = Linked::open(&path, Flavor::GeminiCli).unwrap();
+    let (_s, store) = store_with("gem");
+    store.fail_writes(true);
+    let on_disk = linked.read().unwrap();
+    let ours = fresh(Identity::default());
+    assert!(!store.save_write_back("gem", &linked, &ours, &on_disk, "x"));
+    let held = crate::file_lock::acquire(&linked.lock_target(), Duration::ZERO).unwrap();
+    let started = Instant::now();
+    store.retry_due(&nobody());
+    assert!(started.elapsed() < PROMPTLY, "{:?}", started.elapsed());
+    assert_eq!(store.unsaved("gem").as_deref(), Some(FULL));
+    drop(held);
+    store.fail_writes(false);
+    store.retry_due(&nobody());
+    assert_eq!(store.unsaved("gem"), None);
+}
+
+#[test]
+fn a_refused_store_write_never_takes_the_store_s_lock() {
+    let (_d, store) = store_with("max");
+    store.fail_writes(true);
+    let held = crate::file_lock::acquire(store.path(), Duration::ZERO).unwrap();
+    let started = Instant::now();
+    store.save_tokens("max", "anthropic", &tokens("a1", "r1"), "run `x`");
+    store.retry_due(&nobody());
+    assert!(started.elapsed() < PROMPTLY, "{:?}", started.elapsed());
+    assert_eq!(store.unsaved("max").as_deref(), Some(FULL));
+    drop(held);
+    store.fail_writes(false);
+    store.retry_due(&nobody());
+    assert_eq!(saved_refresh(&store, "max"), "r1");
+}

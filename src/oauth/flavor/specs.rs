@@ -1,0 +1,123 @@
+//! The spec of each subscription flavor: the one place that says how its logins are
+//! refreshed, obtained and edited into requests.
+
+use super::{Browser, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
+use crate::oauth::steps::{self, Steps};
+use crate::oauth::{edit, identity};
+
+const ANTHROPIC: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://platform.claude.com/v1/oauth/token"),
+    client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+    client_secret: None,
+    refresh_encoding: Encoding::Json,
+    rotates: true,
+    identity: identity::from_account_field,
+    login: LoginForm::Browser(Browser {
+        authorize: "https://claude.ai/oauth/authorize",
+        redirect_port: 53692,
+        redirect_path: "/callback",
+        scope: "org:create_api_key user:profile user:inference user:sessions:claude_code \
+            user:mcp_servers user:file_upload",
+        params_before: &[("code", "true")],
+        params_after: &[],
+        paste: Paste::CodePage {
+            redirect: "https://platform.claude.com/oauth/code/callback",
+        },
+        code_encoding: Encoding::Json,
+        code_sends_state: true,
+    }),
+    native_login: "claude /login",
+    default_name: "claude",
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::anthropic_headers,
+        edit_body: edit::anthropic_body,
+    },
+};
+
+const CODEX: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://auth.openai.com/oauth/token"),
+    client_id: "app_EMoamEEZ73f0CkXaXp7hrann",
+    client_secret: None,
+    refresh_encoding: Encoding::Json,
+    rotates: true,
+    identity: identity::from_chatgpt_claims,
+    login: LoginForm::Browser(Browser {
+        authorize: "https://auth.openai.com/oauth/authorize",
+        redirect_port: 1455,
+        redirect_path: "/auth/callback",
+        scope: "openid profile email offline_access",
+        params_before: &[],
+        params_after: &[
+            ("id_token_add_organizations", "true"),
+            ("codex_cli_simplified_flow", "true"),
+            ("originator", "codex_cli_rs"),
+        ],
+        paste: Paste::Address,
+        code_encoding: Encoding::Form,
+        code_sends_state: false,
+    }),
+    native_login: "codex login",
+    default_name: "chatgpt",
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::codex_headers,
+        edit_body: edit::no_body_edit,
+    },
+};
+
+const COPILOT: Spec = Spec {
+    token_url: TokenUrl::GitHub("/login/oauth/access_token"),
+    client_id: "Iv1.b507a08c87ecfe98",
+    client_secret: None,
+    refresh_encoding: Encoding::Form,
+    rotates: false,
+    identity: identity::none,
+    login: LoginForm::GitHubDevice,
+    native_login: "the Copilot sign-in of your editor",
+    default_name: "copilot",
+    steps: Steps {
+        exchange: Some(steps::copilot_exchange),
+        discover_project: None,
+        edit_headers: edit::no_header_edit,
+        edit_body: edit::no_body_edit,
+    },
+};
+
+const GEMINI_CLI: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://oauth2.googleapis.com/token"),
+    client_id: "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+    // Embedded in gemini-cli's source; Google documents installed-app secrets as not secret.
+    client_secret: Some("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"),
+    refresh_encoding: Encoding::Form,
+    rotates: false,
+    identity: identity::from_id_token,
+    login: LoginForm::Elsewhere {
+        why: concat!(
+            "keypool does not run the Gemini CLI login; log in with `gemini`, ",
+            "then `keypool accounts import gemini-cli`",
+        ),
+    },
+    native_login: "gemini (then /auth)",
+    default_name: "gemini-cli",
+    steps: Steps {
+        exchange: None,
+        discover_project: Some(steps::code_assist_project),
+        edit_headers: edit::no_header_edit,
+        edit_body: edit::gemini_body,
+    },
+};
+
+impl Flavor {
+    /// This flavor's spec.
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            Flavor::Anthropic => &ANTHROPIC,
+            Flavor::Codex => &CODEX,
+            Flavor::Copilot => &COPILOT,
+            Flavor::GeminiCli => &GEMINI_CLI,
+        }
+    }
+}
