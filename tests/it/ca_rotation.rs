@@ -4,22 +4,30 @@
 
 use crate::support;
 
-use keypool::{Config, Home, ProxyOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::Path;
 use support::binary::{keypool, keypool_with, run_ok, Served};
 use support::guard::Within;
 use support::keypool::{config_text, key_account, Keypool};
+use support::scenario::Scenario;
 use support::{Behaviour, FakeProvider, TestCa};
 
 const CUSTOM_HOST: &str = "llm.internal.example";
 
-fn custom_provider_config(fake: &FakeProvider, ca: &TestCa, home: &Path) -> String {
-    let accounts = format!(
+/// A provider of the user's own, on a host the built-in CA was not made for.
+fn custom_provider_accounts() -> String {
+    format!(
         "[[providers]]\nid = \"my-llm\"\nhosts = [\"{CUSTOM_HOST}\"]\nauth = \"bearer\"\n{}",
         key_account("vllm-1", "my-llm", "vllm-pooled")
-    );
-    config_text(&accounts, fake.addr(), &ca.write_pem(home))
+    )
+}
+
+fn custom_provider_config(fake: &FakeProvider, ca: &TestCa, home: &Path) -> String {
+    config_text(
+        &custom_provider_accounts(),
+        fake.addr(),
+        &ca.write_pem(home),
+    )
 }
 
 /// reqwest through `proxy`, trusting only the CA in `roots_pem`.
@@ -58,19 +66,18 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reload() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com", CUSTOM_HOST]).await;
-    fake.set("client-own", Behaviour::Ok);
-    fake.set("vllm-pooled", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
+    let s = Scenario::new()
+        .provider(&["api.openai.com", CUSTOM_HOST])
+        .await
+        .ok(&["client-own", "vllm-pooled"]);
+    let home = s.home().to_path_buf();
     // The CA is made before the provider is configured: built-in hosts only.
-    run_ok(keypool(home.path()).args(["ca", "init"]));
-    let first_ca = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
-    let cfg = home.path().join("config.toml");
-    std::fs::write(&cfg, custom_provider_config(&fake, &ca, home.path())).unwrap();
-    let mut opts = ProxyOptions::new(Home::at(home.path()), Config::load(&cfg).unwrap());
-    opts.config_path = Some(cfg.clone());
-    let proxy = keypool::start(opts).await.unwrap();
+    run_ok(keypool(&home).args(["ca", "init"]));
+    let first_ca = std::fs::read_to_string(home.join("certs/ca.pem")).unwrap();
+    let mut s = s.config(&custom_provider_accounts()).reloadable();
+    let kp = s.start().await;
+    let (ca, fake, proxy) = (&s.ca, s.fake(), &kp.proxy);
+    let cfg = kp.config_path();
 
     // Blind: the client meets the provider's own certificate and keeps its own key; no
     // broken handshake, no pooled key, no account cooled.
@@ -87,12 +94,12 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
     );
 
     // A bundle from `keypool env`, which the rotation must rewrite.
-    run_ok(keypool_with(home.path(), &cfg).arg("env"));
-    let out = run_ok(keypool_with(home.path(), &cfg).args(["ca", "rotate"]));
+    run_ok(keypool_with(&home, &cfg).arg("env"));
+    let out = run_ok(keypool_with(&home, &cfg).args(["ca", "rotate"]));
     let said = String::from_utf8_lossy(&out.stdout);
-    let new_ca = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
+    let new_ca = std::fs::read_to_string(home.join("certs/ca.pem")).unwrap();
     assert_ne!(new_ca, first_ca);
-    let kept: Vec<_> = std::fs::read_dir(home.path().join("certs"))
+    let kept: Vec<_> = std::fs::read_dir(home.join("certs"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains(".old-"))
@@ -110,7 +117,7 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
             assert_eq!(std::fs::read_to_string(p).unwrap(), first_ca);
         }
     }
-    let bundle = std::fs::read_to_string(home.path().join("certs/bundle.pem")).unwrap();
+    let bundle = std::fs::read_to_string(home.join("certs/bundle.pem")).unwrap();
     assert!(bundle.contains(&new_ca) && !bundle.contains(&first_ca));
     for step in [
         "Rewrote",
@@ -129,7 +136,11 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "vllm-1");
     assert_eq!(fake.credentials_seen(), vec!["client-own", "vllm-pooled"]);
-    proxy.shutdown().within("keypool's shutdown drain").await;
+    kp.kp
+        .proxy
+        .shutdown()
+        .within("keypool's shutdown drain")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -224,20 +235,14 @@ async fn an_unconstrained_ca_is_kept_working_and_warned_about_at_every_start() {
 
 #[tokio::test]
 async fn a_reload_that_finds_a_half_written_ca_keeps_signing_with_the_running_one() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
-    let cfg = home.path().join("config.toml");
-    let text = config_text(
-        &key_account("a", "openai", "sk-a"),
-        fake.addr(),
-        &ca.write_pem(home.path()),
-    );
-    std::fs::write(&cfg, text).unwrap();
-    let mut opts = ProxyOptions::new(Home::at(home.path()), Config::load(&cfg).unwrap());
-    opts.config_path = Some(cfg);
-    let proxy = keypool::start(opts).await.unwrap();
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a"])
+        .keys("openai", &[("a", "sk-a")])
+        .reloadable();
+    let kp = s.start().await;
+    let (home, proxy) = (&kp.kp.home, &kp.proxy);
     let running = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
 
     // What a rotation interrupted between its two writes leaves: a new certificate
@@ -258,5 +263,9 @@ async fn a_reload_that_finds_a_half_written_ca_keeps_signing_with_the_running_on
     let r = support::keypool::openai_chat(&client_trusting(proxy.addr(), &running)).await;
     assert_eq!(r.status(), 200, "still signing with the CA it started with");
     assert_eq!(r.headers()["x-keypool-account"], "a");
-    proxy.shutdown().within("keypool's shutdown drain").await;
+    kp.kp
+        .proxy
+        .shutdown()
+        .within("keypool's shutdown drain")
+        .await;
 }

@@ -7,11 +7,10 @@ use crate::support;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use keypool::{Config, Home, ProxyOptions};
 use serde_json::json;
 use support::guard::Within;
-use support::keypool::{config_text, connect_at, key_account, tls_connect};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::keypool::{connect_at, key_account, tls_connect};
+use support::scenario::Scenario;
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
@@ -49,22 +48,16 @@ async fn chat(sender: &mut Sender, turn: &str) -> String {
 
 #[tokio::test]
 async fn one_connection_serves_request_after_request_across_a_reload() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    fake.set("sk-b", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let cfg = home.path().join("config.toml");
-    let write = |accounts: &str| {
-        std::fs::write(&cfg, config_text(accounts, fake.addr(), &ca_file)).unwrap();
-    };
-    write(&key_account("a", "openai", "sk-a"));
-    let mut opts = ProxyOptions::new(Home::at(home.path()), Config::load(&cfg).unwrap());
-    opts.config_path = Some(cfg.clone());
-    let proxy = keypool::start(opts).await.unwrap();
-    let addr = proxy.addr();
-    let pem = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a", "sk-b"])
+        .accounts(&key_account("a", "openai", "sk-a"))
+        .reloadable();
+    let mut kp = s.start().await;
+    let fake = s.fake();
+    let addr = kp.addr();
+    let pem = kp.ca_pem();
 
     let tcp = connect_at(addr, "api.openai.com:443")
         .within("the CONNECT answer")
@@ -82,7 +75,7 @@ async fn one_connection_serves_request_after_request_across_a_reload() {
     assert_eq!(chat(&mut sender, "the second request").await, "a");
 
     // Only 'b' now: the reload is seen by requests on the connection opened before it.
-    write(&key_account("b", "openai", "sk-b"));
+    kp.rewrite_accounts(&key_account("b", "openai", "sk-b"));
     let r = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -111,5 +104,5 @@ async fn one_connection_serves_request_after_request_across_a_reload() {
         .await
         .unwrap()
         .expect("a clean end");
-    proxy.shutdown().within("the shutdown").await;
+    kp.kp.proxy.shutdown().within("the shutdown").await;
 }

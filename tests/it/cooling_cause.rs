@@ -4,48 +4,30 @@
 use crate::support;
 
 use serde_json::json;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use support::guard::Within;
-use support::keypool::{status_json, Keypool};
-use support::{every_host, FakeOAuth, FakeProvider, Flavor, TestCa};
+use support::keypool::{status_command, status_json};
+use support::scenario::Scenario;
+use support::{every_host, Flavor, OAUTH_HOSTS};
 
 #[tokio::test]
 async fn a_token_endpoint_outage_is_named_to_the_client_and_in_the_status() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let id = oauth.identity(Flavor::Anthropic, "max");
-    let g = oauth.grant(&id);
-    // Expired a minute ago, so the request needs a refresh; and the token endpoint is a
-    // port nothing listens on.
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    // keypool reaches the token endpoint on a port nothing listens on: these go before
+    // the fake OAuth server's own entries, and keypool takes the first match.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let b = Keypool::builder(&ca)
-        .accounts("[[accounts]]\nname = \"max\"\nprovider = \"anthropic\"\noauth = \"stored\"\n")
-        .upstream(fake.addr())
-        .connect_to(
-            oauth
-                .hosts()
-                .iter()
-                .map(|h| format!("{h}:443:127.0.0.1:{closed}")),
-        );
-    let entry = json!({
-        "provider": "anthropic",
-        "access_token": g.access,
-        "refresh_token": g.refresh,
-        "expires_at": now_ms - 60_000,
-        "account_id": id.account_id,
-        "email": id.email,
-    });
-    let creds = json!({"version": 1, "accounts": {"max": entry}});
-    b.home_file("credentials.json", &creds.to_string());
-    let kp = b.start().await;
+    let unreachable = OAUTH_HOSTS
+        .iter()
+        .map(|h| format!("{h}:443:127.0.0.1:{closed}"));
+    let mut s = Scenario::new().provider(&every_host()).await;
+    s = s.connect_to(unreachable).oauth().await;
+    let id = s.oauth_server().identity(Flavor::Anthropic, "max");
+    // Expired a minute ago, so the request needs a refresh.
+    let expired = s.ms_from_now(Duration::ZERO) - 60_000;
+    let g = s.stored_login_at("max", "anthropic", &id, expired);
+    let kp = s.start().await;
 
     let r = kp
         .client()
@@ -80,18 +62,8 @@ async fn a_token_endpoint_outage_is_named_to_the_client_and_in_the_status() {
 
     // `keypool status` says which it is.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, format!("listen = \"{}\"\n", kp.addr())).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
-        .env_clear()
-        .env("KEYPOOL_HOME", dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .within("`keypool status` against the running proxy")
-        .await
-        .unwrap();
+    let what = "`keypool status` against the running proxy";
+    let out = status_command(dir.path(), kp.addr(), what).await;
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     let row = table

@@ -4,26 +4,19 @@
 use crate::support;
 
 use serde_json::json;
-use support::fake::{Behaviour, FakeProvider};
 use support::guard::Within;
-use support::keypool::Keypool;
-use support::TestCa;
+use support::scenario::Scenario;
 
 #[tokio::test]
 async fn every_account_limited_answers_with_the_real_attempt_count() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    let accounts = concat!(
-        "[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-a\"\n",
-        "[[accounts]]\nname = \"b\"\nprovider = \"openai\"\napi_key = \"sk-b\"\n",
-    );
-    let kp = Keypool::start(accounts, &fake, &ca).await;
-    for key in ["sk-a", "sk-b"] {
-        let limited = Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        };
-        fake.set(key, limited);
-    }
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-a", 30)
+        .limited("sk-b", 30)
+        .keys("openai", &[("a", "sk-a"), ("b", "sk-b")]);
+    let kp = s.start().await;
+    let fake = s.fake();
     let client = kp.client();
     let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     // The first request tries both accounts; the second knows both are cooling.

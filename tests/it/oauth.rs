@@ -25,7 +25,12 @@ pub async fn world() -> Scenario {
 }
 
 pub fn stored(name: &str, provider: &str) -> String {
-    format!("[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\noauth = \"stored\"\n")
+    login_account(name, provider, "stored")
+}
+
+/// An `[[accounts]]` block for a subscription login: `oauth` is `stored` or `link:PATH`.
+pub fn login_account(name: &str, provider: &str, oauth: &str) -> String {
+    format!("[[accounts]]\nname = \"{name}\"\nprovider = \"{provider}\"\noauth = \"{oauth}\"\n")
 }
 
 pub fn read_json(path: &std::path::Path) -> Value {
@@ -55,6 +60,22 @@ pub async fn claude_message_with(kp: &Harness, body: String) -> reqwest::Respons
         .within("the answer to a Claude message through keypool")
         .await
         .unwrap()
+}
+
+/// The smallest Claude message, through `client` (owned, so it can be spawned); its
+/// status.
+pub async fn short_claude_message(client: reqwest::Client) -> reqwest::StatusCode {
+    client
+        .post("https://api.anthropic.com/v1/messages")
+        .bearer_auth("sk-ant-oat01-client-own")
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(json!({"model": "m", "max_tokens": 1, "messages": []}).to_string())
+        .send()
+        .within("the answer to a Claude message through keypool")
+        .await
+        .unwrap()
+        .status()
 }
 
 /// Stored Anthropic logins, one per name, expiring `expires_in` from now.
@@ -174,19 +195,7 @@ async fn fifty_concurrent_requests_cause_one_refresh() {
     let client = kp.client();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let client = client.clone();
-        tasks.spawn(async move {
-            client
-                .post("https://api.anthropic.com/v1/messages")
-                .bearer_auth("sk-ant-oat01-client-own")
-                .header("anthropic-version", "2023-06-01")
-                .header("content-type", "application/json")
-                .body(json!({"model": "m", "max_tokens": 1, "messages": []}).to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        });
+        tasks.spawn(short_claude_message(client.clone()));
     }
     w.oauth_server().wait_token_call().await;
     w.oauth_server().release_token_endpoint();

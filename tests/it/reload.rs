@@ -4,12 +4,12 @@
 
 use crate::support;
 
-use keypool::{Config, Home, ProxyOptions};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::guard::{Within, CLIENT_TIMEOUT};
-use support::keypool::{config_text, status_json};
-use support::{Behaviour, FakeProvider, TestCa};
+use support::binary::keypool_with;
+use support::guard::{OutputWithin, Within, CLIENT_TIMEOUT};
+use support::keypool::status_json;
+use support::scenario::Scenario;
 
 fn account(name: &str, key: &str) -> String {
     support::keypool::key_account(name, "openai", key)
@@ -34,30 +34,20 @@ fn names(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com"]).await;
-    fake.set(
-        "sk-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(3600),
-        },
-    );
-    fake.set("sk-b", Behaviour::Ok);
-    fake.set("sk-c", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
-    let ca_file = ca.write_pem(home.path());
-    let cfg = home.path().join("config.toml");
-    let write = |accounts: &str| {
-        std::fs::write(&cfg, config_text(accounts, fake.addr(), &ca_file)).unwrap();
-    };
-    write(&(account("a", "sk-a") + &account("b", "sk-b")));
-    let mut opts = ProxyOptions::new(Home::at(home.path()), Config::load(&cfg).unwrap());
-    opts.config_path = Some(cfg.clone());
-    let proxy = keypool::start(opts).await.unwrap();
-    let addr = proxy.addr();
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .limited("sk-a", 3600)
+        .ok(&["sk-b", "sk-c"])
+        .accounts(&(account("a", "sk-a") + &account("b", "sk-b")))
+        .reloadable();
+    let mut kp = s.start().await;
+    let fake = s.fake();
+    let addr = kp.addr();
+    let cfg = kp.config_path();
 
     // One TLS connection through keypool, kept open across the reload.
-    let pem = std::fs::read_to_string(home.path().join("certs/ca.pem")).unwrap();
+    let pem = kp.ca_pem();
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
         .tls_built_in_root_certs(false)
@@ -84,7 +74,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     assert_eq!(before["pools"][0]["accounts"][0]["state"], "cooling");
 
     // A third account; 'a' and 'b' unchanged.
-    write(&(account("a", "sk-a") + &account("b", "sk-b") + &account("c", "sk-c")));
+    kp.rewrite_accounts(&(account("a", "sk-a") + &account("b", "sk-b") + &account("c", "sk-c")));
     let r = admin()
         .post(format!("http://{addr}/_keypool/reload"))
         .header("content-type", "application/json")
@@ -142,37 +132,30 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
     assert!(e.contains("the running config is kept"), "{e}");
     assert_eq!(names(&status_json(addr).await), ["a", "b", "c"]);
     assert_eq!(chat().await.status(), 200);
-    proxy.shutdown().within("keypool's shutdown drain").await;
+    kp.kp
+        .proxy
+        .shutdown()
+        .within("keypool's shutdown drain")
+        .await;
 }
 
 #[cfg(unix)]
 #[tokio::test]
 async fn sighup_and_keypool_reload_read_the_file_again() {
-    let home = tempfile::tempdir().unwrap();
-    let cfg = home.path().join("config.toml");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let listen = format!("listen = \"127.0.0.1:{port}\"\n");
-    std::fs::write(&cfg, format!("{listen}{}", account("a", "sk-a"))).unwrap();
+    let mut spawned = Scenario::new()
+        .accounts(&account("a", "sk-a"))
+        .spawn()
+        .await;
+    let cfg = spawned.home.path().join("config.toml");
+    let addr = spawned.addr();
+    // The file from here on names the address the banner gave (`keypool reload` finds
+    // the running keypool there).
+    let listen = format!("listen = \"{addr}\"\n");
     let bin = |args: &[&str]| {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"));
-        c.env_clear()
-            .env("KEYPOOL_HOME", home.path())
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
+        let mut c = keypool_with(spawned.home.path(), &cfg);
+        c.args(args);
         c
     };
-    let mut serve = bin(&["serve"])
-        .kill_on_drop(true)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use tokio::io::AsyncBufReadExt;
-    let mut stderr = tokio::io::BufReader::new(serve.stderr.take().unwrap()).lines();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let wait_for = |want: Vec<&'static str>| async move {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -207,7 +190,7 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
         format!("{listen}{}{}", account("a", "sk-a"), account("b", "sk-b")),
     )
     .unwrap();
-    let pid = serve.id().unwrap() as i32;
+    let pid = spawned.served.pid() as i32;
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(pid, libc::SIGHUP) };
     wait_for(vec!["a", "b"]).await;
@@ -215,24 +198,11 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     // A broken file on SIGHUP: refused (said on stderr), the running config kept.
     std::fs::write(&cfg, format!("{listen}[[accounts]]\nname = \"a\"\n")).unwrap();
     unsafe { libc::kill(pid, libc::SIGHUP) };
-    let refused = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if line.contains("reload refused") {
-                return line;
-            }
-        }
-        panic!("keypool exited without refusing the reload");
-    })
-    .await
-    .expect("no 'reload refused' on stderr");
+    let refused = spawned.served.line_with("reload refused");
     assert!(refused.contains("missing field `provider`"), "{refused}");
     assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
-    let out = bin(&["reload"])
-        .output()
-        .within("`keypool reload` of a broken file to exit")
-        .await
-        .unwrap();
+    let out = bin(&["reload"]).output_within();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -242,11 +212,7 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     assert_eq!(names(&status_json(addr).await), ["a", "b"]);
 
     std::fs::write(&cfg, format!("{listen}{}", account("b", "sk-b"))).unwrap();
-    let out = bin(&["reload"])
-        .output()
-        .within("`keypool reload` of a good file to exit")
-        .await
-        .unwrap();
+    let out = bin(&["reload"]).output_within();
     assert!(
         out.status.success(),
         "{}",
@@ -254,9 +220,4 @@ async fn sighup_and_keypool_reload_read_the_file_again() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
     assert_eq!(names(&status_json(addr).await), ["b"]);
-    serve
-        .kill()
-        .within("keypool serve to exit after SIGKILL")
-        .await
-        .unwrap();
 }

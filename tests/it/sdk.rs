@@ -6,12 +6,10 @@
 
 use crate::support;
 
-use std::process::Command;
 use std::time::Duration;
-use support::fake::{Behaviour, FakeProvider};
+use support::binary::keypool_with;
 use support::guard::output_within;
-use support::keypool::write;
-use support::TestCa;
+use support::scenario::Scenario;
 
 const SCRIPT: &str = r#"
 import anthropic, openai
@@ -31,48 +29,20 @@ with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=16,
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the openai and anthropic Python packages (.ci/run installs them)"]
 async fn openai_and_anthropic_python_sdks_work_unmodified() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &["api.openai.com", "api.anthropic.com"]).await;
-    fake.set(
-        "sk-py-limited",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(30),
-        },
-    );
-    fake.set("sk-py-good", Behaviour::Ok);
-    fake.set("sk-ant-py", Behaviour::Ok);
-    let home = tempfile::tempdir().unwrap();
-    let cfg = write(
-        home.path(),
-        "config.toml",
-        r#"listen = "127.0.0.1:0"
-[[accounts]]
-name = "limited"
-provider = "openai"
-api_key = "sk-py-limited"
-[[accounts]]
-name = "good"
-provider = "openai"
-api_key = "sk-py-good"
-[[accounts]]
-name = "claude"
-provider = "anthropic"
-api_key = "sk-ant-py"
-"#,
-    );
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keypool"));
-    cmd.env("KEYPOOL_HOME", home.path())
-        .env_remove("SSL_CERT_FILE")
-        .arg("--config")
-        .arg(&cfg)
-        .args([
-            "run",
-            "--connect-to",
-            &format!(":443:127.0.0.1:{}", fake.addr().port()),
-        ])
-        .arg("--upstream-ca")
-        .arg(ca.write_pem(home.path()))
-        .args(["--", "python3", "-c", SCRIPT]);
+    let s = Scenario::new()
+        .provider(&["api.openai.com", "api.anthropic.com"])
+        .await
+        .limited("sk-py-limited", 30)
+        .ok(&["sk-py-good", "sk-ant-py"])
+        .keys(
+            "openai",
+            &[("limited", "sk-py-limited"), ("good", "sk-py-good")],
+        )
+        .keys("anthropic", &[("claude", "sk-ant-py")]);
+    // The config's [upstream] sends :443 to the fake and trusts the scenario's CA.
+    let mut cmd = keypool_with(s.home(), &s.write_config());
+    cmd.env_remove("SSL_CERT_FILE")
+        .args(["run", "--", "python3", "-c", SCRIPT]);
     // Python and two SDKs start slowly on a loaded machine: a longer bound than WAIT.
     let out = tokio::task::spawn_blocking(move || {
         output_within(
@@ -102,7 +72,7 @@ api_key = "sk-ant-py"
         stdout.contains("anthropic Hello from the fake provider."),
         "{stdout}"
     );
-    let creds = fake.credentials_seen();
+    let creds = s.fake().credentials_seen();
     assert_eq!(
         creds,
         vec!["sk-py-limited", "sk-py-good", "sk-py-good", "sk-ant-py"]

@@ -6,7 +6,7 @@ use support::scenario::Scenario;
 
 use serde_json::{json, Value};
 use support::guard::Within;
-use support::keypool::status_json;
+use support::keypool::{status_command, status_json};
 
 #[tokio::test]
 async fn status_matches_what_the_pipeline_did() {
@@ -71,18 +71,8 @@ async fn status_matches_what_the_pipeline_did() {
 
     // The command prints the same data as a table.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, format!("listen = \"{}\"\n", kp.addr())).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
-        .env_clear()
-        .env("KEYPOOL_HOME", dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .within("`keypool status` against the running proxy")
-        .await
-        .unwrap();
+    let what = "`keypool status` against the running proxy";
+    let out = status_command(dir.path(), kp.addr(), what).await;
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let row = |n: &str| {
@@ -105,17 +95,10 @@ async fn status_matches_what_the_pipeline_did() {
     );
 
     // Nothing listening: a clear error and exit 1.
+    let addr = kp.addr();
     kp.proxy.shutdown().within("keypool's shutdown drain").await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
-        .env_clear()
-        .env("KEYPOOL_HOME", dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .within("`keypool status` with nothing listening")
-        .await
-        .unwrap();
+    let what = "`keypool status` with nothing listening";
+    let out = status_command(dir.path(), addr, what).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("keypool is not running at"));
 }

@@ -10,10 +10,8 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 fn linked(name: &str, path: &Path) -> String {
-    format!(
-        "[[accounts]]\nname = \"{name}\"\nprovider = \"openai-codex\"\noauth = \"link:{}\"\n",
-        path.display()
-    )
+    let link = format!("link:{}", path.display());
+    super::login_account(name, "openai-codex", &link)
 }
 
 pub async fn codex_request(kp: &super::Harness) -> reqwest::Response {

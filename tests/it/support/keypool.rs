@@ -25,6 +25,8 @@ pub struct Harness {
     /// Files outside the home: client credential files and other fixtures.
     pub fixtures: tempfile::TempDir,
     settings: Settings,
+    /// The port the config names (0 at the first start, keypool's own after a restart).
+    listen_port: u16,
 }
 
 impl std::ops::Deref for Harness {
@@ -47,6 +49,7 @@ impl Harness {
             kp,
             fixtures,
             settings,
+            ..
         } = self;
         let port = kp.proxy.addr().port();
         kp.proxy
@@ -63,6 +66,39 @@ impl Harness {
     pub fn fixture_path(&self, rel: &str) -> PathBuf {
         self.fixtures.path().join(rel)
     }
+
+    /// The config file keypool reads again on a reload (see [`KeypoolBuilder::reloadable`]).
+    pub fn config_path(&self) -> PathBuf {
+        assert!(self.settings.reloadable, "keypool was started reloadable");
+        config_file(self.kp.home.path())
+    }
+
+    /// Rewrites the config file with `accounts_toml` in place of the accounts so far
+    /// (the rest as it was), for the reload that follows; a restart starts from it too.
+    pub fn rewrite_accounts(&mut self, accounts_toml: &str) {
+        self.settings.accounts = accounts_toml.to_string();
+        let text = self.settings.text(self.listen_port, &self.ca_file());
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Writes `home/rel` (mode 0600) while keypool runs, e.g. a new `credentials.json`.
+    pub fn home_file(&self, rel: &str, text: &str) -> PathBuf {
+        write_private(self.kp.home.path(), rel, text)
+    }
+
+    /// Writes `fixtures/rel` (mode 0600) while keypool runs, e.g. a file to link.
+    pub fn fixture(&self, rel: &str, text: &str) -> PathBuf {
+        write_private(self.fixtures.path(), rel, text)
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.kp.home.path().join("test-ca.pem")
+    }
+}
+
+/// Where a reloadable keypool's config is written, in its home.
+fn config_file(home: &Path) -> PathBuf {
+    home.join("config.toml")
 }
 
 /// What a restart needs to start the same keypool again.
@@ -75,6 +111,9 @@ struct Settings {
     upstream_extra: String,
     /// The listen address instead of loopback (its port is the one keypool is given).
     listen_ip: Option<String>,
+    /// The config is written to the home and keypool is told its path, so a reload
+    /// (SIGHUP, `POST /_keypool/reload`) reads it again.
+    reloadable: bool,
 }
 
 impl Settings {
@@ -139,6 +178,13 @@ impl KeypoolBuilder {
     /// Passed as `ProxyOptions.clock`; the test keeps a clone to move time.
     pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
         self.settings.clock = Some(clock);
+        self
+    }
+
+    /// See [`Harness::rewrite_accounts`]: keypool reads its config from a file it can
+    /// read again.
+    pub fn reloadable(mut self) -> Self {
+        self.settings.reloadable = true;
         self
     }
 
@@ -217,6 +263,7 @@ impl Keypool {
                 clock: None,
                 upstream_extra: String::new(),
                 listen_ip: None,
+                reloadable: false,
             },
         }
     }
@@ -293,6 +340,23 @@ pub async fn status_json(addr: SocketAddr) -> serde_json::Value {
         .unwrap()
 }
 
+/// `keypool status` (the command) asking the keypool at `addr`, from a home `dir` of its
+/// own whose config names only that address; `what` names the wait.
+pub async fn status_command(dir: &Path, addr: SocketAddr, what: &str) -> std::process::Output {
+    let cfg = dir.join("config.toml");
+    std::fs::write(&cfg, format!("listen = \"{addr}\"\n")).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"))
+        .env_clear()
+        .env("KEYPOOL_HOME", dir)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("status")
+        .output()
+        .within(what)
+        .await
+        .unwrap()
+}
+
 pub fn config_text(accounts_toml: &str, upstream: SocketAddr, ca_file: &Path) -> String {
     config_text_with(accounts_toml, 0, Some(upstream), &[], ca_file)
 }
@@ -321,8 +385,16 @@ async fn launch(
     listen_port: u16,
 ) -> Harness {
     let text = settings.text(listen_port, &home.path().join("test-ca.pem"));
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let mut options = ProxyOptions::new(Home::at(home.path()), config);
+    let mut options = if settings.reloadable {
+        let path = config_file(home.path());
+        std::fs::write(&path, &text).unwrap();
+        let mut o = ProxyOptions::new(Home::at(home.path()), Config::load(&path).unwrap());
+        o.config_path = Some(path);
+        o
+    } else {
+        let config = Config::parse(&text, Path::new("test.toml")).unwrap();
+        ProxyOptions::new(Home::at(home.path()), config)
+    };
     if let Some(clock) = &settings.clock {
         options.clock = clock.clone();
     }
@@ -331,6 +403,7 @@ async fn launch(
         kp: Keypool { proxy, home },
         fixtures,
         settings,
+        listen_port,
     }
 }
 

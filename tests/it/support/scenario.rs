@@ -194,6 +194,13 @@ impl Scenario {
         self
     }
 
+    /// keypool reads its config from `home/config.toml`, so the test can rewrite it
+    /// ([`Harness::rewrite_accounts`]) and reload.
+    pub fn reloadable(mut self) -> Scenario {
+        self.builder = Some(self.take_builder().reloadable());
+        self
+    }
+
     /// The clock given to [`Scenario::clock`]; fails the test when there is none.
     pub fn manual_clock(&self) -> &ManualClock {
         self.clock
@@ -221,12 +228,25 @@ impl Scenario {
         who: &Identity,
         expires_in: Duration,
     ) -> Grant {
+        let at = self.ms_from_now(expires_in);
+        self.stored_login_at(name, provider, who, at)
+    }
+
+    /// [`Scenario::stored_login`] with the access token expiring at `expires_at` (ms since
+    /// the epoch), e.g. already past.
+    pub fn stored_login_at(
+        &mut self,
+        name: &str,
+        provider: &str,
+        who: &Identity,
+        expires_at: u64,
+    ) -> Grant {
         let g = self.oauth_server().grant(who);
         let entry = json!({
             "provider": provider,
             "access_token": g.access,
             "refresh_token": g.refresh,
-            "expires_at": self.ms_from_now(expires_in),
+            "expires_at": expires_at,
             "account_id": who.account_id,
             "email": who.email,
         });
