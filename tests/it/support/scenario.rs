@@ -70,6 +70,13 @@ impl Scenario {
         }
     }
 
+    /// keypool's home is `home` instead of a fresh one (a directory the test mounted a
+    /// file system on, …); before anything is written to the home.
+    pub fn on_home(mut self, home: tempfile::TempDir) -> Scenario {
+        self.builder = Some(self.take_builder().on_home(home, &self.ca));
+        self
+    }
+
     /// Starts a fake provider answering for `hosts`; every :443 connection goes to it.
     pub async fn provider(self, hosts: &[&str]) -> Scenario {
         let fake = FakeProvider::start(&self.ca, hosts).await;
@@ -369,7 +376,8 @@ impl Scenario {
         self.spawn_with(|_, _| {}).await
     }
 
-    fn push_config(&mut self, toml: &str) {
+    /// [`Scenario::config`] on a scenario the test holds by reference.
+    pub fn push_config(&mut self, toml: &str) {
         self.config.push_str(toml);
         if !toml.ends_with('\n') {
             self.config.push('\n');
