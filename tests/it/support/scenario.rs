@@ -351,6 +351,26 @@ impl Scenario {
         (fault, kp.kp)
     }
 
+    /// The CA and the fake provider, keypool never started: for a test of the fake itself.
+    pub fn into_fake(self) -> (TestCa, FakeProvider) {
+        let fake = self.fake.expect("the scenario has a fake provider");
+        (self.ca, fake)
+    }
+
+    /// The CA, the fake provider and the fake OAuth server, keypool never started: for a
+    /// test of the fakes themselves.
+    pub fn into_fakes(self) -> (TestCa, FakeProvider, FakeOAuth) {
+        let fake = self.fake.expect("the scenario has a fake provider");
+        let oauth = self.oauth.expect("the scenario has a fake OAuth server");
+        (self.ca, fake, oauth)
+    }
+
+    /// The CA and the fake OAuth server, keypool never started (the OAuth server alone).
+    pub fn into_oauth(self) -> (TestCa, FakeOAuth) {
+        let oauth = self.oauth.expect("the scenario has a fake OAuth server");
+        (self.ca, oauth)
+    }
+
     /// The real binary: the config is written to `home/config.toml` and `keypool serve`
     /// runs on it (see [`Spawned`]); returns once its banner names the address.
     /// `adjust` adds to the command (a log filter, …) and is given the home.
