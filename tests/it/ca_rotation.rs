@@ -8,9 +8,8 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use std::path::Path;
 use support::binary::{keypool, keypool_with, run_ok, Served};
 use support::guard::Within;
-use support::keypool::{config_text, key_account, Keypool};
+use support::keypool::key_account;
 use support::scenario::Scenario;
-use support::{Behaviour, FakeProvider, TestCa};
 
 const CUSTOM_HOST: &str = "llm.internal.example";
 
@@ -19,14 +18,6 @@ fn custom_provider_accounts() -> String {
     format!(
         "[[providers]]\nid = \"my-llm\"\nhosts = [\"{CUSTOM_HOST}\"]\nauth = \"bearer\"\n{}",
         key_account("vllm-1", "my-llm", "vllm-pooled")
-    )
-}
-
-fn custom_provider_config(fake: &FakeProvider, ca: &TestCa, home: &Path) -> String {
-    config_text(
-        &custom_provider_accounts(),
-        fake.addr(),
-        &ca.write_pem(home),
     )
 }
 
@@ -145,13 +136,14 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keypool_serve_warns_at_start_about_a_host_the_ca_cannot_sign_for() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &[CUSTOM_HOST]).await;
-    let home = tempfile::tempdir().unwrap();
-    run_ok(keypool(home.path()).args(["ca", "init"]));
-    let cfg = home.path().join("config.toml");
-    std::fs::write(&cfg, custom_provider_config(&fake, &ca, home.path())).unwrap();
-    let log = start_log(keypool_with(home.path(), &cfg)).await;
+    let s = Scenario::new()
+        .provider(&[CUSTOM_HOST])
+        .await
+        .config(&custom_provider_accounts());
+    let home = s.home();
+    run_ok(keypool(home).args(["ca", "init"]));
+    let cfg = s.write_config();
+    let log = start_log(keypool_with(home, &cfg)).await;
     assert!(log.contains("WARN"), "{log}");
     assert!(
         log.contains(&format!("cannot sign for {CUSTOM_HOST}")),
@@ -159,7 +151,7 @@ async fn keypool_serve_warns_at_start_about_a_host_the_ca_cannot_sign_for() {
     );
     assert!(log.contains("fix: run `keypool ca rotate`"), "{log}");
     // `keypool ca init` says the same about the configured account's host.
-    let out = run_ok(keypool_with(home.path(), &cfg).args(["ca", "init"]));
+    let out = run_ok(keypool_with(home, &cfg).args(["ca", "init"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(CUSTOM_HOST) && err.contains("keypool ca rotate"),
@@ -187,15 +179,14 @@ fn unconstrained_ca() -> (String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unconstrained_ca_is_kept_working_and_warned_about_at_every_start() {
     let (ca_pem, key_pem) = unconstrained_ca();
-    let test_ca = TestCa::new();
-    let fake = FakeProvider::start(&test_ca, &["api.openai.com"]).await;
-    fake.set("sk-a", Behaviour::Ok);
-    let builder = Keypool::builder(&test_ca)
-        .accounts(&key_account("a", "openai", "sk-a"))
-        .upstream(fake.addr());
-    builder.home_file("certs/ca.pem", &ca_pem);
-    builder.home_file("certs/ca-key.pem", &key_pem);
-    let home = builder.home().to_path_buf();
+    let mut s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .ok(&["sk-a"])
+        .keys("openai", &[("a", "sk-a")]);
+    s.home_file("certs/ca.pem", &ca_pem);
+    s.home_file("certs/ca-key.pem", &key_pem);
+    let home = s.home().to_path_buf();
 
     let out = run_ok(keypool(&home).args(["ca", "init"]));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -203,16 +194,7 @@ async fn an_unconstrained_ca_is_kept_working_and_warned_about_at_every_start() {
         err.contains("has no name constraints") && err.contains("fix: run `keypool ca rotate`"),
         "{err}"
     );
-    let cfg = home.join("config.toml");
-    std::fs::write(
-        &cfg,
-        config_text(
-            &key_account("a", "openai", "sk-a"),
-            fake.addr(),
-            &home.join("test-ca.pem"),
-        ),
-    )
-    .unwrap();
+    let cfg = s.write_config();
     for _ in 0..2 {
         let log = start_log(keypool_with(&home, &cfg)).await;
         assert!(
@@ -227,7 +209,7 @@ async fn an_unconstrained_ca_is_kept_working_and_warned_about_at_every_start() {
     );
 
     // Tools that trust it keep working.
-    let kp = builder.start().await;
+    let kp = s.start().await;
     let r = support::keypool::openai_chat(&client_trusting(kp.addr(), &ca_pem)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-keypool-account"], "a");

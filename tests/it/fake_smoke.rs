@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::guard::Within;
+use support::scenario::Scenario;
 use support::{Behaviour, FakeProvider, StreamFault, TestCa, PROVIDER_HOSTS};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
@@ -18,10 +19,9 @@ const REPLY: &str = "Hello from the fake provider.";
 /// Only guards against hangs; results are never decided by time.
 const HANG_GUARD: Duration = Duration::from_secs(10);
 
+/// The CA and the fake on the provider hosts, from a scenario that never starts keypool.
 async fn start() -> (TestCa, FakeProvider) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, PROVIDER_HOSTS).await;
-    (ca, fake)
+    Scenario::new().provider(PROVIDER_HOSTS).await.into_fake()
 }
 
 /// POSTs `body` with one credential header (reqwest is built without `json`).
@@ -52,7 +52,8 @@ async fn json_of(resp: reqwest::Response) -> Value {
 }
 
 fn chat_body(stream: bool) -> Value {
-    json!({"model": "gpt-4o-mini", "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+    let messages = json!([{"role": "user", "content": "hi"}]);
+    json!({"model": "gpt-4o-mini", "stream": stream, "messages": messages})
 }
 
 /// `data:` payloads of an SSE body whose events end with `separator`.
@@ -596,8 +597,10 @@ fn named_events(body: &str) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn stream_faults_in_the_responses_and_gemini_shapes() {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &support::every_host()).await;
+    let (_ca, fake) = Scenario::new()
+        .provider(&support::every_host())
+        .await
+        .into_fake();
     let codex = "https://chatgpt.com/backend-api/codex/responses";
     let body = json!({"model": "gpt-5-codex", "input": [], "stream": true});
     let names = |events: &[(String, Value)]| events.iter().map(|e| e.0.clone()).collect::<Vec<_>>();

@@ -12,14 +12,15 @@ mod linked;
 mod logs;
 mod tmpfs;
 
-use keypool::pool::{Clock, ManualClock};
-use keypool::{Config, Home, ProxyOptions, RunningProxy};
+use keypool::pool::ManualClock;
 use serde_json::{json, Value};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::keypool::{config_text_with, status_json};
-use support::{every_host, FakeOAuth, FakeProvider, Flavor, Grant, TestCa};
+use std::time::{Duration, SystemTime};
+use support::keypool::{status_json, Harness, Keypool};
+use support::scenario::Scenario;
+use support::{every_host, Flavor, Grant};
 
 /// What the user is told while a refreshed login is not on disk.
 pub const UNSAVED: &str =
@@ -28,89 +29,78 @@ pub const UNSAVED: &str =
 /// Retries while writes fail come this fast in tests (production: 1 s doubling to 60 s).
 pub const QUICK: (Duration, Duration) = (Duration::from_millis(20), Duration::from_millis(100));
 
+/// A scenario with every host on the fake provider, the fake OAuth server and a manual
+/// clock; keypool is reloadable (its config on disk) so a test can reload it.
 pub struct World {
-    pub fake: FakeProvider,
-    pub oauth: FakeOAuth,
+    s: Scenario,
     pub clock: Arc<ManualClock>,
-    /// Config files and the test CA live here, outside keypool's home.
-    pub fixtures: tempfile::TempDir,
+}
+
+impl Deref for World {
+    type Target = Scenario;
+
+    fn deref(&self) -> &Scenario {
+        &self.s
+    }
+}
+
+impl DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Scenario {
+        &mut self.s
+    }
 }
 
 pub async fn world() -> World {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    let fixtures = tempfile::tempdir().unwrap();
-    ca.write_pem(fixtures.path());
+    on(Scenario::new()).await
+}
+
+/// The world with keypool's home on `home` (a tmpfs the test mounted there).
+pub async fn world_on(home: tempfile::TempDir) -> World {
+    on(Scenario::new().on_home(home)).await
+}
+
+async fn on(s: Scenario) -> World {
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let s = s.provider(&every_host()).await.oauth().await;
     World {
-        fake,
-        oauth,
-        clock: Arc::new(ManualClock::new(SystemTime::now())),
-        fixtures,
+        s: s.clock(clock.clone()).reloadable(),
+        clock,
     }
 }
 
 impl World {
-    /// Starts keypool in-process on `home` with `accounts`, its config in a file (so it
-    /// can be reloaded) outside the home.
-    pub async fn start(&self, home: &Path, accounts: &str) -> RunningProxy {
-        let text = config_text_with(
-            accounts,
-            0,
-            Some(self.fake.addr()),
-            &self.oauth.connect_to(),
-            &self.fixtures.path().join("test-ca.pem"),
-        );
-        let cfg = self.fixtures.path().join("keypool.toml");
-        std::fs::write(&cfg, text).unwrap();
-        let mut opts = ProxyOptions::new(Home::at(home), Config::load(&cfg).unwrap());
-        opts.clock = self.clock.clone();
-        opts.config_path = Some(cfg);
-        keypool::start(opts).await.unwrap()
+    /// Starts keypool in-process with `accounts` (besides the logins stored so far).
+    pub async fn start(&mut self, accounts: &str) -> Harness {
+        self.s.push_config(accounts);
+        self.s.start().await
     }
 
-    /// keypool on `home` with one stored Claude login `name` whose access token is due
-    /// for a refresh (60 s left, inside the margin), retries paced `pace`.
-    pub async fn start_stored(
-        &self,
-        home: &Path,
-        name: &str,
-        pace: (Duration, Duration),
-    ) -> Started {
-        let id = self.oauth.identity(Flavor::Anthropic, name);
-        let first = self.oauth.grant(&id);
-        let expires = (self.clock.now() + Duration::from_secs(60))
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let entry = json!({
-            "provider": "anthropic",
-            "access_token": first.access,
-            "refresh_token": first.refresh,
-            "expires_at": expires,
-            "account_id": id.account_id,
-            "email": id.email,
-        });
-        let creds = write_credentials(home, name, &entry);
-        let proxy = self.start(home, &stored(name)).await;
+    /// keypool with one stored Claude login `name` whose access token is due for a
+    /// refresh (60 s left, inside the margin), retries paced `pace`.
+    pub async fn start_stored(&mut self, name: &str, pace: (Duration, Duration)) -> Started {
+        let id = self.oauth_server().identity(Flavor::Anthropic, name);
+        let first = self
+            .s
+            .stored_login(name, "anthropic", &id, Duration::from_secs(60));
+        let proxy = self.s.start().await;
         proxy.state().store.pace_retries(pace.0, pace.1);
-        let client = client(&proxy, home);
+        let client = proxy.client();
         Started {
+            creds: proxy.home_path("credentials.json"),
             proxy,
             first,
-            creds,
             client,
         }
     }
 
     /// The credential keypool sent with the last request the fake provider saw.
     pub fn last_sent(&self) -> String {
-        self.fake.seen().pop().unwrap().credential.unwrap()
+        self.fake().seen().pop().unwrap().credential.unwrap()
     }
 }
 
 pub struct Started {
-    pub proxy: RunningProxy,
+    pub proxy: Harness,
     /// The login as it was before keypool refreshed it.
     pub first: Grant,
     pub creds: PathBuf,
@@ -135,38 +125,15 @@ pub fn stored(name: &str) -> String {
     format!("[[accounts]]\nname = \"{name}\"\nprovider = \"anthropic\"\noauth = \"stored\"\n")
 }
 
-/// Writes `credentials.json` with one account into `home`, 0600.
-pub fn write_credentials(home: &Path, name: &str, entry: &Value) -> PathBuf {
-    let path = home.join("credentials.json");
-    let text = json!({"version": 1, "accounts": {name: entry}}).to_string();
-    std::fs::write(&path, text).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    path
-}
-
-/// reqwest through keypool, trusting only keypool's CA.
-pub fn client(proxy: &RunningProxy, home: &Path) -> reqwest::Client {
-    let pem = std::fs::read(home.join("certs/ca.pem")).unwrap();
-    reqwest::Client::builder()
-        .proxy(reqwest::Proxy::all(format!("http://{}", proxy.addr())).unwrap())
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .timeout(support::guard::CLIENT_TIMEOUT)
-        .build()
-        .unwrap()
-}
-
 pub async fn claude_message(client: &reqwest::Client) -> reqwest::Response {
+    let messages = json!([{"role": "user", "content": "hi"}]);
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": messages});
     let send = client
         .post("https://api.anthropic.com/v1/messages")
         .bearer_auth("sk-ant-oat01-client-own")
         .header("anthropic-version", "2023-06-01")
         .header("content-type", "application/json")
-        .body(json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}).to_string())
+        .body(body.to_string())
         .send();
     guard("a request through keypool", send).await.unwrap()
 }
@@ -180,7 +147,7 @@ pub async fn guard<F: std::future::Future>(what: &str, f: F) -> F::Output {
 }
 
 /// Waits until no write of the proxy is failing (the unsaved login landed).
-pub async fn until_saved(proxy: &RunningProxy) {
+pub async fn until_saved(proxy: &Keypool) {
     let mut unsaved = proxy.state().store.watch_unsaved();
     guard("the pending write landing", unsaved.wait_for(|n| *n == 0))
         .await
@@ -188,7 +155,7 @@ pub async fn until_saved(proxy: &RunningProxy) {
 }
 
 /// The status JSON's entry for the first account of the first pool.
-pub async fn first_account(proxy: &RunningProxy) -> Value {
+pub async fn first_account(proxy: &Keypool) -> Value {
     let status = guard("GET /_keypool/status", status_json(proxy.addr())).await;
     status["pools"][0]["accounts"][0].clone()
 }
@@ -214,14 +181,10 @@ pub fn assert_nothing_left(dir: &Path) {
     assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
 }
 
-/// The real `keypool` binary against the running proxy: `args` with a config naming
-/// its address. Returns the exit code and stdout.
-pub async fn cli(
-    home: &Path,
-    proxy: &RunningProxy,
-    accounts: &str,
-    args: &[&str],
-) -> (i32, String) {
+/// The real `keypool` binary against the running proxy, on its home: `args` with a
+/// config naming its address. Returns the exit code and stdout.
+pub async fn cli(proxy: &Keypool, accounts: &str, args: &[&str]) -> (i32, String) {
+    let home = proxy.home.path();
     let cfg = home.join("cli.toml");
     std::fs::write(&cfg, format!("listen = \"{}\"\n{accounts}", proxy.addr())).unwrap();
     // tokio's Command: the proxy under test runs on this same runtime and must answer.
@@ -254,26 +217,25 @@ pub fn row(table: &str, name: &str) -> String {
 #[tokio::test]
 async fn an_unsaved_refresh_is_kept_shown_retried_written_and_survives_a_restart() {
     let logs = logs::capture();
-    let w = world().await;
+    let mut w = world().await;
     let name = "spent-once";
-    let home = tempfile::tempdir().unwrap();
-    let kp = w.start_stored(home.path(), name, QUICK).await;
+    let kp = w.start_stored(name, QUICK).await;
     kp.store().fail_writes(true);
     let before = std::fs::read(&kp.creds).unwrap();
 
     // The refresh succeeds and serves, though its tokens cannot be saved.
     assert_eq!(claude_message(&kp.client).await.status(), 200);
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
     let served = w.last_sent();
     assert!(served != kp.first.access, "served with the refreshed token");
     assert_intact(&kp.creds, &before);
 
     // Everyone who looks is told.
     assert_eq!(first_account(&kp.proxy).await["unsaved"], UNSAVED);
-    let (code, table) = cli(home.path(), &kp.proxy, &stored(name), &["accounts", "list"]).await;
+    let (code, table) = cli(&kp.proxy, &stored(name), &["accounts", "list"]).await;
     assert!(row(&table, name).contains(UNSAVED), "{table}");
     assert_eq!(code, 1, "an unsaved login is trouble:\n{table}");
-    let (code, table) = cli(home.path(), &kp.proxy, &stored(name), &["status"]).await;
+    let (code, table) = cli(&kp.proxy, &stored(name), &["status"]).await;
     assert_eq!(code, 0);
     assert!(
         row(&table, name).contains(&format!("ok; {UNSAVED}")),
@@ -299,37 +261,32 @@ async fn an_unsaved_refresh_is_kept_shown_retried_written_and_survives_a_restart
     assert!(!all.contains(&rotated) && !all.contains(&served) && !all.contains(&kp.first.refresh));
 
     // A restart reads the new refresh token and refreshes with it.
-    guard("shutdown", kp.proxy.shutdown()).await;
-    let proxy = w.start(home.path(), &stored(name)).await;
+    let proxy = kp.proxy.restart().await;
     w.clock.advance(Duration::from_secs(9 * 3600));
+    assert_eq!(claude_message(&proxy.client()).await.status(), 200);
     assert_eq!(
-        claude_message(&client(&proxy, home.path())).await.status(),
-        200
-    );
-    assert_eq!(
-        w.oauth.token_calls(Flavor::Anthropic),
+        w.oauth_server().token_calls(Flavor::Anthropic),
         2,
         "refreshed after the restart"
     );
     assert_eq!(first_account(&proxy).await["state"], "ok");
     let err = w
-        .oauth
+        .oauth_server()
         .use_refresh(Flavor::Anthropic, &kp.first.refresh)
         .unwrap_err();
     assert!(
         err.contains("Reused"),
         "the spent token would have killed the login: {err}"
     );
-    guard("shutdown", proxy.shutdown()).await;
+    guard("shutdown", proxy.shutdown_keeping_home()).await;
 }
 
 #[tokio::test]
 async fn shutdown_tries_an_unsaved_login_once_more() {
     let logs = logs::capture();
-    let w = world().await;
+    let mut w = world().await;
     let name = "exit-flush";
-    let home = tempfile::tempdir().unwrap();
-    let kp = w.start_stored(home.path(), name, NEVER).await;
+    let kp = w.start_stored(name, NEVER).await;
     kp.store().fail_writes(true);
     assert_eq!(claude_message(&kp.client).await.status(), 200);
     assert_eq!(first_account(&kp.proxy).await["unsaved"], UNSAVED);
@@ -340,7 +297,7 @@ async fn shutdown_tries_an_unsaved_login_once_more() {
         kp.saved(name)["refresh_token"] == kp.first.refresh.as_str(),
         "not yet written"
     );
-    guard("shutdown", kp.proxy.shutdown()).await;
+    let _home = guard("shutdown", kp.proxy.shutdown_keeping_home()).await;
     let saved = read_json(&kp.creds)["accounts"][name].clone();
     assert!(
         saved["access_token"] == served.as_str(),
@@ -354,14 +311,13 @@ async fn shutdown_tries_an_unsaved_login_once_more() {
 #[tokio::test]
 async fn a_login_that_cannot_be_saved_even_at_shutdown_is_reported_with_the_fix() {
     let logs = logs::capture();
-    let w = world().await;
+    let mut w = world().await;
     let name = "exit-lost";
-    let home = tempfile::tempdir().unwrap();
-    let kp = w.start_stored(home.path(), name, NEVER).await;
+    let kp = w.start_stored(name, NEVER).await;
     kp.store().fail_writes(true);
     let before = std::fs::read(&kp.creds).unwrap();
     assert_eq!(claude_message(&kp.client).await.status(), 200);
-    guard("shutdown", kp.proxy.shutdown()).await;
+    let _home = guard("shutdown", kp.proxy.shutdown_keeping_home()).await;
     assert_intact(&kp.creds, &before);
     let lost: Vec<String> = logs
         .of(name)
@@ -380,10 +336,9 @@ async fn a_login_that_cannot_be_saved_even_at_shutdown_is_reported_with_the_fix(
 
 #[tokio::test]
 async fn a_reload_keeps_the_unsaved_login_instead_of_the_spent_one_on_disk() {
-    let w = world().await;
+    let mut w = world().await;
     let name = "reload-keeps";
-    let home = tempfile::tempdir().unwrap();
-    let kp = w.start_stored(home.path(), name, NEVER).await;
+    let kp = w.start_stored(name, NEVER).await;
     kp.store().fail_writes(true);
     assert_eq!(claude_message(&kp.client).await.status(), 200);
     let served = w.last_sent();
@@ -397,7 +352,7 @@ async fn a_reload_keeps_the_unsaved_login_instead_of_the_spent_one_on_disk() {
         w.last_sent() == served,
         "the refreshed token, not the one on disk"
     );
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
     let account = first_account(&kp.proxy).await;
     assert_eq!(account["state"], "ok");
     assert_eq!(
@@ -406,7 +361,7 @@ async fn a_reload_keeps_the_unsaved_login_instead_of_the_spent_one_on_disk() {
     );
 
     kp.store().fail_writes(false);
-    guard("shutdown", kp.proxy.shutdown()).await;
+    let _home = guard("shutdown", kp.proxy.shutdown_keeping_home()).await;
     let saved = read_json(&kp.creds)["accounts"][name].clone();
     assert!(saved["access_token"] == served.as_str());
     assert!(saved["refresh_token"] != kp.first.refresh.as_str());

@@ -16,6 +16,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use support::guard::Within;
 use support::oauth::{pkce_challenge, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID, GOOGLE_CLIENT_ID};
+use support::scenario::Scenario;
 use support::{every_host, FakeOAuth, FakeProvider, Flavor, TestCa};
 
 const ANTHROPIC_TOKEN: &str = "https://platform.claude.com/v1/oauth/token";
@@ -51,11 +52,10 @@ pub fn sse_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The CA and both fakes on every host, from a scenario that never starts keypool.
 pub async fn start() -> (TestCa, FakeProvider, FakeOAuth) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    let oauth = FakeOAuth::start(&ca, Some(&fake)).await;
-    (ca, fake, oauth)
+    let s = Scenario::new().provider(&every_host()).await;
+    s.oauth().await.into_fakes()
 }
 
 async fn post_json(oauth: &FakeOAuth, url: &str, body: Value) -> reqwest::Response {
@@ -480,8 +480,7 @@ async fn held_token_endpoint_answers_only_after_release() {
 fn connect_to_names_every_host_before_any_catch_all() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let ca = TestCa::new();
-        let oauth = FakeOAuth::start(&ca, None).await;
+        let (_ca, oauth) = Scenario::new().oauth().await.into_oauth();
         let port = oauth.addr().port();
         let entries = oauth.connect_to();
         assert_eq!(entries.len(), oauth.hosts().len());

@@ -4,7 +4,7 @@
 //! and the temp file is cleaned up. Mounting needs privileges a CI runner may not have:
 //! then the test says "skipped: cannot mount tmpfs" and returns.
 
-use super::{assert_intact, claude_message, first_account, guard, until_saved, world};
+use super::{assert_intact, claude_message, first_account, guard, until_saved, world_on};
 use super::{QUICK, UNSAVED};
 use crate::support::Flavor;
 use serde_json::Value;
@@ -39,6 +39,9 @@ impl Drop for Mount {
     fn drop(&mut self) {
         // Lazy: a file still open elsewhere must not leave the mount behind.
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        // The home (owned by keypool's harness) may have gone first, its mount point
+        // busy then: the directory is removed here once the mount is off it.
+        let _ = std::fs::remove_dir(&self.0);
     }
 }
 
@@ -70,14 +73,14 @@ async fn a_full_tmpfs_home_keeps_the_old_file_and_the_refreshed_login() {
             return;
         }
     };
-    let w = world().await;
+    let mut w = world_on(home).await;
     let name = "tmpfs-max";
-    let kp = w.start_stored(home.path(), name, QUICK).await;
-    let filler = fill(home.path());
+    let kp = w.start_stored(name, QUICK).await;
+    let filler = fill(kp.proxy.home.path());
     let before = std::fs::read(&kp.creds).unwrap();
 
     assert_eq!(claude_message(&kp.client).await.status(), 200);
-    assert_eq!(w.oauth.token_calls(Flavor::Anthropic), 1);
+    assert_eq!(w.oauth_server().token_calls(Flavor::Anthropic), 1);
     let served = w.last_sent();
     assert_eq!(
         first_account(&kp.proxy).await["unsaved"],
@@ -92,5 +95,5 @@ async fn a_full_tmpfs_home_keeps_the_old_file_and_the_refreshed_login() {
     assert!(saved["access_token"] == served.as_str());
     assert!(saved["refresh_token"] != kp.first.refresh.as_str());
     assert_eq!(first_account(&kp.proxy).await["unsaved"], Value::Null);
-    guard("shutdown", kp.proxy.shutdown()).await;
+    guard("shutdown", kp.proxy.shutdown_keeping_home()).await;
 }

@@ -9,10 +9,10 @@ use std::time::SystemTime;
 use keypool::pool::ManualClock;
 use serde_json::json;
 
-use super::start;
-use crate::support::keypool::{Harness, Keypool};
+use crate::support::keypool::Harness;
 use crate::support::oauth::CODEX_CLIENT_ID;
-use crate::support::{Behaviour, Flavor};
+use crate::support::scenario::Scenario;
+use crate::support::{every_host, Flavor};
 
 /// Through keypool, trusting keypool's CA (intercepted provider hosts) and
 /// the test CA (hosts keypool tunnels blind, like the OAuth ones).
@@ -29,7 +29,9 @@ fn client(kp: &Harness, test_ca_pem: &str) -> reqwest::Client {
 }
 
 async fn refresh(client: &reqwest::Client, token: &str) -> reqwest::StatusCode {
-    let body = json!({"client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token", "refresh_token": token});
+    let body = json!({
+        "client_id": CODEX_CLIENT_ID, "grant_type": "refresh_token", "refresh_token": token
+    });
     (client.post("https://auth.openai.com/oauth/token"))
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -54,17 +56,19 @@ async fn chat(client: &reqwest::Client) -> reqwest::StatusCode {
 
 #[tokio::test]
 async fn harness_routes_oauth_hosts_first_and_restarts_on_the_same_home() {
-    let (ca, fake, oauth) = start().await;
-    fake.set("sk-pooled", Behaviour::Ok);
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let builder = Keypool::builder(&ca)
-        .accounts("[[accounts]]\nname = \"a\"\nprovider = \"openai\"\napi_key = \"sk-pooled\"\n")
-        .upstream(fake.addr())
-        .connect_to(oauth.connect_to())
+    let mut s = Scenario::new()
+        .provider(&every_host())
+        .await
+        .oauth()
+        .await
+        .ok(&["sk-pooled"])
+        .keys("openai", &[("a", "sk-pooled")])
         .clock(clock.clone());
-    let auth_json = builder.fixture(".codex/auth.json", "{\"tokens\":{}}");
-    let stored = builder.home_file("credentials.json", "{}");
-    let kp = builder.start().await;
+    let auth_json = s.fixture(".codex/auth.json", "{\"tokens\":{}}");
+    let stored = s.home_file("credentials.json", "{}");
+    let kp = s.start().await;
+    let (ca, fake, oauth) = (&s.ca, s.fake(), s.oauth_server());
     assert!(auth_json.starts_with(kp.fixtures.path()));
     assert_eq!(auth_json, kp.fixture_path(".codex/auth.json"));
     assert_eq!(stored, kp.home_path("credentials.json"));

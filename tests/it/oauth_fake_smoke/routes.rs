@@ -7,15 +7,15 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
 use super::{json_of, sse_events};
+use crate::support::scenario::Scenario;
 use crate::support::{every_host, Behaviour, FakeProvider, Owner, Service, TestCa};
 
 const REPLY: &str = "Hello from the fake provider.";
 const CODEX: &str = "https://chatgpt.com/backend-api/codex/responses";
 
+/// The CA and the fake on every host, from a scenario that never starts keypool.
 async fn start() -> (TestCa, FakeProvider) {
-    let ca = TestCa::new();
-    let fake = FakeProvider::start(&ca, &every_host()).await;
-    (ca, fake)
+    Scenario::new().provider(&every_host()).await.into_fake()
 }
 
 fn codex_owner(account: &str) -> Owner {
@@ -441,7 +441,9 @@ async fn cloud_code_wraps_responses_and_checks_the_project() {
     assert_eq!(load["cloudaicompanionProject"], "proj-1");
     assert_eq!(load["currentTier"]["id"], "standard-tier");
 
-    let request = |project: &str| json!({"model": "gemini-2.5-pro", "project": project, "request": {"contents": []}});
+    let inner = json!({"contents": []});
+    let request =
+        |project: &str| json!({"model": "gemini-2.5-pro", "project": project, "request": inner});
     let resp = post("generateContent", request("proj-1"))
         .within("the fake's generateContent answer for the right project")
         .await

@@ -59,6 +59,13 @@ impl Harness {
         launch(kp.home, fixtures, settings, port).await
     }
 
+    /// Stops this proxy gracefully and hands back its home, to read what keypool left
+    /// in it (the home is removed when that is dropped).
+    pub async fn shutdown_keeping_home(self) -> tempfile::TempDir {
+        self.kp.proxy.shutdown().await;
+        self.kp.home
+    }
+
     pub fn home_path(&self, rel: &str) -> PathBuf {
         self.kp.home.path().join(rel)
     }
@@ -188,6 +195,14 @@ impl KeypoolBuilder {
         self
     }
 
+    /// Starts on `home` instead of the fresh one (a directory the test mounted a file
+    /// system on, …); `ca` is written into it as into every home.
+    pub fn on_home(mut self, home: tempfile::TempDir, ca: &TestCa) -> Self {
+        ca.write_pem(home.path());
+        self.home = home;
+        self
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }
@@ -270,6 +285,11 @@ impl Keypool {
 
     pub fn addr(&self) -> SocketAddr {
         self.proxy.addr()
+    }
+
+    /// The proxy's state, for a test that reaches into its store or reloads it.
+    pub fn state(&self) -> &Arc<keypool::state::State> {
+        self.proxy.state()
     }
 
     pub fn ca_pem(&self) -> String {
@@ -372,9 +392,16 @@ pub fn config_text_with(
 ) -> String {
     let mut entries: Vec<String> = connect_to.to_vec();
     entries.extend(upstream.map(|u| format!(":443:127.0.0.1:{}", u.port())));
+    let ca = ca_file.display().to_string();
     format!(
-        "listen = \"127.0.0.1:{listen_port}\"\n{accounts_toml}\n[upstream]\nconnect_to = {entries:?}\nextra_ca = [{:?}]\n",
-        ca_file.display().to_string()
+        concat!(
+            "listen = \"127.0.0.1:{listen_port}\"\n{accounts_toml}\n",
+            "[upstream]\nconnect_to = {entries:?}\nextra_ca = [{ca:?}]\n",
+        ),
+        listen_port = listen_port,
+        accounts_toml = accounts_toml,
+        entries = entries,
+        ca = ca,
     )
 }
 

@@ -70,6 +70,13 @@ impl Scenario {
         }
     }
 
+    /// keypool's home is `home` instead of a fresh one (a directory the test mounted a
+    /// file system on, …); before anything is written to the home.
+    pub fn on_home(mut self, home: tempfile::TempDir) -> Scenario {
+        self.builder = Some(self.take_builder().on_home(home, &self.ca));
+        self
+    }
+
     /// Starts a fake provider answering for `hosts`; every :443 connection goes to it.
     pub async fn provider(self, hosts: &[&str]) -> Scenario {
         let fake = FakeProvider::start(&self.ca, hosts).await;
@@ -344,6 +351,26 @@ impl Scenario {
         (fault, kp.kp)
     }
 
+    /// The CA and the fake provider, keypool never started: for a test of the fake itself.
+    pub fn into_fake(self) -> (TestCa, FakeProvider) {
+        let fake = self.fake.expect("the scenario has a fake provider");
+        (self.ca, fake)
+    }
+
+    /// The CA, the fake provider and the fake OAuth server, keypool never started: for a
+    /// test of the fakes themselves.
+    pub fn into_fakes(self) -> (TestCa, FakeProvider, FakeOAuth) {
+        let fake = self.fake.expect("the scenario has a fake provider");
+        let oauth = self.oauth.expect("the scenario has a fake OAuth server");
+        (self.ca, fake, oauth)
+    }
+
+    /// The CA and the fake OAuth server, keypool never started (the OAuth server alone).
+    pub fn into_oauth(self) -> (TestCa, FakeOAuth) {
+        let oauth = self.oauth.expect("the scenario has a fake OAuth server");
+        (self.ca, oauth)
+    }
+
     /// The real binary: the config is written to `home/config.toml` and `keypool serve`
     /// runs on it (see [`Spawned`]); returns once its banner names the address.
     /// `adjust` adds to the command (a log filter, …) and is given the home.
@@ -369,7 +396,8 @@ impl Scenario {
         self.spawn_with(|_, _| {}).await
     }
 
-    fn push_config(&mut self, toml: &str) {
+    /// [`Scenario::config`] on a scenario the test holds by reference.
+    pub fn push_config(&mut self, toml: &str) {
         self.config.push_str(toml);
         if !toml.ends_with('\n') {
             self.config.push('\n');
