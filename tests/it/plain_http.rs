@@ -9,9 +9,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use support::guard::{Within, CLIENT_TIMEOUT};
+use support::keypool::Harness;
+use support::scenario::Scenario;
 
 /// A plain-HTTP OpenAI-compatible server: `Bearer plain-a` is rate-limited.
 async fn plain_upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -61,7 +62,7 @@ async fn plain_upstream() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
     let (upstream, seen) = plain_upstream().await;
-    let (proxy, _home) = start_plain(
+    let proxy = start_plain(
         upstream,
         "allow_http = true",
         "allow_private = [\"127.0.0.1\"]",
@@ -112,51 +113,29 @@ async fn plain_http_provider_rotates_and_other_hosts_pass_through() {
 /// keypool with provider `plainllm` (with `extra` in its block; accounts `a`, which the
 /// upstream rate-limits, and `b`) and an `openai` account, both hosts routed to
 /// `upstream` on port 80; `upstream_extra` goes in `[upstream]`.
-async fn start_plain(
-    upstream: SocketAddr,
-    extra: &str,
-    upstream_extra: &str,
-) -> (keypool::RunningProxy, tempfile::TempDir) {
-    let home = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"listen = "127.0.0.1:0"
-[[providers]]
-id = "plainllm"
-hosts = ["plain.internal.example"]
-auth = "bearer"
-{extra}
-[[accounts]]
-name = "a"
-provider = "plainllm"
-api_key = "plain-a"
-[[accounts]]
-name = "b"
-provider = "plainllm"
-api_key = "plain-b"
-[[accounts]]
-name = "o"
-provider = "openai"
-api_key = "sk-pooled-openai"
-[upstream]
-connect_to = ["plain.internal.example:80:127.0.0.1:{port}", "api.openai.com:80:127.0.0.1:{port}"]
-{upstream_extra}
-"#,
-        port = upstream.port()
+async fn start_plain(upstream: SocketAddr, extra: &str, upstream_extra: &str) -> Harness {
+    let provider = format!(
+        "[[providers]]\nid = \"plainllm\"\nhosts = [\"plain.internal.example\"]\n\
+         auth = \"bearer\"\n{extra}\n"
     );
-    let config = keypool::Config::parse(&text, Path::new("t.toml")).unwrap();
-    let proxy = keypool::start(keypool::ProxyOptions::new(
-        keypool::Home::at(home.path()),
-        config,
-    ))
-    .await
-    .unwrap();
-    (proxy, home)
+    let port = upstream.port();
+    Scenario::new()
+        .config(&provider)
+        .keys("plainllm", &[("a", "plain-a"), ("b", "plain-b")])
+        .keys("openai", &[("o", "sk-pooled-openai")])
+        .connect_to([
+            format!("plain.internal.example:80:127.0.0.1:{port}"),
+            format!("api.openai.com:80:127.0.0.1:{port}"),
+        ])
+        .upstream_toml(upstream_extra)
+        .start()
+        .await
 }
 
 #[tokio::test]
 async fn a_pooled_key_never_travels_over_plain_http_unless_the_provider_opts_in() {
     let (upstream, seen) = plain_upstream().await;
-    let (proxy, _home) = start_plain(upstream, "", "").await;
+    let proxy = start_plain(upstream, "", "").await;
     let client = reqwest::Client::builder()
         .proxy(reqwest::Proxy::http(format!("http://{}", proxy.addr())).unwrap())
         .timeout(CLIENT_TIMEOUT)
