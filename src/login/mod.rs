@@ -46,6 +46,16 @@ pub async fn run(
     if let Some(name) = opts.name.as_deref() {
         check_name(config, flavor, name)?;
     }
+    let save_as = |tokens| {
+        save(
+            home,
+            config,
+            config_path,
+            flavor,
+            opts.name.as_deref(),
+            tokens,
+        )
+    };
     let tokens = match &flavor.spec().login {
         LoginForm::GitHubDevice => copilot_tokens(upstream, &opts).await?,
         LoginForm::Browser(browser) => {
@@ -62,14 +72,7 @@ pub async fn run(
                 .await
                 .map_err(|e| format!("the code exchange failed: {e}"))?;
                 let tokens = tokens_from(granted, SystemTime::now());
-                save(
-                    home,
-                    config,
-                    config_path,
-                    flavor,
-                    opts.name.as_deref(),
-                    tokens,
-                )
+                save_as(tokens)
             }
             .await;
             // The browser learns how it ended, not just that the redirect arrived.
@@ -80,14 +83,7 @@ pub async fn run(
         }
         LoginForm::Elsewhere { why } => return Err(why.to_string()),
     };
-    save(
-        home,
-        config,
-        config_path,
-        flavor,
-        opts.name.as_deref(),
-        tokens,
-    )
+    save_as(tokens)
 }
 
 /// An authorization code, with what its exchange needs.
