@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     if !prints_only(&cli) {
         // Account schedules are read in local time; find the offset once, before the
         // runtime's threads exist.
-        keypool::pool::local_offset();
+        keypool::config::schedule::local_offset();
         // Every connection holds a descriptor; the default soft limit (often 1024) would
         // cap keypool at a few hundred idle clients.
         keypool::fd_limit::raise();

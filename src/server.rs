@@ -4,19 +4,20 @@
 use crate::body::{text, ProxyBody};
 use crate::ca::{CertAuthority, Minting};
 use crate::client_conn::{serve_http1, ClientConn, ClientSocket};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::config::ConnectTo;
 use crate::forward;
 use crate::home::Home;
 use crate::persist::StateFile;
-use crate::pool::{Clock, Pools, SystemClock};
+use crate::pool::Pools;
 use crate::reload::ca_warnings;
 use crate::state::{Live, State};
 use crate::target::Target;
-use crate::upstream::{ConnectTo, Upstream};
+use crate::upstream::Upstream;
 use crate::{admin, tunnel};
 
 /// `keypool reload` and SIGHUP, for the callers that know the listener.
-pub use crate::reload::reload;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;

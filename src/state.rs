@@ -1,10 +1,11 @@
 //! What every connection of a running proxy shares.
 
 use crate::ca::Minting;
+use crate::clock::Clock;
 use crate::config::Limits;
 use crate::home::Home;
 use crate::oauth::store::Store;
-use crate::pool::{Clock, Pools};
+use crate::pool::Pools;
 use crate::providers::Registry;
 use crate::upstream::Upstream;
 use parking_lot::RwLock;

@@ -2,8 +2,7 @@
 //! plain TCP for blind tunnels, both honouring `connect_to` and the extra roots.
 
 use crate::body::{BoxError, ProxyBody};
-pub use crate::config::ConnectTo;
-use crate::config::UpstreamConfig;
+use crate::config::{ConnectTo, UpstreamConfig};
 use http::Uri;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connected, Connection};

@@ -6,7 +6,7 @@ use crate::admin_client::Admin;
 use crate::config::{Config, EXAMPLE};
 use crate::failure::Failure;
 use crate::home::Home;
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 use crate::upstream::Upstream;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

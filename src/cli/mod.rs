@@ -11,8 +11,8 @@ mod serve;
 
 pub use commands::run;
 
+use crate::config::ConnectTo;
 use crate::envvars::Shell;
-use crate::upstream::ConnectTo;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;

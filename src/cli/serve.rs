@@ -3,10 +3,10 @@
 use super::commands::load_config;
 use super::ServeArgs;
 use crate::config::Config;
+use crate::config::ConnectTo;
 use crate::failure::Failure;
 use crate::home::Home;
 use crate::server::{start, ProxyOptions, RunningProxy};
-use crate::upstream::ConnectTo;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -115,7 +115,7 @@ impl Signals {
             tokio::select! {
                 _ = self.int.recv() => return,
                 _ = self.term.recv() => return,
-                _ = self.hup.recv() => match crate::server::reload(state) {
+                _ = self.hup.recv() => match crate::reload::reload(state) {
                     Ok(m) => eprintln!("keypool: {m}"),
                     Err(e) => eprintln!("keypool: reload refused: {e}"),
                 },

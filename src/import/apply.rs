@@ -8,7 +8,8 @@ use super::Machine;
 use crate::config::edit::{self, Credential, NewAccount};
 use crate::failure::Failure;
 use crate::oauth::store::{Entry, Store};
-use crate::oauth::{Flavor, Tokens};
+use crate::oauth::Tokens;
+use crate::providers::Flavor;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,8 @@
 //! touches exactly one value and leaves every other byte as the client sent it.
 
 use super::account::Access;
-use super::{Flavor, Identity};
+use super::Identity;
+use crate::providers::Flavor;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;

@@ -14,7 +14,8 @@ pub mod copilot;
 mod gemini_cli;
 mod pi;
 
-use super::{Flavor, Tokens};
+use super::Tokens;
+use crate::providers::Flavor;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -13,7 +13,4 @@ pub mod steps;
 pub mod store;
 pub mod tokens;
 
-/// The lock native CLIs take, re-exported where the credential files are handled.
-pub use crate::file_lock as lock;
-pub use flavor::Flavor;
 pub use tokens::{Identity, Tokens};

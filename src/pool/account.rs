@@ -1,9 +1,9 @@
 //! One account: its credential, its health (cooling down, disabled), what it learned
 //! about its quota, and what it did (for the status page).
 
-use super::schedule::Schedule;
 use super::strategy::Candidate;
 use crate::config::Role;
+use crate::config::Schedule;
 use crate::oauth::account::OAuthAccount;
 use crate::persist;
 use crate::providers::{Cause, Kind, Provider};

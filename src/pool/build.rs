@@ -6,7 +6,7 @@ use crate::config::{AccountConfig, Config, CredentialConfig, OAuthSource, PoolCo
 use crate::oauth::account::{OAuthAccount, Source};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;

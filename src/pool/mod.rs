@@ -5,10 +5,7 @@ mod build;
 mod saved;
 pub mod strategy;
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
 /// The schedule grammar is config vocabulary; re-exported where the pools read it.
-pub use crate::config::schedule::{self, local_offset, Schedule, ScheduleError};
-pub use crate::config::Role;
 pub use account::{Account, Credential, Health, Stats};
 pub use strategy::{choose, Candidate};
 
@@ -92,7 +89,7 @@ impl Pool {
             &candidates,
             now,
             self.soft_threshold,
-            schedule::local_offset(),
+            crate::config::schedule::local_offset(),
         ) {
             Some(idx) => Ok(self.take(idx)),
             None => Err(self.unavailable(now)),

@@ -16,8 +16,8 @@
 //! strategy. For `scheduled`, "every candidate" means every account on schedule: an
 //! account off schedule is a last resort, after the soft threshold.
 
+use crate::config::schedule::Schedule;
 use crate::config::{Role, Strategy};
-use crate::pool::schedule::Schedule;
 use std::time::SystemTime;
 use time::UtcOffset;
 
@@ -57,7 +57,7 @@ impl Candidate {
 
 /// The `idx` of the candidate that should serve the next request; `None` only when there
 /// are no candidates. `local_offset` is the offset schedules are read in (see
-/// [`crate::pool::schedule::local_offset`]).
+/// [`crate::config::schedule::local_offset`]).
 ///
 /// - `round-robin`: the least recently used (never used first), ties by pool order. Every
 ///   caller that records `last_used` gets plain rotation, without a cursor.

@@ -265,7 +265,7 @@ impl Affinity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Clock, ManualClock};
+    use crate::clock::{Clock, ManualClock};
     use http::HeaderValue;
     use serde_json::json;
     use std::time::{Duration, UNIX_EPOCH};

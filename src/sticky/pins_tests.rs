@@ -1,5 +1,5 @@
 use super::*;
-use crate::pool::{Clock, ManualClock};
+use crate::clock::{Clock, ManualClock};
 use crate::sticky::key::KeySource;
 use serde_json::json;
 use std::time::UNIX_EPOCH;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::pool::{Clock, ManualClock};
+use crate::clock::{Clock, ManualClock};
 use crate::sticky::key::KeySource;
 
 fn start() -> SystemTime {

@@ -77,7 +77,7 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
     assert!(r.headers().get("x-keypool-account").is_none());
     assert_eq!(fake.credentials_seen(), vec!["client-own"]);
 
-    let msg = keypool::server::reload(proxy.state()).unwrap();
+    let msg = keypool::reload::reload(proxy.state()).unwrap();
     assert!(
         msg.contains(&format!("cannot sign for {CUSTOM_HOST}"))
             && msg.contains("fix: run `keypool ca rotate`"),
@@ -120,7 +120,7 @@ async fn a_provider_added_after_the_ca_is_tunnelled_blind_until_rotate_and_reloa
     }
     assert!(said.contains(CUSTOM_HOST), "{said}");
 
-    let msg = keypool::server::reload(proxy.state()).unwrap();
+    let msg = keypool::reload::reload(proxy.state()).unwrap();
     assert!(msg.contains("now signing with the new CA"), "{msg}");
     assert!(!msg.contains("warning"), "{msg}");
     let r = chat(&client_trusting(proxy.addr(), &new_ca), "client-own").await;
@@ -237,7 +237,7 @@ async fn a_reload_that_finds_a_half_written_ca_keeps_signing_with_the_running_on
     )
     .unwrap();
 
-    let msg = keypool::server::reload(proxy.state()).unwrap();
+    let msg = keypool::reload::reload(proxy.state()).unwrap();
     assert!(
         msg.contains("cannot be used") && msg.contains("does not belong"),
         "{msg}"

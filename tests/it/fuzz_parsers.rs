@@ -8,8 +8,8 @@
 use keypool::bounds::{MAX_COOLDOWN, MAX_HORIZON};
 use keypool::oauth::link::Linked;
 use keypool::oauth::store::Store;
-use keypool::oauth::Flavor;
 use keypool::persist::{SavedHealth, StateFile};
+use keypool::providers::Flavor;
 use keypool::stream_peek::EventParser;
 use keypool::Config;
 use proptest::prelude::*;

@@ -10,7 +10,8 @@
 use crate::support;
 
 use keypool::bounds::{MAX_COOLDOWN, MAX_HORIZON};
-use keypool::pool::{Clock, Health, ManualClock};
+use keypool::clock::{Clock, ManualClock};
+use keypool::pool::Health;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::guard::{Within, CLIENT_TIMEOUT};

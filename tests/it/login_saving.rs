@@ -12,7 +12,7 @@ mod linked;
 mod logs;
 mod tmpfs;
 
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 use serde_json::{json, Value};
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -343,7 +343,7 @@ async fn a_reload_keeps_the_unsaved_login_instead_of_the_spent_one_on_disk() {
     assert_eq!(claude_message(&kp.client).await.status(), 200);
     let served = w.last_sent();
 
-    let message = keypool::server::reload(kp.proxy.state()).unwrap();
+    let message = keypool::reload::reload(kp.proxy.state()).unwrap();
     assert!(message.starts_with("reloaded"), "{message}");
     // The rebuilt account serves with the refreshed tokens: no second refresh, which
     // would have presented the spent token on disk and killed the login.

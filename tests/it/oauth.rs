@@ -7,7 +7,7 @@ use crate::support;
 mod linked;
 mod requests;
 
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -44,7 +44,7 @@ async fn a_reload_while_a_refresh_is_held_makes_no_second_token_call() {
     w.oauth_server().hold_token_endpoint();
     let first = tokio::spawn(claude_message(client.clone()));
     w.oauth_server().wait_token_call().await;
-    let message = keypool::server::reload(proxy.state()).unwrap();
+    let message = keypool::reload::reload(proxy.state()).unwrap();
     assert!(message.starts_with("reloaded"), "{message}");
     // Sent to the reloaded pools while the first refresh is still held.
     let second = tokio::spawn(claude_message(client.clone()));
@@ -80,7 +80,7 @@ async fn a_reload_takes_a_new_login_of_an_unchanged_account() {
         "expires_at": w.ms_from_now(Duration::from_secs(3600)),
     }}});
     kp.home_file("credentials.json", &creds.to_string());
-    keypool::server::reload(proxy.state()).unwrap();
+    keypool::reload::reload(proxy.state()).unwrap();
 
     assert!(same_account(proxy, "max", &before));
     let now = proxy.state().oauth_account("max").unwrap();
@@ -110,7 +110,7 @@ async fn a_reload_that_changes_the_source_or_flavor_builds_the_login_afresh() {
     let file = kp.fixture(".claude/.credentials.json", &login.to_string());
     let link = format!("link:{}", file.display());
     kp.rewrite_accounts(&login_account("max", "anthropic", &link));
-    keypool::server::reload(kp.proxy.state()).unwrap();
+    keypool::reload::reload(kp.proxy.state()).unwrap();
     assert!(
         !same_account(&kp.proxy, "max", &stored_login),
         "another file"
@@ -124,7 +124,7 @@ async fn a_reload_that_changes_the_source_or_flavor_builds_the_login_afresh() {
     let file = kp.fixture(".codex/auth.json", &codex_auth_json(&g, &codex));
     let link = format!("link:{}", file.display());
     kp.rewrite_accounts(&login_account("max", "openai-codex", &link));
-    keypool::server::reload(kp.proxy.state()).unwrap();
+    keypool::reload::reload(kp.proxy.state()).unwrap();
     assert!(
         !same_account(&kp.proxy, "max", &linked_login),
         "another flavor"
@@ -133,6 +133,6 @@ async fn a_reload_that_changes_the_source_or_flavor_builds_the_login_afresh() {
     assert_eq!(now.flavor.provider_id(), "openai-codex");
 
     // The same again: kept.
-    keypool::server::reload(kp.proxy.state()).unwrap();
+    keypool::reload::reload(kp.proxy.state()).unwrap();
     assert!(same_account(&kp.proxy, "max", &now), "nothing changed");
 }

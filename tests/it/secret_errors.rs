@@ -8,7 +8,7 @@ use crate::support;
 
 use keypool::oauth::link::Linked;
 use keypool::oauth::store::Store;
-use keypool::oauth::Flavor;
+use keypool::providers::Flavor;
 use keypool::Config;
 use std::path::Path;
 use std::process::{Command, Stdio};

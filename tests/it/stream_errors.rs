@@ -7,7 +7,7 @@ use crate::support;
 use support::scenario::Scenario;
 
 use futures_util::StreamExt;
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::SystemTime;

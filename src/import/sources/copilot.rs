@@ -5,7 +5,7 @@ use super::named;
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
 use crate::import::{Machine, Source};
 use crate::oauth::link::copilot::logins_in;
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 use secrecy::ExposeSecret;
 use std::collections::HashSet;
 

@@ -5,7 +5,8 @@
 
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
 use crate::import::{Machine, Source};
-use crate::oauth::{Flavor, Identity, Tokens};
+use crate::oauth::{Identity, Tokens};
+use crate::providers::Flavor;
 
 /// Variable → provider, as the providers' own SDKs and CLIs name them.
 const KEYS: [(&str, &str); 15] = [

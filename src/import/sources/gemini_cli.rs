@@ -5,7 +5,7 @@
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
 use crate::import::{Machine, Source};
 use crate::oauth::link::Linked;
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 
 pub(super) fn scan(m: &Machine) -> Scan {
     let mut scan = Scan::new(Source::GeminiCli);

@@ -7,7 +7,7 @@ use super::{named, Ctx};
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
 use crate::import::{Machine, Source};
 use crate::oauth::link::{read_json, Linked};
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 use serde_json::Value;
 use std::path::Path;
 

@@ -57,8 +57,8 @@ pub(super) fn write(v: &mut Value, tokens: &Tokens) -> Result<(), String> {
 mod tests {
     use super::super::testing::*;
     use super::super::Linked;
-    use crate::oauth::Flavor;
     use crate::oauth::Identity;
+    use crate::providers::Flavor;
 
     const FILE: &str = r#"{
   "claudeAiOauth": {

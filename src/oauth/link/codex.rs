@@ -101,7 +101,8 @@ fn now_rfc3339() -> String {
 pub(crate) mod tests {
     use super::super::testing::*;
     use super::super::Linked;
-    use crate::oauth::{Flavor, Identity};
+    use crate::oauth::Identity;
+    use crate::providers::Flavor;
     use base64::Engine;
 
     /// An unsigned JWT with `payload` as its claims.

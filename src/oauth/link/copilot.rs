@@ -9,7 +9,8 @@
 //! follows the first of [`logins`].
 
 use super::{load, string, LinkError};
-use crate::oauth::{Flavor, Identity, Tokens};
+use crate::oauth::{Identity, Tokens};
+use crate::providers::Flavor;
 use secrecy::SecretString;
 use serde_json::Value;
 use std::path::Path;

@@ -61,7 +61,8 @@ mod tests {
     use super::super::codex::tests::jwt;
     use super::super::testing::*;
     use super::super::Linked;
-    use crate::oauth::{Flavor, Identity};
+    use crate::oauth::Identity;
+    use crate::providers::Flavor;
 
     fn file_text() -> String {
         format!(

@@ -6,7 +6,8 @@
 
 use super::{epoch_ms, expose, secret, string};
 use crate::oauth::tokens::to_epoch_ms;
-use crate::oauth::{Flavor, Identity, Tokens};
+use crate::oauth::{Identity, Tokens};
+use crate::providers::Flavor;
 use serde_json::Value;
 
 pub(super) fn detect(v: &Value) -> bool {
@@ -88,7 +89,8 @@ pub(super) fn write(v: &mut Value, tokens: &Tokens, flavor: Flavor) -> Result<()
 mod tests {
     use super::super::testing::*;
     use super::super::Linked;
-    use crate::oauth::{Flavor, Identity};
+    use crate::oauth::Identity;
+    use crate::providers::Flavor;
 
     const FILE: &str = r#"{
   "anthropic": {"type": "oauth", "refresh": "ant-r", "access": "ant-a", "expires": 1760000000000},

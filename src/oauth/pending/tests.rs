@@ -1,7 +1,7 @@
 use super::*;
 use crate::oauth::account::{OAuthAccount, Source};
 use crate::oauth::link::testing::{file, fresh, reveal};
-use crate::oauth::Flavor;
+use crate::providers::Flavor;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;

@@ -7,6 +7,7 @@ use super::*;
 mod health;
 mod lifecycle;
 mod pick;
+use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::oauth::store::Store;
 use crate::persist::{self, AccountState, Persisted, SavedHealth};

@@ -71,7 +71,7 @@ async fn a_failed_write_back_is_pending_survives_a_reload_and_lands() {
     assert_eq!(first_account(&proxy).await["unsaved"], UNSAVED);
 
     // A reload reads the file, which is behind: the account keeps its new tokens.
-    keypool::server::reload(proxy.state()).unwrap();
+    keypool::reload::reload(proxy.state()).unwrap();
     assert_eq!(codex_request(&client).await.status(), 200);
     assert_eq!(w.fake().seen().pop().unwrap().credential.unwrap(), served);
     assert_eq!(
@@ -119,7 +119,7 @@ async fn newer_tokens_the_cli_wrote_meanwhile_are_adopted_not_overwritten() {
 
     // The user logs in again with the CLI, which writes under its lock as keypool does.
     let fresh = w.oauth_server().grant(&id);
-    let lock = keypool::oauth::lock::acquire(&file, Duration::from_secs(10)).unwrap();
+    let lock = keypool::file_lock::acquire(&file, Duration::from_secs(10)).unwrap();
     std::fs::write(&file, codex_auth_json(&fresh, &id)).unwrap();
     drop(lock);
     let cli_wrote = std::fs::read(&file).unwrap();

@@ -6,7 +6,7 @@ use crate::support::guard::Within;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 use serde_json::json;
 
 use crate::support::keypool::Harness;

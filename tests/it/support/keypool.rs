@@ -4,7 +4,7 @@
 use super::ca::TestCa;
 use super::fake::FakeProvider;
 use super::guard::{Within, CLIENT_TIMEOUT};
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 use keypool::{Config, Home, ProxyOptions, RunningProxy};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

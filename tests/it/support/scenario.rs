@@ -14,10 +14,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use keypool::pool::Clock;
+use keypool::clock::Clock;
 use serde_json::json;
 
-use keypool::pool::ManualClock;
+use keypool::clock::ManualClock;
 
 use super::binary::{keypool_with, Served};
 use super::ca::TestCa;
