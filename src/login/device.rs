@@ -2,7 +2,8 @@
 //! poll until GitHub hands out the token.
 
 use crate::oauth::endpoint::{self, error_code};
-use crate::oauth::flavor::{Encoding, Flavor};
+use crate::oauth::flavor::Encoding;
+use crate::providers::Flavor;
 use crate::upstream::Upstream;
 use secrecy::SecretString;
 use serde_json::Value;

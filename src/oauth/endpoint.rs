@@ -4,10 +4,11 @@
 //! Response bodies hold tokens: nothing here logs or quotes them; errors carry only the
 //! status and the vendor's error code.
 
-use super::flavor::{Encoding, Flavor, LoginForm};
+use super::flavor::{Encoding, LoginForm};
 use super::tokens::Identity;
 use crate::body::full;
 use crate::bounds;
+use crate::providers::Flavor;
 use crate::upstream::{describe_error, Upstream};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};

@@ -9,7 +9,7 @@ mod specs;
 
 use super::steps::Steps;
 use super::Identity;
-pub use crate::providers::Flavor;
+use crate::providers::Flavor;
 use secrecy::SecretString;
 use serde_json::Value;
 
