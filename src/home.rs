@@ -38,6 +38,16 @@ impl Home {
         self.root.join("state.json")
     }
 
+    /// The usage ledger (SQLite, 0600): one row per intercepted answer, never content.
+    pub fn usage_db(&self) -> PathBuf {
+        self.root.join("usage.db")
+    }
+
+    /// Where `keypool run` logs while its child owns the terminal.
+    pub fn log_file(&self) -> PathBuf {
+        self.root.join("keypool.log")
+    }
+
     pub fn certs_dir(&self) -> PathBuf {
         self.root.join("certs")
     }

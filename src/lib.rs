@@ -32,10 +32,12 @@ pub mod persist; // state.json: what outlives a restart
 pub mod providers; // hosts, auth, error dialects, classification, login flavors
 pub mod quota; // headroom learned from each answer's headers
 pub mod sticky; // which account a conversation or response belongs with
+pub mod usage; // tokens read off each answer, priced, kept in usage.db
 
 // Accounts, their credentials, and what every connection shares.
 pub mod ca; // the local CA and the leaves it mints
 pub mod clients; // per-client pools named by the proxy URL's user
+pub mod metrics; // the Prometheus families keypool counts into
 pub mod oauth; // subscription logins: tokens, their files, refresh
 pub mod pool; // accounts, pools, health, the pick
 pub mod state; // what every connection of a running proxy shares

@@ -50,6 +50,7 @@ the running config is kept",
         clients: crate::clients::Clients::build(&config),
         registry: config.registry,
         pools,
+        prices: crate::usage::prices::Prices::new(&config.prices),
     });
     for n in notes {
         message.push_str(&format!("\n{n}"));

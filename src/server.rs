@@ -221,6 +221,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
             clients,
             registry: config.registry,
             pools,
+            prices: crate::usage::prices::Prices::new(&config.prices),
         })),
         config_path: opts.config_path,
         affinity,
@@ -232,6 +233,8 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         limits: config.limits,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
+        ledger: crate::usage::ledger::Ledger::off(),
+        metrics: crate::metrics::Metrics::new(config.metrics.enabled),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
     let background = spawn_background(&state);
@@ -317,7 +320,7 @@ async fn route(
     let proxied = req.method() == http::Method::CONNECT || req.uri().scheme().is_some();
     if !proxied {
         tracing::debug!(%peer, "request to keypool itself: {} {}", req.method(), req.uri().path());
-        return Ok(admin::handle(&req, &state));
+        return Ok(admin::handle(&req, &state).await);
     }
     let client = match authorize(&req, &state) {
         Ok(c) => c,

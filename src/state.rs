@@ -22,6 +22,8 @@ pub struct Live {
     pub registry: Registry,
     pub pools: Pools,
     pub clients: crate::clients::Clients,
+    /// What a token costs, built-in and `[[prices]]`.
+    pub prices: crate::usage::prices::Prices,
 }
 
 impl Live {
@@ -74,6 +76,9 @@ pub struct State {
     pub shutdown: CancellationToken,
     /// Every connection task, upgraded or not, so shutdown can wait for all of them.
     pub tasks: TaskTracker,
+    /// `usage.db`, written off the request path.
+    pub ledger: crate::usage::ledger::Ledger,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl State {

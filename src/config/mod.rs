@@ -3,6 +3,7 @@
 
 mod durations;
 pub mod edit;
+mod observe;
 mod role;
 pub mod schedule;
 mod upstream;
@@ -10,6 +11,7 @@ mod validate;
 
 use crate::providers::{Dialect, Registry};
 use crate::secret::SecretRef;
+pub use observe::{MetricsConfig, PriceConfig, ProbesConfig, UsageConfig};
 pub use role::Role;
 pub use schedule::{Schedule, ScheduleError};
 use secrecy::SecretString;
@@ -34,6 +36,11 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// `[clients.NAME]`: what a proxy-auth user name selects.
     pub clients: Vec<ClientConfig>,
+    pub usage: UsageConfig,
+    pub metrics: MetricsConfig,
+    pub probes: ProbesConfig,
+    /// `[[prices]]`, in file order.
+    pub prices: Vec<PriceConfig>,
 }
 
 /// A client, named by the user part of its proxy URL (`http://work@127.0.0.1:8787`).
@@ -262,6 +269,14 @@ struct RawConfig {
     oauth: OAuthConfig,
     #[serde(default)]
     clients: std::collections::BTreeMap<String, Spanned<RawClient>>,
+    #[serde(default)]
+    usage: UsageConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+    #[serde(default)]
+    probes: ProbesConfig,
+    #[serde(default)]
+    prices: Vec<Spanned<PriceConfig>>,
 }
 
 #[derive(Deserialize)]

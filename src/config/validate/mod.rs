@@ -6,6 +6,7 @@
 mod accounts;
 mod clients;
 mod limits;
+mod observe;
 mod pools;
 mod providers;
 
@@ -59,6 +60,8 @@ impl Validator<'_> {
         let upstream = self.upstream(raw.upstream)?;
         self.durations(&upstream, &raw.limits, &raw.oauth)?;
         let clients = self.clients(raw.clients, &pools)?;
+        let prices = self.prices(raw.prices, &registry)?;
+        self.observe(&raw.usage, &raw.probes)?;
         Ok(Config {
             listen,
             accounts,
@@ -68,6 +71,10 @@ impl Validator<'_> {
             limits: raw.limits,
             oauth: raw.oauth,
             clients,
+            usage: raw.usage,
+            metrics: raw.metrics,
+            probes: raw.probes,
+            prices,
         })
     }
 

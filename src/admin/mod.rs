@@ -1,4 +1,8 @@
-//! Requests addressed to keypool itself rather than proxied (`GET /`).
+//! Requests addressed to keypool itself rather than proxied: `GET /` (the dashboard for a
+//! browser, a short text or JSON otherwise), the status JSON, reload, `GET /metrics`.
+
+mod dashboard;
+mod metrics_page;
 
 use crate::body::text;
 use crate::body::{full, ProxyBody};
@@ -130,7 +134,12 @@ pub const STATUS_PATH: &str = "/_keypool/status";
 /// `POST` here reads the config file again (what SIGHUP does).
 pub const RELOAD_PATH: &str = "/_keypool/reload";
 
-pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
+/// The dashboard's live data (JSON), polled by the page.
+pub const DASHBOARD_DATA_PATH: &str = "/_keypool/dashboard";
+/// Prometheus' scrape path.
+pub const METRICS_PATH: &str = "/metrics";
+
+pub async fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     if let Some(refused) = crate::admin_access::refusal(req.method(), req.headers(), state) {
         let mut r = text(refused.status, format!("{}\n", refused.message));
         if refused.ask_login {
@@ -147,6 +156,12 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     }
     if path == RELOAD_PATH && req.method() == http::Method::POST {
         return reload_answer(state);
+    }
+    if path == METRICS_PATH && req.method() == http::Method::GET {
+        return metrics_page::answer(state);
+    }
+    if path == DASHBOARD_DATA_PATH && req.method() == http::Method::GET {
+        return dashboard::data(state).await;
     }
     if path != "/" {
         return text(
@@ -166,6 +181,9 @@ pub fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
             StatusCode::METHOD_NOT_ALLOWED,
             "keypool: only GET / is served here\n",
         );
+    }
+    if dashboard::wanted(req.headers()) {
+        return dashboard::page();
     }
     index(req, state)
 }
