@@ -346,6 +346,65 @@ mod tests {
         );
     }
 
+    /// The dashboard's JSON names its parts as the page's script reads them; a ledger that
+    /// could be read has no `error`.
+    #[test]
+    fn the_dashboard_report_has_the_fields_the_page_reads() {
+        let usage = DashboardUsage {
+            recent: vec![RecentRequest {
+                at_ms: 1_795_000_000_000,
+                account: Some("work".into()),
+                model: Some("gpt-4o".into()),
+                status: 200,
+                attempts: 1,
+                ..RecentRequest::default()
+            }],
+            hourly: vec![UsageSlice::default()],
+            ..DashboardUsage::default()
+        };
+        let report = DashboardReport {
+            keypool: "0.1.0".into(),
+            listen: "127.0.0.1:8787".into(),
+            ca: "/home/u/.keypool/certs/ca.pem".into(),
+            now: 1_795_000_000,
+            pools: Vec::new(),
+            usage,
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(
+            keys(&v),
+            ["ca", "keypool", "listen", "now", "pools", "usage"]
+        );
+        let u = &v["usage"];
+        assert_eq!(
+            keys(u),
+            [
+                "accounts_today",
+                "accounts_week",
+                "hourly",
+                "recent",
+                "today",
+                "week"
+            ]
+        );
+        assert_eq!(
+            keys(&u["today"]),
+            ["cost_usd", "errors", "key", "requests", "tokens", "unpriced"]
+        );
+        assert_eq!(u["recent"][0]["model"], "gpt-4o");
+        assert_eq!(
+            keys(&u["hourly"][0]),
+            ["cost_usd", "requests", "start_ms", "tokens"]
+        );
+        assert_eq!(
+            serde_json::from_value::<DashboardReport>(v).unwrap(),
+            report
+        );
+    }
+
     #[test]
     fn every_cause_has_its_wire_name_and_its_words() {
         for (cause, name, words) in [

@@ -23,22 +23,25 @@ async fn two_accounts() -> Scenario {
         .pool("openai", "openai", &["a", "b"], "strategy = \"priority\"\n")
 }
 
-/// The account `name`'s state badge, countdown and first window's utilization, as shown.
-fn account_js(name: &str) -> String {
+/// A script giving the account `name`'s row as shown (state badge, countdown, detail
+/// and first window's utilization) when `cond` (an expression on `a`) holds, else null.
+fn account_when(name: &str, cond: &str) -> String {
     format!(
         r#"const row = document.querySelector('[data-account="{name}"]');
         if (!row) return null;
         const w = row.querySelector('.window');
-        return {{state: row.querySelector('.state').textContent,
+        const a = {{state: row.querySelector('.state').textContent,
             countdown: row.querySelector('.countdown').textContent,
-            utilization: w ? w.dataset.utilization : null}};"#
+            detail: row.querySelector('.detail').textContent,
+            utilization: w ? w.dataset.utilization : null}};
+        return ({cond}) ? a : null;"#
     )
 }
 
 #[tokio::test]
 async fn the_dashboard_follows_an_account_cooling_down_without_a_reload() {
     let mut s = two_accounts().await;
-    let kp = s.start().await;
+    let kp = s.start().await.kp;
     let origin = format!("http://{}", kp.addr());
     let browser = Browser::start().await;
     browser
@@ -47,83 +50,77 @@ async fn the_dashboard_follows_an_account_cooling_down_without_a_reload() {
         .within("Chromium loading the dashboard")
         .await
         .unwrap();
-    let ok = |n: &str| {
-        format!(
-            "const a = (() => {{ {} }})(); return a && a.state === 'ok';",
-            account_js(n)
-        )
-    };
-    browser.wait_for("account a shown ok", &ok("a")).await;
-    browser.wait_for("account b shown ok", &ok("b")).await;
+    for n in ["a", "b"] {
+        let ok = account_when(n, "a.state === 'ok'");
+        browser
+            .wait_for(&format!("account {n} shown ok"), &ok)
+            .await;
+    }
     // A mark that a reload would wipe.
-    browser
-        .js("window.keypoolTestMark = 'same page'; return null;")
-        .await;
+    let mark = "window.keypoolTestMark = 'same page'; return null;";
+    browser.js(mark).await;
 
     // One answer from `a` teaches keypool its request window (1 of 500 used).
     let r = openai_chat(&kp.client()).await;
-    assert_eq!(
-        (r.status().as_u16(), account_of(&r)),
-        (200, "a".to_string())
-    );
-    let has_window = format!(
-        "const a = (() => {{ {} }})(); return a && a.utilization ? a : null;",
-        account_js("a")
-    );
+    assert_eq!((r.status().as_u16(), account_of(&r)), (200, "a".into()));
+    let window = account_when("a", "a.utilization");
     let shown = browser
-        .wait_for("account a's request window", &has_window)
+        .wait_for("account a's request window", &window)
         .await;
     assert_eq!(shown["utilization"], "0.002", "{shown}");
 
     // `a` now answers 429 for two minutes: the next request rotates to `b`.
-    s.fake().set(
-        "sk-dash-a",
-        Behaviour::RateLimited {
-            retry_after_secs: Some(120),
-        },
-    );
+    let limited = Behaviour::RateLimited {
+        retry_after_secs: Some(120),
+    };
+    s.fake().set("sk-dash-a", limited);
     let r = openai_chat(&kp.client()).await;
-    assert_eq!(
-        (r.status().as_u16(), account_of(&r)),
-        (200, "b".to_string())
+    assert_eq!((r.status().as_u16(), account_of(&r)), (200, "b".into()));
+    let cooling = account_when(
+        "a",
+        r"a.state === 'cooling' && /^for [12]m \d\ds$/.test(a.countdown)",
     );
-    let cooling = format!(
-        "const a = (() => {{ {} }})(); return a && a.state === 'cooling' && /^for [12]m \\d\\ds$/.test(a.countdown) ? a : null;",
-        account_js("a")
-    );
-    let first = browser
-        .wait_for("account a shown cooling with a countdown", &cooling)
-        .await;
+    let a = browser.wait_for("account a shown cooling", &cooling).await;
+    assert!(a["detail"].as_str().unwrap().contains("429"), "{a}");
     let mark = browser.js("return window.keypoolTestMark || null;").await;
     assert_eq!(mark, "same page", "the page reloaded instead of updating");
-    // The countdown ticks in the page between polls.
-    let ticked = format!(
-        "const a = (() => {{ {} }})(); return a && a.countdown !== {} ? a.countdown : null;",
-        account_js("a"),
-        first["countdown"]
-    );
-    browser.wait_for("the countdown moving on", &ticked).await;
-    let b = browser
-        .js(&format!("return (() => {{ {} }})();", account_js("b")))
-        .await;
+    let b = browser.js(&account_when("b", "true")).await;
     assert_eq!(b["state"], "ok", "{b}");
-    let detail = browser
-        .js("return document.querySelector('[data-account=\"a\"] .detail').textContent;")
-        .await;
-    assert!(detail.as_str().unwrap().contains("429"), "{detail}");
 
     same_origin_only(&browser, &origin).await;
-    // The style sheet applied under the policy: the badge has its colour.
+    styled_and_secret_free(&browser).await;
+
+    // keypool gone: the page says so, and keeps counting down on its own.
+    kp.proxy.shutdown().within("keypool's shutdown drain").await;
+    let down = "const c = document.getElementById('conn'); \
+        return c.textContent === 'keypool not answering' && c.dataset.state === 'down';";
+    browser
+        .wait_for("the page saying keypool is not answering", down)
+        .await;
+    let before = browser.js(&account_when("a", "true")).await;
+    let moved = format!("a.countdown !== {}", before["countdown"]);
+    let ticking = account_when("a", &moved);
+    browser
+        .wait_for("the countdown ticking in the page", &ticking)
+        .await;
+    browser.close().await;
+}
+
+/// The style sheet applied under the policy (the badge has its colour), and no key
+/// reached the page.
+async fn styled_and_secret_free(browser: &Browser) {
+    let badge = "document.querySelector('[data-account=\"a\"] .state')";
     let bg = browser
-        .js("return getComputedStyle(document.querySelector('[data-account=\"a\"] .state')).backgroundColor;")
+        .js(&format!(
+            "return getComputedStyle({badge}).backgroundColor;"
+        ))
         .await;
     assert_ne!(bg, "rgba(0, 0, 0, 0)", "style.css was not applied");
-    let text = browser
+    let html = browser
         .js("return document.documentElement.outerHTML;")
         .await;
-    let text = text.as_str().unwrap();
-    assert!(!text.contains("sk-dash-a") && !text.contains("sk-dash-b"));
-    browser.close().await;
+    let html = html.as_str().unwrap();
+    assert!(!html.contains("sk-dash-a") && !html.contains("sk-dash-b"));
 }
 
 /// Every resource the page loaded came from keypool: the script, the style, the polls.

@@ -53,7 +53,7 @@
     if (c === null || c === undefined) return "—";
     c = Number(c) || 0;
     if (c === 0) return "$0";
-    return "$" + (c < 1 ? c.toFixed(4) : c.toFixed(2));
+    return "$" + (c < 0.01 ? c.toFixed(4) : c.toFixed(2));
   }
 
   function latency(ms) {
@@ -101,7 +101,7 @@
     const who = el("div", "who");
     who.append(el("span", "name"), el("span", "kind"));
     const state = el("div", "health");
-    state.append(el("span", "state"), el("span", "countdown"));
+    state.append(el("span", "state"), el("span", "countdown"), el("span", "detail"));
     const windows = el("div", "windows");
     const usage = el("dl", "usage");
     for (const k of ["today", "week"]) {
@@ -109,7 +109,7 @@
       dd.dataset.period = k;
       usage.append(el("dt", "", k === "today" ? "today" : "7 d"), dd);
     }
-    row.append(who, state, el("span", "detail"), windows, usage);
+    row.append(who, state, windows, usage);
     return row;
   }
 
@@ -220,7 +220,9 @@
 
   function chart(slices) {
     const box = $("chart");
-    const W = 720, H = 140, top = 14, bottom = 20, left = 4;
+    // As wide as the box, so bars and labels keep their proportions.
+    const W = Math.max(320, Math.round(box.clientWidth || 720)), H = 140, top = 16, bottom = 20, left = 4;
+    box.setAttribute("viewBox", "0 0 " + W + " " + H);
     const max = Math.max(1, ...slices.map((s) => Number(s.tokens) || 0));
     const step = (W - left) / Math.max(1, slices.length);
     const parts = [svg("line", { class: "axis", x1: left, x2: W, y1: H - bottom, y2: H - bottom })];
@@ -234,12 +236,12 @@
       });
       r.dataset.tokens = String(t);
       const hour = new Date(s.start_ms);
-      r.append(svg("title", {}, hour.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+      r.append(svg("title", {}, hour.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }) +
         ": " + count(t) + " tokens, " + count(s.requests) + " requests, " + usd(s.cost_usd)));
       parts.push(r);
       if (i % 6 === 0 || i === slices.length - 1) {
         parts.push(svg("text", { x: (left + i * step + 2).toFixed(1), y: H - 5 },
-          hour.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+          hour.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false })));
       }
     });
     box.replaceChildren(...parts);
