@@ -588,8 +588,10 @@ fn main() {
     let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
 
     // One keypool per path, as `connect_to` applies to every `:443` connection.
-    let near = Keypool::start(&keypool_rt, &ca, fake);
-    let far = Keypool::start(&keypool_rt, &ca, relay);
+    let near = Keypool::start(&keypool_rt, &ca, fake, Observe::On);
+    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::On);
+    // The same as `near` with the ledger and the metrics off: what seeing costs.
+    let blind = Keypool::start(&keypool_rt, &ca, fake, Observe::Off);
 
     println!("machine");
     for (k, v) in machine() {
@@ -654,6 +656,13 @@ fn main() {
         relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
     }
 
+    // Alternating rounds, so a slow moment of the machine falls on both sides.
+    let mut observed = Vec::new();
+    for _ in 0..3 {
+        observed.push(run("observed".into(), via(&near, Conns::KeepAlive, 64)));
+        observed.push(run("blind".into(), via(&blind, Conns::KeepAlive, 64)));
+    }
+
     println!("loopback");
     print_table(&loopback);
     println!();
@@ -671,7 +680,13 @@ fn main() {
     println!("keypool / direct, over the relay");
     print_ratios(&relayed);
 
+    println!();
+    println!("the ledger and metrics on (observed) and off (blind), loopback, concurrency 64");
+    print_table(&observed);
+    print_observe_cost(&observed);
+
     keypool_rt.block_on(near.proxy.shutdown());
+    keypool_rt.block_on(blind.proxy.shutdown());
     keypool_rt.block_on(far.proxy.shutdown());
 }
 
@@ -679,6 +694,29 @@ fn main() {
 fn ms(d: Duration) -> String {
     let v = d.as_secs_f64() * 1000.0;
     format!("{}", (v * 1000.0).round() / 1000.0)
+}
+
+/// The medians of the alternating observed / blind rounds, and their ratio.
+fn print_observe_cost(rows: &[Row]) {
+    let median = |name: &str| {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.rps)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (on, off) = (median("observed"), median("blind"));
+    let ratio = if off > 0.0 { on / off } else { 0.0 };
+    println!("median req/s: observed {on:.0}, blind {off:.0}; observed / blind = {ratio:.3}");
+}
+
+/// Whether a keypool keeps the usage ledger and the metrics.
+#[derive(Clone, Copy, PartialEq)]
+enum Observe {
+    On,
+    Off,
 }
 
 /// A keypool with two `openai` accounts whose `:443` connections all go to `upstream`.
@@ -690,7 +728,12 @@ struct Keypool {
 }
 
 impl Keypool {
-    fn start(rt: &tokio::runtime::Runtime, ca: &TestCa, upstream: SocketAddr) -> Keypool {
+    fn start(
+        rt: &tokio::runtime::Runtime,
+        ca: &TestCa,
+        upstream: SocketAddr,
+        observe: Observe,
+    ) -> Keypool {
         let home = tempfile::tempdir().expect("keypool home");
         let ca_file = ca.write_pem(home.path());
         let text = format!(
@@ -706,9 +749,14 @@ api_key = "sk-bench-b"
 [upstream]
 connect_to = [":443:127.0.0.1:{port}"]
 extra_ca = [{ca_file:?}]
+[usage]
+ledger = {on}
+[metrics]
+enabled = {on}
 "#,
             port = upstream.port(),
             ca_file = ca_file.display().to_string(),
+            on = observe == Observe::On,
         );
         let config = keypool::Config::parse(&text, Path::new("bench.toml")).expect("bench config");
         let options = keypool::ProxyOptions::new(keypool::Home::at(home.path()), config);

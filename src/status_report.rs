@@ -134,6 +134,84 @@ pub struct ReloadReport {
     pub error: Option<String>,
 }
 
+/// `GET /_keypool/dashboard`: what the dashboard page shows, polled every 2 s. Times are
+/// epoch seconds (`now`, `until`, `resets_at`) or, for the ledger's rows, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardReport {
+    pub keypool: String,
+    pub listen: String,
+    /// Where the CA certificate is.
+    pub ca: String,
+    /// keypool's clock, which the page counts cooldowns down from.
+    pub now: u64,
+    pub pools: Vec<PoolStatus>,
+    pub usage: DashboardUsage,
+}
+
+/// What the usage ledger holds for the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardUsage {
+    /// Since midnight UTC.
+    pub today: UsageSums,
+    /// The last 7 days.
+    pub week: UsageSums,
+    /// Per account (`key` is its name), since midnight UTC.
+    pub accounts_today: Vec<UsageSums>,
+    /// Per account, the last 7 days.
+    pub accounts_week: Vec<UsageSums>,
+    /// The latest rows, newest first.
+    pub recent: Vec<RecentRequest>,
+    /// The last 24 hours in 1-hour slices, oldest first; the last is the current hour.
+    pub hourly: Vec<UsageSlice>,
+    /// Why the ledger could not be read (the accounts are still shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Sums over a group of the ledger's rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageSums {
+    /// The account's name; `""` for every row.
+    pub key: String,
+    pub requests: u64,
+    /// Answers with a status of 400 or more.
+    pub errors: u64,
+    /// Every token of every kind.
+    pub tokens: u64,
+    /// USD over the rows with a price.
+    pub cost_usd: f64,
+    /// Rows whose model had no price.
+    pub unpriced: u64,
+}
+
+/// One row of the ledger as the dashboard lists it: never a body or a credential.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentRequest {
+    /// When the request arrived, epoch milliseconds.
+    pub at_ms: i64,
+    pub pool: Option<String>,
+    pub account: Option<String>,
+    pub model: Option<String>,
+    pub status: u16,
+    pub attempts: u32,
+    /// Prompt tokens, cached or not.
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    /// Arrival to the end of the answer.
+    pub total_ms: u64,
+    pub cost_usd: Option<f64>,
+    pub stream: bool,
+}
+
+/// Usage in one slice of time, for the dashboard's chart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageSlice {
+    pub start_ms: i64,
+    pub requests: u64,
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
 /// The JSON text of `report`, keys in the order `serde_json::Value` keeps them (sorted),
 /// as keypool's pages have always been written.
 pub fn to_json<T: Serialize>(report: &T) -> String {
@@ -265,6 +343,65 @@ mod tests {
         assert_eq!(
             v(&reload(false)),
             json!({"reloaded": false, "error": "bad"})
+        );
+    }
+
+    /// The dashboard's JSON names its parts as the page's script reads them; a ledger that
+    /// could be read has no `error`.
+    #[test]
+    fn the_dashboard_report_has_the_fields_the_page_reads() {
+        let usage = DashboardUsage {
+            recent: vec![RecentRequest {
+                at_ms: 1_795_000_000_000,
+                account: Some("work".into()),
+                model: Some("gpt-4o".into()),
+                status: 200,
+                attempts: 1,
+                ..RecentRequest::default()
+            }],
+            hourly: vec![UsageSlice::default()],
+            ..DashboardUsage::default()
+        };
+        let report = DashboardReport {
+            keypool: "0.1.0".into(),
+            listen: "127.0.0.1:8787".into(),
+            ca: "/home/u/.keypool/certs/ca.pem".into(),
+            now: 1_795_000_000,
+            pools: Vec::new(),
+            usage,
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(
+            keys(&v),
+            ["ca", "keypool", "listen", "now", "pools", "usage"]
+        );
+        let u = &v["usage"];
+        assert_eq!(
+            keys(u),
+            [
+                "accounts_today",
+                "accounts_week",
+                "hourly",
+                "recent",
+                "today",
+                "week"
+            ]
+        );
+        assert_eq!(
+            keys(&u["today"]),
+            ["cost_usd", "errors", "key", "requests", "tokens", "unpriced"]
+        );
+        assert_eq!(u["recent"][0]["model"], "gpt-4o");
+        assert_eq!(
+            keys(&u["hourly"][0]),
+            ["cost_usd", "requests", "start_ms", "tokens"]
+        );
+        assert_eq!(
+            serde_json::from_value::<DashboardReport>(v).unwrap(),
+            report
         );
     }
 

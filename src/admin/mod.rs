@@ -163,6 +163,9 @@ pub async fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
     if path == DASHBOARD_DATA_PATH && req.method() == http::Method::GET {
         return dashboard::data(state).await;
     }
+    if let Some(asset) = dashboard::asset(path).filter(|_| req.method() == http::Method::GET) {
+        return asset;
+    }
     if path != "/" {
         return text(
             StatusCode::NOT_FOUND,

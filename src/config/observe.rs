@@ -93,3 +93,7 @@ fn default_queue() -> usize {
 fn default_every() -> Duration {
     Duration::from_secs(300)
 }
+
+#[cfg(test)]
+#[path = "observe_tests.rs"]
+mod tests;

@@ -51,8 +51,13 @@ impl Exchange<'_> {
         now: SystemTime,
     ) -> Turn {
         let turn = self.send(account, cred, now).await;
+        let result = turn_result(&turn);
+        let m = &self.state.metrics;
+        m.attempt(&self.provider.id, &self.pool.name, &account.name, result);
         match &turn {
             Turn::Refused(_, Some(outcome)) => {
+                self.refusals.push(result);
+                m.rotation(&self.provider.id, &self.pool.name, result);
                 self.pool.mark(idx, outcome, now);
                 tracing::info!(
                     provider = %self.provider.id,
@@ -67,6 +72,8 @@ impl Exchange<'_> {
                 // Nothing about this account's quota: it is not marked.
                 let why = format!("upstream failed before answering: {}", broken.reason);
                 tracing::info!(account = %account.name, "{why}");
+                self.refusals.push(result);
+                m.rotation(&self.provider.id, &self.pool.name, result);
                 account.stats.failed(now, &why);
                 self.broken.push((account.name.clone(), broken.clone()));
             }
@@ -151,7 +158,7 @@ impl Exchange<'_> {
         let bound = state.limits.first_event_timeout;
         if !stream_peek::applies(&resp, bound) {
             let upgrade = self.client_upgrade.take();
-            return Turn::Answer(finish(resp, Some(&account.name), attempts, upgrade, state));
+            return Turn::Answer(finish(resp, Some(&account.name), attempts, upgrade));
         }
         let peeked = match stream_peek::first_event(resp, self.provider.dialect, bound, now).await {
             Ok(p) => p,
@@ -206,6 +213,24 @@ impl Exchange<'_> {
             outcome.detail = "401 token refused".into();
         }
         Ok((Response::from_parts(head, full(bytes)), outcome))
+    }
+}
+
+/// How a turn came back, as the metrics and the ledger name it.
+fn turn_result(turn: &Turn) -> &'static str {
+    match turn {
+        Turn::Answer(r) if r.status().is_client_error() || r.status().is_server_error() => "error",
+        Turn::Answer(_) => "ok",
+        Turn::Refused(_, Some(o)) => match o.verdict {
+            Verdict::RateLimited => "rate_limited",
+            Verdict::Overloaded => "overloaded",
+            Verdict::Exhausted => "exhausted",
+            Verdict::AuthFailed => "auth_failed",
+            Verdict::Ok => "error",
+        },
+        Turn::Refused(_, None) => "auth_failed",
+        Turn::Broke(_) => "broken",
+        Turn::Own(_) => "unreachable",
     }
 }
 

@@ -27,6 +27,11 @@ impl Exchange<'_> {
             provider: Some(self.provider.clone()),
             account,
             attempts: self.attempts,
+            meta: Meta {
+                pool: Some(self.pool.name.clone()),
+                model: crate::usage::read::request_model(&self.path, Some(self.body.bytes())),
+                refusals: self.refusals.clone(),
+            },
         }
     }
 }
@@ -38,22 +43,26 @@ pub(super) fn finish(
     account: Option<&str>,
     attempts: usize,
     client: Option<OnUpgrade>,
-    state: &State,
 ) -> Response<ProxyBody> {
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching {
-        if let Some(client) = client {
+    let splice = match client {
+        Some(client) if switching => {
             let upstream = hyper::upgrade::on(&mut resp);
-            let (idle, shutdown) = (state.limits.tunnel_idle_timeout, state.shutdown.clone());
-            state.tasks.spawn(async move {
-                match tokio::try_join!(client, upstream) {
-                    Ok((c, u)) => splice(TokioIo::new(c), TokioIo::new(u), idle, shutdown).await,
-                    Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
-                }
-            });
+            let extensions = resp
+                .headers()
+                .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Some(PendingSplice::new(client, upstream, extensions))
         }
+        _ => None,
+    };
+    let mut resp = decorate(resp.map(incoming), account, attempts, switching);
+    // The count phase joins the two sides, once it can read the server's.
+    if let Some(s) = splice {
+        resp.extensions_mut().insert(s);
     }
-    decorate(resp.map(incoming), account, attempts, switching)
+    resp
 }
 
 pub(super) fn decorate(

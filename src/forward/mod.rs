@@ -14,6 +14,8 @@
 //!    a fallback pool, hold for an account to free, deliver, or give up with keypool's
 //!    own answer.
 //! 7. **deliver** (deliver.rs): the answer on its way to the client, decorated.
+//! 8. **count** (meter.rs): what the answer used, read as it passes, written to the
+//!    ledger and the metrics when it ends.
 
 use crate::body::{full, incoming, text, ProxyBody, RequestBody};
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
@@ -45,6 +47,7 @@ mod credential;
 mod decide;
 mod deliver;
 mod keypool_answer;
+mod meter;
 mod open;
 mod pick;
 mod request;
@@ -56,6 +59,7 @@ use credential::{credential, ctx, give_up, Cred};
 use decide::{Next, Round, Unpicked};
 use deliver::{decorate, finish};
 use keypool_answer::KeypoolAnswer;
+use meter::PendingSplice;
 use open::Opened;
 use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
@@ -77,6 +81,7 @@ pub async fn handle(
             provider: None,
             account: None,
             attempts: 0,
+            meta: Meta::default(),
         },
         None => pipeline(req, &target, &state, live).await,
     };
@@ -90,7 +95,7 @@ pub async fn handle(
         "{method} {}{path}",
         target.host,
     );
-    Ok(served.response)
+    Ok(meter::count(served, &state, started))
 }
 
 /// The answer for the client, and what the request log line says about it.
@@ -99,6 +104,17 @@ struct Served {
     provider: Option<Arc<Provider>>,
     account: Option<Arc<Account>>,
     attempts: usize,
+    meta: Meta,
+}
+
+/// What the ledger row says of the request beyond its answer.
+#[derive(Default)]
+struct Meta {
+    pool: Option<String>,
+    /// The model the request asked for (the answer's own name for it wins).
+    model: Option<String>,
+    /// Why each account passed over before the answer was passed over.
+    refusals: Vec<&'static str>,
 }
 
 /// One pooled request on its way through the phases: what it asks, where it may go, and
@@ -132,6 +148,8 @@ struct Exchange<'a> {
     attempts: usize,
     /// The accounts whose connection broke before an answer began, and how.
     broken: Vec<(String, Broken)>,
+    /// Why each account that refused (or broke) was passed over, in order.
+    refusals: Vec<&'static str>,
 }
 
 async fn pipeline(
@@ -142,7 +160,7 @@ async fn pipeline(
 ) -> Served {
     let mut x = match Exchange::open(req, target, state, live).await {
         Opened::Pooled(x) => x,
-        Opened::Answered(served) => return served,
+        Opened::Answered(served) => return *served,
     };
     loop {
         let round = x.round().await;

@@ -7,7 +7,7 @@ use super::*;
 /// already (no pool serves it, or its body could not be read).
 pub(super) enum Opened<'a> {
     Pooled(Box<Exchange<'a>>),
-    Answered(Served),
+    Answered(Box<Served>),
 }
 
 impl<'a> Exchange<'a> {
@@ -33,17 +33,18 @@ impl<'a> Exchange<'a> {
         let (parts, body) = req.into_parts();
         let Some((provider, pool)) = route else {
             let served = passthrough(parts, body, provider, target, state, client_upgrade);
-            return Opened::Answered(served.await);
+            return Opened::Answered(Box::new(served.await));
         };
         let body = match read_body(body, &parts, state).await {
             Ok(body) => body,
             Err(answer) => {
-                return Opened::Answered(Served {
+                return Opened::Answered(Box::new(Served {
                     response: answer.into_response(),
                     provider: Some(provider),
                     account: None,
                     attempts: 0,
-                })
+                    meta: Meta::default(),
+                }))
             }
         };
         let affinity = state.affinity.route(
@@ -71,6 +72,7 @@ impl<'a> Exchange<'a> {
             held: Duration::ZERO,
             attempts: 0,
             broken: Vec::new(),
+            refusals: Vec::new(),
         }))
     }
 }
@@ -86,7 +88,7 @@ async fn passthrough(
 ) -> Served {
     let req = upstream_request(&parts, target, None, incoming(body));
     let response = match state.upstream.send(req).await {
-        Ok(r) => finish(r, None, 1, client_upgrade, state),
+        Ok(r) => finish(r, None, 1, client_upgrade),
         Err(e) => {
             let dialect = provider.as_ref().map(|p| p.dialect);
             KeypoolAnswer::not_sent(dialect, target, &e).into_response()
@@ -97,6 +99,7 @@ async fn passthrough(
         provider,
         account: None,
         attempts: 1,
+        meta: Meta::default(),
     }
 }
 

@@ -13,6 +13,7 @@ mod clients;
 mod connection_reuse;
 mod cooling_cause;
 mod credential_swap;
+mod dashboard;
 mod dir_modes;
 mod error_body_faults;
 mod fake_smoke;

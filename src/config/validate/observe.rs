@@ -35,7 +35,11 @@ impl Validator<'_> {
             return self.err(
                 at("[probes]"),
                 format!("[probes] every = {:?} is out of range", p.every),
-                "write a duration from 60s to 24h, e.g. every = \"5m\"; enabled = false turns probes off".into(),
+                concat!(
+                    "write a duration from 60s to 24h, e.g. every = \"5m\"; ",
+                    "enabled = false turns probes off"
+                )
+                .into(),
             );
         }
         Ok(())
@@ -64,7 +68,11 @@ impl Validator<'_> {
                     return self.err(
                         span,
                         format!("[[prices]] provider {id:?} is not a known provider"),
-                        "use a provider id from `keypool accounts add --help`, or leave provider out".into(),
+                        concat!(
+                            "use a provider id from `keypool accounts add --help`, ",
+                            "or leave provider out"
+                        )
+                        .into(),
                     );
                 }
             }

@@ -4,6 +4,7 @@
 //! Each test binary uses a subset, hence `dead_code` is allowed.
 
 pub mod binary;
+pub mod browser;
 pub mod ca;
 pub mod config_files;
 pub mod fake;
