@@ -50,3 +50,4 @@ mod stream_breaks_sdk;
 mod stream_errors;
 mod subscription_refusals;
 mod tls;
+mod usage_tokens;

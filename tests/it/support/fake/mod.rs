@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use super::https::{self, form_param, is_websocket_upgrade, Body};
 use bodies::{
     anthropic_events, anthropic_message, gemini_chunks, gemini_response, openai_completion,
-    OpenAiStream, GEMINI_TEXT,
+    responses_object, OpenAiStream, GEMINI_TEXT,
 };
 use faults::{event_stream, Wire};
 use reply::Ctx;
@@ -453,6 +453,7 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
         (&Method::POST, "/v1/responses") if stream => {
             sse(Wire::Responses, faults::responses_sse(&ctx.model))
         }
+        (&Method::POST, "/v1/responses") => ctx.json(200, responses_object(&ctx.model)),
         (&Method::POST, "/v1/held") => ctx.sse(held(state, &ctx.model)),
         (&Method::POST, "/v1/endless") => ctx.sse(endless(state, &ctx.model)),
         (&Method::POST, "/v1/raw-sse") => ctx.sse(faults::raw_sse()),
