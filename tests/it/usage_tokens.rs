@@ -51,15 +51,17 @@ fn assert_cost(row: &Record, want: f64) {
     let got = row
         .cost_usd
         .unwrap_or_else(|| panic!("no price for {row:?}"));
-    assert!((got - want).abs() < 1e-12, "cost {got} != {want}: {row:?}");
+    // The ledger keeps micro-dollars.
+    assert!((got - want).abs() <= 1e-6, "cost {got} != {want}: {row:?}");
 }
 
 /// Sends `req`, reads its whole body (the row is written at its end), checks the status.
-async fn send(req: reqwest::RequestBuilder, what: &str) {
+async fn send(req: reqwest::RequestBuilder, what: &str) -> bytes::Bytes {
     let r = req.send().within(what).await.unwrap();
     let status = r.status();
     let body = r.bytes().within(what).await.unwrap();
     assert_eq!(status, 200, "{what}: {}", String::from_utf8_lossy(&body));
+    body
 }
 
 /// The newest row once there are `n`.
@@ -351,5 +353,64 @@ async fn configured_prices_win_and_unknown_models_have_none() {
             2 => assert_cost(&r, usd(&CHAT, (4.0, 4.0, 0.5, 4.0))),
             _ => assert_eq!(r.cost_usd, None, "{r:?}"),
         }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the ledger"]
+async fn compressed_answers_are_counted_and_passed_on_compressed() {
+    let (_fake, kp) = api_keypool().await;
+    let c = kp.client();
+    let chat = "https://api.openai.com/v1/chat/completions";
+    let streamed = json!({"model": "gpt-4o", "messages": [], "stream": true,
+        "stream_options": {"include_usage": true}});
+    let cases = [
+        ("gzip", json!({"model": "gpt-4o", "messages": []}), false),
+        ("deflate", streamed.clone(), true),
+        ("gzip", streamed, true),
+    ];
+    for (n, (encoding, body, stream)) in cases.into_iter().enumerate() {
+        let req = (c.post(chat).json(&body))
+            .header("accept-encoding", encoding)
+            .header("x-fake-compress", encoding);
+        let got = send(req, "a compressed answer").await;
+        // The client gets the compressed bytes as they came (no reqwest decoding here).
+        let magic = if encoding == "gzip" { 0x1f } else { 0x78 };
+        assert_eq!(
+            got.first(),
+            Some(&magic),
+            "{encoding} answer passed on as it came"
+        );
+        assert_row(&row(&kp, n + 1).await, "gpt-4o", CHAT, stream);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the ledger"]
+async fn copilot_answers_are_priced_by_the_models_vendor() {
+    let mut w = world().await;
+    let id = w.oauth_server().github_identity("seat", "github.com");
+    let g = w.oauth_server().grant(&id);
+    let entry = json!({"provider": "github-copilot", "refresh_token": g.refresh});
+    w.stored_entry("copilot", "github-copilot", entry);
+    let kp = w.start().await;
+    let url = "https://api.individual.githubcopilot.com/chat/completions";
+    for (n, (model, rates)) in [
+        ("claude-sonnet-4.5", (3.0, 15.0, 0.3, 3.75)),
+        ("gpt-4.1", (2.0, 8.0, 0.5, 2.0)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        send(
+            kp.client().post(url).bearer_auth("client-own").json(&body),
+            "a Copilot chat",
+        )
+        .await;
+        let r = row(&kp, n + 1).await;
+        assert_row(&r, model, CHAT, false);
+        assert_eq!(r.provider, "github-copilot");
+        assert_cost(&r, usd(&CHAT, rates));
     }
 }

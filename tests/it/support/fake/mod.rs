@@ -35,6 +35,7 @@ use streams::{echo_websocket, endless, held};
 pub use faults::RAW_SSE;
 
 mod bodies;
+mod compress;
 mod faults;
 mod reply;
 mod streams;
@@ -412,6 +413,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(ctx.auth_error(Some(&credential)));
     }
 
+    let compress = parts.headers.get("x-fake-compress").cloned();
     let req = subscription::Req {
         parts: &mut parts,
         query: query.as_deref(),
@@ -427,7 +429,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
         _ => api_route(&state, &ctx, req),
     };
-    Ok(response)
+    Ok(compress::if_asked(compress, response).await)
 }
 
 /// The API-key providers' routes, which any host answers.
