@@ -1,6 +1,6 @@
 //! Tokens and the model, read off an answer's bytes as they pass to the client: a copy is
 //! read, never the bytes the client gets, and never more than a bounded amount of it.
-//! JSON bodies ([`body`]), event streams ([`sse`]), the Codex WebSocket ([`websocket`]),
+//! JSON bodies ([`body`], the end of a huge one in [`tail`]), event streams ([`sse`]), the Codex WebSocket ([`websocket`]),
 //! compressed bodies ([`decode`]); the shapes of usage in [`json`].
 
 mod body;
@@ -8,6 +8,7 @@ mod decode;
 mod json;
 mod model;
 mod sse;
+mod tail;
 mod websocket;
 
 pub use model::request_model;

@@ -347,6 +347,17 @@ fn hostile_numbers_are_ignored_not_trusted() {
 }
 
 #[test]
+fn the_usage_at_the_end_of_a_huge_answer_is_found() {
+    let mut r = Reader::for_answer(&headers("application/json", None)).unwrap();
+    r.feed(&vec![b' '; 5 << 20]);
+    r.feed(CHAT_JSON.as_bytes());
+    assert_eq!(
+        r.finish(),
+        found("gpt-4o-2024-08-06", tokens(93, 46, 1024, 0, 0))
+    );
+}
+
+#[test]
 fn broken_and_oversized_bodies_say_nothing() {
     let h = headers("application/json", None);
     assert_eq!(
@@ -355,10 +366,12 @@ fn broken_and_oversized_bodies_say_nothing() {
     );
     let mut r = Reader::for_answer(&h).unwrap();
     let filler = vec![b' '; 1 << 20];
+    r.feed(b"{\"pad\":\"");
     for _ in 0..5 {
         r.feed(&filler);
     }
-    r.feed(CHAT_JSON.as_bytes());
+    r.feed(b"\"}");
+    // Only the end of an answer this large is kept: no usage in it, none counted.
     assert_eq!(r.finish(), Found::default());
     // A corrupt gzip stream is read up to the corruption, and nothing panics.
     let mut bytes = gzip(CHAT_JSON.as_bytes());
