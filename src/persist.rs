@@ -71,6 +71,12 @@ pub struct SavedWindow {
     pub rejected: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u64>,
+    /// `true` when a quota probe learned it (absent: an answer's headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed: Option<bool>,
+    /// When it was learned, epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_at: Option<u64>,
 }
 
 impl SavedWindow {
@@ -84,6 +90,8 @@ impl SavedWindow {
             resets_at: w.resets_at.map(epoch_secs),
             rejected: (w.status == Some(crate::quota::WindowStatus::Rejected)).then_some(true),
             minutes: w.minutes,
+            probed: (w.source == crate::quota::Source::Probe).then_some(true),
+            learned_at: w.learned_at.map(epoch_secs),
         }
     }
 
@@ -103,6 +111,15 @@ impl SavedWindow {
             resets_at,
             status: self.rejected.map(|_| crate::quota::WindowStatus::Rejected),
             minutes: self.minutes,
+            source: match self.probed {
+                Some(true) => crate::quota::Source::Probe,
+                _ => crate::quota::Source::Headers,
+            },
+            // A learning time in the future is a clock that went back: unknown.
+            learned_at: self
+                .learned_at
+                .and_then(from_epoch_secs)
+                .filter(|at| *at <= now),
         })
     }
 }

@@ -101,13 +101,29 @@ fn window(w: &WindowStatus, now: SystemTime) -> String {
         .and_then(crate::bounds::epoch_secs)
         .and_then(|t| t.duration_since(now).ok())
     {
-        let s = left.as_secs();
-        let human = match s {
-            0..=119 => format!("{s}s"),
-            120..=7199 => format!("{}m", s / 60),
-            _ => format!("{}h", s / 3600),
-        };
-        out += &format!(" (resets in {human})");
+        out += &format!(" (resets in {})", short(left.as_secs()));
+    }
+    if let Some(learned) = learned(w) {
+        out += &format!(" [{learned}]");
     }
     out
+}
+
+/// `probe 3m ago`, `headers 12s ago`: where the window's numbers came from and how old
+/// they are; `None` from a keypool that does not say.
+fn learned(w: &WindowStatus) -> Option<String> {
+    let source = w.source?.as_str();
+    Some(match w.age_secs {
+        Some(s) => format!("{source} {} ago", short(s)),
+        None => source.to_string(),
+    })
+}
+
+/// `42s`, `3m`, `5h`.
+fn short(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
 }
