@@ -127,3 +127,40 @@ fn short(s: u64) -> String {
         _ => format!("{}h", s / 3600),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status_report::WindowSource;
+    use std::time::Duration;
+
+    fn window5h(source: Option<WindowSource>, age_secs: Option<u64>) -> WindowStatus {
+        WindowStatus {
+            name: "5h".into(),
+            scope: None,
+            utilization: Some(0.42),
+            remaining: None,
+            limit: None,
+            resets_at: Some(1_800_007_200),
+            source,
+            age_secs,
+        }
+    }
+
+    /// The tightest window says where its numbers came from and how old they are; a
+    /// keypool that does not say gets the column as before.
+    #[test]
+    fn a_window_shows_its_source_and_age() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let probed = window5h(Some(WindowSource::Probe), Some(180));
+        assert_eq!(window(&probed, now), "5h 42% (resets in 2h) [probe 3m ago]");
+        let heard = window5h(Some(WindowSource::Headers), Some(12));
+        assert_eq!(
+            window(&heard, now),
+            "5h 42% (resets in 2h) [headers 12s ago]"
+        );
+        let saved = window5h(Some(WindowSource::Headers), None);
+        assert_eq!(window(&saved, now), "5h 42% (resets in 2h) [headers]");
+        assert_eq!(window(&window5h(None, None), now), "5h 42% (resets in 2h)");
+    }
+}

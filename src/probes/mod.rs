@@ -16,6 +16,8 @@ pub mod anthropic;
 pub mod chatgpt;
 pub mod code_assist;
 pub mod copilot;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod kimi;
 mod numbers;
 pub mod schedule;

@@ -373,3 +373,69 @@ async fn probes_disabled_send_nothing() {
         assert_eq!(probed_windows(&status, a), 0);
     }
 }
+
+/// The real binary probes at start; a failing probe is one info line naming the account
+/// and what failed, and no token reaches the log even at trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_probes_at_start_and_logs_a_failure_once_without_secrets() {
+    let mut s = Scenario::new().provider(&every_host()).await.oauth().await;
+    s.push_config("[probes]\nenabled = true\n");
+    let logins = four_logins(&mut s);
+    let claude_access = logins[0].1.access.clone();
+    s.fake().set(
+        &claude_access,
+        Behaviour::Verbatim {
+            status: 403,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: r#"{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}"#.into(),
+        },
+    );
+    let served = s
+        .spawn_with(|c, _| {
+            c.env("KEYPOOL_LOG", "trace");
+        })
+        .await;
+    let addr = served.addr();
+    status_when(addr, "probed windows on the answering accounts", |st| {
+        ["pro", "seat", "paid"]
+            .iter()
+            .all(|a| probed_windows(st, a) > 0)
+    })
+    .await;
+    let seen_claude = || usage_probes(&s, "/api/oauth/usage") == 1;
+    async {
+        while !seen_claude() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    .within("the Anthropic probe")
+    .await;
+    let status = status_json(addr).await;
+    assert_eq!(account(&status, "max")["state"], "ok");
+    let (code, log) = served.stop().await;
+    assert_eq!(code, Some(0));
+
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("quota probe failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "one line for the one failure: {failed:?}");
+    assert!(failed[0].contains("INFO"), "{}", failed[0]);
+    assert!(
+        failed[0].contains("max") && failed[0].contains("403"),
+        "{}",
+        failed[0]
+    );
+    let mut secrets = support::logs::Secrets::default();
+    for (label, (_, g)) in ["claude", "chatgpt", "github", "google"]
+        .iter()
+        .zip(&logins)
+    {
+        secrets.add(&format!("{label}'s login token"), &g.refresh);
+        secrets.add(&format!("{label}'s access token"), &g.access);
+    }
+    for t in s.fake().credentials_seen() {
+        secrets.add("a token keypool sent upstream", &t);
+    }
+    secrets.assert_absent_from("keypool serve's log at trace", &log);
+}
