@@ -1,8 +1,8 @@
 //! The free quota endpoints of the subscription backends on the fake provider, in their
 //! real shapes (PROVIDERS.md §13): Anthropic's `GET /api/oauth/usage` (utilization a
 //! percentage, here past 100 on the five-hour window), ChatGPT's `GET
-//! /backend-api/wham/usage` (the weekly window in the primary slot, as captures show it
-//! can be) and Code Assist's `POST /v1internal:retrieveUserQuota` (per-model daily
+//! /backend-api/wham/usage` (five hours primary, a week secondary; the parser's own tests
+//! cover the swapped slots captures show) and Code Assist's `POST /v1internal:retrieveUserQuota` (per-model daily
 //! buckets). The numbers are constants so a test can check what keypool made of them.
 
 use serde_json::{json, Value};
@@ -12,7 +12,7 @@ use crate::support::https::unix_now;
 /// Anthropic's five-hour and seven-day utilization, in percent.
 pub const ANTHROPIC_5H_PERCENT: f64 = 104.0;
 pub const ANTHROPIC_7D_PERCENT: f64 = 30.0;
-/// ChatGPT's used percent of the weekly (primary slot) and five-hour (secondary) windows.
+/// ChatGPT's used percent of the weekly (secondary slot) and five-hour (primary) windows.
 pub const CHATGPT_7D_PERCENT: u64 = 64;
 pub const CHATGPT_5H_PERCENT: u64 = 12;
 /// The Code Assist bucket of `gemini-2.5-pro`: what is left of the day.
@@ -50,8 +50,8 @@ pub(super) fn wham(plan: &str) -> Value {
         "rate_limit": {
             "allowed": true,
             "limit_reached": false,
-            "primary_window": window(CHATGPT_7D_PERCENT, 7 * 86400, 3 * 86400),
-            "secondary_window": window(CHATGPT_5H_PERCENT, 5 * 3600, 3600),
+            "primary_window": window(CHATGPT_5H_PERCENT, 5 * 3600, 3600),
+            "secondary_window": window(CHATGPT_7D_PERCENT, 7 * 86400, 3 * 86400),
         },
         "code_review_rate_limit": {
             "allowed": true,
