@@ -126,10 +126,10 @@ impl Prober {
     /// Probes one account and keeps what it learned; the number of windows, or `Err`
     /// when it failed (logged here).
     async fn probe_one(&self, state: &State, a: &Account, o: &OAuthAccount) -> Result<usize, ()> {
-        let probed = tokio::select! {
-            r = probe(state, a, o) => r,
-            () = state.shutdown.cancelled() => return Err(()),
-        };
+        let probed = probe(state, a, o).await;
+        if state.shutdown.is_cancelled() {
+            return Err(()); // not worth a log line on the way out
+        }
         let now = state.clock.now();
         let key = key(a);
         match probed {
@@ -230,7 +230,14 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
             )
         }
     };
-    let body = call.send(&state.upstream, state.clock.now()).await?;
+    // Only the probe itself stops at shutdown: a refresh in flight above must land (its
+    // refresh token is spent the moment the provider answers).
+    let body = tokio::select! {
+        r = call.send(&state.upstream, state.clock.now()) => r?,
+        () = state.shutdown.cancelled() => {
+            return Err(Failure::Unreachable("keypool is shutting down".into()));
+        }
+    };
     parse(&body, state.clock.now()).map_err(Failure::BadBody)
 }
 

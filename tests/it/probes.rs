@@ -439,3 +439,37 @@ async fn the_binary_probes_at_start_and_logs_a_failure_once_without_secrets() {
     }
     secrets.assert_absent_from("keypool serve's log at trace", &log);
 }
+
+/// A probe whose endpoint accepts the connection and then says nothing does not hold the
+/// shutdown: the probe stops with the proxy, long before its own deadline.
+#[tokio::test]
+async fn probes_stop_at_shutdown() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (accepted, mut arrived) = tokio::sync::mpsc::channel(4);
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket); // never read, never answered
+            let _ = accepted.send(()).await;
+        }
+    });
+    let mut s = world("[probes]\nenabled = true\n")
+        .await
+        .connect_to([format!("chatgpt.com:443:127.0.0.1:{port}")]);
+    let id = s.oauth_server().identity(Flavor::Codex, "pro");
+    s.stored_login("pro", "openai-codex", &id, HOUR);
+    let kp = s.start().await;
+    arrived
+        .recv()
+        .within("the probe connecting to the silent endpoint")
+        .await
+        .unwrap();
+    kp.shutdown_keeping_home()
+        .within_for(
+            Duration::from_secs(10),
+            "keypool stopping with a probe in flight",
+        )
+        .await;
+    holder.abort();
+}
