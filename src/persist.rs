@@ -299,6 +299,29 @@ mod tests {
         assert_eq!(f.load().version, 1);
     }
 
+    /// A probed window is still a probed one after a restart, and keeps when it was
+    /// learned; one learned "in the future" (the clock went back) has no age.
+    #[test]
+    fn a_window_keeps_its_source_and_learning_time() {
+        use crate::quota::{Source, Window};
+        let now = at_1_8e9();
+        let learned = now - std::time::Duration::from_secs(90);
+        let w = Window::named("5h").learned(Source::Probe, learned);
+        let saved = SavedWindow::from_window(&w);
+        assert_eq!(
+            (saved.probed, saved.learned_at),
+            (Some(true), Some(1_799_999_910))
+        );
+        assert_eq!(saved.to_window(now), Some(w));
+        let heard = SavedWindow::from_window(&Window::named("7d"));
+        assert_eq!((heard.probed, heard.learned_at), (None, None));
+        let ahead = SavedWindow {
+            learned_at: Some(1_800_000_100),
+            ..saved
+        };
+        assert_eq!(ahead.to_window(now).unwrap().learned_at, None);
+    }
+
     #[test]
     fn a_rejected_window_is_saved_as_rejected_and_only_that_one() {
         use crate::quota::{Window, WindowStatus};
