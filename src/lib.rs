@@ -40,6 +40,7 @@ pub mod clients; // per-client pools named by the proxy URL's user
 pub mod metrics; // the Prometheus families keypool counts into
 pub mod oauth; // subscription logins: tokens, their files, refresh
 pub mod pool; // accounts, pools, health, the pick
+pub mod probes; // the free quota endpoints of subscriptions, asked in the background
 pub mod state; // what every connection of a running proxy shares
 pub mod upstream; // the pooled client towards providers
 

@@ -237,7 +237,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         metrics: crate::metrics::Metrics::new(config.metrics.enabled),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
-    let background = spawn_background(&state);
+    let background = spawn_background(&state, &config.probes);
     Ok(RunningProxy {
         state,
         accept,
@@ -245,14 +245,20 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     })
 }
 
-/// What the proxy does besides serving connections: saving state after changes, and
-/// retrying refreshed logins that could not be saved.
-fn spawn_background(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+/// What the proxy does besides serving connections: saving state after changes,
+/// retrying refreshed logins that could not be saved, and the quota probes (`[probes]`,
+/// read at start: a reload does not change them).
+fn spawn_background(
+    state: &Arc<State>,
+    probes: &crate::config::ProbesConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
     tokio::spawn(save_state_on_change(state.clone()));
     let st = state.clone();
     let find = Arc::new(move |name: &str| st.oauth_account(name));
     let retry = (state.store.clone()).retry_unsaved(state.shutdown.clone(), find);
-    vec![tokio::spawn(retry)]
+    let mut tasks = vec![tokio::spawn(retry)];
+    tasks.extend(crate::probes::spawn(state.clone(), probes));
+    tasks
 }
 
 /// How often a changed cooldown or disabled flag is written to `state.json`.

@@ -32,6 +32,7 @@ mod oauth;
 mod oauth_fake_smoke;
 mod persist;
 mod plain_http;
+mod probes;
 mod proxy;
 mod reload;
 mod reload_refresh;
