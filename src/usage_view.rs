@@ -36,10 +36,11 @@ pub fn render(v: &View<'_>) -> String {
         };
     }
     let mut out = format!("Usage since {since}, by {}:\n", v.by.name());
-    let mut lines = table(v, Unpriced::Words);
-    let short = lines.iter().any(|l| l.chars().count() > WIDTH);
+    // The words `unpriced` give way before any name is cut.
+    let (mut lines, cut_names) = table(v, Unpriced::Words);
+    let short = cut_names || lines.iter().any(|l| l.chars().count() > WIDTH);
     if short {
-        lines = table(v, Unpriced::Count);
+        lines = table(v, Unpriced::Count).0;
     }
     for line in lines {
         out.push_str(&line);
@@ -67,7 +68,8 @@ enum Unpriced {
     Count,
 }
 
-fn table(v: &View<'_>, unpriced: Unpriced) -> Vec<String> {
+/// The lines, and whether a name in the first column had to be cut.
+fn table(v: &View<'_>, unpriced: Unpriced) -> (Vec<String>, bool) {
     let mut rows = vec![header(v.by)];
     rows.extend(v.groups.iter().map(|g| cells(&g.key, g, unpriced)));
     rows.push(cells("TOTAL", v.total, unpriced));
@@ -104,14 +106,18 @@ fn cells(key: &str, g: &Group, unpriced: Unpriced) -> Vec<String> {
 }
 
 /// Lines of `rows` with the first column left-aligned and the others right-aligned, one
-/// space apart; the first column is cut (with `…`) to keep lines within [`WIDTH`].
-fn aligned(rows: &[Vec<String>]) -> Vec<String> {
+/// space apart; the first column is cut (with `…`) to keep lines within [`WIDTH`], and
+/// whether it was.
+fn aligned(rows: &[Vec<String>]) -> (Vec<String>, bool) {
     let mut widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let others: usize = widths[1..].iter().map(|w| w + 1).sum();
-    widths[0] = widths[0].min(WIDTH.saturating_sub(others).max(MIN_KEY));
-    rows.iter()
+    let key = widths[0].min(WIDTH.saturating_sub(others).max(MIN_KEY));
+    let cut_names = key < widths[0];
+    widths[0] = key;
+    let lines = rows
+        .iter()
         .map(|r| {
             let mut line = format!("{:<w$}", cut(&r[0], widths[0]), w = widths[0]);
             for (c, w) in r[1..].iter().zip(&widths[1..]) {
@@ -119,7 +125,8 @@ fn aligned(rows: &[Vec<String>]) -> Vec<String> {
             }
             line.trim_end().to_string()
         })
-        .collect()
+        .collect();
+    (lines, cut_names)
 }
 
 /// `s` in at most `width` characters, the cut marked with `…`.
@@ -257,13 +264,25 @@ mod tests {
     }
 
     #[test]
+    fn unpriced_rows_are_named_in_words_when_the_table_fits() {
+        let groups = [group("work", 12_345.67, 1234), group("b", 0.0, 3)];
+        let text = render(&view(&groups, &group("", 12_345.67, 1237)));
+        assert_fits(&text);
+        assert!(text.contains("$12345.67 + 1234 unpriced"), "{text}");
+        assert!(!text.contains("n requests had no price"), "{text}");
+    }
+
+    #[test]
     fn a_wide_table_fits_80_columns_by_cutting_the_name() {
         let long = "an-account-name-far-longer-than-any-terminal-column-would-hold";
         let groups = [group(long, 12_345.67, 1234), group("b", 0.0, 3)];
         let text = render(&view(&groups, &group("", 12_345.67, 1237)));
         assert_fits(&text);
-        assert!(text.contains("an-acco…"), "{text}");
-        assert!(text.contains("$12345.67 + 1234 unpriced"), "{text}");
+        assert!(text.contains("an-account-name-…"), "{text}");
+        assert!(
+            text.contains("$12345.67 + 1234 "),
+            "words give way first: {text}"
+        );
         assert!(text.contains("no price"), "{text}");
         assert!(text.contains("37%"), "{text}");
         assert!(text.lines().any(|l| l.starts_with("TOTAL ")), "{text}");

@@ -60,8 +60,7 @@ pub(super) fn usage(home: &Home, args: UsageArgs) -> Result<ExitCode, Failure> {
             "total": total,
             "db": db.display().to_string(),
         });
-        println!("{v:#}");
-        return Ok(ExitCode::SUCCESS);
+        return out(&format!("{v:#}\n"));
     }
     let older_rows = total.requests == 0 && query.has_rows().map_err(read)?;
     let view = View {
@@ -72,6 +71,19 @@ pub(super) fn usage(home: &Home, args: UsageArgs) -> Result<ExitCode, Failure> {
         db: &db,
         older_rows,
     };
-    print!("{}", crate::usage_view::render(&view));
-    Ok(ExitCode::SUCCESS)
+    out(&crate::usage_view::render(&view))
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn out(text: &str) -> Result<ExitCode, Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::Runtime(format!("cannot write to stdout: {e}"))),
+    }
 }

@@ -316,10 +316,11 @@ fn whole(x: f64) -> u64 {
     x.max(0.0) as u64
 }
 
-/// A sum of USD: finite and not negative, else 0.
+/// A sum of USD: finite and not negative, else 0; to a millionth of a dollar, so sums
+/// read `42.6`, not `42.599999999999994`.
 fn usd(x: f64) -> f64 {
     if x.is_finite() && x > 0.0 {
-        x
+        (x * 1e6).round() / 1e6
     } else {
         0.0
     }
@@ -362,5 +363,6 @@ mod tests {
         assert_eq!(whole(1e300), u64::MAX);
         assert_eq!(usd(f64::INFINITY), 0.0);
         assert_eq!(usd(-2.0), 0.0);
+        assert_eq!(usd(14.2 * 3.0), 42.6);
     }
 }
