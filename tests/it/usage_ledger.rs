@@ -212,6 +212,35 @@ fn a_full_queue_drops_rows_and_never_blocks() {
 }
 
 #[test]
+fn a_write_the_database_refuses_counts_its_rows_as_dropped_and_writing_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(&dir);
+    let ledger = Ledger::open(&db, &UsageConfig::default()).unwrap();
+    ledger.flush();
+    let mut other = rusqlite::Connection::open(&db).unwrap();
+    let lock = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    for i in 0..3 {
+        ledger.record(row(now_ms(), "a", "m", i, None));
+    }
+    // The writer gives up after its busy timeout (5 s) and counts the batch as dropped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ledger.dropped() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the failed batch was never counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(lock);
+    ledger.record(row(now_ms(), "b", "m", 1, None));
+    ledger.flush();
+    assert_eq!(ledger.dropped(), 3);
+    assert_eq!(written(&db), 1, "the next batch is written");
+}
+
+#[test]
 fn rows_older_than_keep_are_deleted_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_in(&dir);
