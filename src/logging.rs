@@ -126,7 +126,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("logs")).unwrap().permissions();
+            let mode = std::fs::metadata(dir.path().join("logs"))
+                .unwrap()
+                .permissions();
             assert_eq!(mode.mode() & 0o777, 0o700);
         }
     }

@@ -30,9 +30,18 @@ pub(super) async fn doctor(
     let hosts = crate::ca::hosts_of(&config.registry);
     let admin = Admin::new(config.listen, &path);
     let status = admin.get(crate::admin::STATUS_PATH).await;
-    let (addr, host, started, how) =
-        proxy_for_checks(home, &config, &path, status.as_ref().map_err(String::as_str)).await?;
-    let mut lines = vec![Line::new("listen", Verdict::Note, how)];
+    let (addr, host, started, how) = proxy_for_checks(
+        home,
+        &config,
+        &path,
+        status.as_ref().map_err(String::as_str),
+    )
+    .await?;
+    let found = match started {
+        None => Verdict::Ok,
+        Some(_) => Verdict::Note,
+    };
+    let mut lines = vec![Line::new("listen", found, how)];
     let vars = client_environment(home, addr, &hosts)?;
     let setup = Setup {
         env: vars,
@@ -83,13 +92,19 @@ async fn proxy_for_checks(
             .filter_map(|p| p["provider"].as_str().map(str::to_string))
             .collect();
         if let Some(host) = intercepted_host(config, &ca, providers) {
-            let how = format!("keypool answers at {}; the checks go through it", config.listen);
+            let how = format!(
+                "keypool answers at {}; the checks go through it",
+                config.listen
+            );
             return Ok((Admin::new(config.listen, path).addr(), host, None, how));
         }
     }
     let started = Started::new(home).await?;
     let why = match status {
-        Ok(_) => format!("the keypool at {} intercepts no provider host", config.listen),
+        Ok(_) => format!(
+            "the keypool at {} intercepts no provider host",
+            config.listen
+        ),
         Err(e) => e.to_string(),
     };
     let how = format!(
@@ -100,7 +115,12 @@ async fn proxy_for_checks(
         why,
         started.proxy.addr()
     );
-    Ok((started.proxy.addr(), "api.anthropic.com".into(), Some(started), how))
+    Ok((
+        started.proxy.addr(),
+        "api.anthropic.com".into(),
+        Some(started),
+        how,
+    ))
 }
 
 /// doctor's own proxy. It runs on a scratch home holding a copy of the CA, so it never
@@ -115,7 +135,10 @@ impl Started {
     async fn new(home: &Home) -> Result<Started, Failure> {
         let scratch = tempfile::tempdir().map_err(super::commands::runtime)?;
         let own = Home::at(scratch.path());
-        for (from, to) in [(home.ca_cert(), own.ca_cert()), (home.ca_key(), own.ca_key())] {
+        for (from, to) in [
+            (home.ca_cert(), own.ca_cert()),
+            (home.ca_key(), own.ca_key()),
+        ] {
             let bytes = std::fs::read(&from)
                 .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", from.display())))?;
             crate::atomic_file::write(&to, &bytes, 0o600)

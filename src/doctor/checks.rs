@@ -19,7 +19,11 @@ pub async fn runtimes(setup: &Setup) -> Vec<Line> {
 
 async fn runtime(setup: &Setup, rt: &Runtime) -> Line {
     let Some(program) = on_path(rt.program) else {
-        return Line::new(rt.name, Verdict::Note, format!("{} not found on PATH", rt.program));
+        return Line::new(
+            rt.name,
+            Verdict::Note,
+            format!("{} not found on PATH", rt.program),
+        );
     };
     let env = Env {
         set: &setup.env,
@@ -83,8 +87,14 @@ async fn check_url(
         without,
     };
     match live::run(program, &args, &env, CHECK_TIMEOUT).await {
-        Some(ran) => (live::classify(&ran.output, &nonce), live::excerpt(&ran.output)),
-        None => (Class::ProxyIgnored, format!("cannot run {}", program.display())),
+        Some(ran) => (
+            live::classify(&ran.output, &nonce),
+            live::excerpt(&ran.output),
+        ),
+        None => (
+            Class::ProxyIgnored,
+            format!("cannot run {}", program.display()),
+        ),
     }
 }
 

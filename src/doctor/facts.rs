@@ -147,7 +147,9 @@ mod tests {
         ]}]});
         let lines = disabled_from_status(&status);
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].detail.contains("b in pool anthropic is disabled: 401 invalid"));
+        assert!(lines[0]
+            .detail
+            .contains("b in pool anthropic is disabled: 401 invalid"));
         assert!(disabled_from_status(&serde_json::json!({"pools": 3})).is_empty());
     }
 

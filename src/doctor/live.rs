@@ -139,7 +139,10 @@ mod tests {
             classify("TypeError: fetch failed ENOTFOUND", n),
             Class::ProxyIgnored
         );
-        assert_eq!(excerpt("\n  curl: (6) Could not resolve\nmore"), "curl: (6) Could not resolve");
+        assert_eq!(
+            excerpt("\n  curl: (6) Could not resolve\nmore"),
+            "curl: (6) Could not resolve"
+        );
     }
 
     #[tokio::test]

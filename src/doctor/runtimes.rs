@@ -56,7 +56,8 @@ pub const RUNTIMES: &[Runtime] = &[
         check_env: &[],
         proxy_vars: &["https_proxy", "HTTPS_PROXY"],
         ca_vars: &["NODE_EXTRA_CA_CERTS"],
-        ca_fix: "export NODE_EXTRA_CA_CERTS={ca} before bun starts (Bun caches its CA store at boot)",
+        ca_fix:
+            "export NODE_EXTRA_CA_CERTS={ca} before bun starts (Bun caches its CA store at boot)",
         proxy_fix: "export HTTPS_PROXY (Bun's fetch reads HTTPS_PROXY and HTTP_PROXY)",
     },
     Runtime {
