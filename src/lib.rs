@@ -40,6 +40,7 @@ pub mod clients; // per-client pools named by the proxy URL's user
 pub mod metrics; // the Prometheus families keypool counts into
 pub mod oauth; // subscription logins: tokens, their files, refresh
 pub mod pool; // accounts, pools, health, the pick
+pub mod probes; // the free quota endpoints of subscriptions, asked in the background
 pub mod state; // what every connection of a running proxy shares
 pub mod upstream; // the pooled client towards providers
 
@@ -60,10 +61,12 @@ pub mod tunnel; // CONNECT: intercept provider hosts, tunnel the rest blind
 pub mod accounts_view; // `keypool accounts list`
 pub mod admin_client; // the CLI's side of keypool's own endpoints
 pub mod cli; // the command tree and each command
+pub mod doctor; // `keypool doctor`: does each runtime go through keypool, and why not
 pub mod envvars; // the environment that points a client at keypool
 pub mod import; // `keypool accounts import`
 pub mod login; // `keypool login`
 pub mod status_view; // `keypool status`
+pub mod usage_view; // `keypool usage`
 
 #[cfg(test)]
 mod test_logs;

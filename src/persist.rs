@@ -71,6 +71,12 @@ pub struct SavedWindow {
     pub rejected: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minutes: Option<u64>,
+    /// `true` when a quota probe learned it (absent: an answer's headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed: Option<bool>,
+    /// When it was learned, epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_at: Option<u64>,
 }
 
 impl SavedWindow {
@@ -84,6 +90,8 @@ impl SavedWindow {
             resets_at: w.resets_at.map(epoch_secs),
             rejected: (w.status == Some(crate::quota::WindowStatus::Rejected)).then_some(true),
             minutes: w.minutes,
+            probed: (w.source == crate::quota::Source::Probe).then_some(true),
+            learned_at: w.learned_at.map(epoch_secs),
         }
     }
 
@@ -103,6 +111,15 @@ impl SavedWindow {
             resets_at,
             status: self.rejected.map(|_| crate::quota::WindowStatus::Rejected),
             minutes: self.minutes,
+            source: match self.probed {
+                Some(true) => crate::quota::Source::Probe,
+                _ => crate::quota::Source::Headers,
+            },
+            // A learning time in the future is a clock that went back: unknown.
+            learned_at: self
+                .learned_at
+                .and_then(from_epoch_secs)
+                .filter(|at| *at <= now),
         })
     }
 }
@@ -280,6 +297,29 @@ mod tests {
         assert_eq!(saved["version"], 1);
         std::fs::write(f.path(), r#"{"accounts":{}}"#).unwrap();
         assert_eq!(f.load().version, 1);
+    }
+
+    /// A probed window is still a probed one after a restart, and keeps when it was
+    /// learned; one learned "in the future" (the clock went back) has no age.
+    #[test]
+    fn a_window_keeps_its_source_and_learning_time() {
+        use crate::quota::{Source, Window};
+        let now = at_1_8e9();
+        let learned = now - std::time::Duration::from_secs(90);
+        let w = Window::named("5h").learned(Source::Probe, learned);
+        let saved = SavedWindow::from_window(&w);
+        assert_eq!(
+            (saved.probed, saved.learned_at),
+            (Some(true), Some(1_799_999_910))
+        );
+        assert_eq!(saved.to_window(now), Some(w));
+        let heard = SavedWindow::from_window(&Window::named("7d"));
+        assert_eq!((heard.probed, heard.learned_at), (None, None));
+        let ahead = SavedWindow {
+            learned_at: Some(1_800_000_100),
+            ..saved
+        };
+        assert_eq!(ahead.to_window(now).unwrap().learned_at, None);
     }
 
     #[test]

@@ -138,6 +138,9 @@ impl RunningProxy {
         let store = self.state.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.flush_unsaved()).await;
         save_state(&self.state);
+        // The rows of the requests just finished are still queued for the writer.
+        let state = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || state.ledger.flush()).await;
         if !drained {
             tracing::warn!(
                 "shutdown grace period ({}s) ended with connections still open; closing them",
@@ -214,6 +217,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     if let Some(a) = saved.affinity {
         affinity.restore(a, opts.clock.now());
     }
+    let ledger = crate::usage::ledger::Ledger::open_or_off(&opts.home.usage_db(), &config.usage);
     let state = Arc::new(State {
         home: opts.home,
         listen,
@@ -233,11 +237,11 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         limits: config.limits,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
-        ledger: crate::usage::ledger::Ledger::off(),
+        ledger,
         metrics: crate::metrics::Metrics::new(config.metrics.enabled),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));
-    let background = spawn_background(&state);
+    let background = spawn_background(&state, &config.probes);
     Ok(RunningProxy {
         state,
         accept,
@@ -245,14 +249,20 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     })
 }
 
-/// What the proxy does besides serving connections: saving state after changes, and
-/// retrying refreshed logins that could not be saved.
-fn spawn_background(state: &Arc<State>) -> Vec<tokio::task::JoinHandle<()>> {
+/// What the proxy does besides serving connections: saving state after changes,
+/// retrying refreshed logins that could not be saved, and the quota probes (`[probes]`,
+/// read at start: a reload does not change them).
+fn spawn_background(
+    state: &Arc<State>,
+    probes: &crate::config::ProbesConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
     tokio::spawn(save_state_on_change(state.clone()));
     let st = state.clone();
     let find = Arc::new(move |name: &str| st.oauth_account(name));
     let retry = (state.store.clone()).retry_unsaved(state.shutdown.clone(), find);
-    vec![tokio::spawn(retry)]
+    let mut tasks = vec![tokio::spawn(retry)];
+    tasks.extend(crate::probes::spawn(state.clone(), probes));
+    tasks
 }
 
 /// How often a changed cooldown or disabled flag is written to `state.json`.

@@ -101,6 +101,32 @@ pub struct WindowStatus {
     pub limit: Option<u64>,
     /// Epoch seconds.
     pub resets_at: Option<u64>,
+    /// How keypool learned it: from an answer's headers, or from a quota probe. Absent
+    /// from a keypool that did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<WindowSource>,
+    /// Seconds since it was learned, on keypool's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+}
+
+/// Where a window's numbers came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowSource {
+    /// Read off an answer to a request (its headers, or its error body).
+    Headers,
+    /// Asked of the provider's free quota endpoint.
+    Probe,
+}
+
+impl WindowSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowSource::Headers => "headers",
+            WindowSource::Probe => "probe",
+        }
+    }
 }
 
 /// `GET /` as JSON: what is running.
@@ -233,6 +259,8 @@ mod tests {
             remaining: Some(0),
             limit: Some(500),
             resets_at: Some(1_795_000_090),
+            source: Some(WindowSource::Probe),
+            age_secs: Some(42),
         }
     }
 
@@ -260,7 +288,8 @@ mod tests {
     #[test]
     fn the_status_report_has_the_documented_fields() {
         let w = json!({"name": "requests", "scope": null, "utilization": 1.0,
-            "remaining": 0, "limit": 500, "resets_at": 1_795_000_090});
+            "remaining": 0, "limit": 500, "resets_at": 1_795_000_090, "source": "probe",
+            "age_secs": 42});
         let report = StatusReport {
             keypool: "0.1.0".into(),
             listen: "127.0.0.1:8787".into(),
@@ -403,6 +432,24 @@ mod tests {
             serde_json::from_value::<DashboardReport>(v).unwrap(),
             report
         );
+    }
+
+    /// A window from a keypool that did not say where it came from reads, and is written
+    /// back, without `source` and `age_secs`.
+    #[test]
+    fn a_window_without_source_or_age_reads_and_writes_without_them() {
+        let old = json!({"name": "5h", "scope": null, "utilization": 0.5, "remaining": null,
+            "limit": null, "resets_at": null});
+        let w: WindowStatus = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!((w.source, w.age_secs), (None, None));
+        assert_eq!(serde_json::to_value(&w).unwrap(), old);
+        for (source, name) in [
+            (WindowSource::Headers, "headers"),
+            (WindowSource::Probe, "probe"),
+        ] {
+            assert_eq!(serde_json::to_value(source).unwrap(), name);
+            assert_eq!(source.as_str(), name);
+        }
     }
 
     #[test]

@@ -101,13 +101,66 @@ fn window(w: &WindowStatus, now: SystemTime) -> String {
         .and_then(crate::bounds::epoch_secs)
         .and_then(|t| t.duration_since(now).ok())
     {
-        let s = left.as_secs();
-        let human = match s {
-            0..=119 => format!("{s}s"),
-            120..=7199 => format!("{}m", s / 60),
-            _ => format!("{}h", s / 3600),
-        };
-        out += &format!(" (resets in {human})");
+        out += &format!(" (resets in {})", short(left.as_secs()));
+    }
+    if let Some(learned) = learned(w) {
+        out += &format!(" [{learned}]");
     }
     out
+}
+
+/// `probe 3m ago`, `headers 12s ago`: where the window's numbers came from and how old
+/// they are; `None` from a keypool that does not say.
+fn learned(w: &WindowStatus) -> Option<String> {
+    let source = w.source?.as_str();
+    Some(match w.age_secs {
+        Some(s) => format!("{source} {} ago", short(s)),
+        None => source.to_string(),
+    })
+}
+
+/// `42s`, `3m`, `5h`.
+fn short(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status_report::WindowSource;
+    use std::time::Duration;
+
+    fn window5h(source: Option<WindowSource>, age_secs: Option<u64>) -> WindowStatus {
+        WindowStatus {
+            name: "5h".into(),
+            scope: None,
+            utilization: Some(0.42),
+            remaining: None,
+            limit: None,
+            resets_at: Some(1_800_007_200),
+            source,
+            age_secs,
+        }
+    }
+
+    /// The tightest window says where its numbers came from and how old they are; a
+    /// keypool that does not say gets the column as before.
+    #[test]
+    fn a_window_shows_its_source_and_age() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let probed = window5h(Some(WindowSource::Probe), Some(180));
+        assert_eq!(window(&probed, now), "5h 42% (resets in 2h) [probe 3m ago]");
+        let heard = window5h(Some(WindowSource::Headers), Some(12));
+        assert_eq!(
+            window(&heard, now),
+            "5h 42% (resets in 2h) [headers 12s ago]"
+        );
+        let saved = window5h(Some(WindowSource::Headers), None);
+        assert_eq!(window(&saved, now), "5h 42% (resets in 2h) [headers]");
+        assert_eq!(window(&window5h(None, None), now), "5h 42% (resets in 2h)");
+    }
 }

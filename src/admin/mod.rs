@@ -12,7 +12,7 @@ use crate::reload::reload;
 use crate::state::State;
 use crate::status_report::{
     AccountStatus, CoolingCause, HealthState, IndexPool, IndexReport, LastError, PoolStatus,
-    ReloadReport, StatusReport, WindowStatus,
+    ReloadReport, StatusReport, WindowSource, WindowStatus,
 };
 use http::{Request, Response, StatusCode};
 use std::time::SystemTime;
@@ -48,8 +48,8 @@ fn account_status(a: &Account, now: SystemTime) -> AccountStatus {
             Credential::OAuth(o) => o.unsaved(),
             Credential::Key(_) => None,
         },
-        tightest: crate::quota::tightest(&windows).map(window_status),
-        windows: windows.iter().map(window_status).collect(),
+        tightest: crate::quota::tightest(&windows).map(|w| window_status(w, now)),
+        windows: windows.iter().map(|w| window_status(w, now)).collect(),
         sticky_conversations: None,
     }
 }
@@ -65,7 +65,8 @@ fn cooling_cause(cause: &Cause) -> CoolingCause {
     }
 }
 
-fn window_status(w: &crate::quota::Window) -> WindowStatus {
+/// A window as the status shows it, with where it came from and how old it is at `now`.
+fn window_status(w: &crate::quota::Window, now: SystemTime) -> WindowStatus {
     WindowStatus {
         name: w.name.clone(),
         scope: w.scope.clone(),
@@ -73,6 +74,14 @@ fn window_status(w: &crate::quota::Window) -> WindowStatus {
         remaining: w.remaining,
         limit: w.limit,
         resets_at: w.resets_at.and_then(epoch_secs),
+        source: Some(match w.source {
+            crate::quota::Source::Headers => WindowSource::Headers,
+            crate::quota::Source::Probe => WindowSource::Probe,
+        }),
+        // A window learned "after now" (a clock moved back) is as fresh as can be.
+        age_secs: w
+            .learned_at
+            .map(|at| now.duration_since(at).map_or(0, |d| d.as_secs())),
     }
 }
 

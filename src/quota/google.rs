@@ -30,6 +30,7 @@ pub fn learn_error_body(dialect: Dialect, body: &[u8], now: SystemTime) -> Vec<W
     let rejected = |name: &str| Window {
         resets_at,
         status: Some(WindowStatus::Rejected),
+        learned_at: Some(now),
         ..Window::named(name)
     };
     let mut out: Vec<Window> = details

@@ -284,6 +284,7 @@ impl<'a> Learner<'a> {
             if w.utilization.is_none() {
                 w.utilization = derived_utilization(w.limit, w.remaining);
             }
+            w.learned_at = Some(self.now);
             out.push(w);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.scope.cmp(&b.scope)));
@@ -344,8 +345,9 @@ fn claim_scope(claim: &str) -> Option<&str> {
     (!scope.is_empty()).then_some(scope)
 }
 
-/// `300` → `5h`, `10080` → `7d`, `90` → `90m`.
-fn minutes_name(m: u64) -> String {
+/// `300` → `5h`, `10080` → `7d`, `90` → `90m`: a window named by its length, as every
+/// source names it (headers and probes feed the same windows).
+pub fn minutes_name(m: u64) -> String {
     if m % (24 * 60) == 0 {
         format!("{}d", m / (24 * 60))
     } else if m % 60 == 0 {

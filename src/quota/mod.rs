@@ -56,7 +56,7 @@ mod tests;
 mod values;
 
 pub use google::learn_error_body;
-pub use learn::learn;
+pub use learn::{learn, minutes_name};
 
 use std::time::SystemTime;
 
@@ -78,6 +78,31 @@ pub struct Window {
     /// The window's length, when the provider says (Codex `window-minutes`, unified
     /// `5h`/`7d`, Gemini `PerMinute`/`PerDay` quotas).
     pub minutes: Option<u64>,
+    /// Where keypool learned it: an answer's headers (or error body), or a quota probe.
+    pub source: Source,
+    /// When keypool learned it, on its clock; `None` for a window saved by a keypool
+    /// that did not record it.
+    pub learned_at: Option<SystemTime>,
+}
+
+/// Where a window was learned. Both kinds feed the same windows: the newest word on a
+/// (name, scope) wins, whichever way it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Passively, from an answer to a request (its headers or its error body).
+    #[default]
+    Headers,
+    /// Actively, from a provider's free quota endpoint (`crate::probes`).
+    Probe,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Headers => "headers",
+            Source::Probe => "probe",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +114,9 @@ pub enum WindowStatus {
 }
 
 impl Window {
-    /// A window of that name that says nothing else yet.
-    pub(crate) fn named(name: impl Into<String>) -> Window {
+    /// A window of that name, learned from headers at an unknown time, that says nothing
+    /// else yet.
+    pub fn named(name: impl Into<String>) -> Window {
         Window {
             name: name.into(),
             scope: None,
@@ -100,6 +126,17 @@ impl Window {
             resets_at: None,
             status: None,
             minutes: None,
+            source: Source::Headers,
+            learned_at: None,
+        }
+    }
+
+    /// The same window, stamped as learned from `source` at `at`.
+    pub fn learned(self, source: Source, at: SystemTime) -> Window {
+        Window {
+            source,
+            learned_at: Some(at),
+            ..self
         }
     }
 

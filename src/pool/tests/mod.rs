@@ -72,5 +72,6 @@ fn window(name: &str, scope: Option<&str>, utilization: f64, resets_at: SystemTi
         resets_at: Some(resets_at),
         status: None,
         minutes: None,
+        ..Window::named(name)
     }
 }

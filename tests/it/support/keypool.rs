@@ -393,13 +393,21 @@ pub fn config_text_with(
     let mut entries: Vec<String> = connect_to.to_vec();
     entries.extend(upstream.map(|u| format!(":443:127.0.0.1:{}", u.port())));
     let ca = ca_file.display().to_string();
+    // Quota probes are background requests a test of something else would count: off
+    // unless the test's config has a `[probes]` section of its own.
+    let probes = if accounts_toml.contains("[probes]") {
+        ""
+    } else {
+        "[probes]\nenabled = false\n"
+    };
     format!(
         concat!(
-            "listen = \"127.0.0.1:{listen_port}\"\n{accounts_toml}\n",
+            "listen = \"127.0.0.1:{listen_port}\"\n{accounts_toml}\n{probes}",
             "[upstream]\nconnect_to = {entries:?}\nextra_ca = [{ca:?}]\n",
         ),
         listen_port = listen_port,
         accounts_toml = accounts_toml,
+        probes = probes,
         entries = entries,
         ca = ca,
     )

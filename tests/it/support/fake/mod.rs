@@ -41,6 +41,7 @@ mod reply;
 mod streams;
 mod sub_errors;
 mod subscription;
+pub mod usage;
 
 use super::ca::TestCa;
 use super::guard::Within;

@@ -65,7 +65,7 @@ pub(super) fn codex(state: &Arc<State>, ctx: &Ctx, req: Req) -> Response<Body> {
         (&Method::GET, "/backend-api/wham/accounts/check") => {
             ctx.json(200, accounts_check(&account_id, &plan, &req.owner))
         }
-        (&Method::GET, "/backend-api/wham/usage") => ctx.json(200, wham_usage(&plan)),
+        (&Method::GET, "/backend-api/wham/usage") => ctx.json(200, super::usage::wham(&plan)),
         (method, path) => ctx.not_found(method, path),
     }
 }
@@ -122,26 +122,6 @@ fn accounts_check(account_id: &str, plan: &str, owner: &Owner) -> Value {
     })
 }
 
-fn wham_usage(plan: &str) -> Value {
-    let now = unix_now();
-    let window = |used: u64, secs: u64, reset_after: u64| {
-        json!({
-            "used_percent": used, "limit_window_seconds": secs,
-            "reset_after_seconds": reset_after, "reset_at": now + reset_after,
-        })
-    };
-    json!({
-        "plan_type": plan,
-        "rate_limit": {
-            "allowed": true,
-            "limit_reached": false,
-            "primary_window": window(12, 5 * 3600, 3600),
-            "secondary_window": window(30, 7 * 86400, 3 * 86400),
-        },
-        "credits": {"has_credits": false, "unlimited": false, "balance": "0"},
-    })
-}
-
 /// `api.*githubcopilot.com`: OpenAI chat completions without `/v1`, the
 /// model list, and the Anthropic Messages route pi uses for Claude models.
 pub(super) fn copilot(ctx: &Ctx, req: Req) -> Response<Body> {
@@ -174,6 +154,9 @@ pub(super) fn cloud_code(ctx: &Ctx, req: Req) -> Response<Body> {
     match (&method, req.parts.uri.path()) {
         (&Method::POST, "/v1internal:loadCodeAssist") => {
             ctx.json(200, load_code_assist(req.owner.project.as_deref()))
+        }
+        (&Method::POST, "/v1internal:retrieveUserQuota") => {
+            ctx.json(200, super::usage::code_assist_quota())
         }
         (&Method::POST, "/v1internal:generateContent") => ctx.json(
             200,
@@ -237,26 +220,7 @@ pub(super) fn anthropic_oauth(ctx: &Ctx, req: Req) -> Response<Body> {
                 }),
             )
         }
-        (&Method::GET, "/api/oauth/usage") => {
-            let reset = |secs: i64| {
-                (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
-                    .replace_nanosecond(0)
-                    .expect("zero nanos")
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .expect("RFC 3339")
-            };
-            // Utilization here is a percentage, unlike the 0..1 fraction of
-            // the unified rate-limit headers.
-            ctx.json(
-                200,
-                json!({
-                    "five_hour": {"utilization": 7.0, "resets_at": reset(3600)},
-                    "seven_day": {"utilization": 30.0, "resets_at": reset(3 * 86400)},
-                    "seven_day_opus": null,
-                    "extra_usage": null,
-                }),
-            )
-        }
+        (&Method::GET, "/api/oauth/usage") => ctx.json(200, super::usage::anthropic()),
         (method, path) => ctx.not_found(method, path),
     }
 }

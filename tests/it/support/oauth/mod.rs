@@ -34,6 +34,7 @@ mod files;
 mod ledger;
 mod routes;
 mod tokens;
+pub mod usage;
 
 /// Every host the fake answers for; its leaf certificate covers them all.
 pub const OAUTH_HOSTS: &[&str] = &[

@@ -80,6 +80,15 @@ pub(super) async fn handle(
         (&Method::GET, "api.github.com" | "api.ghe.example.com", "/user") => {
             github_user(&state, &host, &request)
         }
+        (&Method::GET, "api.github.com" | "api.ghe.example.com", "/copilot_internal/user") => {
+            match super::usage::copilot_user(&state, &host, &request) {
+                Some(body) => json(200, body),
+                None => json(
+                    401,
+                    json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}),
+                ),
+            }
+        }
         _ => json(404, json!({"error": "not_found"})),
     };
     Ok(response)
