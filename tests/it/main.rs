@@ -53,6 +53,6 @@ mod stream_breaks_sdk;
 mod stream_errors;
 mod subscription_refusals;
 mod tls;
-mod usage_tokens;
 mod usage_cli;
 mod usage_ledger;
+mod usage_tokens;

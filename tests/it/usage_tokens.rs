@@ -99,7 +99,6 @@ async fn api_keypool() -> (Scenario, support::keypool::Harness) {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn openai_chat_and_responses_streamed_and_not() {
     let (_fake, kp) = api_keypool().await;
     let c = kp.client();
@@ -161,7 +160,6 @@ async fn openai_chat_and_responses_streamed_and_not() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn anthropic_messages_streamed_and_not() {
     let (_fake, kp) = api_keypool().await;
     let c = kp.client();
@@ -183,7 +181,6 @@ async fn anthropic_messages_streamed_and_not() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn gemini_json_array_and_event_stream() {
     let (_fake, kp) = api_keypool().await;
     let c = kp.client();
@@ -219,7 +216,6 @@ async fn world() -> Scenario {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn code_assist_wrapped_answers_streamed_and_not() {
     let mut w = world().await;
     let id = w.oauth_server().identity(Flavor::Google, "paid");
@@ -249,7 +245,6 @@ async fn code_assist_wrapped_answers_streamed_and_not() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn codex_websocket_rows_per_completed_response() {
     use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
     let mut w = world().await;
@@ -299,7 +294,6 @@ async fn codex_websocket_rows_per_completed_response() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn a_rotated_request_bills_the_account_that_answered() {
     let mut s = Scenario::new()
         .provider(&every_host())
@@ -329,7 +323,6 @@ async fn a_rotated_request_bills_the_account_that_answered() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn configured_prices_win_and_unknown_models_have_none() {
     let prices = "[[prices]]\nmodel = \"gpt-4o\"\ninput = 1.0\noutput = 2.0\n\n\
                   [[prices]]\nprovider = \"openai\"\nmodel = \"house-\"\ninput = 4.0\noutput = 4.0\ncache_read = 0.5\n";
@@ -357,7 +350,6 @@ async fn configured_prices_win_and_unknown_models_have_none() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn compressed_answers_are_counted_and_passed_on_compressed() {
     let (_fake, kp) = api_keypool().await;
     let c = kp.client();
@@ -386,7 +378,6 @@ async fn compressed_answers_are_counted_and_passed_on_compressed() {
 }
 
 #[tokio::test]
-#[ignore = "needs the ledger"]
 async fn copilot_answers_are_priced_by_the_models_vendor() {
     let mut w = world().await;
     let id = w.oauth_server().github_identity("seat", "github.com");
