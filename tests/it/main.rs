@@ -55,3 +55,4 @@ mod subscription_refusals;
 mod tls;
 mod usage_cli;
 mod usage_ledger;
+mod usage_tokens;

@@ -9,6 +9,23 @@ pub(super) const OPENAI_FINGERPRINT: &str = "fp_fake0000";
 pub(super) const REPLY_PIECES: &[&str] = &["Hello", " from", " the", " fake", " provider", "."];
 pub(super) const GEMINI_TEXT: &str = "Hello from the fake provider.";
 
+/// Usage as OpenAI states it for a reasoning model with a cached prompt: 1920 of the 2006
+/// prompt tokens cached, 256 of the 300 completion tokens spent reasoning.
+pub(super) fn chat_usage() -> Value {
+    json!({
+        "prompt_tokens": 2006,
+        "completion_tokens": 300,
+        "total_tokens": 2306,
+        "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 256,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    })
+}
+
 pub(super) fn openai_completion(model: &str) -> Value {
     json!({
         "id": format!("chatcmpl-{}", fresh_id()),
@@ -26,18 +43,7 @@ pub(super) fn openai_completion(model: &str) -> Value {
             "logprobs": null,
             "finish_reason": "stop",
         }],
-        "usage": {
-            "prompt_tokens": 9,
-            "completion_tokens": 6,
-            "total_tokens": 15,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
+        "usage": chat_usage(),
         "service_tier": "default",
         "system_fingerprint": OPENAI_FINGERPRINT,
     })
@@ -90,7 +96,7 @@ impl OpenAiStream {
                 "model": self.model,
                 "system_fingerprint": OPENAI_FINGERPRINT,
                 "choices": [],
-                "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+                "usage": chat_usage(),
             });
             events.push(Bytes::from(format!("data: {chunk}\n\n")));
         }
@@ -108,11 +114,13 @@ pub(super) fn anthropic_message(model: &str) -> Value {
         "content": [{"type": "text", "text": REPLY_PIECES.concat()}],
         "stop_reason": "end_turn",
         "stop_sequence": null,
+        // 12 uncached prompt tokens, 1500 written to the cache, 9000 read from it.
         "usage": {
             "input_tokens": 12,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": 6,
+            "cache_creation_input_tokens": 1500,
+            "cache_read_input_tokens": 9000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 80,
             "service_tier": "standard",
         },
     })
@@ -149,7 +157,10 @@ pub(super) fn anthropic_events(model: &str) -> Vec<Bytes> {
     ));
     events.push(event(
         "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 6}}),
+        // Cumulative: the real API restates the prompt counts beside the final output count.
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {
+            "input_tokens": 12, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 9000, "output_tokens": 80,
+        }}),
     ));
     events.push(event("message_stop", json!({"type": "message_stop"})));
     events
@@ -160,14 +171,19 @@ pub(super) fn gemini_response(model: &str, text: &str, last: bool) -> Value {
         "content": {"parts": [{"text": text}], "role": "model"},
         "index": 0,
     });
-    let mut usage = json!({"promptTokenCount": 5, "totalTokenCount": 5});
+    // 4000 of the 5000 prompt tokens from a cached context; 400 thinking tokens beside
+    // the 60 of the answer. Earlier chunks state the prompt only (the counts are cumulative).
+    let mut usage = json!({"promptTokenCount": 5000, "totalTokenCount": 5000});
     if last {
         candidate["finishReason"] = json!("STOP");
         usage = json!({
-            "promptTokenCount": 5,
-            "candidatesTokenCount": 6,
-            "totalTokenCount": 11,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 5}],
+            "promptTokenCount": 5000,
+            "candidatesTokenCount": 60,
+            "cachedContentTokenCount": 4000,
+            "thoughtsTokenCount": 400,
+            "totalTokenCount": 5460,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 5000}],
+            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 4000}],
         });
     }
     json!({
@@ -183,6 +199,22 @@ pub(super) fn gemini_chunks(model: &str) -> Vec<Value> {
     (REPLY_PIECES.iter().enumerate())
         .map(|(i, piece)| gemini_response(model, piece, i == last))
         .collect()
+}
+
+/// 2048 of 3000 input tokens cached; 320 of 400 output tokens spent reasoning.
+pub(super) fn responses_usage() -> Value {
+    json!({
+        "input_tokens": 3000, "input_tokens_details": {"cached_tokens": 2048},
+        "output_tokens": 400, "output_tokens_details": {"reasoning_tokens": 320},
+        "total_tokens": 3400,
+    })
+}
+
+/// A non-streamed Responses answer: what `response.completed` carries.
+pub(super) fn responses_object(model: &str) -> Value {
+    let events = responses_events(model);
+    let completed = events.iter().find(|e| e["type"] == "response.completed");
+    completed.map_or(Value::Null, |e| e["response"].clone())
 }
 
 /// The Responses API event sequence for one text reply, as the Codex backend
@@ -224,11 +256,7 @@ pub(super) fn responses_events(model: &str) -> Vec<Value> {
         "output_index": 0, "content_index": 0, "text": full_text,
     }));
     events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": done}));
-    let usage = json!({
-        "input_tokens": 12, "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 6, "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": 18,
-    });
+    let usage = responses_usage();
     events.push(json!({"type": "response.completed", "response": response("completed", json!([done]), usage)}));
     for (n, event) in events.iter_mut().enumerate() {
         event["sequence_number"] = json!(n);

@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use super::https::{self, form_param, is_websocket_upgrade, Body};
 use bodies::{
     anthropic_events, anthropic_message, gemini_chunks, gemini_response, openai_completion,
-    OpenAiStream, GEMINI_TEXT,
+    responses_object, OpenAiStream, GEMINI_TEXT,
 };
 use faults::{event_stream, Wire};
 use reply::Ctx;
@@ -35,6 +35,7 @@ use streams::{echo_websocket, endless, held};
 pub use faults::RAW_SSE;
 
 mod bodies;
+mod compress;
 mod faults;
 mod reply;
 mod streams;
@@ -413,6 +414,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(ctx.auth_error(Some(&credential)));
     }
 
+    let compress = parts.headers.get("x-fake-compress").cloned();
     let req = subscription::Req {
         parts: &mut parts,
         query: query.as_deref(),
@@ -428,7 +430,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
         _ => api_route(&state, &ctx, req),
     };
-    Ok(response)
+    Ok(compress::if_asked(compress, response).await)
 }
 
 /// The API-key providers' routes, which any host answers.
@@ -454,6 +456,7 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
         (&Method::POST, "/v1/responses") if stream => {
             sse(Wire::Responses, faults::responses_sse(&ctx.model))
         }
+        (&Method::POST, "/v1/responses") => ctx.json(200, responses_object(&ctx.model)),
         (&Method::POST, "/v1/held") => ctx.sse(held(state, &ctx.model)),
         (&Method::POST, "/v1/endless") => ctx.sse(endless(state, &ctx.model)),
         (&Method::POST, "/v1/raw-sse") => ctx.sse(faults::raw_sse()),

@@ -1,0 +1,97 @@
+//! The end of a JSON answer too large to parse whole (an image's base64, a long
+//! document): every provider puts `usage` (and mostly `model`) after the content, so
+//! the last bytes are kept and the fields are looked for there.
+
+use super::json::{seen_in, Seen};
+use memchr::memmem;
+use serde_json::{Map, Value};
+
+/// Bytes of the answer's end kept once it outgrew the whole-body cap.
+const TAIL: usize = 64 << 10;
+
+#[derive(Default)]
+pub(super) struct Tail {
+    bytes: Vec<u8>,
+}
+
+impl Tail {
+    /// Starts from the end of what was buffered.
+    pub fn from_end(buffered: &[u8]) -> Tail {
+        let mut t = Tail::default();
+        t.push(buffered);
+        t
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(TAIL)..];
+        self.bytes.extend_from_slice(chunk);
+        // Drained in steps of at least TAIL, so the copying stays linear.
+        if self.bytes.len() >= 2 * TAIL {
+            let cut = self.bytes.len() - TAIL;
+            self.bytes.drain(..cut);
+        }
+    }
+
+    pub fn finish(self) -> Seen {
+        let mut o = Map::new();
+        for key in ["usage", "usageMetadata", "model", "modelVersion"] {
+            if let Some(v) = last_value(&self.bytes, key) {
+                o.insert(key.to_string(), v);
+            }
+        }
+        seen_in(&Value::Object(o))
+    }
+}
+
+/// The value of the last `"key": value` in `bytes` that parses (an object for usage, a
+/// string for a model).
+fn last_value(bytes: &[u8], key: &str) -> Option<Value> {
+    let needle = format!("\"{key}\"");
+    let finder = memmem::FinderRev::new(needle.as_bytes());
+    let mut end = bytes.len();
+    // Bounded: each step looks further back, and the tail is bounded.
+    while let Some(at) = finder.rfind(&bytes[..end]) {
+        end = at;
+        let rest = &bytes[at + needle.len()..];
+        let rest = rest.trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else {
+            continue;
+        };
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(v @ (Value::Object(_) | Value::String(_)))) => return Some(v),
+            _ => continue,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::read::tests::tokens;
+
+    #[test]
+    fn usage_after_megabytes_of_content_is_found() {
+        let mut t = Tail::from_end(br#"{"created":1,"data":[{"b64_json":""#);
+        let pad = vec![b'A'; 1 << 20];
+        for _ in 0..6 {
+            t.push(&pad);
+            assert!(t.bytes.len() < 2 * TAIL);
+        }
+        t.push(br#""}],"model":"gpt-image-1","usage":{"input_tokens":50,"output_tokens":4160,"input_tokens_details":{"text_tokens":50,"image_tokens":0}}}"#);
+        let seen = t.finish();
+        assert_eq!(seen.tokens(), Some(tokens(50, 4160, 0, 0, 0)));
+        assert_eq!(seen.model.as_deref(), Some("gpt-image-1"));
+    }
+
+    #[test]
+    fn a_key_inside_a_string_is_passed_over() {
+        let t = Tail::from_end(br#"{"usage":{"prompt_tokens":3},"text":"see \"usage\": here"}"#);
+        assert_eq!(t.finish().tokens(), Some(tokens(3, 0, 0, 0, 0)));
+        assert_eq!(
+            Tail::from_end(b"\"usage\": {broken").finish(),
+            Seen::default()
+        );
+    }
+}
