@@ -2,10 +2,12 @@
 //! OpenMetrics text format (prometheus-client's encoder). Off (`[metrics] enabled =
 //! false`), every call is a no-op on a `None`.
 
+mod classic;
 mod families;
 mod labels;
 mod scrape;
 
+pub use classic::classic_text;
 pub use labels::{sanitize, status_class, MAX_LABEL_CHARS, MAX_MODELS, OTHER};
 pub use scrape::{AccountSnapshot, Snapshot, WindowSnapshot};
 
