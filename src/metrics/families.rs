@@ -153,10 +153,22 @@ impl Families {
     fn register_open(&mut self) {
         let r = &mut self.registry;
         for (name, help, g) in [
-            ("open_connections", "Client connections to keypool's listener", &self.open_connections),
+            (
+                "open_connections",
+                "Client connections to keypool's listener",
+                &self.open_connections,
+            ),
             ("open_tunnels", "Blind CONNECT tunnels", &self.open_tunnels),
-            ("open_intercepted", "Intercepted (TLS-terminated) connections", &self.open_intercepted),
-            ("open_websockets", "Spliced WebSockets", &self.open_websockets),
+            (
+                "open_intercepted",
+                "Intercepted (TLS-terminated) connections",
+                &self.open_intercepted,
+            ),
+            (
+                "open_websockets",
+                "Spliced WebSockets",
+                &self.open_websockets,
+            ),
         ] {
             r.register(name, help, g.clone());
         }

@@ -108,7 +108,9 @@ fn accounts(r: &mut Registry, accounts: &[AccountSnapshot]) {
             pool: sanitize(&a.pool),
             account: sanitize(&a.account),
         };
-        cooling.get_or_create(&al).set(finite(a.cooling_seconds).max(0.0));
+        cooling
+            .get_or_create(&al)
+            .set(finite(a.cooling_seconds).max(0.0));
         disabled.get_or_create(&al).set(i64::from(a.disabled));
         // Two windows of one name and scope would be one series twice: the first wins.
         let mut seen = HashSet::new();
@@ -124,7 +126,9 @@ fn accounts(r: &mut Registry, accounts: &[AccountSnapshot]) {
                 continue;
             }
             if let Some(u) = w.utilization {
-                utilization.get_or_create(&wl).set(finite(u).clamp(0.0, 1.0));
+                utilization
+                    .get_or_create(&wl)
+                    .set(finite(u).clamp(0.0, 1.0));
             }
             if let Some(t) = w.resets_at {
                 resets.get_or_create(&wl).set(finite(t).max(0.0));

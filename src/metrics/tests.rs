@@ -63,8 +63,14 @@ fn hostile_models_cannot_forge_series_or_grow_without_bound() {
         m.answered(&record(&format!("m{i}-{}", "x".repeat(200))));
     }
     let text = m.render(&Snapshot::default()).unwrap();
-    assert!(!text.lines().any(|l| l.starts_with("keypool_fake")), "{text}");
-    assert!(text.contains(r#"model="evil} 1keypool_fake_total 9""#), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("keypool_fake")),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"model="evil} 1keypool_fake_total 9""#),
+        "{text}"
+    );
     let models: std::collections::HashSet<&str> = text
         .lines()
         .filter(|l| l.starts_with("keypool_tokens_total{") && l.contains(r#"kind="input""#))
