@@ -65,6 +65,7 @@ pub mod envvars; // the environment that points a client at keypool
 pub mod import; // `keypool accounts import`
 pub mod login; // `keypool login`
 pub mod status_view; // `keypool status`
+pub mod usage_view; // `keypool usage`
 
 #[cfg(test)]
 mod test_logs;

@@ -138,6 +138,9 @@ impl RunningProxy {
         let store = self.state.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.flush_unsaved()).await;
         save_state(&self.state);
+        // The rows of the requests just finished are still queued for the writer.
+        let state = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || state.ledger.flush()).await;
         if !drained {
             tracing::warn!(
                 "shutdown grace period ({}s) ended with connections still open; closing them",
@@ -214,6 +217,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
     if let Some(a) = saved.affinity {
         affinity.restore(a, opts.clock.now());
     }
+    let ledger = crate::usage::ledger::Ledger::open_or_off(&opts.home.usage_db(), &config.usage);
     let state = Arc::new(State {
         home: opts.home,
         listen,
@@ -233,7 +237,7 @@ pub async fn start(opts: ProxyOptions) -> Result<RunningProxy, StartError> {
         limits: config.limits,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
-        ledger: crate::usage::ledger::Ledger::off(),
+        ledger,
         metrics: crate::metrics::Metrics::new(config.metrics.enabled),
     });
     let accept = tokio::spawn(accept_loop(listener, state.clone()));

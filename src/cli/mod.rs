@@ -8,6 +8,7 @@ mod child;
 mod commands;
 mod env;
 mod serve;
+mod usage;
 
 pub use commands::run;
 
@@ -113,6 +114,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show requests, tokens and cost per account, model, day or pool from the usage ledger
+    #[command(
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool usage                      # the last 7 days, one line per account\n",
+            "  keypool usage --since 24h --by model\n",
+            "  keypool usage --since 2026-11-01 --by day --json\n",
+            "\n",
+            "Reads $KEYPOOL_HOME/usage.db, whether or not keypool runs. Days are UTC.",
+        )
+    )]
+    Usage(usage::UsageArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

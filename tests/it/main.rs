@@ -52,3 +52,5 @@ mod stream_breaks_sdk;
 mod stream_errors;
 mod subscription_refusals;
 mod tls;
+mod usage_cli;
+mod usage_ledger;
