@@ -80,9 +80,8 @@ async fn scrape(addr: SocketAddr, accept: Option<&str>) -> reqwest::Response {
         .unwrap()
 }
 
-async fn chat(kp: &support::keypool::Keypool) {
-    let r = kp
-        .client()
+async fn chat(client: &reqwest::Client) {
+    let r = client
         .post("https://api.openai.com/v1/chat/completions")
         .bearer_auth("sk-placeholder")
         .json(&json!({"model": "gpt-4o", "messages": []}))
@@ -104,8 +103,10 @@ async fn metrics_show_requests_rotations_and_cooling_to_a_strict_parser() {
         .keys("openai", &[("a", "sk-limited"), ("b", "sk-good")])
         .pool("openai", "openai", &["a", "b"], "strategy = \"priority\"\n");
     let kp = s.start().await.kp;
+    // One client for all three: its intercepted tunnel is still open at the scrape.
+    let client = kp.client();
     for _ in 0..3 {
-        chat(&kp).await;
+        chat(&client).await;
     }
     let r = scrape(kp.addr(), None).await;
     assert_eq!(r.status(), 200);
@@ -164,6 +165,7 @@ async fn metrics_show_requests_rotations_and_cooling_to_a_strict_parser() {
         value(&m, "keypool_request_duration_seconds_count", &pool),
         Some(3.0)
     );
+    assert!(value(&m, "keypool_open_intercepted", &[]).is_some_and(|n| n >= 1.0));
     // The answers went through an intercepted tunnel, whose leaf is cached.
     assert!(value(&m, "keypool_leaf_cache_entries", &[]).is_some_and(|n| n >= 1.0));
     let version = [("version", env!("CARGO_PKG_VERSION"))];
@@ -193,7 +195,7 @@ async fn metrics_turned_off_answer_404_with_the_fix() {
         .keys("openai", &[("b", "sk-good")])
         .config("[metrics]\nenabled = false\n");
     let kp = s.start().await.kp;
-    chat(&kp).await;
+    chat(&kp.client()).await;
     let r = scrape(kp.addr(), None).await;
     assert_eq!(r.status(), 404);
     let body = r.text().await.unwrap();
@@ -251,4 +253,46 @@ async fn metrics_follow_the_admin_access_rules() {
             assert!(!a.body.contains("keypool_"), "{what}: {}", a.body);
         }
     }
+}
+
+#[tokio::test]
+async fn metrics_count_token_refreshes_and_show_the_disabled_login() {
+    use crate::oauth::{claude_message, world};
+    use support::Flavor;
+    let mut w = world().await;
+    let mut grants = Vec::new();
+    for n in ["a", "b"] {
+        let id = w.oauth_server().identity(Flavor::Anthropic, n);
+        grants.push(w.stored_login(n, "anthropic", &id, std::time::Duration::from_secs(60)));
+    }
+    // Another program redeemed a's refresh token first: its refresh is refused for good.
+    w.oauth_server()
+        .use_refresh(Flavor::Anthropic, &grants[0].refresh)
+        .unwrap();
+    let kp = w.start().await;
+    for _ in 0..2 {
+        let r = claude_message(&kp).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-keypool-account"], "b");
+    }
+    let text = scrape(kp.addr(), None).await.text().await.unwrap();
+    for g in &grants {
+        assert!(
+            !text.contains(&g.refresh) && !text.contains(&g.access),
+            "{text}"
+        );
+    }
+    let m = parse(&text, "openmetrics").await;
+    let refreshes = |result: &str| {
+        let l = [("provider", "anthropic"), ("result", result)];
+        value(&m, "keypool_oauth_refreshes_total", &l)
+    };
+    assert_eq!(refreshes("refused"), Some(1.0), "{text}");
+    assert_eq!(refreshes("ok"), Some(1.0), "{text}");
+    let disabled = |account: &str| {
+        let l = [("pool", "anthropic"), ("account", account)];
+        value(&m, "keypool_account_disabled", &l)
+    };
+    assert_eq!(disabled("a"), Some(1.0), "{text}");
+    assert_eq!(disabled("b"), Some(0.0), "{text}");
 }
