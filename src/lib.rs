@@ -61,6 +61,7 @@ pub mod tunnel; // CONNECT: intercept provider hosts, tunnel the rest blind
 pub mod accounts_view; // `keypool accounts list`
 pub mod admin_client; // the CLI's side of keypool's own endpoints
 pub mod cli; // the command tree and each command
+pub mod doctor; // `keypool doctor`: does each runtime go through keypool, and why not
 pub mod envvars; // the environment that points a client at keypool
 pub mod import; // `keypool accounts import`
 pub mod login; // `keypool login`

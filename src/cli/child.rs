@@ -4,10 +4,11 @@
 use super::commands::load_config;
 use super::env::client_environment;
 use super::serve::{apply_serve_args, start_proxy};
-use super::RunArgs;
+use super::{RunArgs, ServeArgs};
 use crate::admin_client::Admin;
 use crate::failure::Failure;
 use crate::home::Home;
+use crate::server::RunningProxy;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,24 +19,17 @@ pub(super) async fn run_command(
     config_path: Option<&Path>,
     args: RunArgs,
 ) -> Result<ExitCode, Failure> {
-    let (mut config, path) = load_config(home, config_path, true)?;
-    let connect_to = apply_serve_args(&mut config, &args.serve);
-    let wanted = config.listen;
+    let (config, path) = load_config(home, config_path, true)?;
     let hosts = crate::ca::hosts_of(&config.registry);
-    let mut proxy = None;
-    let addr = if Admin::new(wanted, &path).is_keypool().await {
-        wanted
-    } else {
-        // Nothing of ours there: run a proxy for the child's lifetime, on the configured
-        // port if free, else on any free loopback port.
-        if port_taken(wanted).await {
-            config.listen = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 0);
-        }
-        let p = start_proxy(home, config, connect_to, &path).await?;
-        let a = p.addr();
-        proxy = Some(p);
-        a
+    // The child owns the terminal from here: keypool's log lines would land on its screen.
+    let log = home.log_file();
+    crate::logging::to_file(&log).map_err(Failure::Runtime)?;
+    let (addr, proxy) = proxy_for_child(home, config, &path, &args.serve).await?;
+    let runs = match &proxy {
+        Some(_) => format!("the proxy runs until {} exits", args.command[0]),
+        None => format!("using the keypool already running at {addr}"),
     };
+    eprintln!("keypool: logging to {} ({runs})", log.display());
     let vars = client_environment(home, addr, &hosts)?;
     let mut child = tokio::process::Command::new(&args.command[0]);
     child.args(&args.command[1..]).envs(vars);
@@ -69,6 +63,26 @@ pub(super) async fn run_command(
         p.shutdown().await;
     }
     Ok(exit_code_of(status))
+}
+
+/// The keypool the child talks to: the one running at `listen`, or one started for the
+/// child's lifetime on the configured port if free, else on any free loopback port.
+pub(super) async fn proxy_for_child(
+    home: &Home,
+    mut config: crate::config::Config,
+    path: &Path,
+    serve: &ServeArgs,
+) -> Result<(SocketAddr, Option<RunningProxy>), Failure> {
+    let connect_to = apply_serve_args(&mut config, serve);
+    let wanted = config.listen;
+    if Admin::new(wanted, path).is_keypool().await {
+        return Ok((wanted, None));
+    }
+    if port_taken(wanted).await {
+        config.listen = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 0);
+    }
+    let p = start_proxy(home, config, connect_to, path).await?;
+    Ok((p.addr(), Some(p)))
 }
 
 fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {

@@ -24,6 +24,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Reload => reload(&home, config).await,
         Command::Status { json } => status(&home, config, json).await,
         Command::Usage(args) => super::usage::usage(&home, args),
+        Command::Doctor(args) => super::doctor::doctor(&home, config, args).await,
         Command::Accounts(AccountsCommand::List { check }) => {
             let (config, path) = load_config(&home, config, false)?;
             let live = Admin::new(config.listen, &path).index().await.ok();

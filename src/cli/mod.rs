@@ -6,6 +6,7 @@
 mod ca;
 mod child;
 mod commands;
+mod doctor;
 mod env;
 mod serve;
 mod usage;
@@ -126,6 +127,27 @@ pub enum Command {
         )
     )]
     Usage(usage::UsageArgs),
+    /// Check that each runtime and tool on PATH goes through keypool, and why not
+    #[command(
+        after_help = concat!(
+            "Examples:\n",
+            "  keypool doctor\n",
+            "  keypool doctor --json     # for scripts\n",
+            "\n",
+            "Each runtime found (node, bun, python3 with httpx and requests, curl, git) fetches\n",
+            "https://<provider host>/_keypool/doctor/<nonce>, which keypool answers itself (no\n",
+            "upstream, no credential), with the environment `keypool env` prints. Exits 0 when\n",
+            "every runtime found passes, 1 when one does not, 2 on a config error.",
+        )
+    )]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

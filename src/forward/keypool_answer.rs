@@ -1,6 +1,7 @@
 //! keypool's own answers, as one type: every account limited or disabled, the upstream
 //! unreachable or broken before answering, an error body too large to pass on, a request
-//! body that could not be read, and the requests refused before anything is looked up.
+//! body that could not be read, the requests refused before anything is looked up, and
+//! the one success keypool answers itself: `keypool doctor`'s reserved path.
 
 use super::*;
 
@@ -76,6 +77,14 @@ pub(super) enum KeypoolAnswer {
         port: u16,
         named: String,
     },
+    /// `GET /_keypool/doctor/<nonce>`: proof for `keypool doctor` that the client came
+    /// through keypool (and, `intercepted`, trusted its CA). A 200, never an error.
+    Doctor {
+        nonce: String,
+        intercepted: bool,
+        /// The proxy-auth client the request named, if any.
+        client: Option<String>,
+    },
 }
 
 impl KeypoolAnswer {
@@ -113,6 +122,14 @@ impl KeypoolAnswer {
     /// The answer for the client: logged where it says something about the upstream,
     /// then rendered with its status, content type, `retry-after` and `x-keypool-*`.
     pub(super) fn into_response(self) -> Response<ProxyBody> {
+        if let KeypoolAnswer::Doctor {
+            nonce,
+            intercepted,
+            client,
+        } = self
+        {
+            return doctor_answer(&nonce, intercepted, client.as_deref());
+        }
         self.log();
         let status = self.status();
         let message = self.message();
@@ -156,6 +173,7 @@ impl KeypoolAnswer {
             BodyUnreadable { stalled: false, .. } => StatusCode::BAD_REQUEST,
             PlainHttp { .. } | ConnectInTunnel | NoPath { .. } => StatusCode::BAD_REQUEST,
             Misdirected { .. } => StatusCode::MISDIRECTED_REQUEST,
+            Doctor { .. } => StatusCode::OK,
         }
     }
 
@@ -215,6 +233,24 @@ impl KeypoolAnswer {
             _ => {}
         }
     }
+}
+
+/// The doctor's answer. `x-keypool-doctor` repeats the nonce for clients that show
+/// headers but not bodies (git's trace).
+fn doctor_answer(nonce: &str, intercepted: bool, client: Option<&str>) -> Response<ProxyBody> {
+    let body = serde_json::json!({
+        "keypool": env!("CARGO_PKG_VERSION"),
+        "doctor": nonce,
+        "intercepted": intercepted,
+        "client": client,
+    });
+    let mut r = Response::new(full(body.to_string()));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(nonce) {
+        r.headers_mut().insert("x-keypool-doctor", v);
+    }
+    r
 }
 
 fn gateway_status(timed_out: bool) -> StatusCode {
@@ -300,6 +336,7 @@ impl KeypoolAnswer {
                 ),
                 host, port, named
             ),
+            Doctor { nonce, .. } => format!("keypool: doctor check {nonce}"),
         }
     }
 }

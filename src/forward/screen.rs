@@ -1,7 +1,8 @@
 //! The screen phase: requests refused before anything is looked up or connected. A
 //! request inside a tunnel that names another destination than the tunnel's (it must not
 //! make keypool connect elsewhere), and a plain-HTTP request to a provider that would
-//! carry a pooled key in cleartext.
+//! carry a pooled key in cleartext. And `keypool doctor`'s reserved path, answered here
+//! so it needs no upstream, no account and no credential.
 
 use super::*;
 
@@ -16,6 +17,13 @@ pub(super) fn screen(
         return Some(r);
     }
     let provider = live.registry.for_host(&target.host)?;
+    if let Some(nonce) = doctor_nonce(req) {
+        return Some(KeypoolAnswer::Doctor {
+            nonce,
+            intercepted: target.scheme == "https",
+            client: target.client.as_deref().map(str::to_string),
+        });
+    }
     if target.scheme == "http" && !provider.allow_http {
         return Some(KeypoolAnswer::PlainHttp {
             host: target.host.clone(),
@@ -24,6 +32,26 @@ pub(super) fn screen(
         });
     }
     None
+}
+
+/// Where `keypool doctor`'s check asks keypool to answer itself. Anything after the
+/// nonce is ignored, so a client that appends its own path (git's `/info/refs`) is
+/// answered too.
+pub(super) const DOCTOR_PREFIX: &str = "/_keypool/doctor/";
+
+/// The nonce of a `GET /_keypool/doctor/<nonce>[/…]`: up to 64 letters, digits, `-`, `_`
+/// or `.`; anything else is no doctor request and goes its usual way.
+fn doctor_nonce(req: &Request<Incoming>) -> Option<String> {
+    if req.method() != http::Method::GET {
+        return None;
+    }
+    let rest = req.uri().path().strip_prefix(DOCTOR_PREFIX)?;
+    let nonce = rest.split('/').next().unwrap_or("");
+    let fits = (1..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    fits.then(|| nonce.to_string())
 }
 
 /// A request whose method or target does not belong inside this tunnel (or, for an
