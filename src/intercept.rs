@@ -21,6 +21,7 @@ pub async fn serve<I>(io: I, target: Arc<Target>, state: Arc<State>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let _open = state.metrics.opened(crate::metrics::Open::Intercepted);
     let handshake = Handshake {
         deadline: tokio::time::Instant::now() + state.limits.handshake_timeout,
         shutdown: state.shutdown.clone(),

@@ -310,7 +310,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         };
         let _ = stream.set_nodelay(true);
         let st = state.clone();
+        let open = state.metrics.opened(crate::metrics::Open::Connection);
         state.tasks.spawn(async move {
+            let _open = open;
             let shutdown = st.shutdown.clone();
             let conn = ClientConn {
                 first_head: st.limits.handshake_timeout,

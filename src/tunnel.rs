@@ -84,7 +84,9 @@ async fn blind(req: Request<Incoming>, state: Arc<State>, target: Target) -> Res
     };
     tracing::debug!(host = %target.host, port = target.port, "tunnel: blind");
     let st = state.clone();
+    let open = state.metrics.opened(crate::metrics::Open::Tunnel);
     state.tasks.spawn(async move {
+        let _open = open;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
                 splice(

@@ -167,7 +167,7 @@ pub async fn handle<B>(req: &Request<B>, state: &State) -> Response<ProxyBody> {
         return reload_answer(state);
     }
     if path == METRICS_PATH && req.method() == http::Method::GET {
-        return metrics_page::answer(state);
+        return metrics_page::answer(state, req.headers());
     }
     if path == DASHBOARD_DATA_PATH && req.method() == http::Method::GET {
         return dashboard::data(state).await;

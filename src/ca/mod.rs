@@ -225,6 +225,11 @@ impl CertAuthority {
         self.leaves.lock().iter().map(|(h, _)| h.clone()).collect()
     }
 
+    /// How many leaves the cache holds now, for the metrics.
+    pub fn cached_leaf_count(&self) -> usize {
+        self.leaves.lock().len()
+    }
+
     /// The leaf for `host`, minted on first use and cached.
     pub fn leaf(&self, host: &str) -> Result<Arc<CertifiedKey>, CaError> {
         let host = normalise(host);

@@ -382,9 +382,20 @@ impl OAuthAccount {
             .refresh
             .as_ref()
             .ok_or_else(|| self.dead("the access token expired and there is no refresh token"))?;
-        endpoint::refresh(ctx.upstream, self.flavor, refresh, &tokens.identity)
-            .await
-            .map_err(|e| self.token_error(e))
+        let r = endpoint::refresh(ctx.upstream, self.flavor, refresh, &tokens.identity).await;
+        self.tally(r.as_ref().err());
+        r.map_err(|e| self.token_error(e))
+    }
+
+    /// Counts one token-endpoint call for the metrics.
+    fn tally(&self, error: Option<&TokenError>) {
+        use super::refresh_tally::{count, Outcome};
+        let outcome = match error {
+            None => Outcome::Ok,
+            Some(TokenError::Transient(_)) => Outcome::Failed,
+            Some(TokenError::Permanent(_)) => Outcome::Refused,
+        };
+        count(self.flavor, outcome);
     }
 
     fn merge(&self, old: &Tokens, g: Granted, now: SystemTime) -> Tokens {
@@ -406,9 +417,9 @@ impl OAuthAccount {
             .refresh
             .as_ref()
             .ok_or_else(|| self.dead("no GitHub token"))?;
-        let tok = exchange(ctx.upstream, gh, t.identity.domain.as_deref())
-            .await
-            .map_err(|e| self.token_error(e))?;
+        let tok = exchange(ctx.upstream, gh, t.identity.domain.as_deref()).await;
+        self.tally(tok.as_ref().err());
+        let tok = tok.map_err(|e| self.token_error(e))?;
         let now = ctx.clock.now();
         let renew_at = tok.renew_at(now, self.margin);
         let access = self.access_with(&tok, &t.identity);

@@ -9,6 +9,7 @@ mod identity;
 pub mod jwt;
 pub mod link;
 pub mod pending;
+pub mod refresh_tally;
 pub mod steps;
 pub mod store;
 pub mod tokens;

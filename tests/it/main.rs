@@ -28,6 +28,7 @@ mod import;
 mod keypool_answers;
 mod login;
 mod login_saving;
+mod metrics;
 mod net_fuzz;
 mod oauth;
 mod oauth_fake_smoke;
