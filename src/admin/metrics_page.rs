@@ -2,7 +2,7 @@
 //! pools taken now.
 
 use crate::body::{full, text, ProxyBody};
-use crate::metrics::{AccountSnapshot, Snapshot, WindowSnapshot};
+use crate::metrics::{AccountSnapshot, Format, Snapshot, WindowSnapshot};
 use crate::pool::{Account, Health};
 use crate::state::State;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -12,7 +12,12 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub(super) fn answer(state: &State, headers: &HeaderMap) -> Response<ProxyBody> {
-    let Some(exposition) = state.metrics.render(&snapshot(state)) else {
+    let (format, content_type) = if wants_only_classic_text(headers) {
+        (Format::Prometheus, PROMETHEUS_TEXT)
+    } else {
+        (Format::OpenMetrics, OPENMETRICS)
+    };
+    let Some(body) = state.metrics.render(&snapshot(state), format) else {
         return text(
             StatusCode::NOT_FOUND,
             concat!(
@@ -20,11 +25,6 @@ pub(super) fn answer(state: &State, headers: &HeaderMap) -> Response<ProxyBody> 
                 "in config.toml (or remove the line) and restart keypool\n"
             ),
         );
-    };
-    let (body, content_type) = if wants_only_classic_text(headers) {
-        (crate::metrics::classic_text(&exposition), PROMETHEUS_TEXT)
-    } else {
-        (exposition, OPENMETRICS)
     };
     let mut r = Response::new(full(body));
     r.headers_mut().insert(

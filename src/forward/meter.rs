@@ -58,12 +58,13 @@ impl Pending {
         if found.model.is_some() {
             r.model = found.model;
         }
-        r.tokens = found.tokens.unwrap_or_default();
-        r.cost_usd = match &r.model {
-            _ if r.tokens.is_zero() => Some(0.0),
-            Some(m) => self.state.live().prices.cost(&r.provider, m, &r.tokens),
-            None => None,
+        // An answer that reported no usage (an error, a stream without
+        // `include_usage`) has no cost to tell, rather than a cost of $0.
+        r.cost_usd = match (&found.tokens, &r.model) {
+            (Some(t), Some(m)) => self.state.live().prices.cost(&r.provider, m, t),
+            _ => None,
         };
+        r.tokens = found.tokens.unwrap_or_default();
         self.state.metrics.answered(r);
         self.state.ledger.record(self.record);
     }

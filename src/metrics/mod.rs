@@ -2,12 +2,10 @@
 //! OpenMetrics text format (prometheus-client's encoder). Off (`[metrics] enabled =
 //! false`), every call is a no-op on a `None`.
 
-mod classic;
 mod families;
 mod labels;
 mod scrape;
 
-pub use classic::classic_text;
 pub use labels::{sanitize, status_class, MAX_LABEL_CHARS, MAX_MODELS, OTHER};
 pub use scrape::{AccountSnapshot, Snapshot, WindowSnapshot};
 
@@ -98,19 +96,38 @@ impl Metrics {
         on.families.rotations.get_or_create(&l).inc();
     }
 
-    /// The exposition: the live families, then those of `snapshot`; `None` when metrics
-    /// are off.
-    pub fn render(&self, snapshot: &Snapshot) -> Option<String> {
+    /// The exposition in `format`: the live families, then those of `snapshot`; `None`
+    /// when metrics are off.
+    pub fn render(&self, snapshot: &Snapshot, format: Format) -> Option<String> {
         let on = self.on.as_ref()?;
         let scraped = scrape::registry(snapshot);
         let mut out = String::with_capacity(16 * 1024);
-        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         // Writing to a String cannot fail.
-        let _ = encode_registry(&mut out, &on.families.registry)
-            .and_then(|()| encode_registry(&mut out, &scraped))
-            .and_then(|()| encode_eof(&mut out));
+        let _ = match format {
+            Format::OpenMetrics => {
+                use prometheus_client::encoding::text::{encode_eof, encode_registry};
+                encode_registry(&mut out, &on.families.registry)
+                    .and_then(|()| encode_registry(&mut out, &scraped))
+                    .and_then(|()| encode_eof(&mut out))
+            }
+            // 0.0.4 has no end marker: two registries' text one after the other is one
+            // exposition.
+            Format::Prometheus => {
+                use prometheus_client::encoding::prometheus_text::encode;
+                encode(&mut out, &on.families.registry).and_then(|()| encode(&mut out, &scraped))
+            }
+        };
         Some(out)
     }
+}
+
+/// Which exposition format a scraper gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 (`application/openmetrics-text`).
+    OpenMetrics,
+    /// The older Prometheus text format 0.0.4 (`text/plain`).
+    Prometheus,
 }
 
 impl On {

@@ -29,7 +29,7 @@ fn disabled_metrics_count_nothing_and_render_nothing() {
     m.rotation("openai", "main", "rate_limited");
     let guard = m.opened(Open::Connection);
     assert!(guard.gauge.is_none());
-    assert_eq!(m.render(&Snapshot::default()), None);
+    assert_eq!(m.render(&Snapshot::default(), Format::OpenMetrics), None);
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn answered_feeds_requests_tokens_cost_and_latency() {
     let m = Metrics::new(true);
     m.answered(&record("gpt-4o"));
     m.answered(&record("gpt-4o"));
-    let text = m.render(&Snapshot::default()).unwrap();
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
     for line in [
         r#"keypool_requests_total{provider="openai",pool="main",account="b",status_class="2xx"} 2"#,
         r#"keypool_tokens_total{provider="openai",account="b",model="gpt-4o",kind="input"} 20"#,
@@ -62,7 +62,7 @@ fn hostile_models_cannot_forge_series_or_grow_without_bound() {
     for i in 0..MAX_MODELS + 50 {
         m.answered(&record(&format!("m{i}-{}", "x".repeat(200))));
     }
-    let text = m.render(&Snapshot::default()).unwrap();
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
     assert!(
         !text.lines().any(|l| l.starts_with("keypool_fake")),
         "{text}"
@@ -85,7 +85,7 @@ fn hostile_models_cannot_forge_series_or_grow_without_bound() {
 fn open_guards_count_until_dropped() {
     let m = Metrics::new(true);
     let gauge = |m: &Metrics| {
-        let text = m.render(&Snapshot::default()).unwrap();
+        let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix("keypool_open_tunnels "))
             .unwrap()
@@ -122,7 +122,7 @@ fn scrape_time_families_come_from_the_snapshot() {
         ledger_dropped: 4,
         oauth_refreshes: vec![("anthropic", "ok", 2)],
     };
-    let text = m.render(&s).unwrap();
+    let text = m.render(&s, Format::OpenMetrics).unwrap();
     for line in [
         r#"keypool_account_cooling_seconds{pool="main",account="a"} 42.0"#,
         r#"keypool_account_disabled{pool="main",account="a"} 0"#,
@@ -138,6 +138,6 @@ fn scrape_time_families_come_from_the_snapshot() {
     }
     assert_eq!(text.matches(r#"window="5h""#).count(), 2, "{text}");
     // An account gone from the next snapshot has no series left.
-    let text = m.render(&Snapshot::default()).unwrap();
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
     assert!(!text.contains(r#"account="a""#), "{text}");
 }
