@@ -94,30 +94,8 @@ fn epoch_secs(t: SystemTime) -> Option<u64> {
 /// `GET /_keypool/status`: every pool and account as the pipeline sees them now.
 fn status(state: &State) -> Response<ProxyBody> {
     let now = state.clock.now();
-    let live = state.live();
     let sticky = state.affinity.sticky.counts(now);
-    let pools = live
-        .pools
-        .all
-        .iter()
-        .map(|p| PoolStatus {
-            name: p.name.clone(),
-            provider: p.provider.id.clone(),
-            strategy: p.strategy.as_str().into(),
-            mix_kinds: p.mix_kinds,
-            accounts: p
-                .members
-                .iter()
-                .map(|a| {
-                    let n = sticky.get(&p.name).and_then(|m| m.get(&a.name)).copied();
-                    AccountStatus {
-                        sticky_conversations: Some(n.unwrap_or(0)),
-                        ..account_status(a, now)
-                    }
-                })
-                .collect(),
-        })
-        .collect();
+    let pools = pool_statuses(state, now, Some(&sticky));
     let report = StatusReport {
         keypool: env!("CARGO_PKG_VERSION").into(),
         listen: state.listen.to_string(),
@@ -136,6 +114,44 @@ fn json_response<T: serde::Serialize>(code: StatusCode, report: &T) -> Response<
         http::HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// Every pool in force now, its accounts as `account_status` has them, with the number of
+/// sticky conversations each holds when `sticky` is given.
+fn pool_statuses(
+    state: &State,
+    now: SystemTime,
+    sticky: Option<&std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>>>,
+) -> Vec<PoolStatus> {
+    let live = state.live();
+    let conversations = |pool: &str, account: &str| {
+        let counts = sticky?;
+        Some(
+            counts
+                .get(pool)
+                .and_then(|m| m.get(account))
+                .copied()
+                .unwrap_or(0),
+        )
+    };
+    live.pools
+        .all
+        .iter()
+        .map(|p| PoolStatus {
+            name: p.name.clone(),
+            provider: p.provider.id.clone(),
+            strategy: p.strategy.as_str().into(),
+            mix_kinds: p.mix_kinds,
+            accounts: p
+                .members
+                .iter()
+                .map(|a| AccountStatus {
+                    sticky_conversations: conversations(&p.name, &a.name),
+                    ..account_status(a, now)
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The path of the status JSON on the proxy's own address.

@@ -4,9 +4,7 @@
 //! be read leaves the accounts shown with the reason beside them.
 
 use crate::state::State;
-use crate::status_report::{
-    DashboardReport, DashboardUsage, PoolStatus, RecentRequest, UsageSlice, UsageSums,
-};
+use crate::status_report::{DashboardReport, DashboardUsage, RecentRequest, UsageSlice, UsageSums};
 use crate::usage::query::{Bucket, By, Group, Query, QueryError};
 use crate::usage::Record;
 use std::path::PathBuf;
@@ -23,23 +21,7 @@ const MODEL_CHARS: usize = 100;
 
 pub(super) async fn report(state: &State) -> DashboardReport {
     let now = state.clock.now();
-    let live = state.live();
-    let pools = live
-        .pools
-        .all
-        .iter()
-        .map(|p| PoolStatus {
-            name: p.name.clone(),
-            provider: p.provider.id.clone(),
-            strategy: p.strategy.as_str().into(),
-            mix_kinds: p.mix_kinds,
-            accounts: p
-                .members
-                .iter()
-                .map(|a| super::super::account_status(a, now))
-                .collect(),
-        })
-        .collect();
+    let pools = super::super::pool_statuses(state, now, None);
     let now_secs = super::super::epoch_secs(now).unwrap_or(0);
     DashboardReport {
         keypool: env!("CARGO_PKG_VERSION").into(),
