@@ -137,7 +137,7 @@
     row.dataset.window = w.name;
     const bar = el("div", "bar");
     bar.append(el("div", "fill"));
-    row.append(el("span", "label"), bar, el("span", "reset"));
+    row.append(el("span", "label"), bar, el("span", "reset"), el("span", "source"));
     return row;
   }
 
@@ -149,9 +149,12 @@
     if (w.limit !== null && w.limit !== undefined && w.remaining !== null && w.remaining !== undefined) {
       title += ": " + w.remaining + " of " + w.limit + " left";
     }
-    if (w.source) title += " · " + w.source;
-    if (w.age !== null && w.age !== undefined) title += " · " + duration(w.age) + " old";
     label_el.title = title;
+    // Where the numbers came from (a quota probe or an answer's headers) and when: the
+    // tick keeps the age current.
+    row.dataset.source = w.source || "";
+    const learned = typeof w.age_secs === "number" ? serverNow() - w.age_secs : null;
+    row.dataset.learnedAt = learned === null ? "" : String(learned);
     const u = typeof w.utilization === "number" ? w.utilization : null;
     const pct = u === null ? 0 : Math.min(100, Math.max(0, u * 100));
     row.querySelector(".fill").style.width = pct.toFixed(1) + "%";
@@ -206,6 +209,10 @@
     for (const w of document.querySelectorAll(".window")) {
       const at = Number(w.dataset.resetsAt);
       setText(w.querySelector(".reset"), at ? (at > now ? "in " + duration(at - now) : "now") : "");
+      const learned = Number(w.dataset.learnedAt);
+      const from = w.dataset.source;
+      const age = w.dataset.learnedAt !== "" ? " " + duration(now - learned) + " ago" : "";
+      setText(w.querySelector(".source"), from ? from + age : "");
     }
   }
 
