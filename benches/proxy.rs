@@ -658,7 +658,7 @@ fn main() {
 
     // Alternating rounds, so a slow moment of the machine falls on both sides.
     let mut observed = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         observed.push(run("observed".into(), via(&near, Conns::KeepAlive, 64)));
         observed.push(run("blind".into(), via(&blind, Conns::KeepAlive, 64)));
     }

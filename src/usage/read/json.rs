@@ -65,6 +65,47 @@ impl Seen {
     }
 }
 
+/// The parts of an answer document usage and the model are read from; everything else
+/// (the content: `choices`, `content`, `candidates`, `output`) is skipped by the parser
+/// without being built, which is most of an answer's bytes.
+#[derive(serde::Deserialize)]
+struct Skim {
+    usage: Option<Value>,
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<Value>,
+    x_groq: Option<Value>,
+    #[serde(rename = "modelVersion")]
+    model_version: Option<Value>,
+    model: Option<Value>,
+    response: Option<Value>,
+    message: Option<Value>,
+}
+
+/// A whole JSON answer, parsed only as far as [`seen_in`] reads it.
+pub(super) fn parse(bytes: &[u8]) -> Option<Value> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        // Gemini's streamGenerateContent without `alt=sse`: an array of documents.
+        return serde_json::from_slice(bytes).ok();
+    }
+    let skim: Skim = serde_json::from_slice(bytes).ok()?;
+    let mut doc = Map::new();
+    for (key, value) in [
+        ("usage", skim.usage),
+        ("usageMetadata", skim.usage_metadata),
+        ("x_groq", skim.x_groq),
+        ("modelVersion", skim.model_version),
+        ("model", skim.model),
+        ("response", skim.response),
+        ("message", skim.message),
+    ] {
+        if let Some(v) = value {
+            doc.insert(key.into(), v);
+        }
+    }
+    Some(Value::Object(doc))
+}
+
 /// What `v` says: a document, or a JSON array of them (Gemini's streamGenerateContent
 /// without `alt=sse`), later elements refining earlier ones.
 pub(super) fn seen_in(v: &Value) -> Seen {
