@@ -5,6 +5,7 @@
 use crate::support;
 
 use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
 use support::browser::Browser;
 use support::guard::{Within, CLIENT_TIMEOUT};
 use support::keypool::openai_chat;
@@ -38,6 +39,88 @@ fn account_when(name: &str, cond: &str) -> String {
     )
 }
 
+/// A script giving what the page shows of the ledger when `cond` (an expression on `u`)
+/// holds, else null: the recent-requests table as the cells' text (time, account, model,
+/// status, attempts, tokens in / out, latency, cost), the totals, each account's 7-day
+/// sums, and how many of the chart's bars have tokens and a height.
+fn usage_when(cond: &str) -> String {
+    format!(
+        r#"const cells = (tr) => [...tr.cells].map((td) => td.textContent);
+        const total = (id) => {{
+            const b = document.getElementById(id);
+            return {{requests: b.querySelector('.requests').textContent,
+                tokens: b.querySelector('.tokens').textContent,
+                cost: b.querySelector('.cost').textContent}};
+        }};
+        const week = {{}};
+        for (const row of document.querySelectorAll('[data-account]')) {{
+            week[row.dataset.account] =
+                row.querySelector('.usage dd[data-period="week"]').textContent;
+        }}
+        const bars = [...document.querySelectorAll('#chart rect.slice')]
+            .filter((r) => Number(r.dataset.tokens) > 0 && Number(r.getAttribute('height')) > 0);
+        const u = {{rows: [...document.querySelectorAll('#recent tbody tr')].map(cells),
+            today: total('total-today'), week: total('total-week'), accounts: week,
+            bars: bars.length,
+            placeholder: !document.getElementById('no-recent').hidden}};
+        return ({cond}) ? u : null;"#
+    )
+}
+
+/// The day (UTC) `t` falls on: the page's "today" starts at midnight UTC.
+fn utc_day(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400
+}
+
+/// Column indexes of the recent-requests table.
+const ACCOUNT: usize = 1;
+const MODEL: usize = 2;
+const STATUS: usize = 3;
+const ATTEMPTS: usize = 4;
+const TOKENS: usize = 5;
+const COST: usize = 7;
+
+/// The two answers of the cooling test as the page shows them from usage.db: the
+/// rotated request is one row, billed to `b` after two attempts (the 429 from `a` has no
+/// row of its own), and the first is `a`'s. Tokens are the fake's chat usage
+/// (support/fake/bodies.rs: 2006 prompt, 300 completion), priced as gpt-4o.
+async fn ledger_shown(browser: &Browser, first_day: u64) {
+    let u = browser
+        .wait_for(
+            "the two requests in the recent-requests table",
+            &usage_when("u.rows.length >= 2"),
+        )
+        .await;
+    let rows = u["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one row per request: {u}");
+    let cols = |r: &Value, i: usize| r[i].as_str().unwrap().to_string();
+    let (rotated, first) = (&rows[0], &rows[1]);
+    for (row, account, attempts) in [(rotated, "b", "2"), (first, "a", "1")] {
+        let shown = [ACCOUNT, MODEL, STATUS, ATTEMPTS, TOKENS].map(|i| cols(row, i));
+        assert_eq!(
+            shown,
+            [account, "gpt-4o", "200", attempts, "2.0k / 300"],
+            "{u}"
+        );
+        assert!(
+            !["—", "$0"].contains(&cols(row, COST).as_str()),
+            "gpt-4o has a price: {u}"
+        );
+    }
+    assert_eq!(u["placeholder"], false, "{u}");
+    // 2 × 2306 tokens.
+    assert_eq!(u["week"]["requests"], "2", "{u}");
+    assert_eq!(u["week"]["tokens"], "4.6k", "{u}");
+    if utc_day(SystemTime::now()) == first_day {
+        assert_eq!(u["today"], u["week"], "{u}");
+    }
+    for name in ["a", "b"] {
+        let sums = u["accounts"][name].as_str().unwrap();
+        assert!(sums.starts_with("1 req · 2.3k tok · $"), "{name}: {u}");
+    }
+    assert!(u["bars"].as_u64().unwrap() >= 1, "no bar in the chart: {u}");
+}
+
 #[tokio::test]
 async fn the_dashboard_follows_an_account_cooling_down_without_a_reload() {
     let mut s = two_accounts().await;
@@ -61,6 +144,7 @@ async fn the_dashboard_follows_an_account_cooling_down_without_a_reload() {
     browser.js(mark).await;
 
     // One answer from `a` teaches keypool its request window (1 of 500 used).
+    let first_day = utc_day(SystemTime::now());
     let r = openai_chat(&kp.client()).await;
     assert_eq!((r.status().as_u16(), account_of(&r)), (200, "a".into()));
     let window = account_when("a", "a.utilization");
@@ -86,6 +170,7 @@ async fn the_dashboard_follows_an_account_cooling_down_without_a_reload() {
     assert_eq!(mark, "same page", "the page reloaded instead of updating");
     let b = browser.js(&account_when("b", "true")).await;
     assert_eq!(b["state"], "ok", "{b}");
+    ledger_shown(&browser, first_day).await;
 
     same_origin_only(&browser, &origin).await;
     styled_and_secret_free(&browser).await;
