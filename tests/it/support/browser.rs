@@ -166,6 +166,8 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--no-proxy-server",
+        // A screenshot shows the page, not the scrollbar beside it.
+        "--hide-scrollbars",
         "--window-size=1280,900",
         &format!("--user-data-dir={}", profile.display()),
     ];
