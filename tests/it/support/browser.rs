@@ -95,6 +95,44 @@ impl Browser {
         }
     }
 
+    /// Sizes the page's viewport to `width` × `height` CSS pixels: the window is sized,
+    /// then grown by whatever its frame takes (none in headless mode, but that is
+    /// Chromium's to decide).
+    pub async fn viewport(&self, width: u32, height: u32) {
+        let want = (i64::from(width), i64::from(height));
+        let mut outer = want;
+        let mut inner = Value::Null;
+        for _ in 0..3 {
+            let (w, h) = (clamp_px(outer.0), clamp_px(outer.1));
+            self.client
+                .set_window_size(w, h)
+                .within("Chromium resizing its window")
+                .await
+                .unwrap_or_else(|e| panic!("Chromium did not take the size {w}x{h}: {e}"));
+            inner = self
+                .js("return [window.innerWidth, window.innerHeight];")
+                .await;
+            let got = (
+                inner[0].as_i64().unwrap_or(0),
+                inner[1].as_i64().unwrap_or(0),
+            );
+            if got == want {
+                return;
+            }
+            outer = (outer.0 + want.0 - got.0, outer.1 + want.1 - got.1);
+        }
+        panic!("the viewport stayed {inner}, not {width}x{height}");
+    }
+
+    /// A PNG of what the viewport shows.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        self.client
+            .screenshot()
+            .within("Chromium taking a screenshot")
+            .await
+            .unwrap_or_else(|e| panic!("Chromium took no screenshot: {e}"))
+    }
+
     /// Ends the session (Chromium quits); Drop then ends chromedriver.
     pub async fn close(self) {
         let _ = self
@@ -128,6 +166,8 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--no-proxy-server",
+        // A screenshot shows the page, not the scrollbar beside it.
+        "--hide-scrollbars",
         "--window-size=1280,900",
         &format!("--user-data-dir={}", profile.display()),
     ];
@@ -139,6 +179,11 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
         Value::Object(m) => m,
         _ => unreachable!("a JSON object"),
     }
+}
+
+/// A window edge in pixels, kept to what a screen could have.
+fn clamp_px(px: i64) -> u32 {
+    u32::try_from(px.clamp(100, 8000)).unwrap_or(100)
 }
 
 fn free_port() -> u16 {
