@@ -142,7 +142,8 @@
   }
 
   function fillWindow(row, w) {
-    const label = w.scope ? w.name + " (" + w.scope + ")" : w.name;
+    // A scope the name already says (a probe's `7d-sonnet`) is not said twice.
+    const label = w.scope && !w.name.includes(w.scope) ? w.name + " (" + w.scope + ")" : w.name;
     const label_el = row.querySelector(".label");
     setText(label_el, label);
     let title = label;
