@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MAX_BATCH: usize = 4096;
 /// How often rows past `keep` are looked for.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long the writer rests after a batch: a killed keypool loses at most the rows of
+/// this long (and never more than the queue holds).
+const TICK: Duration = Duration::from_millis(50);
 /// The longest text kept in a column; longer values (a model name off the wire) are cut.
 const MAX_TEXT: usize = 200;
 
@@ -52,7 +55,14 @@ impl Writer {
         loop {
             let wait = next_prune.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
-                Ok(first) => self.batch(first, &rx),
+                Ok(first) => {
+                    self.batch(first, &rx);
+                    // Rest before the next batch: rows queue up meanwhile, so under load
+                    // the writer wakes once a tick rather than once a row (a wake-up per
+                    // request cost the request path about a tenth of its throughput on
+                    // two cores).
+                    std::thread::sleep(TICK);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
