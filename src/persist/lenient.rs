@@ -7,7 +7,8 @@
 //! a number the platform cannot hold as an instant), is dropped and named in a warning;
 //! every other entry keeps working. Warnings name the field, never its value.
 
-use super::{from_epoch_secs, AccountState, Persisted, SavedHealth, SavedWindow};
+use super::window::SavedWindow;
+use super::{from_epoch_secs, AccountState, Persisted, SavedHealth};
 use crate::bounds;
 use crate::providers::Verdict;
 use crate::serde_message::redact;

@@ -21,10 +21,10 @@ impl Pools {
                 }),
                 Health::Disabled { reason } => Some(SavedHealth::Disabled { reason }),
             };
-            let quota: Vec<persist::SavedWindow> = a
+            let quota: Vec<persist::window::SavedWindow> = a
                 .quota(now)
                 .iter()
-                .map(persist::SavedWindow::from_window)
+                .map(persist::window::SavedWindow::from_window)
                 .collect();
             if health.is_none() && quota.is_empty() {
                 continue;
