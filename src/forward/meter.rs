@@ -22,9 +22,9 @@ pub(super) struct Pending {
 
 impl Pending {
     /// `None` for answers no provider gave (keypool's refusals before routing).
-    pub(super) fn of(served: &Served, state: &Arc<State>, started: Instant) -> Option<Pending> {
+    pub(super) fn of(served: &mut Served, state: &Arc<State>, started: Instant) -> Option<Pending> {
         let provider = served.provider.as_ref()?;
-        let meta = &served.meta;
+        let meta = std::mem::take(&mut served.meta);
         let at_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -32,10 +32,10 @@ impl Pending {
         let record = Record {
             at_ms,
             provider: provider.id.clone(),
-            pool: meta.pool.clone(),
+            pool: meta.pool,
             account: served.account.as_ref().map(|a| a.name.clone()),
             kind: served.account.as_ref().map(|a| kind_name(a.kind()).into()),
-            model: meta.model.clone(),
+            model: meta.model,
             status: served.response.status().as_u16(),
             attempts: u32::try_from(served.attempts).unwrap_or(u32::MAX),
             rotations: u32::try_from(meta.refusals.len()).unwrap_or(u32::MAX),
@@ -83,8 +83,12 @@ fn millis(d: Duration) -> u64 {
 
 /// Puts the count phase on `served`'s answer: its body read as it passes, a WebSocket's
 /// server side read as it is spliced.
-pub(super) fn count(served: Served, state: &Arc<State>, started: Instant) -> Response<ProxyBody> {
-    let pending = Pending::of(&served, state, started);
+pub(super) fn count(
+    mut served: Served,
+    state: &Arc<State>,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let pending = Pending::of(&mut served, state, started);
     let mut response = served.response;
     if let Some(splice) = response.extensions_mut().remove::<PendingSplice>() {
         splice.start(state, pending);
