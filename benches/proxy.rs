@@ -54,6 +54,14 @@ struct Args {
     max_requests: u64,
     /// Round-trip time the relay adds; each direction gets half.
     rtt: Duration,
+    /// Only the observed / blind rounds (`--observe-only`), to measure what seeing costs.
+    observe_only: bool,
+    /// What the blind keypool keeps (`--blind none|ledger|metrics|both`, default none):
+    /// `ledger` or `metrics` tells which of the two costs what, `both` is an A/A
+    /// comparison, the bench's own noise floor.
+    blind: Observe,
+    /// What the observed keypool keeps (`--observed`, the same values, default both).
+    observed: Observe,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +70,9 @@ fn parse_args() -> Args {
         warmup: Duration::from_secs(1),
         max_requests: 2_000_000,
         rtt: Duration::from_millis(20),
+        observe_only: false,
+        blind: Observe::OFF,
+        observed: Observe::ON,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -76,6 +87,19 @@ fn parse_args() -> Args {
                 .unwrap_or_else(|| usage(&format!("{name} needs a value")))
         };
         match name.as_str() {
+            "--observe-only" => out.observe_only = true,
+            "--blind" | "--observed" => {
+                let v = value();
+                let o = Observe::parse(&v).unwrap_or_else(|| {
+                    usage(&format!(
+                        "{name} {v}: not one of none, ledger, metrics, both"
+                    ))
+                });
+                match name.as_str() {
+                    "--blind" => out.blind = o,
+                    _ => out.observed = o,
+                }
+            }
             "--duration" => out.duration = secs(&name, &value()),
             "--warmup" => out.warmup = secs(&name, &value()),
             "--max-requests" => {
@@ -94,7 +118,10 @@ fn parse_args() -> Args {
                     .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
                     .unwrap_or_else(|| usage(&format!("--rtt-ms {v}: not a number of ms")));
             }
-            // `cargo bench` adds `--bench` and passes any filter through.
+            // `cargo bench` adds `--bench` and passes any filter through; a misspelt
+            // option must not pass for a run of the default.
+            "--bench" => {}
+            other if other.starts_with("--") => usage(&format!("unknown option {other}")),
             _ => {}
         }
     }
@@ -110,7 +137,8 @@ fn secs(name: &str, v: &str) -> Duration {
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "{msg}\nusage: proxy [--duration SECS] [--warmup SECS] [--max-requests N] [--rtt-ms MS]"
+        "{msg}\nusage: proxy [--duration SECS] [--warmup SECS] [--max-requests N] [--rtt-ms MS] \
+         [--observe-only] [--observed WHAT] [--blind WHAT] (WHAT: none, ledger, metrics, both)"
     );
     std::process::exit(2)
 }
@@ -490,6 +518,25 @@ struct Row {
     /// Connections the fake accepted during the measured run: the client's when direct,
     /// keypool's when through it.
     upstream_conns: u64,
+    /// CPU time the whole process (client, keypool, fake, relay) spent per request during
+    /// the measured run. Time the hypervisor stole is not in it, so on a shared machine it
+    /// moves far less than req/s does.
+    cpu_us: f64,
+    /// Requests the warm-up sent, for a count of every request the process served.
+    warm_requests: usize,
+}
+
+/// User and system CPU time of this process so far.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
@@ -504,10 +551,15 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
 async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Args) -> Row {
     // Warm-up opens the connections (and for keypool mints the leaf and fills its
     // upstream pool) off the clock.
-    drive(&load, args.warmup, args.max_requests).await;
+    let warm_requests = drive(&load, args.warmup, args.max_requests)
+        .await
+        .latencies
+        .len();
     let client_before = load.opened.load(Ordering::Relaxed);
     let upstream_before = fake_accepted.load(Ordering::Relaxed);
+    let cpu_before = process_cpu();
     let mut run = drive(&load, args.duration, args.max_requests).await;
+    let cpu = process_cpu().saturating_sub(cpu_before);
     let client_conns = load.opened.load(Ordering::Relaxed) - client_before;
     let upstream_conns = fake_accepted.load(Ordering::Relaxed) - upstream_before;
     if let Some(e) = &run.first_error {
@@ -527,6 +579,8 @@ async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Ar
         p99_ms: percentile_ms(&run.latencies, 99.0),
         client_conns,
         upstream_conns,
+        cpu_us: cpu.as_secs_f64() * 1e6 / run.latencies.len().max(1) as f64,
+        warm_requests,
     }
 }
 
@@ -588,10 +642,10 @@ fn main() {
     let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
 
     // One keypool per path, as `connect_to` applies to every `:443` connection.
-    let near = Keypool::start(&keypool_rt, &ca, fake, Observe::On);
-    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::On);
+    let near = Keypool::start(&keypool_rt, &ca, fake, args.observed);
+    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::ON);
     // The same as `near` with the ledger and the metrics off: what seeing costs.
-    let blind = Keypool::start(&keypool_rt, &ca, fake, Observe::Off);
+    let blind = Keypool::start(&keypool_rt, &ca, fake, args.blind);
 
     println!("machine");
     for (k, v) in machine() {
@@ -634,53 +688,64 @@ fn main() {
         }
     };
 
-    let mut loopback = Vec::new();
-    for workers in [1, 64] {
-        loopback.push(run(
-            "direct".into(),
-            direct(fake, Conns::KeepAlive, workers),
-        ));
-        loopback.push(run("keypool".into(), via(&near, Conns::KeepAlive, workers)));
-    }
-    let mut relayed = Vec::new();
-    for (conns, workers) in [
-        (Conns::KeepAlive, 1),
-        (Conns::PerRequest, 1),
-        (Conns::PerRequest, 8),
-    ] {
-        let kind = match conns {
-            Conns::KeepAlive => "warm",
-            Conns::PerRequest => "cold",
-        };
-        relayed.push(run(format!("direct-{kind}"), direct(relay, conns, workers)));
-        relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
+    if !args.observe_only {
+        let mut loopback = Vec::new();
+        for workers in [1, 64] {
+            loopback.push(run(
+                "direct".into(),
+                direct(fake, Conns::KeepAlive, workers),
+            ));
+            loopback.push(run("keypool".into(), via(&near, Conns::KeepAlive, workers)));
+        }
+        let mut relayed = Vec::new();
+        for (conns, workers) in [
+            (Conns::KeepAlive, 1),
+            (Conns::PerRequest, 1),
+            (Conns::PerRequest, 8),
+        ] {
+            let kind = match conns {
+                Conns::KeepAlive => "warm",
+                Conns::PerRequest => "cold",
+            };
+            relayed.push(run(format!("direct-{kind}"), direct(relay, conns, workers)));
+            relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
+        }
+
+        println!("loopback");
+        print_table(&loopback);
+        println!();
+        println!(
+            "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
+            ms(args.rtt),
+            ms(lag.mean()),
+            lag.chunks.load(Ordering::Relaxed),
+        );
+        print_table(&relayed);
+        println!();
+        println!("keypool / direct, loopback");
+        print_ratios(&loopback);
+        println!();
+        println!("keypool / direct, over the relay");
+        print_ratios(&relayed);
+
+        println!();
     }
 
-    // Alternating rounds, so a slow moment of the machine falls on both sides.
+    // Alternating rounds, so a slow moment of the machine falls on both sides, and each
+    // side goes first in half of them, so that going first or second is no advantage.
     let mut observed = Vec::new();
-    for _ in 0..5 {
-        observed.push(run("observed".into(), via(&near, Conns::KeepAlive, 64)));
-        observed.push(run("blind".into(), via(&blind, Conns::KeepAlive, 64)));
+    for round in 0..6 {
+        let on = || run("observed".into(), via(&near, Conns::KeepAlive, 64));
+        let off = || run("blind".into(), via(&blind, Conns::KeepAlive, 64));
+        if round % 2 == 0 {
+            observed.push(on());
+            observed.push(off());
+        } else {
+            observed.push(off());
+            observed.push(on());
+        }
     }
 
-    println!("loopback");
-    print_table(&loopback);
-    println!();
-    println!(
-        "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
-        ms(args.rtt),
-        ms(lag.mean()),
-        lag.chunks.load(Ordering::Relaxed),
-    );
-    print_table(&relayed);
-    println!();
-    println!("keypool / direct, loopback");
-    print_ratios(&loopback);
-    println!();
-    println!("keypool / direct, over the relay");
-    print_ratios(&relayed);
-
-    println!();
     println!("the ledger and metrics on (observed) and off (blind), loopback, concurrency 64");
     print_table(&observed);
     print_observe_cost(&observed);
@@ -698,25 +763,60 @@ fn ms(d: Duration) -> String {
 
 /// The medians of the alternating observed / blind rounds, and their ratio.
 fn print_observe_cost(rows: &[Row]) {
-    let median = |name: &str| {
-        let mut v: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.name == name)
-            .map(|r| r.rps)
-            .collect();
+    let median = |name: &str, of: fn(&Row) -> f64| {
+        let mut v: Vec<f64> = rows.iter().filter(|r| r.name == name).map(of).collect();
         v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 0 => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            n => v[n / 2],
+        }
     };
-    let (on, off) = (median("observed"), median("blind"));
+    let (on, off) = (median("observed", |r| r.rps), median("blind", |r| r.rps));
     let ratio = if off > 0.0 { on / off } else { 0.0 };
     println!("median req/s: observed {on:.0}, blind {off:.0}; observed / blind = {ratio:.3}");
+    // CPU-bound on loopback, req/s goes as 1 / CPU per request: this ratio is what the
+    // req/s one would be without the machine's noise.
+    let (on, off) = (
+        median("observed", |r| r.cpu_us),
+        median("blind", |r| r.cpu_us),
+    );
+    let ratio = if on > 0.0 { off / on } else { 0.0 };
+    println!(
+        "median CPU us/request: observed {on:.1}, blind {off:.1}; blind / observed = {ratio:.3}"
+    );
+    // Under callgrind, the process's instruction count over this is its cost per request.
+    let served: usize = rows.iter().map(|r| r.requests + r.warm_requests).sum();
+    println!("requests served in these rounds, warm-ups included: {served}");
 }
 
 /// Whether a keypool keeps the usage ledger and the metrics.
 #[derive(Clone, Copy, PartialEq)]
-enum Observe {
-    On,
-    Off,
+struct Observe {
+    ledger: bool,
+    metrics: bool,
+}
+
+impl Observe {
+    const ON: Observe = Observe {
+        ledger: true,
+        metrics: true,
+    };
+    const OFF: Observe = Observe {
+        ledger: false,
+        metrics: false,
+    };
+
+    fn parse(s: &str) -> Option<Observe> {
+        let (ledger, metrics) = match s {
+            "none" => (false, false),
+            "ledger" => (true, false),
+            "metrics" => (false, true),
+            "both" => (true, true),
+            _ => return None,
+        };
+        Some(Observe { ledger, metrics })
+    }
 }
 
 /// A keypool with two `openai` accounts whose `:443` connections all go to `upstream`.
@@ -750,13 +850,14 @@ api_key = "sk-bench-b"
 connect_to = [":443:127.0.0.1:{port}"]
 extra_ca = [{ca_file:?}]
 [usage]
-ledger = {on}
+ledger = {ledger}
 [metrics]
-enabled = {on}
+enabled = {metrics}
 "#,
             port = upstream.port(),
             ca_file = ca_file.display().to_string(),
-            on = observe == Observe::On,
+            ledger = observe.ledger,
+            metrics = observe.metrics,
         );
         let config = keypool::Config::parse(&text, Path::new("bench.toml")).expect("bench config");
         let options = keypool::ProxyOptions::new(keypool::Home::at(home.path()), config);
@@ -773,7 +874,7 @@ enabled = {on}
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<12} {:>5} {:>9} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "{:<12} {:>5} {:>9} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8} {:>10}",
         "scenario",
         "conc",
         "requests",
@@ -782,11 +883,12 @@ fn print_table(rows: &[Row]) {
         "p50 ms",
         "p99 ms",
         "cli conns",
-        "up conns"
+        "up conns",
+        "cpu us/req"
     );
     for r in rows {
         println!(
-            "{:<12} {:>5} {:>9} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8}",
+            "{:<12} {:>5} {:>9} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>9} {:>8} {:>10.1}",
             r.name,
             r.workers,
             r.requests,
@@ -795,7 +897,8 @@ fn print_table(rows: &[Row]) {
             r.p50_ms,
             r.p99_ms,
             r.client_conns,
-            r.upstream_conns
+            r.upstream_conns,
+            r.cpu_us
         );
     }
 }

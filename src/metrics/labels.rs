@@ -15,6 +15,12 @@ pub const OTHER: &str = "other";
 /// escapes) dropped, cut to [`MAX_LABEL_CHARS`]: a control byte or a homoglyph in a
 /// model name cannot pass for another series.
 pub fn sanitize(raw: &str) -> String {
+    let clean = |b: &u8| (b.is_ascii_graphic() || *b == b' ') && !matches!(b, b'"' | b'\\');
+    // The usual case (a config name, a model id) is already clean: one copy, no scan by
+    // characters.
+    if raw.len() <= MAX_LABEL_CHARS && raw.as_bytes().iter().all(clean) {
+        return raw.to_owned();
+    }
     raw.chars()
         .filter(|c| (c.is_ascii_graphic() || *c == ' ') && !matches!(c, '"' | '\\'))
         .take(MAX_LABEL_CHARS)

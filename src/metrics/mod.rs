@@ -5,14 +5,13 @@
 mod families;
 mod labels;
 mod scrape;
+mod series;
 
 pub use labels::{sanitize, status_class, MAX_LABEL_CHARS, MAX_MODELS, OTHER};
 pub use scrape::{AccountSnapshot, Snapshot, WindowSnapshot};
 
 use crate::usage::Record;
-use families::{
-    AttemptLabels, CostLabels, Families, PoolLabels, RequestLabels, RotationLabels, TokenLabels,
-};
+use families::{AttemptLabels, Families, RotationLabels};
 use prometheus_client::metrics::gauge::Gauge;
 
 pub struct Metrics {
@@ -22,6 +21,7 @@ pub struct Metrics {
 struct On {
     families: Families,
     models: labels::Models,
+    series: series::Index,
 }
 
 impl Metrics {
@@ -30,6 +30,7 @@ impl Metrics {
             Box::new(On {
                 families: Families::new(),
                 models: labels::Models::default(),
+                series: series::Index::default(),
             })
         });
         Metrics { on }
@@ -43,31 +44,20 @@ impl Metrics {
     pub fn answered(&self, r: &Record) {
         let Some(on) = &self.on else { return };
         let f = &on.families;
-        let provider = sanitize(&r.provider);
-        let pool = sanitize(r.pool.as_deref().unwrap_or(""));
-        let account = sanitize(r.account.as_deref().unwrap_or(""));
-        let pl = PoolLabels { provider, pool };
-        f.duration
-            .get_or_create(&pl)
-            .observe(r.total_ms as f64 / 1000.0);
+        let pool = r.pool.as_deref().unwrap_or("");
+        let account = r.account.as_deref().unwrap_or("");
+        let s = on.series.get(f, &r.provider, pool, account);
+        s.duration.observe(r.total_ms as f64 / 1000.0);
         if let Some(t) = r.ttfb_ms {
-            f.ttfb.get_or_create(&pl).observe(t as f64 / 1000.0);
+            s.ttfb.observe(t as f64 / 1000.0);
         }
-        let PoolLabels { provider, pool } = pl;
-        let rl = RequestLabels {
-            provider,
-            pool,
-            account,
-            status_class: status_class(r.status),
-        };
-        f.requests.get_or_create(&rl).inc();
+        if let Some(c) = s.requests(f, status_class(r.status)) {
+            c.inc();
+        }
         if r.tokens.is_zero() && r.cost_usd.is_none() {
             return;
         }
-        let RequestLabels {
-            provider, account, ..
-        } = rl;
-        on.usage(r, provider, account);
+        on.usage(r, &s);
     }
 
     /// One send upstream on `account` of `pool`, and how it came back: `ok`,
@@ -75,13 +65,19 @@ impl Metrics {
     /// `unreachable` or `error` (another error status passed on).
     pub fn attempt(&self, provider: &str, pool: &str, account: &str, result: &str) {
         let Some(on) = &self.on else { return };
+        let f = &on.families;
+        let s = on.series.get(f, provider, pool, account);
+        if let Some(c) = s.attempts(f, result) {
+            c.inc();
+            return;
+        }
         let l = AttemptLabels {
             provider: sanitize(provider),
             pool: sanitize(pool),
             account: sanitize(account),
             result: sanitize(result),
         };
-        on.families.attempts.get_or_create(&l).inc();
+        f.attempts.get_or_create(&l).inc();
     }
 
     /// An account of `pool` passed over for `reason` (one of `attempt`'s results) and the
@@ -132,41 +128,19 @@ pub enum Format {
 
 impl On {
     /// Tokens by kind and cost, for an answer that reported any.
-    fn usage(&self, r: &Record, provider: String, account: String) {
-        let model = self.models.label(r.model.as_deref());
+    fn usage(&self, r: &Record, s: &series::Account) {
+        let label = self.models.label(r.model.as_deref());
         let f = &self.families;
+        let m = s.model(&label);
         let t = &r.tokens;
-        let mut tl = TokenLabels {
-            provider,
-            account,
-            model,
-            kind: "input",
-        };
-        for (kind, n) in [
-            ("input", t.input),
-            ("output", t.output),
-            ("cache_read", t.cache_read),
-            ("cache_write", t.cache_write),
-            ("reasoning", t.reasoning),
-        ] {
+        let counts = [t.input, t.output, t.cache_read, t.cache_write, t.reasoning];
+        for (kind, n) in counts.into_iter().enumerate() {
             if n > 0 {
-                tl.kind = kind;
-                f.tokens.get_or_create(&tl).inc_by(n);
+                s.tokens(f, &m, &label, kind, n);
             }
         }
         if let Some(c) = r.cost_usd.filter(|c| c.is_finite() && *c > 0.0) {
-            let TokenLabels {
-                provider,
-                account,
-                model,
-                ..
-            } = tl;
-            let cl = CostLabels {
-                provider,
-                account,
-                model,
-            };
-            f.cost.get_or_create(&cl).inc_by(c);
+            s.cost(f, &m, &label, c);
         }
     }
 }

@@ -141,3 +141,57 @@ fn scrape_time_families_come_from_the_snapshot() {
     let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
     assert!(!text.contains(r#"account="a""#), "{text}");
 }
+
+#[test]
+fn kept_series_and_uncached_ones_count_into_the_same_families() {
+    let m = Metrics::new(true);
+    m.attempt("openai", "main", "b", "ok");
+    m.attempt("openai", "main", "b", "ok");
+    // A result outside the known set still counts, through the family itself.
+    m.attempt("openai", "main", "b", "new_result");
+    m.answered(&record("gpt-4o"));
+    // Names a label would sanitise to the same value share one series.
+    m.answered(&Record {
+        account: Some("b\n".into()),
+        ..record("gpt-4o")
+    });
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
+    for line in [
+        r#"keypool_upstream_attempts_total{provider="openai",pool="main",account="b",result="ok"} 2"#,
+        r#"keypool_upstream_attempts_total{provider="openai",pool="main",account="b",result="new_result"} 1"#,
+        r#"keypool_requests_total{provider="openai",pool="main",account="b",status_class="2xx"} 2"#,
+        r#"keypool_tokens_total{provider="openai",account="b",model="gpt-4o",kind="input"} 20"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}
+
+#[test]
+fn past_the_kept_accounts_answers_still_count() {
+    let m = Metrics::new(true);
+    for i in 0..series::MAX_ACCOUNTS + 2 {
+        m.attempt("openai", "main", &format!("acct{i}"), "ok");
+    }
+    let last = format!("acct{}", series::MAX_ACCOUNTS + 1);
+    m.attempt("openai", "main", &last, "ok");
+    m.answered(&Record {
+        account: Some(last.clone()),
+        ..record("gpt-4o")
+    });
+    let kept: usize = (m.on.as_ref().unwrap().series.by.read().values())
+        .flat_map(|p| p.values())
+        .map(|a| a.len())
+        .sum();
+    assert_eq!(kept, series::MAX_ACCOUNTS);
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
+    for line in [
+        format!(
+            r#"keypool_upstream_attempts_total{{provider="openai",pool="main",account="{last}",result="ok"}} 2"#
+        ),
+        format!(
+            r#"keypool_requests_total{{provider="openai",pool="main",account="{last}",status_class="2xx"}} 1"#
+        ),
+    ] {
+        assert!(text.contains(&line), "missing {line}");
+    }
+}

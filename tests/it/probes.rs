@@ -390,7 +390,7 @@ async fn the_binary_probes_at_start_and_logs_a_failure_once_without_secrets() {
             body: r#"{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}"#.into(),
         },
     );
-    let served = s
+    let mut served = s
         .spawn_with(|c, _| {
             c.env("KEYPOOL_LOG", "trace");
         })
@@ -410,6 +410,9 @@ async fn the_binary_probes_at_start_and_logs_a_failure_once_without_secrets() {
     }
     .within("the Anthropic probe")
     .await;
+    // The fake counts the probe when it arrives; keypool logs its failure only after the
+    // answer is back, so stopping now could lose the line.
+    tokio::task::block_in_place(|| served.served.line_with("quota probe failed"));
     let status = status_json(addr).await;
     assert_eq!(account(&status, "max")["state"], "ok");
     let (code, log) = served.stop().await;

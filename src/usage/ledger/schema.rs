@@ -42,6 +42,23 @@ pub const COLUMNS: &str = "at_ms, provider, pool, account, kind, model, status, 
     rotations, rotation, ttfb_ms, total_ms, input, output, cache_read, cache_write, \
     reasoning, cost_usd, stream";
 
+/// How many columns [`COLUMNS`] names.
+pub const COLUMN_COUNT: usize = 19;
+/// Rows one multi-row insert binds: 32 × 19 parameters, far below SQLite's limit.
+pub const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT` of [`ROWS_PER_INSERT`] rows in one statement.
+pub fn insert_many() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let row = format!("({})", vec!["?"; COLUMN_COUNT].join(", "));
+        format!(
+            "INSERT INTO answers ({COLUMNS}) VALUES {}",
+            vec![row; ROWS_PER_INSERT].join(", ")
+        )
+    });
+    &SQL
+}
+
 pub const INSERT: &str = "INSERT INTO answers (at_ms, provider, pool, account, kind, model, \
     status, attempts, rotations, rotation, ttfb_ms, total_ms, input, output, cache_read, \
     cache_write, reasoning, cost_usd, stream) \
