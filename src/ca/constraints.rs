@@ -290,6 +290,31 @@ mod tests {
         );
     }
 
+    /// A CA made for the provider table can sign for every host in it, the newest rows
+    /// included (named here so that dropping one from the CA's hosts cannot pass).
+    #[test]
+    fn a_ca_for_the_table_covers_every_registry_host() {
+        let registry = Registry::new(crate::providers::builtin());
+        let hosts = hosts_of(&registry);
+        let s = Scope::for_hosts(&hosts);
+        assert_eq!(s.uncovered(registry.hosts()), Vec::<String>::new());
+        for h in [
+            "ai-gateway.vercel.sh",
+            "opencode.ai",
+            "api.minimax.io",
+            "api.minimaxi.com",
+            "api.xiaomimimo.com",
+            "token-plan-cn.xiaomimimo.com",
+            "token-plan-ams.xiaomimimo.com",
+            "token-plan-sgp.xiaomimimo.com",
+        ] {
+            assert!(hosts.iter().any(|x| x == h), "{h} is a registry host");
+            assert!(s.permits(h), "{h}");
+        }
+        assert!(!s.permits("xiaomimimo.com"), "never the parent domain");
+        assert!(!s.permits("vercel.sh"));
+    }
+
     #[test]
     fn no_hosts_permits_nothing() {
         let s = scope(&[]);

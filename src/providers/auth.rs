@@ -10,6 +10,10 @@ pub enum AuthScheme {
     Bearer,
     /// `x-api-key: KEY` (Anthropic and its dialect)
     XApiKey,
+    /// `x-api-key: KEY` when the client sent its key that way (an Anthropic SDK on a
+    /// gateway's Anthropic-compatible API), else `Authorization: Bearer KEY`: for hosts
+    /// that take either.
+    BearerOrXApiKey,
     /// `x-goog-api-key: KEY`, or `?key=KEY` when the client put it in the query.
     GoogApiKey,
     /// `?NAME=KEY` in the query string.
@@ -22,13 +26,15 @@ impl std::str::FromStr for AuthScheme {
         match s {
             "bearer" => Ok(AuthScheme::Bearer),
             "x-api-key" => Ok(AuthScheme::XApiKey),
+            "bearer-or-x-api-key" => Ok(AuthScheme::BearerOrXApiKey),
             "x-goog-api-key" => Ok(AuthScheme::GoogApiKey),
             _ => match s.strip_prefix("query:") {
                 Some(name) if !name.is_empty() => Ok(AuthScheme::Query(name.to_string())),
                 _ => Err(format!(
                     concat!(
                         "unknown auth scheme '{}'; ",
-                        "use one of: bearer, x-api-key, x-goog-api-key, query:NAME"
+                        "use one of: bearer, x-api-key, bearer-or-x-api-key, x-goog-api-key, ",
+                        "query:NAME"
                     ),
                     s
                 )),
@@ -42,6 +48,7 @@ impl fmt::Display for AuthScheme {
         match self {
             AuthScheme::Bearer => f.write_str("bearer"),
             AuthScheme::XApiKey => f.write_str("x-api-key"),
+            AuthScheme::BearerOrXApiKey => f.write_str("bearer-or-x-api-key"),
             AuthScheme::GoogApiKey => f.write_str("x-goog-api-key"),
             AuthScheme::Query(n) => write!(f, "query:{n}"),
         }
@@ -75,6 +82,9 @@ impl AuthScheme {
         query: Option<&str>,
         secret: &str,
     ) -> Result<CredentialEdit, http::header::InvalidHeaderValue> {
+        // Read before the client's credentials go: only the form it used survives them.
+        let client_x_api_key =
+            headers.contains_key("x-api-key") && !headers.contains_key(AUTHORIZATION);
         for name in CREDENTIAL_HEADERS {
             headers.remove(name);
         }
@@ -88,7 +98,10 @@ impl AuthScheme {
             Ok(v)
         };
         match self {
-            AuthScheme::Bearer => {
+            AuthScheme::BearerOrXApiKey if client_x_api_key => {
+                headers.insert(HeaderName::from_static("x-api-key"), header(secret.into())?);
+            }
+            AuthScheme::Bearer | AuthScheme::BearerOrXApiKey => {
                 headers.insert(AUTHORIZATION, header(format!("Bearer {secret}"))?);
             }
             AuthScheme::XApiKey => {
@@ -209,6 +222,7 @@ mod tests {
         for scheme in [
             AuthScheme::Bearer,
             AuthScheme::XApiKey,
+            AuthScheme::BearerOrXApiKey,
             AuthScheme::GoogApiKey,
             AuthScheme::Query("api_key".into()),
         ] {
@@ -231,5 +245,34 @@ mod tests {
         assert_eq!(h["x-api-key"], "sk-ant-acct");
         assert!(!h.contains_key("authorization") && !h.contains_key("api-key"));
         assert_eq!(e.query, None);
+    }
+
+    #[test]
+    fn bearer_or_x_api_key_keeps_the_form_the_client_used() {
+        for (sent, want) in [
+            (&[("x-api-key", "client")][..], "x-api-key"),
+            (&[("authorization", "Bearer client")][..], "authorization"),
+            // Both sent, or neither: the documented default, Bearer.
+            (
+                &[("x-api-key", "client"), ("authorization", "Bearer c2")][..],
+                "authorization",
+            ),
+            (&[][..], "authorization"),
+        ] {
+            let mut h = headers(sent);
+            AuthScheme::BearerOrXApiKey
+                .apply(&mut h, None, "sk-acct")
+                .unwrap();
+            let other = if want == "x-api-key" {
+                "authorization"
+            } else {
+                "x-api-key"
+            };
+            assert!(!h.contains_key(other), "{sent:?}: the other form is gone");
+            let v = h[want].to_str().unwrap();
+            assert!(v == "sk-acct" || v == "Bearer sk-acct", "{sent:?}: {v}");
+            assert!(h[want].is_sensitive());
+            assert!(!v.contains("client") && !v.contains("c2"));
+        }
     }
 }

@@ -71,6 +71,13 @@ const ZAI_API: Keys = Keys::Under(&["/api/paas/", "/api/coding/", "/api/anthropi
 /// `/inference/v1` is the OpenAI-compatible base; `/v1/` the account API keys also open.
 const FIREWORKS_API: Keys = Keys::Under(&["/inference/", "/v1/"]);
 const MOONSHOT_API: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
+/// OpenAI-compatible `/v1/…` and the Anthropic-compatible base `/anthropic`
+/// (`/anthropic/v1/messages`): MiniMax and Xiaomi MiMo, on each of their hosts.
+const V1_AND_ANTHROPIC: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
+/// OpenCode Zen (`/zen/v1/…`) and Go (`/zen/go/v1/…`) share the host and the key: one
+/// OpenCode API key serves both catalogs, so they are one provider. The rest of
+/// opencode.ai (the site, the console, `/auth`) keeps the client's own headers.
+const OPENCODE_API: Keys = Keys::Under(&["/zen/v1/", "/zen/go/v1/"]);
 
 /// How API keys of a built-in provider are scoped.
 pub(super) enum Keys {
@@ -97,6 +104,10 @@ const ANTHROPIC_HOSTS: &[&str] = &["api.anthropic.com"];
 const GEMINI_CLI_HOSTS: &[&str] = &["cloudcode-pa.googleapis.com"];
 const GOOGLE_HOSTS: &[&str] = &["generativelanguage.googleapis.com"];
 const MOONSHOT_HOSTS: &[&str] = &["api.moonshot.ai", "api.moonshot.cn"];
+const VERCEL_HOSTS: &[&str] = &["ai-gateway.vercel.sh"];
+const XIAOMI_CN_HOSTS: &[&str] = &["token-plan-cn.xiaomimimo.com"];
+const XIAOMI_AMS_HOSTS: &[&str] = &["token-plan-ams.xiaomimimo.com"];
+const XIAOMI_SGP_HOSTS: &[&str] = &["token-plan-sgp.xiaomimimo.com"];
 const COPILOT_HOSTS: &[&str] = &[
     "api.githubcopilot.com",
     "api.individual.githubcopilot.com",
@@ -105,8 +116,8 @@ const COPILOT_HOSTS: &[&str] = &[
 ];
 
 #[rustfmt::skip]
-pub(super) const TABLE: [Row; 19] = {
-    use AuthScheme::{Bearer, GoogApiKey, XApiKey};
+pub(super) const TABLE: [Row; 27] = {
+    use AuthScheme::{Bearer, BearerOrXApiKey, GoogApiKey, XApiKey};
     use Dialect::{Anthropic, Google, Openai, Openrouter};
     use Keys::{AccountPath, Everywhere, Under};
     const V1: Keys = Under(&["/v1/"]);
@@ -135,8 +146,33 @@ pub(super) const TABLE: [Row; 19] = {
         // The account id lives in the path; the rest of api.cloudflare.com is not AI and
         // keeps the client's own token.
         ("cloudflare-workers-ai", &["api.cloudflare.com"], Bearer, Openai, AccountPath, None),
+        // OpenAI-compatible `/v1/…` and Anthropic-compatible `/v1/messages` on one host;
+        // the key travels as the client's SDK sent it. A 429 may carry the upstream's body.
+        ("vercel-ai-gateway", VERCEL_HOSTS, BearerOrXApiKey, Openai, V1, None),
+        // Zen and Go: see OPENCODE_API. Go's `x-opencode-session` passes untouched.
+        ("opencode", &["opencode.ai"], Bearer, Openai, OPENCODE_API, None),
+        ("minimax", &["api.minimax.io"], BearerOrXApiKey, Openai, V1_AND_ANTHROPIC, None),
+        ("minimax-cn", &["api.minimaxi.com"], BearerOrXApiKey, Openai, V1_AND_ANTHROPIC, None),
+        // Pay-as-you-go and the Token Plan's regional hosts; a key belongs to one of them.
+        ("xiaomi", &["api.xiaomimimo.com"], Bearer, Openai, V1_AND_ANTHROPIC, None),
+        ("xiaomi-token-plan-cn", XIAOMI_CN_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
+        ("xiaomi-token-plan-ams", XIAOMI_AMS_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
+        ("xiaomi-token-plan-sgp", XIAOMI_SGP_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
     ]
 };
+
+/// Ids other tools give a provider that keypool keeps under another id: pi's
+/// `opencode-go` entry holds an OpenCode key, which serves Zen and Go alike (one host, so
+/// one provider: see OPENCODE_API).
+const ALIASES: [(&str, &str); 1] = [("opencode-go", "opencode")];
+
+/// The built-in id behind another tool's name for it, else `id` itself.
+pub fn canonical_id(id: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == id)
+        .map_or(id, |(_, canonical)| canonical)
+}
 
 pub fn builtin() -> Vec<Provider> {
     TABLE

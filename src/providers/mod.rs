@@ -11,7 +11,7 @@ mod shape;
 mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
-pub use builtin::builtin;
+pub use builtin::{builtin, canonical_id};
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
 pub use flavor::Flavor;
 pub(crate) use reset::parse_proto_duration;
@@ -367,6 +367,18 @@ mod tests {
             ("zai", "/api/anthropic/v1/messages", "/"),
             ("moonshot", "/v1/chat/completions", "/api/x"),
             ("kimi-coding", "/coding/v1/messages", "/v1/messages"),
+            ("vercel-ai-gateway", "/v1/chat/completions", "/"),
+            ("vercel-ai-gateway", "/v1/messages", "/api/x"),
+            ("opencode", "/zen/v1/chat/completions", "/zen/"),
+            ("opencode", "/zen/go/v1/messages", "/auth"),
+            ("opencode", "/zen/v1/models", "/zen/go/"),
+            ("minimax", "/anthropic/v1/messages", "/anthropicX"),
+            ("minimax", "/v1/chat/completions", "/"),
+            ("minimax-cn", "/anthropic/v1/messages", "/x"),
+            ("xiaomi", "/v1/chat/completions", "/console"),
+            ("xiaomi-token-plan-cn", "/anthropic/v1/messages", "/"),
+            ("xiaomi-token-plan-ams", "/v1/models", "/"),
+            ("xiaomi-token-plan-sgp", "/v1/chat/completions", "/"),
         ] {
             assert!(key(id, inside), "{id}: {inside} is its API");
             assert!(!key(id, outside), "{id}: {outside} is not");
@@ -463,5 +475,50 @@ mod tests {
         assert_eq!(r.for_host("openai.internal.example").unwrap().id, "openai");
         assert!(r.hosts().any(|h| h == "openai.internal.example"));
         assert!(!r.hosts().any(|h| h == "api.openai.com"));
+    }
+
+    /// Each table provider of issue 12 answers on its own host(s), and its key travels in
+    /// the form the table names.
+    #[test]
+    fn the_gateway_and_plan_providers_sit_on_their_hosts() {
+        let r = Registry::new(builtin());
+        for (host, id, auth) in [
+            (
+                "ai-gateway.vercel.sh",
+                "vercel-ai-gateway",
+                AuthScheme::BearerOrXApiKey,
+            ),
+            ("opencode.ai", "opencode", AuthScheme::Bearer),
+            ("api.minimax.io", "minimax", AuthScheme::BearerOrXApiKey),
+            (
+                "api.minimaxi.com",
+                "minimax-cn",
+                AuthScheme::BearerOrXApiKey,
+            ),
+            ("api.xiaomimimo.com", "xiaomi", AuthScheme::Bearer),
+            (
+                "token-plan-cn.xiaomimimo.com",
+                "xiaomi-token-plan-cn",
+                AuthScheme::Bearer,
+            ),
+            (
+                "token-plan-ams.xiaomimimo.com",
+                "xiaomi-token-plan-ams",
+                AuthScheme::Bearer,
+            ),
+            (
+                "token-plan-sgp.xiaomimimo.com",
+                "xiaomi-token-plan-sgp",
+                AuthScheme::Bearer,
+            ),
+        ] {
+            let p = r.for_host(host).unwrap_or_else(|| panic!("{host}"));
+            assert_eq!((p.id.as_str(), &p.auth), (id, &auth), "{host}");
+            assert!(p.oauth.is_none() && !p.allow_http, "{id}");
+        }
+        assert_eq!(canonical_id("opencode-go"), "opencode");
+        assert_eq!(canonical_id("opencode"), "opencode");
+        assert_eq!(canonical_id("groq"), "groq");
+        assert!(r.by_id(canonical_id("opencode-go")).is_some());
     }
 }

@@ -53,6 +53,7 @@ mod sticky;
 mod stream_breaks_sdk;
 mod stream_errors;
 mod subscription_refusals;
+mod table_providers;
 mod tls;
 mod usage_cli;
 mod usage_ledger;

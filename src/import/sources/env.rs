@@ -9,7 +9,7 @@ use crate::oauth::{Identity, Tokens};
 use crate::providers::Flavor;
 
 /// Variable → provider, as the providers' own SDKs and CLIs name them.
-const KEYS: [(&str, &str); 15] = [
+const KEYS: [(&str, &str); 21] = [
     ("OPENAI_API_KEY", "openai"),
     ("ANTHROPIC_API_KEY", "anthropic"),
     ("GEMINI_API_KEY", "google"),
@@ -25,6 +25,13 @@ const KEYS: [(&str, &str); 15] = [
     ("ZAI_API_KEY", "zai"),
     ("MOONSHOT_API_KEY", "moonshot"),
     ("KIMI_API_KEY", "kimi-coding"),
+    ("AI_GATEWAY_API_KEY", "vercel-ai-gateway"),
+    // One OpenCode key serves Zen and Go; OpenCode's tools read either name.
+    ("OPENCODE_API_KEY", "opencode"),
+    ("OPENCODE_ZEN_API_KEY", "opencode"),
+    ("MINIMAX_API_KEY", "minimax"),
+    ("MINIMAX_CN_API_KEY", "minimax-cn"),
+    ("XIAOMI_API_KEY", "xiaomi"),
 ];
 
 const SETUP_TOKEN: &str = "CLAUDE_CODE_OAUTH_TOKEN";

@@ -1,7 +1,7 @@
 //! pi: every entry of `auth.json`. pi's provider ids are keypool's, so an entry's key is
-//! the account's provider. An `api_key` entry is resolved the way pi resolves it: `!cmd`
-//! runs a command, a value naming a set environment variable reads that variable, and
-//! anything else is the key itself.
+//! the account's provider (pi's `opencode-go` is keypool's `opencode`). An `api_key`
+//! entry is resolved the way pi resolves it: `!cmd` runs a command, a value naming a set
+//! environment variable reads that variable, and anything else is the key itself.
 
 use super::{named, Ctx};
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
@@ -27,9 +27,14 @@ pub(super) fn scan(ctx: &Ctx) -> Scan {
         }
     };
     for (id, entry) in v.as_object().into_iter().flatten() {
+        // A config's own `[[providers]]` id wins over a built-in alias of the same name.
+        let provider = match ctx.api_providers.contains(id) {
+            true => id.as_str(),
+            false => crate::providers::canonical_id(id),
+        };
         let (kind, what) = match entry.get("type").and_then(Value::as_str) {
             Some("oauth") => ("oauth", login(&path, id)),
-            Some("api_key") => ("api key", key(m, ctx, id, entry)),
+            Some("api_key") => ("api key", key(m, ctx, provider, entry)),
             _ => (
                 "entry",
                 Err("pi entry of a type keypool does not know".to_string()),
@@ -37,7 +42,7 @@ pub(super) fn scan(ctx: &Ctx) -> Scan {
         };
         scan.found.push(Found {
             source: Source::Pi,
-            provider: id.clone(),
+            provider: provider.to_string(),
             what: what.unwrap_or_else(|reason| What::Skipped { kind, reason }),
             origin: Origin::File(path.clone()),
             default_name: named("pi", Some(id)),

@@ -173,3 +173,53 @@ fn pi_entries_keep_pis_key_forms_and_unknown_providers_are_skipped() {
     assert!(c["pi-anthropic"].get("refresh_token").is_none());
     assert_eq!(c["pi-github-copilot"]["domain"], "ghe.example.com");
 }
+
+#[test]
+fn pi_keys_of_the_gateway_and_plan_providers_land_on_their_providers() {
+    let m = Machine::new();
+    m.place("pi/auth-gateways.json", ".pi/agent/auth.json");
+    let r = m.run(&["accounts", "import", "pi"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let from = "from ~/.pi/agent/auth.json";
+    for line in [
+        format!("pi: vercel-ai-gateway api key {from}: added as 'pi-vercel-ai-gateway' (the key is copied into the config)"),
+        format!("pi: opencode api key {from}: added as 'pi-opencode' (keypool reads $OPENCODE_API_KEY when it starts)"),
+        // pi's `opencode-go` is keypool's `opencode`: the same key is the same account.
+        format!("pi: opencode api key {from}: already imported as 'pi-opencode'"),
+        format!("pi: minimax api key {from}: added as 'pi-minimax'"),
+        format!("pi: minimax-cn api key {from}: added as 'pi-minimax-cn' (keypool runs `pass show keys/minimax-cn` when it starts)"),
+        format!("pi: xiaomi api key {from}: added as 'pi-xiaomi' (keypool reads $XIAOMI_API_KEY when it starts)"),
+        format!("pi: xiaomi-token-plan-sgp api key {from}: added as 'pi-xiaomi-token-plan-sgp'"),
+    ] {
+        assert!(r.stdout.contains(&line), "missing {line:?} in:\n{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("skipped"), "{}", r.stdout);
+    let config = m.config();
+    for block in [
+        "name = \"pi-opencode\"\nprovider = \"opencode\"\napi_key = \"env:OPENCODE_API_KEY\"",
+        "name = \"pi-xiaomi-token-plan-sgp\"\nprovider = \"xiaomi-token-plan-sgp\"\napi_key = \"tp-sw1-SECRET-sgp\"",
+    ] {
+        assert!(blocks(&config).iter().any(|b| b == block), "{block:?} not in:\n{config}");
+    }
+    assert_eq!(blocks(&config).len(), 6);
+
+    // An `opencode-go` key of its own is an `opencode` account named after pi's entry.
+    let m = Machine::new();
+    let auth = m.home().join(".pi/agent/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(
+        &auth,
+        r#"{"opencode-go": {"type": "api_key", "key": "sk-SECRET-go"}}"#,
+    )
+    .unwrap();
+    let r = m.run(&["accounts", "import", "pi"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        blocks(&m.config()).contains(
+            &"name = \"pi-opencode-go\"\nprovider = \"opencode\"\napi_key = \"sk-SECRET-go\""
+                .to_string()
+        ),
+        "{}",
+        m.config()
+    );
+}

@@ -57,3 +57,64 @@ fn env_keys_are_references_and_the_setup_token_is_stored() {
     assert!(r.stdout.contains("Nothing new to import."), "{}", r.stdout);
     assert_eq!(blocks(&m.config()).len(), 4);
 }
+
+#[test]
+fn gateway_and_plan_keys_in_the_environment_are_references() {
+    let m = Machine::new();
+    let env = [
+        ("AI_GATEWAY_API_KEY", "vck_SECRET-env"),
+        ("OPENCODE_API_KEY", "sk-SECRET-oc"),
+        ("OPENCODE_ZEN_API_KEY", "sk-SECRET-oc-zen"),
+        ("MINIMAX_API_KEY", "sk-SECRET-mm"),
+        ("MINIMAX_CN_API_KEY", "sk-SECRET-mmcn"),
+        ("XIAOMI_API_KEY", "sk-SECRET-mimo"),
+    ];
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    for (var, provider, name) in [
+        (
+            "AI_GATEWAY_API_KEY",
+            "vercel-ai-gateway",
+            "env-vercel-ai-gateway",
+        ),
+        ("OPENCODE_API_KEY", "opencode", "env-opencode"),
+        // A second OpenCode key of its own (its value differs) is a second account.
+        ("OPENCODE_ZEN_API_KEY", "opencode", "env-opencode-2"),
+        ("MINIMAX_API_KEY", "minimax", "env-minimax"),
+        ("MINIMAX_CN_API_KEY", "minimax-cn", "env-minimax-cn"),
+        ("XIAOMI_API_KEY", "xiaomi", "env-xiaomi"),
+    ] {
+        let line = format!(
+            "env: {provider} api key from ${var}: added as '{name}' (keypool reads ${var} when it starts)"
+        );
+        assert!(
+            r.stdout.contains(&line),
+            "missing {line:?} in:\n{}",
+            r.stdout
+        );
+        let block =
+            format!("name = \"{name}\"\nprovider = \"{provider}\"\napi_key = \"env:{var}\"");
+        assert!(
+            blocks(&m.config()).contains(&block),
+            "{block:?} not in:\n{}",
+            m.config()
+        );
+    }
+    assert_eq!(blocks(&m.config()).len(), 6);
+
+    // The same OpenCode key under both names is one account.
+    let m = Machine::new();
+    let env = [
+        ("OPENCODE_API_KEY", "sk-SECRET-oc"),
+        ("OPENCODE_ZEN_API_KEY", "sk-SECRET-oc"),
+    ];
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("$OPENCODE_ZEN_API_KEY: already imported as 'env-opencode'"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(blocks(&m.config()).len(), 1);
+}

@@ -99,6 +99,7 @@ impl Service {
             Some(h) if h.ends_with(".githubcopilot.com") => return Service::Copilot,
             _ => {}
         }
+        let path = api_path(path);
         if path.starts_with("/v1/messages") || path.starts_with("/api/oauth/") {
             Service::Anthropic
         } else if path.starts_with("/v1beta/") {
@@ -107,6 +108,23 @@ impl Service {
             Service::OpenAi
         }
     }
+}
+
+/// The bases gateways and plans put before their OpenAI- and Anthropic-compatible APIs
+/// (`/anthropic/v1/messages` at MiniMax and Xiaomi MiMo, `/zen/v1/…` at OpenCode Zen,
+/// `/zen/go/v1/…` at OpenCode Go): the fake answers below them as at the root, in the
+/// same wire shapes. Longest first.
+const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic"];
+
+/// `path` without a [`COMPAT_BASES`] base before its `/v1/`.
+fn api_path(path: &str) -> &str {
+    COMPAT_BASES
+        .iter()
+        .find_map(|base| {
+            path.strip_prefix(base)
+                .filter(|rest| rest.starts_with("/v1/"))
+        })
+        .unwrap_or(path)
 }
 
 /// Who a credential belongs to, for the checks real subscription backends
@@ -437,7 +455,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
 fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<Body> {
     let stream = req.body["stream"] == json!(true);
     let method = req.parts.method.clone();
-    let path = req.parts.uri.path().to_string();
+    let path = api_path(req.parts.uri.path()).to_string();
     let sse = |wire, events| ctx.sse(event_stream(state, ctx, wire, events, req.fault));
     match (&method, path.as_str()) {
         // OpenRouter serves the same shape under `/api/v1`.
