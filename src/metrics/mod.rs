@@ -129,18 +129,17 @@ pub enum Format {
 impl On {
     /// Tokens by kind and cost, for an answer that reported any.
     fn usage(&self, r: &Record, s: &series::Account) {
-        let label = self.models.label(r.model.as_deref());
         let f = &self.families;
-        let m = s.model(&label);
+        let m = s.model(r.model.as_deref(), &self.models);
         let t = &r.tokens;
         let counts = [t.input, t.output, t.cache_read, t.cache_write, t.reasoning];
         for (kind, n) in counts.into_iter().enumerate() {
             if n > 0 {
-                s.tokens(f, &m, &label, kind, n);
+                s.tokens(f, &m, kind, n);
             }
         }
         if let Some(c) = r.cost_usd.filter(|c| c.is_finite() && *c > 0.0) {
-            s.cost(f, &m, &label, c);
+            s.cost(f, &m, c);
         }
     }
 }

@@ -5,11 +5,13 @@
 use super::families::{
     AttemptLabels, CostLabels, Families, PoolLabels, RequestLabels, TokenLabels,
 };
-use super::labels::{sanitize, OTHER};
+use super::labels::{sanitize, Models, MAX_MODELS, OTHER};
+// foldhash, not SipHash: these maps are looked up a few times per answer, and their keys
+// are config names and model names under a cap, so flooding them buys nothing.
+use foldhash::HashMap;
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
@@ -41,12 +43,14 @@ pub struct Account {
     pub ttfb: Histogram,
     requests: [OnceLock<Counter>; STATUS_CLASSES.len()],
     attempts: [OnceLock<Counter>; RESULTS.len()],
-    /// By model label, which [`super::labels::Models`] bounds.
+    /// By the model name as the answer gave it (at most [`MAX_MODELS`]), so that a name
+    /// seen before costs one lookup, not a sanitised copy and two.
     models: RwLock<HashMap<String, Arc<Model>>>,
 }
 
-#[derive(Default)]
 pub struct Model {
+    /// The label [`Models`] gave the name.
+    label: String,
     tokens: [OnceLock<Counter>; KINDS.len()],
     cost: OnceLock<Counter<f64, AtomicU64>>,
 }
@@ -65,7 +69,7 @@ impl Account {
             account: sanitize(account),
             requests: Default::default(),
             attempts: Default::default(),
-            models: RwLock::default(),
+            models: RwLock::new(HashMap::default()),
         }
     }
 
@@ -97,21 +101,32 @@ impl Account {
         }))
     }
 
-    /// The series for `model`, a label [`super::labels::Models`] gave.
-    pub fn model(&self, model: &str) -> Arc<Model> {
-        if let Some(m) = self.models.read().get(model) {
+    /// The series for the answer's `model`, labelled as `models` says. Names that
+    /// sanitise alike get handles to the same counters.
+    pub fn model(&self, model: Option<&str>, models: &Models) -> Arc<Model> {
+        let raw = model.unwrap_or("");
+        if let Some(m) = self.models.read().get(raw) {
             return m.clone();
         }
-        self.models.write().entry(model.into()).or_default().clone()
+        let m = Arc::new(Model {
+            label: models.label(model),
+            tokens: Default::default(),
+            cost: OnceLock::new(),
+        });
+        let mut kept = self.models.write();
+        if kept.len() < MAX_MODELS {
+            return kept.entry(raw.into()).or_insert(m).clone();
+        }
+        m
     }
 
-    /// Adds `n` tokens of `KINDS[kind]` for `model` (named `label`).
-    pub fn tokens(&self, f: &Families, m: &Model, label: &str, kind: usize, n: u64) {
+    /// Adds `n` tokens of `KINDS[kind]` for `m`.
+    pub fn tokens(&self, f: &Families, m: &Model, kind: usize, n: u64) {
         let c = m.tokens[kind].get_or_init(|| {
             let l = TokenLabels {
                 provider: self.provider.clone(),
                 account: self.account.clone(),
-                model: label.into(),
+                model: m.label.clone(),
                 kind: KINDS[kind],
             };
             f.tokens.get_or_create(&l).clone()
@@ -119,12 +134,12 @@ impl Account {
         c.inc_by(n);
     }
 
-    pub fn cost(&self, f: &Families, m: &Model, label: &str, usd: f64) {
+    pub fn cost(&self, f: &Families, m: &Model, usd: f64) {
         let c = m.cost.get_or_init(|| {
             let l = CostLabels {
                 provider: self.provider.clone(),
                 account: self.account.clone(),
-                model: label.into(),
+                model: m.label.clone(),
             };
             f.cost.get_or_create(&l).clone()
         });
@@ -161,7 +176,7 @@ impl Index {
             return a.clone();
         }
         let a = Arc::new(Account::new(f, provider, pool, account));
-        let kept: usize = by.values().flat_map(|p| p.values()).map(HashMap::len).sum();
+        let kept: usize = by.values().flat_map(|p| p.values()).map(|a| a.len()).sum();
         if kept < MAX_ACCOUNTS {
             (by.entry(provider.into()).or_default())
                 .entry(pool.into())

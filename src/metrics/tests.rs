@@ -195,3 +195,16 @@ fn past_the_kept_accounts_answers_still_count() {
         assert!(text.contains(&line), "missing {line}");
     }
 }
+
+#[test]
+fn names_that_sanitise_alike_count_into_one_series() {
+    let m = Metrics::new(true);
+    m.answered(&record("gpt-4o"));
+    m.answered(&record("gpt-4o\n"));
+    m.answered(&record("gpt-4o"));
+    let text = m.render(&Snapshot::default(), Format::OpenMetrics).unwrap();
+    let line =
+        r#"keypool_tokens_total{provider="openai",account="b",model="gpt-4o",kind="input"} 30"#;
+    assert!(text.contains(line), "missing {line} in\n{text}");
+    assert_eq!(text.matches(r#"model="gpt-4o",kind="input""#).count(), 1);
+}

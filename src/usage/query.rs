@@ -110,7 +110,7 @@ impl Query {
 
     /// The rows since `since_ms`, grouped, largest cost first (days in order).
     pub fn summary(&self, since_ms: i64, by: By) -> Result<Vec<Group>, QueryError> {
-        let Some(conn) = self.open()? else {
+        let Some((conn, version)) = self.open()? else {
             return Ok(Vec::new());
         };
         let order = match by {
@@ -118,43 +118,47 @@ impl Query {
             _ => "10 DESC, 2 DESC, 1",
         };
         let sql = format!(
-            "SELECT {key}, {SUMS} FROM answers WHERE at_ms >= ?1 GROUP BY 1 ORDER BY {order} \
+            "SELECT {key}, {SUMS} FROM answers WHERE {since} GROUP BY 1 ORDER BY {order} \
              LIMIT {MAX_GROUPS}",
-            key = by.key_sql()
+            key = by.key_sql(),
+            since = schema::since_clause(version),
         );
         let mut stmt = conn.prepare(&sql).map_err(|e| self.error(e))?;
         let rows = stmt
-            .query_map([since_ms], |r| group_of(r, r.get(0)?))
+            .query_map(since(since_ms), |r| group_of(r, r.get(0)?))
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
     }
 
     /// Every row since `since_ms`, summed.
     pub fn totals(&self, since_ms: i64) -> Result<Group, QueryError> {
-        let Some(conn) = self.open()? else {
+        let Some((conn, version)) = self.open()? else {
             return Ok(Group::default());
         };
-        let sql = format!("SELECT '', {SUMS} FROM answers WHERE at_ms >= ?1");
-        conn.query_row(&sql, [since_ms], |r| group_of(r, String::new()))
+        let sql = format!(
+            "SELECT '', {SUMS} FROM answers WHERE {}",
+            schema::since_clause(version)
+        );
+        conn.query_row(&sql, since(since_ms), |r| group_of(r, String::new()))
             .map_err(|e| self.error(e))
     }
 
     /// Whether any row was ever written (and not yet deleted by `[usage] keep`).
     pub fn has_rows(&self) -> Result<bool, QueryError> {
-        let Some(conn) = self.open()? else {
+        let Some((conn, _)) = self.open()? else {
             return Ok(false);
         };
         conn.query_row("SELECT EXISTS (SELECT 1 FROM answers)", [], |r| r.get(0))
             .map_err(|e| self.error(e))
     }
 
-    /// The latest `limit` rows (at most a thousand), newest first.
+    /// The latest `limit` rows written (at most a thousand), newest request first.
     pub fn recent(&self, limit: usize) -> Result<Vec<Record>, QueryError> {
-        let Some(conn) = self.open()? else {
+        let Some((conn, _)) = self.open()? else {
             return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT {} FROM answers ORDER BY at_ms DESC, id DESC LIMIT ?1",
+            "SELECT {} FROM answers ORDER BY id DESC LIMIT ?1",
             schema::COLUMNS
         );
         let limit = limit.min(MAX_RECENT) as i64;
@@ -162,7 +166,10 @@ impl Query {
         let rows = stmt
             .query_map([limit], record_of)
             .map_err(|e| self.error(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.error(e))
+        let mut rows: Vec<Record> = rows.collect::<Result<_, _>>().map_err(|e| self.error(e))?;
+        // Written in the order answers ended; shown in the order requests came.
+        rows.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
+        Ok(rows)
     }
 
     /// Rows since `since_ms` in slices of `bucket_secs` (clamped to 1 s .. a year), oldest
@@ -170,7 +177,7 @@ impl Query {
     /// again lines up; they run from the first slice with a row to the last one, the empty
     /// ones between included.
     pub fn series(&self, since_ms: i64, bucket_secs: i64) -> Result<Vec<Bucket>, QueryError> {
-        let Some(conn) = self.open()? else {
+        let Some((conn, version)) = self.open()? else {
             return Ok(Vec::new());
         };
         let b = bucket_secs.clamp(1, MAX_BUCKET_SECS) * 1000;
@@ -178,11 +185,12 @@ impl Query {
             "SELECT at_ms - ((at_ms % {b}) + {b}) % {b}, COUNT(*), \
              TOTAL(MAX(input, 0)) + TOTAL(MAX(output, 0)) + TOTAL(MAX(cache_read, 0)) \
              + TOTAL(MAX(cache_write, 0)), TOTAL(MAX(cost_usd, 0)) \
-             FROM answers WHERE at_ms >= ?1 GROUP BY 1 ORDER BY 1 DESC LIMIT {MAX_BUCKETS}"
+             FROM answers WHERE {since} GROUP BY 1 ORDER BY 1 DESC LIMIT {MAX_BUCKETS}",
+            since = schema::since_clause(version),
         );
         let mut stmt = conn.prepare(&sql).map_err(|e| self.error(e))?;
         let rows = stmt
-            .query_map([since_ms], |r| {
+            .query_map(since(since_ms), |r| {
                 Ok(Bucket {
                     start_ms: r.get(0)?,
                     requests: count(r.get(1)?),
@@ -196,8 +204,9 @@ impl Query {
         Ok(fill_gaps(sparse, b))
     }
 
-    /// A read-only connection; `None` when there is nothing to read yet.
-    fn open(&self) -> Result<Option<Connection>, QueryError> {
+    /// A read-only connection and the file's schema version; `None` when there is nothing
+    /// to read yet.
+    fn open(&self) -> Result<Option<(Connection, i64)>, QueryError> {
         if !self.path.exists() {
             return Ok(None);
         }
@@ -213,7 +222,13 @@ impl Query {
             )
             .optional()
             .map_err(|e| self.error(e))?;
-        Ok(table.map(|_| conn))
+        if table.is_none() {
+            return Ok(None);
+        }
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.error(e))?;
+        Ok(Some((conn, version)))
     }
 
     fn error(&self, e: rusqlite::Error) -> QueryError {
@@ -223,6 +238,11 @@ impl Query {
             self.path.display()
         ))
     }
+}
+
+/// The parameters of [`schema::since_clause`].
+fn since(since_ms: i64) -> [i64; 2] {
+    [since_ms, schema::hour_of(since_ms)]
 }
 
 /// A [`Group`] from a row of `key, SUMS`.

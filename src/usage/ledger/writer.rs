@@ -18,6 +18,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long the writer rests after a batch: a killed keypool loses at most the rows of
 /// this long (and never more than the queue holds).
 const TICK: Duration = Duration::from_millis(50);
+/// Hours [`Writer::marked`] remembers.
+const MARKED_HOURS: usize = 48;
 /// The longest text kept in a column; longer values (a model name off the wire) are cut.
 const MAX_TEXT: usize = 200;
 
@@ -30,6 +32,9 @@ pub(super) struct Writer {
     failing: bool,
     /// `-wal` and `-shm` were checked for their mode after the first write made them.
     companions_checked: bool,
+    /// Hours of request time this writer has marked in `hours` (the latest few): a later
+    /// row of one of them is above its mark already.
+    marked: Vec<i64>,
 }
 
 impl Writer {
@@ -40,6 +45,7 @@ impl Writer {
         dropped: Arc<AtomicU64>,
     ) -> Writer {
         Writer {
+            marked: Vec::new(),
             conn,
             path: path.to_path_buf(),
             keep,
@@ -94,7 +100,11 @@ impl Writer {
             };
         }
         if !rows.is_empty() {
-            let result = insert(&mut self.conn, &rows);
+            let result = insert(&mut self.conn, &rows, &mut self.marked);
+            if result.is_err() {
+                // The marks rolled back with the rows.
+                self.marked.clear();
+            }
             self.outcome(result, rows.len());
         }
         for reply in flushes {
@@ -131,17 +141,29 @@ impl Writer {
         }
     }
 
-    /// Deletes the rows older than `keep`, by the rows' own timestamps.
+    /// Deletes the rows older than `keep`, by the rows' own timestamps, and the hours
+    /// before it. A row written late (a long stream's) can outlast its hour by as long as
+    /// it was late; it goes once later hours pass the cutoff.
     fn prune(&mut self) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let keep_ms = i64::try_from(self.keep.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now_ms.saturating_sub(keep_ms);
-        match self
-            .conn
-            .execute("DELETE FROM answers WHERE at_ms < ?1", [cutoff])
-        {
+        let deleted = self.conn.execute(
+            concat!(
+                "DELETE FROM answers WHERE id < ",
+                schema::first_id_since!(),
+                " AND at_ms < ?1"
+            ),
+            [cutoff, schema::hour_of(cutoff)],
+        );
+        let deleted = deleted.and_then(|n| {
+            let hours = "DELETE FROM hours WHERE hour < ?1";
+            self.conn.execute(hours, [schema::hour_of(cutoff)])?;
+            Ok(n)
+        });
+        match deleted {
             Ok(0) => {}
             Ok(n) => tracing::debug!("usage ledger: deleted {n} rows older than [usage] keep"),
             Err(e) => tracing::warn!(
@@ -155,8 +177,17 @@ impl Writer {
 /// The rows in one transaction: [`schema::ROWS_PER_INSERT`] at a time through one
 /// multi-row statement (one statement start and halt per chunk instead of per row: about
 /// 1k of a row's 14k instructions, `benches/ledger.rs`), the rest one by one.
-fn insert(conn: &mut Connection, rows: &[Box<Record>]) -> rusqlite::Result<()> {
+/// The rows in one transaction, [`schema::ROWS_PER_INSERT`] at a time through one
+/// multi-row statement (one statement start and halt per chunk instead of per row: about
+/// 1k of a row's instructions, `benches/ledger.rs`), the rest one by one; then the hours
+/// they belong to marked.
+fn insert(
+    conn: &mut Connection,
+    rows: &[Box<Record>],
+    marked: &mut Vec<i64>,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let floor = schema::last_id(&tx)?.saturating_add(1);
     {
         let mut chunks = rows.chunks_exact(schema::ROWS_PER_INSERT);
         if chunks.len() > 0 {
@@ -175,7 +206,35 @@ fn insert(conn: &mut Connection, rows: &[Box<Record>]) -> rusqlite::Result<()> {
             one.execute(values(r))?;
         }
     }
+    mark_hours(&tx, rows, floor, marked)?;
     tx.commit()
+}
+
+/// Marks each hour of `rows` not marked yet at its first row's id. SQLite gave the rows
+/// ids from `floor` up, one apart (the largest id plus one, as nothing else writes in
+/// this transaction); should it not have, every hour is marked at `floor`, below them all.
+fn mark_hours(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Box<Record>],
+    floor: i64,
+    marked: &mut Vec<i64>,
+) -> rusqlite::Result<()> {
+    let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let consecutive = tx.last_insert_rowid() == floor.saturating_add(n - 1);
+    let mut mark = tx.prepare_cached(schema::MARK_HOUR)?;
+    for (i, r) in rows.iter().enumerate() {
+        let hour = schema::hour_of(r.at_ms);
+        if marked.contains(&hour) {
+            continue;
+        }
+        let id = if consecutive { floor + i as i64 } else { floor };
+        mark.execute([hour, id])?;
+        if marked.len() >= MARKED_HOURS {
+            marked.remove(0);
+        }
+        marked.push(hour);
+    }
+    Ok(())
 }
 
 /// A row's values in [`schema::COLUMNS`] order.
@@ -262,11 +321,76 @@ mod tests {
         // Two multi-row statements and 6 rows one by one.
         let n = 2 * schema::ROWS_PER_INSERT as i64 + 6;
         let rows: Vec<Box<Record>> = (0..n).map(row).collect();
-        insert(&mut conn, &rows).unwrap();
+        insert(&mut conn, &rows, &mut Vec::new()).unwrap();
         let mut back = Query::new(&path).recent(1000).unwrap();
         back.sort_by_key(|r| r.at_ms);
         let want: Vec<Record> = rows.into_iter().map(|r| *r).collect();
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn a_row_written_late_is_still_found_by_its_own_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let mut conn = Connection::open(&path).unwrap();
+        schema::prepare(&mut conn, &path).unwrap();
+        let mut marked = Vec::new();
+        let h = schema::HOUR_MS;
+        let at = |hour: i64| {
+            let mut r = row(0);
+            r.at_ms = hour * h + 7;
+            r
+        };
+        // A long stream of hour 10 ends after requests of hours 11 and 12, in a batch
+        // with one of hour 12; then a writer that remembers no marks writes hour 11 again.
+        insert(&mut conn, &[at(11)], &mut marked).unwrap();
+        insert(&mut conn, &[at(12), at(10)], &mut marked).unwrap();
+        insert(&mut conn, &[at(11)], &mut Vec::new()).unwrap();
+        let q = Query::new(&path);
+        let since = |hour: i64| q.totals(hour * h).unwrap().requests;
+        assert_eq!(
+            [since(0), since(10), since(11), since(12), since(13)],
+            [4, 4, 3, 1, 0]
+        );
+        assert_eq!(q.totals(10 * h + 8).unwrap().requests, 3);
+        let recent: Vec<i64> = q.recent(10).unwrap().iter().map(|r| r.at_ms / h).collect();
+        assert_eq!(recent, [12, 11, 11, 10]);
+    }
+
+    #[test]
+    fn pruning_deletes_the_rows_and_hours_past_keep_and_nothing_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let mut conn = Connection::open(&path).unwrap();
+        schema::prepare(&mut conn, &path).unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let h = schema::HOUR_MS;
+        let at = |ms: i64| {
+            let mut r = row(0);
+            r.at_ms = ms;
+            r
+        };
+        let mut marked = Vec::new();
+        insert(&mut conn, &[at(now - 5 * h), at(now - 3 * h)], &mut marked).unwrap();
+        insert(&mut conn, &[at(now - h), at(now)], &mut marked).unwrap();
+        let mut w = Writer::new(conn, &path, Duration::from_secs(7200), Arc::default());
+        w.prune();
+        let q = Query::new(&path);
+        assert_eq!(q.totals(0).unwrap().requests, 2);
+        assert_eq!(q.totals(now - h).unwrap().requests, 2);
+        let mut stmt = w
+            .conn
+            .prepare("SELECT hour FROM hours ORDER BY hour")
+            .unwrap();
+        let hours: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(hours, [schema::hour_of(now - h), schema::hour_of(now)]);
     }
 
     #[test]

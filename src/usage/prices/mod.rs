@@ -72,9 +72,32 @@ impl Entry {
     }
 }
 
+/// Most (provider, model) pairs whose entry is remembered; past it (model names off the
+/// wire that never repeat) the tables are searched each time.
+const MAX_REMEMBERED: usize = 1024;
+
+/// Which entry a (provider, model) pair found: one of `configured`, one of `built_in`, or
+/// none.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Configured(usize),
+    BuiltIn(usize),
+    Unpriced,
+}
+
 pub struct Prices {
     configured: Vec<Entry>,
     built_in: Vec<Entry>,
+    /// The search's answer per (provider, model as the answer named it): a search walks
+    /// every entry (about 4k instructions), and an answer is priced once per request.
+    remembered: parking_lot::RwLock<Remembered>,
+}
+
+/// By provider, then by model; `len` counts the pairs.
+#[derive(Default)]
+struct Remembered {
+    by: foldhash::HashMap<String, foldhash::HashMap<String, Found>>,
+    len: usize,
 }
 
 impl Prices {
@@ -82,17 +105,47 @@ impl Prices {
         Prices {
             configured: configured.iter().map(Entry::configured).collect(),
             built_in: ROWS.iter().map(Entry::built_in).collect(),
+            remembered: parking_lot::RwLock::default(),
         }
+    }
+
+    /// The entry for `model` of `provider`, remembered.
+    fn entry(&self, provider: &str, model: &str) -> Option<&Entry> {
+        let known = (self.remembered.read().by.get(provider))
+            .and_then(|models| models.get(model))
+            .copied();
+        let found = known.unwrap_or_else(|| {
+            let found = self.search(provider, model);
+            let mut r = self.remembered.write();
+            if r.len < MAX_REMEMBERED {
+                let models = r.by.entry(provider.to_owned()).or_default();
+                if models.insert(model.to_owned(), found).is_none() {
+                    r.len += 1;
+                }
+            }
+            found
+        });
+        match found {
+            Found::Configured(i) => self.configured.get(i),
+            Found::BuiltIn(i) => self.built_in.get(i),
+            Found::Unpriced => None,
+        }
+    }
+
+    fn search(&self, provider: &str, model: &str) -> Found {
+        let model = normalise(model);
+        if model.is_empty() {
+            return Found::Unpriced;
+        }
+        if let Some(i) = best(&self.configured, provider, &model) {
+            return Found::Configured(i);
+        }
+        best(&self.built_in, provider, &model).map_or(Found::Unpriced, Found::BuiltIn)
     }
 
     /// USD for `tokens` of `model` served by `provider`; `None`: no price known.
     pub fn cost(&self, provider: &str, model: &str, tokens: &Tokens) -> Option<f64> {
-        let model = normalise(model);
-        if model.is_empty() {
-            return None;
-        }
-        let entry = best(&self.configured, provider, &model)
-            .or_else(|| best(&self.built_in, provider, &model))?;
+        let entry = self.entry(provider, model)?;
         let rates = match entry.long {
             Some((over, long)) if tokens.prompt() > over => long,
             _ => entry.rates,
@@ -102,16 +155,19 @@ impl Prices {
     }
 }
 
-/// The longest matching entry, a provider's own first among equally long ones.
-fn best<'a>(entries: &'a [Entry], provider: &str, model: &str) -> Option<&'a Entry> {
-    let matching = entries.iter().filter(|e| {
+/// The index of the longest matching entry, a provider's own first among equally long
+/// ones.
+fn best(entries: &[Entry], provider: &str, model: &str) -> Option<usize> {
+    let matching = entries.iter().enumerate().filter(|(_, e)| {
         let for_provider = e
             .provider
             .as_deref()
             .is_none_or(|p| p.eq_ignore_ascii_case(provider));
         for_provider && !e.model.is_empty() && model.starts_with(&e.model)
     });
-    matching.max_by_key(|e| (e.model.len(), e.provider.is_some()))
+    matching
+        .max_by_key(|(_, e)| (e.model.len(), e.provider.is_some()))
+        .map(|(i, _)| i)
 }
 
 /// A model id as entries are compared: lower case, without a routing prefix

@@ -160,3 +160,22 @@ fn every_built_in_row_is_sane() {
     }
     assert_eq!(PRICES_CHECKED, "2026-12");
 }
+
+#[test]
+fn a_remembered_pair_prices_as_the_search_did_and_past_the_cap_prices_still() {
+    let p = Prices::new(&[config(Some("openai"), "gpt-5", 2.0, 4.0)]);
+    let t = tokens(1_000_000, 1_000_000, 0, 0);
+    let first = p.cost("openai", "gpt-5-mini", &t);
+    assert!(close(first, 6.0));
+    assert_eq!(p.cost("openai", "gpt-5-mini", &t), first);
+    // The same model through another provider finds the built-in entry, not openai's.
+    let other = p.cost("openrouter", "openai/gpt-5-mini", &t);
+    assert!(other.is_some() && other != first, "{other:?}");
+    assert_eq!(p.cost("openai", "no-such-model", &t), None);
+    for i in 0..MAX_REMEMBERED + 10 {
+        p.cost("openai", &format!("unknown-{i}"), &t);
+    }
+    assert_eq!(p.remembered.read().len, MAX_REMEMBERED);
+    assert!(close(p.cost("openai", "gpt-5-nano", &t), 6.0));
+    assert_eq!(p.cost("openai", "", &t), None);
+}
