@@ -87,12 +87,15 @@ impl Subnet {
 }
 
 /// Every host keypool would intercept with this provider table: the built-ins and the
-/// config's `[[providers]]`, normalised, sorted, without duplicates.
+/// config's `[[providers]]`, the placed providers' host families (a suffix as its
+/// domain, whose subtree covers it; a template as each known host) and the hosts of
+/// configured accounts' places; normalised, sorted, without duplicates.
 pub fn hosts_of(registry: &Registry) -> Vec<String> {
     let mut hosts: Vec<String> = registry
         .ids()
         .filter_map(|id| registry.by_id(id))
         .flat_map(|p| p.hosts.iter().map(|h| normalise(h)))
+        .chain(registry.constraint_names().iter().map(|h| normalise(h)))
         .filter(|h| !h.is_empty())
         .collect();
     hosts.sort();
@@ -313,6 +316,42 @@ mod tests {
         }
         assert!(!s.permits("xiaomimimo.com"), "never the parent domain");
         assert!(!s.permits("vercel.sh"));
+    }
+
+    /// The placed providers' families: a suffix is one subtree, a template each known
+    /// host (never its parent domain, which would be all of AWS), and an account's place
+    /// outside the known values adds its own hosts.
+    #[test]
+    fn a_ca_for_the_table_covers_the_host_families() {
+        let mut registry = Registry::new(crate::providers::builtin());
+        registry.note_place_hosts(vec!["bedrock-runtime.xx-new-9.amazonaws.com".into()]);
+        let hosts = hosts_of(&registry);
+        let s = Scope::for_hosts(&hosts);
+        for h in [
+            "res-a.openai.azure.com",
+            "res-b.cognitiveservices.azure.com",
+            "res-c.services.ai.azure.com",
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            "bedrock-runtime.ap-southeast-7.amazonaws.com",
+            "bedrock-runtime-fips.us-gov-west-1.amazonaws.com",
+            "bedrock-mantle.eu-west-1.api.aws",
+            "bedrock-runtime.xx-new-9.amazonaws.com",
+            "gateway.ai.cloudflare.com",
+        ] {
+            assert!(s.permits(h), "{h}");
+        }
+        for h in [
+            "azure.com",
+            "openai.azure.com.evil.com",
+            "amazonaws.com",
+            "s3.us-east-1.amazonaws.com",
+            "api.aws",
+            "bedrock-runtime.yy-other-1.amazonaws.com",
+            "ai.cloudflare.com",
+        ] {
+            assert!(!s.permits(h), "{h}");
+        }
+        assert!(hosts.iter().any(|h| h == "openai.azure.com"));
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct NewAccount {
 pub enum Credential {
     /// `api_key = "…"`: a literal key, `env:VAR` or `!command`.
     ApiKey(String),
+    /// `api_key = "…"` and the account's place keys (`resource = "…"`, `region = "…"`),
+    /// for a provider whose accounts each live somewhere of their own.
+    PlacedKey(String, Vec<(&'static str, String)>),
     /// `oauth = "stored"`: tokens in keypool's `credentials.json`.
     OAuthStored,
     /// `oauth = "link:PATH"`: tokens in a native CLI's file. PATH is written as given, so
@@ -40,6 +43,13 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::ApiKey(k) => write!(f, "ApiKey({})", SecretRef::parse(k).describe()),
+            Credential::PlacedKey(k, place) => {
+                write!(
+                    f,
+                    "PlacedKey({}, {place:?})",
+                    SecretRef::parse(k).describe()
+                )
+            }
             Credential::OAuthStored => f.write_str("OAuthStored"),
             Credential::OAuthLinked(p) => write!(f, "OAuthLinked({})", p.display()),
         }
@@ -180,7 +190,7 @@ pub fn render(account: &NewAccount) -> Result<String, EditError> {
         )));
     }
     let (key, value) = match &account.credential {
-        Credential::ApiKey(k) => ("api_key", k.clone()),
+        Credential::ApiKey(k) | Credential::PlacedKey(k, _) => ("api_key", k.clone()),
         Credential::OAuthStored => ("oauth", "stored".to_string()),
         Credential::OAuthLinked(p) => {
             let p = p.to_str().ok_or_else(|| {
@@ -205,6 +215,11 @@ pub fn render(account: &NewAccount) -> Result<String, EditError> {
     block.push_str(&format!("name = {}\n", quote(&account.name)));
     block.push_str(&format!("provider = {}\n", quote(&account.provider)));
     block.push_str(&format!("{key} = {}\n", quote(&value)));
+    if let Credential::PlacedKey(_, place) = &account.credential {
+        for (k, v) in place {
+            block.push_str(&format!("{k} = {}\n", quote(v)));
+        }
+    }
     Ok(block)
 }
 

@@ -59,7 +59,12 @@ pub struct AccountConfig {
     pub name: String,
     pub provider: String,
     pub credential: CredentialConfig,
-    pub account_id: Option<String>,
+    /// Where the account lives (Azure resource, AWS region, Cloudflare account and
+    /// gateway), for providers whose accounts each live somewhere of their own.
+    pub place: crate::providers::Place,
+    /// `provider_key`: the key of the provider behind a gateway (Cloudflare AI Gateway),
+    /// as written; absent for BYOK or unified billing.
+    pub provider_key: Option<SecretString>,
     /// `scheduled` pools: when the account is meant to be used; `None` = always.
     pub schedule: Option<Schedule>,
     /// `scheduled` pools: preferred, default or overflow.
@@ -294,6 +299,13 @@ struct RawAccount {
     api_key: Option<Spanned<String>>,
     oauth: Option<Spanned<String>>,
     account_id: Option<Spanned<String>>,
+    resource: Option<Spanned<String>>,
+    endpoint: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    gateway_id: Option<Spanned<String>>,
+    project: Option<Spanned<String>>,
+    deployments: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    provider_key: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     role: Option<Spanned<Role>>,
 }
@@ -416,5 +428,7 @@ fn floor_char_boundary(text: &str, i: usize) -> usize {
     i
 }
 
+#[cfg(test)]
+mod place_tests;
 #[cfg(test)]
 mod tests;

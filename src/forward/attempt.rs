@@ -98,8 +98,9 @@ impl Exchange<'_> {
             account.stats.sent();
             let resp = match self.state.upstream.send(req).await {
                 Ok(r) => r,
-                // Unreachable: the same for every account, so no other is tried.
-                Err(e) if e.is_connect() => {
+                // Unreachable: the same for every account, so no other is tried; unless
+                // each account has a host of its own (another resource may answer).
+                Err(e) if e.is_connect() && self.provider.placement.host.is_none() => {
                     let dialect = Some(self.provider.dialect);
                     return Turn::Own(KeypoolAnswer::unreachable(dialect, self.target, &e));
                 }

@@ -26,31 +26,25 @@ pub(super) fn upstream_request(
     }
     let mut path = parts.uri.path().to_string();
     let mut query = parts.uri.query().map(str::to_string);
-    // Copilot accounts live on different API hosts (individual, business, enterprise).
+    // Copilot accounts live on different API hosts (individual, business, enterprise);
+    // placed accounts on their resource's or region's.
     let mut rehomed = None;
     if let Some(e) = edit {
-        let (scheme, secret) = match e.cred {
-            Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
-            Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
-        };
-        match scheme.apply(&mut headers, query.as_deref(), secret) {
-            Ok(edited) => query = edited.query,
-            Err(_) => {
-                // resolve() refuses control characters, so this cannot happen; if it
-                // did, sending without a credential is safer than sending the client's.
-                let name = &e.account.name;
-                tracing::warn!(account = %name, "the credential cannot be sent as an HTTP header");
-            }
-        }
+        query = credentials(&e, &path, &mut headers, query);
         match e.cred {
             Cred::Key(_) => {
                 edit::headers_for_key(&mut headers);
-                if let Some(p) = e
-                    .provider
-                    .rewrite_path(&path, e.account.account_id.as_deref())
-                {
+                let placement = &e.provider.placement;
+                // pick() passed over an account that cannot serve the path: never here.
+                if let Ok(Some(p)) = placement.repath(&path, &e.account.place) {
                     path = p;
                 }
+                rehomed = placement
+                    .rehost(&target.host, &e.account.place)
+                    .map(|host| Target {
+                        host,
+                        ..target.clone()
+                    });
             }
             Cred::OAuth(a) => {
                 a.edit_headers(&mut headers);
@@ -79,6 +73,51 @@ pub(super) fn upstream_request(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     req
+}
+
+/// The client's credentials replaced by the account's: its key or token in the form the
+/// provider takes and, behind a gateway, the provider key in the header of the provider
+/// the path names. Returns the query as it goes upstream.
+fn credentials(
+    e: &Edit<'_>,
+    path: &str,
+    headers: &mut http::HeaderMap,
+    query: Option<String>,
+) -> Option<String> {
+    let (scheme, secret) = match e.cred {
+        Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
+        Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
+    };
+    let name = &e.account.name;
+    let mut query = query;
+    let mut add = false;
+    // Behind a gateway the provider key goes first, in the form its provider takes; the
+    // gateway's token is then added beside it. Without one (BYOK, unified billing) the
+    // client's provider key is stripped all the same: the gateway holds the keys.
+    if let (Cred::Key(_), AuthScheme::CfAig, Some(k)) = (e.cred, scheme, &e.account.provider_key) {
+        let behind = crate::providers::gateway_key_scheme(&e.provider.placement, path);
+        match behind.apply(headers, query.as_deref(), k.expose_secret()) {
+            Ok(edited) => (query, add) = (edited.query, true),
+            Err(_) => {
+                tracing::warn!(account = %name, "the provider key cannot be sent as an HTTP header")
+            }
+        }
+    }
+    let result = if add {
+        scheme.add(headers, query.as_deref(), secret)
+    } else {
+        scheme.apply(headers, query.as_deref(), secret)
+    };
+    match result {
+        Ok(edited) => edited.query,
+        Err(_) => {
+            // resolve() refuses control characters, so this cannot happen; if it did,
+            // sending without a credential is safer than sending the client's.
+            tracing::warn!(account = %name, "the credential cannot be sent as an HTTP header");
+            headers.remove("cf-aig-authorization");
+            query
+        }
+    }
 }
 
 /// The API host a subscription's token endpoint named for the account, when it differs

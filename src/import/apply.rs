@@ -79,17 +79,27 @@ impl<'a> Importer<'a> {
     pub fn import(&mut self, f: &Found) -> Result<Outcome, Failure> {
         match &f.what {
             What::Skipped { reason, .. } => Ok(Outcome::Skipped(reason.clone())),
-            What::ApiKey(raw) => self.key(f, raw.expose_secret()),
+            What::ApiKey(raw) => self.key(f, raw.expose_secret(), &[]),
+            What::PlacedKey { key, place } => self.key(f, key.expose_secret(), place),
             What::OAuth { tokens, link } => self.login(f, tokens, link),
         }
     }
 
-    fn key(&mut self, f: &Found, raw: &str) -> Result<Outcome, Failure> {
+    fn key(
+        &mut self,
+        f: &Found,
+        raw: &str,
+        place: &[(&'static str, String)],
+    ) -> Result<Outcome, Failure> {
         if let Some(k) = self.existing.find_key(&f.provider, raw, self.machine) {
             return Ok(already(k, false));
         }
         let name = self.fresh_name(&f.default_name)?;
-        self.append(f, &name, Credential::ApiKey(raw.to_string()))?;
+        let credential = match place {
+            [] => Credential::ApiKey(raw.to_string()),
+            _ => Credential::PlacedKey(raw.to_string(), place.to_vec()),
+        };
+        self.append(f, &name, credential)?;
         self.existing.add(Known {
             name: name.clone(),
             provider: f.provider.clone(),

@@ -22,6 +22,12 @@ pub enum What {
     OAuth { tokens: Tokens, link: Linkable },
     /// An API key, already in the config's form: a literal, `env:VAR` or `!command`.
     ApiKey(SecretString),
+    /// An API key of a placed provider, with the place keys its account needs
+    /// (`resource`, `region`, `account_id`, …) as they go into the config.
+    PlacedKey {
+        key: SecretString,
+        place: Vec<(&'static str, String)>,
+    },
     /// Something keypool cannot use; `kind` is what it is ("oauth", "api key", …).
     Skipped { kind: &'static str, reason: String },
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 pub fn found_line(f: &Found, outcome: &Outcome, m: &Machine) -> String {
     let kind = match &f.what {
         What::OAuth { .. } => "oauth",
-        What::ApiKey(_) => "api key",
+        What::ApiKey(_) | What::PlacedKey { .. } => "api key",
         What::Skipped { kind, .. } => kind,
     };
     let facts = match &f.what {
@@ -58,7 +58,9 @@ fn outcome_text(f: &Found, outcome: &Outcome) -> String {
                 How::Stored => "stored".to_string(),
                 How::Linked => "linked".to_string(),
                 How::Key => match &f.what {
-                    What::ApiKey(raw) => key_source(raw.expose_secret()),
+                    What::ApiKey(raw) | What::PlacedKey { key: raw, .. } => {
+                        key_source(raw.expose_secret())
+                    }
                     _ => String::new(),
                 },
             };

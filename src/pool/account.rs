@@ -38,7 +38,10 @@ pub enum Credential {
 pub struct Account {
     pub name: String,
     pub provider: Arc<Provider>,
-    pub account_id: Option<String>,
+    /// Where the account lives: the host and path keys its requests are rewritten to.
+    pub place: crate::providers::Place,
+    /// The key of the provider behind a gateway, resolved; `None` for BYOK.
+    pub provider_key: Option<SecretString>,
     pub credential: Credential,
     /// For `scheduled` pools: when the account is meant to be used (`None` = always).
     pub schedule: Option<Schedule>,

@@ -99,7 +99,20 @@ fn account(
         .by_id(&a.provider)
         .expect("validated provider")
         .clone();
-    let (credential, trouble) = credential(a, config, store, old);
+    let (credential, mut trouble) = credential(a, config, store, old);
+    let provider_key = match a.provider_key.as_ref().map(|k| {
+        crate::secret::resolve(secrecy::ExposeSecret::expose_secret(k)).map_err(|e| {
+            let source = crate::secret::SecretRef::parse(secrecy::ExposeSecret::expose_secret(k));
+            format!("provider_key {}: {e}", source.describe())
+        })
+    }) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(why)) => {
+            trouble.get_or_insert(why);
+            None
+        }
+        None => None,
+    };
     let health = match trouble {
         None => Health::Ok,
         Some(reason) => {
@@ -110,7 +123,8 @@ fn account(
     Arc::new(Account {
         name: a.name.clone(),
         provider,
-        account_id: a.account_id.clone(),
+        place: a.place.clone(),
+        provider_key,
         credential,
         schedule: a.schedule.clone(),
         role: a.role,

@@ -47,11 +47,15 @@ pub struct Unavailable {
 
 impl Pool {
     /// Whether account `idx` may serve a request of `kind` to `path`: its kind matches
-    /// (unless the pool mixes kinds) and its provider swaps that path for its kind.
+    /// (unless the pool mixes kinds), its provider swaps that path for its kind, and its
+    /// place can take the path (an Azure account without the deployment the path names
+    /// is passed over, never sent a wrong path).
     pub fn eligible(&self, idx: usize, kind: Option<Kind>, path: &str) -> bool {
         let a = &self.members[idx];
         let k = a.kind();
-        (self.mix_kinds || kind.is_none_or(|want| want == k)) && a.provider.covers(path, k)
+        (self.mix_kinds || kind.is_none_or(|want| want == k))
+            && a.provider.covers(path, k)
+            && a.provider.placement.serves(path, &a.place)
     }
 
     /// Whether any account may serve a request of `kind` to `path` at all.

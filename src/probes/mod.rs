@@ -216,7 +216,11 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
         Flavor::Codex => {
             let access = access(state, o).await?;
             let id = (access.identity.account_id.clone())
-                .or_else(|| a.account_id.clone())
+                .or_else(|| {
+                    a.place
+                        .get(crate::providers::PlaceKey::AccountId)
+                        .map(str::to_string)
+                })
                 .ok_or_else(|| Failure::NoLogin("no ChatGPT account id".into()))?;
             (chatgpt::call(&access.token, &id), chatgpt::parse)
         }

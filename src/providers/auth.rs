@@ -14,6 +14,12 @@ pub enum AuthScheme {
     /// gateway's Anthropic-compatible API), else `Authorization: Bearer KEY`: for hosts
     /// that take either.
     BearerOrXApiKey,
+    /// `Authorization: Bearer KEY` when the client sent its key that way (Azure's v1 API
+    /// with a plain OpenAI SDK), else `api-key: KEY` (Azure's own header, which both its
+    /// APIs take).
+    ApiKeyOrBearer,
+    /// `cf-aig-authorization: Bearer KEY`: a Cloudflare AI Gateway token.
+    CfAig,
     /// `x-goog-api-key: KEY`, or `?key=KEY` when the client put it in the query.
     GoogApiKey,
     /// `?NAME=KEY` in the query string.
@@ -27,13 +33,16 @@ impl std::str::FromStr for AuthScheme {
             "bearer" => Ok(AuthScheme::Bearer),
             "x-api-key" => Ok(AuthScheme::XApiKey),
             "bearer-or-x-api-key" => Ok(AuthScheme::BearerOrXApiKey),
+            "api-key-or-bearer" => Ok(AuthScheme::ApiKeyOrBearer),
+            "cf-aig-authorization" => Ok(AuthScheme::CfAig),
             "x-goog-api-key" => Ok(AuthScheme::GoogApiKey),
             _ => match s.strip_prefix("query:") {
                 Some(name) if !name.is_empty() => Ok(AuthScheme::Query(name.to_string())),
                 _ => Err(format!(
                     concat!(
                         "unknown auth scheme '{}'; ",
-                        "use one of: bearer, x-api-key, bearer-or-x-api-key, x-goog-api-key, ",
+                        "use one of: bearer, x-api-key, bearer-or-x-api-key, api-key-or-bearer, ",
+                        "cf-aig-authorization, x-goog-api-key, ",
                         "query:NAME"
                     ),
                     s
@@ -49,6 +58,8 @@ impl fmt::Display for AuthScheme {
             AuthScheme::Bearer => f.write_str("bearer"),
             AuthScheme::XApiKey => f.write_str("x-api-key"),
             AuthScheme::BearerOrXApiKey => f.write_str("bearer-or-x-api-key"),
+            AuthScheme::ApiKeyOrBearer => f.write_str("api-key-or-bearer"),
+            AuthScheme::CfAig => f.write_str("cf-aig-authorization"),
             AuthScheme::GoogApiKey => f.write_str("x-goog-api-key"),
             AuthScheme::Query(n) => write!(f, "query:{n}"),
         }
@@ -57,7 +68,13 @@ impl fmt::Display for AuthScheme {
 
 /// Every header that carries a client credential to some provider. All are removed,
 /// whatever the provider, so a client's own key never travels upstream.
-const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "x-api-key", "x-goog-api-key", "api-key"];
+const CREDENTIAL_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "cf-aig-authorization",
+];
 
 /// The outcome of swapping the credential: the new query string, if any.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,11 +99,33 @@ impl AuthScheme {
         query: Option<&str>,
         secret: &str,
     ) -> Result<CredentialEdit, http::header::InvalidHeaderValue> {
+        self.put(headers, query, secret, true)
+    }
+
+    /// Adds `secret` beside the credentials already there (a gateway's token beside the
+    /// provider key an earlier [`AuthScheme::apply`] set).
+    pub fn add(
+        &self,
+        headers: &mut HeaderMap,
+        query: Option<&str>,
+        secret: &str,
+    ) -> Result<CredentialEdit, http::header::InvalidHeaderValue> {
+        self.put(headers, query, secret, false)
+    }
+
+    fn put(
+        &self,
+        headers: &mut HeaderMap,
+        query: Option<&str>,
+        secret: &str,
+        strip: bool,
+    ) -> Result<CredentialEdit, http::header::InvalidHeaderValue> {
         // Read before the client's credentials go: only the form it used survives them.
         let client_x_api_key =
             headers.contains_key("x-api-key") && !headers.contains_key(AUTHORIZATION);
-        for name in CREDENTIAL_HEADERS {
-            headers.remove(name);
+        let client_bearer = headers.contains_key(AUTHORIZATION) && !headers.contains_key("api-key");
+        for name in CREDENTIAL_HEADERS.iter().filter(|_| strip) {
+            headers.remove(*name);
         }
         let (mut query, client_used_query) = match self.query_name() {
             Some(name) => strip_query_param(query, name),
@@ -106,6 +145,18 @@ impl AuthScheme {
             }
             AuthScheme::XApiKey => {
                 headers.insert(HeaderName::from_static("x-api-key"), header(secret.into())?);
+            }
+            AuthScheme::ApiKeyOrBearer if client_bearer => {
+                headers.insert(AUTHORIZATION, header(format!("Bearer {secret}"))?);
+            }
+            AuthScheme::ApiKeyOrBearer => {
+                headers.insert(HeaderName::from_static("api-key"), header(secret.into())?);
+            }
+            AuthScheme::CfAig => {
+                headers.insert(
+                    HeaderName::from_static("cf-aig-authorization"),
+                    header(format!("Bearer {secret}"))?,
+                );
             }
             AuthScheme::GoogApiKey if !client_used_query => {
                 headers.insert(
@@ -223,6 +274,8 @@ mod tests {
             AuthScheme::Bearer,
             AuthScheme::XApiKey,
             AuthScheme::BearerOrXApiKey,
+            AuthScheme::ApiKeyOrBearer,
+            AuthScheme::CfAig,
             AuthScheme::GoogApiKey,
             AuthScheme::Query("api_key".into()),
         ] {
@@ -274,5 +327,47 @@ mod tests {
             assert!(h[want].is_sensitive());
             assert!(!v.contains("client") && !v.contains("c2"));
         }
+    }
+
+    #[test]
+    fn api_key_or_bearer_keeps_the_form_the_client_used() {
+        for (sent, want) in [
+            (&[("api-key", "client")][..], "api-key"),
+            (&[("authorization", "Bearer client")][..], "authorization"),
+            // Both sent, or neither: Azure's own header, which its APIs all take.
+            (
+                &[("api-key", "client"), ("authorization", "Bearer c2")][..],
+                "api-key",
+            ),
+            (&[("x-api-key", "client")][..], "api-key"),
+            (&[][..], "api-key"),
+        ] {
+            let mut h = headers(sent);
+            AuthScheme::ApiKeyOrBearer
+                .apply(&mut h, None, "az-acct")
+                .unwrap();
+            let other = if want == "api-key" {
+                "authorization"
+            } else {
+                "api-key"
+            };
+            assert!(!h.contains_key(other), "{sent:?}: the other form is gone");
+            assert!(!h.contains_key("x-api-key"), "{sent:?}");
+            let v = h[want].to_str().unwrap();
+            assert!(v == "az-acct" || v == "Bearer az-acct", "{sent:?}: {v}");
+            assert!(h[want].is_sensitive());
+        }
+    }
+
+    #[test]
+    fn a_gateway_token_replaces_the_clients_and_every_other_credential() {
+        let mut h = headers(&[
+            ("cf-aig-authorization", "Bearer client-cf"),
+            ("authorization", "Bearer client"),
+        ]);
+        AuthScheme::CfAig.apply(&mut h, None, "cf-acct").unwrap();
+        assert_eq!(h["cf-aig-authorization"], "Bearer cf-acct");
+        assert!(h["cf-aig-authorization"].is_sensitive());
+        assert!(!h.contains_key("authorization"));
     }
 }

@@ -1,6 +1,9 @@
 //! The built-in provider table. Ids follow pi's `auth.json` keys.
 
-use super::{AuthScheme, Dialect, Flavor, OAuthSpec, Provider, Scope};
+use super::{
+    AuthScheme, Dialect, Flavor, HostFamily, HostPattern, OAuthSpec, PathTemplate, PlaceKey,
+    Placement, Provider, Scope, Seg,
+};
 
 /// Claude Code's inference calls. Its profile, usage, token, Remote Control and file
 /// calls are bound to its own login and pass through.
@@ -85,8 +88,8 @@ pub(super) enum Keys {
     Under(&'static [&'static str]),
     /// Every path of the host.
     Everywhere,
-    /// Cloudflare's `/client/v4/accounts/{id}/ai/…`.
-    AccountPath,
+    /// Paths below the provider's placement path template only (see PLACEMENTS).
+    Placed,
 }
 
 /// id, hosts, how the key travels, error dialect, key scope, subscription logins.
@@ -115,11 +118,16 @@ const COPILOT_HOSTS: &[&str] = &[
     "api.enterprise.githubcopilot.com",
 ];
 
+/// Azure OpenAI's v1 and legacy APIs (`/openai/…`) and Foundry's model inference
+/// (`/models/…`) and Anthropic (`/anthropic/…`) APIs, on every host of the resource.
+const AZURE_API: Keys = Keys::Under(&["/openai/", "/models/", "/anthropic/"]);
+const CF_GATEWAY_HOSTS: &[&str] = &["gateway.ai.cloudflare.com"];
+
 #[rustfmt::skip]
-pub(super) const TABLE: [Row; 27] = {
-    use AuthScheme::{Bearer, BearerOrXApiKey, GoogApiKey, XApiKey};
+pub(super) const TABLE: [Row; 30] = {
+    use AuthScheme::{ApiKeyOrBearer, Bearer, BearerOrXApiKey, CfAig, GoogApiKey, XApiKey};
     use Dialect::{Anthropic, Google, Openai, Openrouter};
-    use Keys::{AccountPath, Everywhere, Under};
+    use Keys::{Everywhere, Placed, Under};
     const V1: Keys = Under(&["/v1/"]);
     const NONE: Keys = Under(&[]);
     [
@@ -145,7 +153,7 @@ pub(super) const TABLE: [Row; 27] = {
         ("kimi-coding", &["api.kimi.com"], XApiKey, Anthropic, Under(&["/coding/"]), None),
         // The account id lives in the path; the rest of api.cloudflare.com is not AI and
         // keeps the client's own token.
-        ("cloudflare-workers-ai", &["api.cloudflare.com"], Bearer, Openai, AccountPath, None),
+        ("cloudflare-workers-ai", &["api.cloudflare.com"], Bearer, Openai, Placed, None),
         // OpenAI-compatible `/v1/…` and Anthropic-compatible `/v1/messages` on one host;
         // the key travels as the client's SDK sent it. A 429 may carry the upstream's body.
         ("vercel-ai-gateway", VERCEL_HOSTS, BearerOrXApiKey, Openai, V1, None),
@@ -158,8 +166,143 @@ pub(super) const TABLE: [Row; 27] = {
         ("xiaomi-token-plan-cn", XIAOMI_CN_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
         ("xiaomi-token-plan-ams", XIAOMI_AMS_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
         ("xiaomi-token-plan-sgp", XIAOMI_SGP_HOSTS, Bearer, Openai, V1_AND_ANTHROPIC, None),
+        // Placed providers: their hosts are families (see PLACEMENTS), so no plain host.
+        // The key travels as the client sent it: `api-key` (legacy) or Bearer (v1).
+        ("azure-openai-responses", &[], ApiKeyOrBearer, Openai, AZURE_API, None),
+        // The account's Cloudflare token in `cf-aig-authorization`, its optional provider
+        // key in the header of the provider the path names (providers/gateway_keys.rs).
+        ("cloudflare-ai-gateway", CF_GATEWAY_HOSTS, CfAig, Openai, Placed, None),
+        // Bedrock API keys only (Bearer); the runtime hosts serve nothing but inference.
+        ("amazon-bedrock", &[], Bearer, Openai, Everywhere, None),
     ]
 };
+
+/// Where the accounts of a placed provider live (providers/place.rs).
+fn placement(id: &str) -> Placement {
+    match PLACEMENTS.iter().find(|(p, _)| *p == id) {
+        Some((_, placement)) => placement.clone(),
+        None => Placement::NONE,
+    }
+}
+
+/// Every resource of an Azure AI Services (Foundry) resource answers on these three
+/// hosts; an Azure OpenAI resource on the first two.
+const AZURE_HOSTS: HostFamily = HostFamily {
+    key: PlaceKey::Resource,
+    patterns: &[
+        HostPattern::Suffix("openai.azure.com"),
+        HostPattern::Suffix("cognitiveservices.azure.com"),
+        HostPattern::Suffix("services.ai.azure.com"),
+    ],
+    known: &[],
+};
+
+/// The regions Bedrock runs in (AWS's commercial and GovCloud partitions), which the CA
+/// is made for; an account in another one adds its own hosts.
+const AWS_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "mx-central-1",
+    "sa-east-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-east-1",
+    "ap-east-2",
+    "me-central-1",
+    "me-south-1",
+    "il-central-1",
+    "af-south-1",
+    "us-gov-west-1",
+    "us-gov-east-1",
+];
+
+/// `bedrock-runtime` (InvokeModel, Converse, OpenAI and Anthropic-compatible) and
+/// `bedrock-mantle` (OpenAI `/v1`, Anthropic), each in the account's region.
+const BEDROCK_HOSTS: HostFamily = HostFamily {
+    key: PlaceKey::Region,
+    patterns: &[
+        HostPattern::Template {
+            before: "bedrock-runtime.",
+            after: ".amazonaws.com",
+        },
+        HostPattern::Template {
+            before: "bedrock-runtime-fips.",
+            after: ".amazonaws.com",
+        },
+        HostPattern::Template {
+            before: "bedrock-mantle.",
+            after: ".api.aws",
+        },
+    ],
+    known: AWS_REGIONS,
+};
+
+const PLACEMENTS: [(&str, Placement); 4] = [
+    (
+        "cloudflare-workers-ai",
+        Placement {
+            host: None,
+            path: Some(PathTemplate(&[
+                Seg::Lit("client"),
+                Seg::Lit("v4"),
+                Seg::Lit("accounts"),
+                Seg::Key(PlaceKey::AccountId),
+                Seg::Lit("ai"),
+            ])),
+        },
+    ),
+    (
+        "azure-openai-responses",
+        Placement {
+            host: Some(AZURE_HOSTS),
+            // The legacy API names the deployment in the path; v1 names it as `model`.
+            path: Some(PathTemplate(&[
+                Seg::Lit("openai"),
+                Seg::Lit("deployments"),
+                Seg::Deployment,
+            ])),
+        },
+    ),
+    (
+        "cloudflare-ai-gateway",
+        Placement {
+            host: None,
+            path: Some(PathTemplate(&[
+                Seg::Lit("v1"),
+                Seg::Key(PlaceKey::AccountId),
+                Seg::Key(PlaceKey::GatewayId),
+            ])),
+        },
+    ),
+    (
+        "amazon-bedrock",
+        Placement {
+            host: Some(BEDROCK_HOSTS),
+            path: None,
+        },
+    ),
+];
 
 /// Ids other tools give a provider that keypool keeps under another id: pi's
 /// `opencode-go` entry holds an OpenCode key, which serves Zen and Go alike (one host, so
@@ -187,11 +330,9 @@ pub fn builtin() -> Vec<Provider> {
                     Scope::Prefixes(paths.iter().map(|p| p.to_string()).collect())
                 }
                 Keys::Everywhere => Scope::All,
-                Keys::AccountPath => Scope::AccountPath {
-                    prefix: "/client/v4/accounts/",
-                    after: "ai/",
-                },
+                Keys::Placed => Scope::Placed,
             },
+            placement: placement(id),
             oauth,
             allow_http: false,
         })

@@ -6,6 +6,8 @@ mod auth;
 mod builtin;
 mod classify;
 mod flavor;
+mod gateway_keys;
+mod place;
 mod reset;
 mod shape;
 mod stream_error;
@@ -14,6 +16,8 @@ pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::{builtin, canonical_id};
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
 pub use flavor::Flavor;
+pub use gateway_keys::scheme_for as gateway_key_scheme;
+pub use place::{HostFamily, HostPattern, PathTemplate, Place, PlaceKey, Placement, Seg};
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
 pub use shape::{error_response_body, ErrorKind};
@@ -46,12 +50,9 @@ pub enum Scope {
     /// provider's API. Telemetry, feature flags and other services on the same host keep
     /// the client's own headers.
     Prefixes(Vec<String>),
-    /// Paths of the form `{prefix}{id}/{rest}` where `rest` starts with `after`.
-    /// The `{id}` segment is the account id and is replaced by the account's own.
-    AccountPath {
-        prefix: &'static str,
-        after: &'static str,
-    },
+    /// Paths below the provider's placement path template (Cloudflare's
+    /// `/client/v4/accounts/{account_id}/ai/`): its segments become the account's own.
+    Placed,
 }
 
 /// Which kind of credential a request carries or an account holds.
@@ -97,6 +98,9 @@ pub struct Provider {
     /// Where API-key accounts swap credentials.
     pub scope: Scope,
     pub oauth: Option<OAuthSpec>,
+    /// Where each account lives, when it lives somewhere of its own: the host and path
+    /// keys a request is rewritten to.
+    pub placement: Placement,
     /// Pooled credentials may travel over plain HTTP (a `[[providers]]` entry for a local
     /// server that opted in). Never for a built-in provider.
     pub allow_http: bool,
@@ -113,8 +117,8 @@ impl Provider {
                 Scope::Prefixes(prefixes) => {
                     plain_path(path) && prefixes.iter().any(|p| under(path, p))
                 }
-                Scope::AccountPath { prefix, after } => {
-                    plain_path(path) && account_path_split(path, prefix, after).is_some()
+                Scope::Placed => {
+                    plain_path(path) && self.placement.path.is_some_and(|t| t.matches(path))
                 }
             },
         }
@@ -142,22 +146,6 @@ impl Provider {
             }
         }
     }
-
-    /// Whether an account of this provider needs an `account_id`.
-    pub fn needs_account_id(&self) -> bool {
-        matches!(self.scope, Scope::AccountPath { .. })
-    }
-
-    /// `path` with the account id segment replaced, when the provider keeps one there.
-    pub fn rewrite_path(&self, path: &str, account_id: Option<&str>) -> Option<String> {
-        match (&self.scope, account_id) {
-            (Scope::AccountPath { prefix, after }, Some(id)) => {
-                let (_, rest) = account_path_split(path, prefix, after)?;
-                Some(format!("{prefix}{id}/{rest}"))
-            }
-            _ => None,
-        }
-    }
 }
 
 /// `path` is `prefix` or below it: `/v1/` covers `/v1/messages`; `/v1/messages` covers
@@ -181,18 +169,18 @@ fn plain_path(path: &str) -> bool {
         && !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
-fn account_path_split<'a>(path: &'a str, prefix: &str, after: &str) -> Option<(&'a str, &'a str)> {
-    let tail = path.strip_prefix(prefix)?;
-    let (id, rest) = tail.split_once('/')?;
-    (!id.is_empty() && rest.starts_with(after)).then_some((id, rest))
-}
-
-/// Host name → provider, for the built-in table plus the config's `[[providers]]`.
+/// Host name → provider, for the built-in table plus the config's `[[providers]]`:
+/// exact names first, then the host families of placed providers.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     by_id: HashMap<String, Arc<Provider>>,
     by_host: HashMap<String, Arc<Provider>>,
+    /// Providers that own hosts by family (`*.openai.azure.com`), in insertion order.
+    by_family: Vec<Arc<Provider>>,
     ids: Vec<String>,
+    /// Hosts of configured accounts' places beyond a family's known values (a region
+    /// keypool's table does not list yet), for the CA's name constraints.
+    place_hosts: Vec<String>,
 }
 
 impl Registry {
@@ -220,11 +208,15 @@ impl Registry {
                     self.by_host.remove(&h);
                 }
             }
+            self.by_family.retain(|f| !Arc::ptr_eq(f, &old));
         } else {
             self.ids.push(p.id.clone());
         }
         for h in &p.hosts {
             self.by_host.insert(h.to_ascii_lowercase(), p.clone());
+        }
+        if p.placement.host.is_some() {
+            self.by_family.push(p.clone());
         }
     }
 
@@ -234,12 +226,19 @@ impl Registry {
 
     pub fn for_host(&self, host: &str) -> Option<&Arc<Provider>> {
         let host = host.trim_end_matches('.');
-        self.by_host.get(host).or_else(|| {
+        let exact = self.by_host.get(host).or_else(|| {
             // Host names are case-insensitive; only allocate when the fast path misses.
             host.bytes()
                 .any(|b| b.is_ascii_uppercase())
                 .then(|| self.by_host.get(&host.to_ascii_lowercase()))
                 .flatten()
+        });
+        exact.or_else(|| {
+            if self.by_family.is_empty() {
+                return None;
+            }
+            let host = host.to_ascii_lowercase();
+            self.by_family.iter().find(|p| p.placement.owns_host(&host))
         })
     }
 
@@ -247,9 +246,32 @@ impl Registry {
         self.ids.iter().map(String::as_str)
     }
 
-    /// Every provider host name, lower case.
+    /// Every provider host name, lower case (not the families: see
+    /// [`Registry::constraint_names`]).
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         self.by_host.keys().map(String::as_str)
+    }
+
+    /// The names a CA must be able to sign for beyond [`Registry::hosts`]: each family's
+    /// subtree or listed hosts, and the hosts of configured accounts' places.
+    pub fn constraint_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .by_family
+            .iter()
+            .flat_map(|p| p.placement.constraint_names())
+            .collect();
+        out.extend(self.place_hosts.iter().cloned());
+        out
+    }
+
+    /// Records the hosts an account's place names, so the CA covers a value its family
+    /// does not list (a new AWS region).
+    pub fn note_place_hosts(&mut self, hosts: Vec<String>) {
+        for h in hosts {
+            if !self.place_hosts.contains(&h) {
+                self.place_hosts.push(h);
+            }
+        }
     }
 }
 
@@ -277,6 +299,7 @@ mod tests {
             dialect: Dialect::Openai,
             scope: Scope::All,
             oauth: None,
+            placement: Placement::NONE,
             allow_http: false,
         }
     }
@@ -409,8 +432,12 @@ mod tests {
         assert!(cf.covers(p, Kind::ApiKey));
         assert!(!cf.covers("/client/v4/accounts/abc123/workers/scripts", Kind::ApiKey));
         assert!(!cf.covers("/client/v4/zones", Kind::ApiKey));
+        let mine = Place {
+            values: [(PlaceKey::AccountId, "mine".to_string())].into(),
+            deployments: None,
+        };
         assert_eq!(
-            cf.rewrite_path(p, Some("mine")).unwrap(),
+            cf.placement.repath(p, &mine).unwrap().unwrap(),
             "/client/v4/accounts/mine/ai/v1/chat/completions"
         );
     }
@@ -432,15 +459,76 @@ mod tests {
     }
 
     #[test]
-    fn only_an_account_path_provider_needs_an_account_id() {
+    fn each_placed_provider_names_the_keys_its_accounts_need() {
         let r = Registry::new(builtin());
-        assert!(r.by_id("cloudflare-workers-ai").unwrap().needs_account_id());
-        assert!(!r.by_id("openai").unwrap().needs_account_id());
+        let needs = |id: &str| r.by_id(id).unwrap().placement.required();
+        assert_eq!(needs("cloudflare-workers-ai"), [PlaceKey::AccountId]);
+        assert_eq!(needs("azure-openai-responses"), [PlaceKey::Resource]);
+        assert_eq!(needs("amazon-bedrock"), [PlaceKey::Region]);
         assert_eq!(
-            r.by_id("openai")
-                .unwrap()
-                .rewrite_path("/v1/models", Some("x")),
-            None
+            needs("cloudflare-ai-gateway"),
+            [PlaceKey::AccountId, PlaceKey::GatewayId]
+        );
+        assert!(needs("openai").is_empty());
+        let openai = &r.by_id("openai").unwrap().placement;
+        assert_eq!(openai.repath("/v1/models", &Place::default()), Ok(None));
+        assert_eq!(openai.rehost("api.openai.com", &Place::default()), None);
+    }
+
+    /// A family owns every well-formed host it names and nothing that only looks like
+    /// one; exact hosts keep winning.
+    #[test]
+    fn host_families_resolve_without_letting_a_crafted_host_in() {
+        let r = Registry::new(builtin());
+        let id = |h: &str| r.for_host(h).map(|p| p.id.as_str());
+        for h in [
+            "res-a.openai.azure.com",
+            "RES-A.OpenAI.Azure.com.",
+            "res.cognitiveservices.azure.com",
+            "res.services.ai.azure.com",
+            "evil.com.openai.azure.com",
+        ] {
+            assert_eq!(id(h), Some("azure-openai-responses"), "{h}");
+        }
+        for h in [
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            "bedrock-runtime.mx-central-1.amazonaws.com",
+            "bedrock-mantle.eu-west-1.api.aws",
+            "bedrock-runtime-fips.us-east-1.amazonaws.com",
+        ] {
+            assert_eq!(id(h), Some("amazon-bedrock"), "{h}");
+        }
+        assert_eq!(
+            id("gateway.ai.cloudflare.com"),
+            Some("cloudflare-ai-gateway")
+        );
+        for h in [
+            "openai.azure.com",
+            "openai.azure.com.evil.com",
+            "res.openai.azure.com.evil.com",
+            "evilopenai.azure.com",
+            "a_b.openai.azure.com",
+            "bedrock-runtime.a.b.amazonaws.com",
+            "bedrock-runtime.us-east-1.amazonaws.com.evil.com",
+            "s3.us-east-1.amazonaws.com",
+            "ai.cloudflare.com",
+        ] {
+            assert_eq!(id(h), None, "{h}");
+        }
+        assert_eq!(id("api.openai.com"), Some("openai"));
+    }
+
+    #[test]
+    fn replacing_a_placed_provider_drops_its_family() {
+        let mut r = Registry::new(builtin());
+        r.insert(custom(
+            "azure-openai-responses",
+            &["azure.internal.example"],
+        ));
+        assert!(r.for_host("res.openai.azure.com").is_none());
+        assert_eq!(
+            r.for_host("azure.internal.example").unwrap().id,
+            "azure-openai-responses"
         );
     }
 

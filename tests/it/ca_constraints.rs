@@ -38,10 +38,23 @@ const CUSTOM_HOST: &str = "llm.internal.example";
 const MINTED_BY_KEYPOOL: &[&str] = &["api.openai.com", CUSTOM_HOST];
 /// Forged from the CA key but for a provider host: proves the forging is sound, so the
 /// rejections below are about the name and nothing else.
-const FORGED_PERMITTED: &[&str] = &["api.anthropic.com"];
+/// The placed providers' families count: a resource below an Azure suffix, a Bedrock
+/// region host.
+const FORGED_PERMITTED: &[&str] = &[
+    "api.anthropic.com",
+    "res-x.openai.azure.com",
+    "bedrock-runtime.eu-west-1.amazonaws.com",
+];
 /// Forged for names outside the constraints: another site, the parent domain of a
-/// provider host, and an IP address (DNS constraints alone would leave IPs open).
-const FORGED_OUTSIDE: &[&str] = &["www.example.com", "openai.com", "127.0.0.1"];
+/// provider host, and an IP address (DNS constraints alone would leave IPs open); a name
+/// that only contains an Azure host, and another AWS service in a Bedrock region.
+const FORGED_OUTSIDE: &[&str] = &[
+    "www.example.com",
+    "openai.com",
+    "127.0.0.1",
+    "openai.azure.com.evil.example",
+    "s3.eu-west-1.amazonaws.com",
+];
 
 fn all_names() -> Vec<&'static str> {
     [MINTED_BY_KEYPOOL, FORGED_PERMITTED, FORGED_OUTSIDE].concat()
@@ -259,6 +272,11 @@ async fn the_ca_carries_critical_name_constraints_for_the_configured_hosts() {
         "api.openai.com",
         "api.anthropic.com",
         "chatgpt.com",
+        "openai.azure.com",
+        "services.ai.azure.com",
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        "bedrock-mantle.us-east-1.api.aws",
+        "gateway.ai.cloudflare.com",
         CUSTOM_HOST,
     ] {
         assert!(
@@ -266,10 +284,12 @@ async fn the_ca_carries_critical_name_constraints_for_the_configured_hosts() {
             "{host} in {permitted:?}"
         );
     }
-    assert!(
-        !permitted.iter().any(|p| p == "DNSName(openai.com)"),
-        "never a parent domain"
-    );
+    for parent in ["openai.com", "azure.com", "amazonaws.com", "api.aws"] {
+        assert!(
+            !permitted.iter().any(|p| *p == format!("DNSName({parent})")),
+            "never a parent domain: {parent}"
+        );
+    }
     let excluded = nc
         .excluded_subtrees
         .as_ref()

@@ -33,6 +33,7 @@ mod net_fuzz;
 mod oauth;
 mod oauth_fake_smoke;
 mod persist;
+mod placement;
 mod plain_http;
 mod probes;
 mod proxy;

@@ -1,5 +1,6 @@
 //! `[[accounts]]` blocks: unique names, a known provider, exactly one credential of a
-//! kind the provider takes, `account_id` where the provider needs one, schedules.
+//! kind the provider takes, the place keys its provider needs (validate/place.rs),
+//! schedules.
 
 use super::*;
 
@@ -58,41 +59,18 @@ impl Validator<'_> {
     /// One `[[accounts]]` block whose name is already checked.
     fn account(&self, a: &RawAccount, registry: &Registry) -> Result<AccountConfig, ConfigError> {
         let provider = self.provider(registry, &a.provider)?;
-        let account_id = self.account_id(a, provider)?;
+        let place = self.place(a, provider)?;
         let credential = self.credential(a, provider)?;
+        let provider_key = self.provider_key(a, provider)?;
         Ok(AccountConfig {
             name: a.name.get_ref().clone(),
             provider: provider.id.clone(),
             credential,
-            account_id,
+            place,
+            provider_key,
             schedule: self.schedule(a.schedule.as_ref())?,
             role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
         })
-    }
-
-    /// `account_id`: present exactly when the provider needs one (Cloudflare's URLs do).
-    fn account_id(
-        &self,
-        a: &RawAccount,
-        provider: &Provider,
-    ) -> Result<Option<String>, ConfigError> {
-        match (provider.needs_account_id(), &a.account_id) {
-            (true, None) => self.err(
-                a.name.span(),
-                format!(
-                    "account '{}' of provider '{}' needs account_id",
-                    a.name.get_ref(),
-                    provider.id
-                ),
-                "add account_id = \"<your Cloudflare account id>\"".into(),
-            ),
-            (false, Some(s)) => self.err(
-                s.span(),
-                format!("provider '{}' does not use account_id", provider.id),
-                "remove the account_id line".into(),
-            ),
-            _ => Ok(a.account_id.as_ref().map(|s| s.get_ref().clone())),
-        }
     }
 
     /// `schedule`: the hours an account may be used, parsed now so a typo fails the load.

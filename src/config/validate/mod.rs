@@ -7,6 +7,7 @@ mod accounts;
 mod clients;
 mod limits;
 mod observe;
+mod place;
 mod pools;
 mod providers;
 
@@ -54,8 +55,13 @@ impl Validator<'_> {
     /// against the ones before it.
     pub(super) fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let listen = self.listen(raw.listen.as_ref())?;
-        let registry = self.registry(raw.providers)?;
+        let mut registry = self.registry(raw.providers)?;
         let (accounts, scheduled_only) = self.accounts(raw.accounts, &registry)?;
+        for a in &accounts {
+            let placement = &registry.by_id(&a.provider).expect("validated").placement;
+            let hosts = placement.hosts_for(&a.place);
+            registry.note_place_hosts(hosts);
+        }
         let pools = self.pools(raw.pools, &registry, &accounts, scheduled_only)?;
         let upstream = self.upstream(raw.upstream)?;
         self.durations(&upstream, &raw.limits, &raw.oauth)?;

@@ -61,6 +61,7 @@ impl Validator<'_> {
             dialect: p.dialect,
             scope,
             oauth: None,
+            placement: crate::providers::Placement::NONE,
             allow_http: p.allow_http,
         })
     }

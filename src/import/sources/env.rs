@@ -9,7 +9,7 @@ use crate::oauth::{Identity, Tokens};
 use crate::providers::Flavor;
 
 /// Variable → provider, as the providers' own SDKs and CLIs name them.
-const KEYS: [(&str, &str); 21] = [
+const KEYS: [(&str, &str); 24] = [
     ("OPENAI_API_KEY", "openai"),
     ("ANTHROPIC_API_KEY", "anthropic"),
     ("GEMINI_API_KEY", "google"),
@@ -32,6 +32,11 @@ const KEYS: [(&str, &str); 21] = [
     ("MINIMAX_API_KEY", "minimax"),
     ("MINIMAX_CN_API_KEY", "minimax-cn"),
     ("XIAOMI_API_KEY", "xiaomi"),
+    // Placed providers: the account's place comes from the variables beside the key
+    // (placed.rs).
+    ("AZURE_OPENAI_API_KEY", "azure-openai-responses"),
+    ("AWS_BEARER_TOKEN_BEDROCK", "amazon-bedrock"),
+    ("CLOUDFLARE_API_KEY", "cloudflare-ai-gateway"),
 ];
 
 const SETUP_TOKEN: &str = "CLAUDE_CODE_OAUTH_TOKEN";
@@ -56,10 +61,22 @@ pub(super) fn scan(m: &Machine) -> Scan {
         if m.var(var).is_none() {
             continue;
         }
+        let key = format!("env:{var}");
+        let what = match super::placed::from_env(m, provider) {
+            Ok(place) if place.is_empty() => What::ApiKey(key.into()),
+            Ok(place) => What::PlacedKey {
+                key: key.into(),
+                place,
+            },
+            Err(reason) => What::Skipped {
+                kind: "api key",
+                reason,
+            },
+        };
         scan.found.push(Found {
             source: Source::Env,
             provider: provider.into(),
-            what: What::ApiKey(format!("env:{var}").into()),
+            what,
             origin: Origin::Env(var.into()),
             default_name: format!("env-{provider}"),
         });

@@ -6,6 +6,7 @@ mod copilot;
 mod env;
 mod gemini_cli;
 mod pi;
+mod placed;
 
 use super::found::Scan;
 use super::Machine;

@@ -76,7 +76,16 @@ fn key(m: &Machine, ctx: &Ctx, id: &str, entry: &Value) -> Result<What, String> 
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or("the entry has no key")?;
-    config_form(m, raw).map(|k| What::ApiKey(k.into()))
+    let key = config_form(m, raw)?;
+    // pi reads a placed provider's place from the environment, as its SDKs do.
+    let place = super::placed::from_env(m, id)?;
+    Ok(match place.is_empty() {
+        true => What::ApiKey(key.into()),
+        false => What::PlacedKey {
+            key: key.into(),
+            place,
+        },
+    })
 }
 
 /// pi's key value in keypool's `api_key` form.

@@ -201,3 +201,47 @@ fn a_bare_reset_at_exactly_ten_to_the_nine_or_twelve_is_the_smaller_unit() {
         assert_eq!(get(&ws, "unified").resets_at, far, "{v}");
     }
 }
+
+/// Azure's Responses API answers `x-ratelimit-*-tokens: -1` (and no `retry-after`):
+/// `-1` is "unknown", never a window with nothing left, nor a parse error that loses
+/// the dimensions that did say something.
+#[test]
+fn minus_one_is_unknown_not_an_empty_window() {
+    let windows = learn_with(
+        Dialect::Openai,
+        &[
+            ("x-ratelimit-limit-tokens", "-1"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+            ("x-ratelimit-limit-requests", "100"),
+            ("x-ratelimit-remaining-requests", "99"),
+        ],
+    );
+    let names: Vec<&str> = windows.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["requests"],
+        "the -1 dimension says nothing: {windows:?}"
+    );
+    assert_eq!(windows[0].remaining, Some(99));
+    let only_unknown = learn_with(
+        Dialect::Openai,
+        &[
+            ("x-ratelimit-limit-tokens", "-1"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+            ("x-ratelimit-remaining-requests", "-1"),
+        ],
+    );
+    assert!(only_unknown.is_empty(), "{only_unknown:?}");
+    let h = |pairs: &[(&'static str, &str)]| {
+        let mut m = http::HeaderMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    };
+    let now = std::time::SystemTime::now();
+    let ms = crate::providers::parse_retry_after(&h(&[("retry-after-ms", "2500")]), now);
+    assert_eq!(ms, Some(std::time::Duration::from_millis(2500)));
+    let s = crate::providers::parse_retry_after(&h(&[("retry-after", "7")]), now);
+    assert_eq!(s, Some(std::time::Duration::from_secs(7)));
+}

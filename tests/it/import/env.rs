@@ -118,3 +118,94 @@ fn gateway_and_plan_keys_in_the_environment_are_references() {
     );
     assert_eq!(blocks(&m.config()).len(), 1);
 }
+
+/// Placed providers' keys come with their place from the variables their SDKs read
+/// beside them; a key without its place is skipped with the variable to set. pi's
+/// entries for them read the same variables.
+#[test]
+fn placed_keys_import_with_their_place_or_say_what_to_set() {
+    let m = Machine::new();
+    let env = [
+        ("AZURE_OPENAI_API_KEY", "az-SECRET"),
+        ("AZURE_OPENAI_ENDPOINT", "https://my-res.openai.azure.com/"),
+        ("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-SECRET"),
+        ("AWS_REGION", "eu-west-1"),
+        ("CLOUDFLARE_API_KEY", "cf-SECRET"),
+        ("CLOUDFLARE_ACCOUNT_ID", "0123abcd"),
+    ];
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let config = m.config();
+    for block in [
+        "name = \"env-azure-openai-responses\"\nprovider = \"azure-openai-responses\"\n\
+         api_key = \"env:AZURE_OPENAI_API_KEY\"\nresource = \"my-res\"",
+        "name = \"env-amazon-bedrock\"\nprovider = \"amazon-bedrock\"\n\
+         api_key = \"env:AWS_BEARER_TOKEN_BEDROCK\"\nregion = \"eu-west-1\"",
+    ] {
+        assert!(
+            blocks(&config).iter().any(|b| b == block),
+            "{block:?} not in:\n{config}"
+        );
+    }
+    let line = "env: cloudflare-ai-gateway api key from $CLOUDFLARE_API_KEY: skipped: a \
+                cloudflare-ai-gateway key needs its gateway_id: set $CLOUDFLARE_GATEWAY_ID";
+    assert!(
+        r.stdout.contains(line),
+        "missing {line:?} in:\n{}",
+        r.stdout
+    );
+    assert!(
+        !config.contains("SECRET"),
+        "references, never copies:\n{config}"
+    );
+    assert_eq!(blocks(&config).len(), 2);
+
+    // With the gateway id the gateway account loads; the config it wrote is valid.
+    let mut env = env.to_vec();
+    env.push(("CLOUDFLARE_GATEWAY_ID", "my-gw"));
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let block = "name = \"env-cloudflare-ai-gateway\"\nprovider = \"cloudflare-ai-gateway\"\n\
+                 api_key = \"env:CLOUDFLARE_API_KEY\"\naccount_id = \"0123abcd\"\n\
+                 gateway_id = \"my-gw\"";
+    assert!(
+        blocks(&m.config()).iter().any(|b| b == block),
+        "{}",
+        m.config()
+    );
+    keypool::config::Config::parse(&m.config(), std::path::Path::new("config.toml"))
+        .expect("the imported config loads");
+
+    // pi's entries read the same variables.
+    let m = Machine::new();
+    let auth = m.home().join(".pi/agent/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(
+        &auth,
+        r#"{"amazon-bedrock": {"type": "api_key", "key": "AWS_BEARER_TOKEN_BEDROCK"},
+            "azure-openai-responses": {"type": "api_key", "key": "az-SECRET-pi"}}"#,
+    )
+    .unwrap();
+    let r = m.run(
+        &["accounts", "import", "pi"],
+        &[
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+            ("AWS_BEARER_TOKEN_BEDROCK", "x"),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let block = "name = \"pi-amazon-bedrock\"\nprovider = \"amazon-bedrock\"\n\
+                 api_key = \"env:AWS_BEARER_TOKEN_BEDROCK\"\nregion = \"us-west-2\"";
+    assert!(
+        blocks(&m.config()).iter().any(|b| b == block),
+        "{}",
+        m.config()
+    );
+    assert!(
+        r.stdout.contains(
+            "azure-openai-responses key needs its resource: set $AZURE_OPENAI_RESOURCE_NAME"
+        ),
+        "{}",
+        r.stdout
+    );
+}

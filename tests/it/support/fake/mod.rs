@@ -112,12 +112,28 @@ impl Service {
 
 /// The bases gateways and plans put before their OpenAI- and Anthropic-compatible APIs
 /// (`/anthropic/v1/messages` at MiniMax and Xiaomi MiMo, `/zen/v1/…` at OpenCode Zen,
-/// `/zen/go/v1/…` at OpenCode Go): the fake answers below them as at the root, in the
-/// same wire shapes. Longest first.
-const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic"];
+/// `/zen/go/v1/…` at OpenCode Go, `/openai/v1/…` at Azure's v1 API and Bedrock's
+/// OpenAI-compatible one): the fake answers below them as at the root, in the same wire
+/// shapes. Longest first.
+const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic", "/openai"];
 
-/// `path` without a [`COMPAT_BASES`] base before its `/v1/`.
-fn api_path(path: &str) -> &str {
+/// `path` as the fake routes it: without a [`COMPAT_BASES`] base before its `/v1/`,
+/// Azure's legacy `/openai/deployments/{dep}/X` as `/v1/X`, and Cloudflare AI Gateway's
+/// `/v1/{account}/{gateway}/{provider}/X` as the provider's own path (`openai/X` and
+/// `compat/X` as `/v1/X`, `anthropic/v1/messages` as `/v1/messages`).
+fn api_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if let Some(rest) = path.strip_prefix("/openai/deployments/") {
+        if let Some((_, op)) = rest.split_once('/') {
+            return format!("/v1/{op}").into();
+        }
+    }
+    if let Some(behind) = gateway_rest(path) {
+        let (provider, rest) = behind.split_once('/').unwrap_or((behind, ""));
+        return match provider {
+            "anthropic" | "google-ai-studio" => format!("/{rest}").into(),
+            _ => format!("/v1/{rest}").into(),
+        };
+    }
     COMPAT_BASES
         .iter()
         .find_map(|base| {
@@ -125,6 +141,25 @@ fn api_path(path: &str) -> &str {
                 .filter(|rest| rest.starts_with("/v1/"))
         })
         .unwrap_or(path)
+        .into()
+}
+
+/// What follows `/v1/{account}/{gateway}/` on Cloudflare AI Gateway, when there are
+/// four segments or more (`/v1/chat/completions` is not a gateway path).
+fn gateway_rest(path: &str) -> Option<&str> {
+    let mut parts = path.strip_prefix("/v1/")?.splitn(3, '/');
+    let (account, gateway, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    let known = [
+        "chat",
+        "messages",
+        "responses",
+        "held",
+        "endless",
+        "raw-sse",
+        "models",
+    ];
+    (!known.contains(&account) && !account.is_empty() && !gateway.is_empty() && rest.contains('/'))
+        .then_some(rest)
 }
 
 /// Who a credential belongs to, for the checks real subscription backends
@@ -368,7 +403,8 @@ impl Drop for FakeProvider {
 }
 
 /// First credential found, in the order: `Authorization: Bearer`,
-/// `x-api-key`, `x-goog-api-key`, `?key=`.
+/// `x-api-key`, `x-goog-api-key`, Azure's `api-key`, `?key=`, then a Cloudflare AI
+/// Gateway token (`cf-aig-authorization: Bearer`) for a gateway without a provider key.
 fn credential_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let bearer = header("authorization").and_then(|v| {
@@ -378,8 +414,33 @@ fn credential_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     bearer
         .or_else(|| header("x-api-key"))
         .or_else(|| header("x-goog-api-key"))
+        .or_else(|| header("api-key"))
         .map(str::to_string)
         .or_else(|| form_param(query, "key"))
+        .or_else(|| {
+            header("cf-aig-authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string)
+        })
+}
+
+/// Cloudflare AI Gateway refuses a request to an authenticated gateway without
+/// `cf-aig-authorization` (every gateway made since 2026-11-03), in the Cloudflare API's
+/// envelope.
+fn gateway_unauthorized(host: Option<&str>, headers: &HeaderMap) -> Option<Response<Body>> {
+    let host = host?.split(':').next()?;
+    if !host.eq_ignore_ascii_case("gateway.ai.cloudflare.com")
+        || headers.contains_key("cf-aig-authorization")
+    {
+        return None;
+    }
+    let body = json!({"success": false, "result": [], "messages": [],
+                      "error": [{"code": 2009, "message": "Unauthorized"}]});
+    Some(Ctx::verbatim(
+        401,
+        &[("content-type".into(), "application/json".into())],
+        &body.to_string(),
+    ))
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
@@ -409,6 +470,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let service = Service::for_request(host.as_deref(), &path);
     let ctx = Ctx::new(service, &path, &json_body);
 
+    if let Some(refusal) = gateway_unauthorized(host.as_deref(), &parts.headers) {
+        return Ok(refusal);
+    }
     let Some(credential) = credential else {
         return Ok(ctx.auth_error(None));
     };
@@ -455,7 +519,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
 fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<Body> {
     let stream = req.body["stream"] == json!(true);
     let method = req.parts.method.clone();
-    let path = api_path(req.parts.uri.path()).to_string();
+    let path = api_path(req.parts.uri.path()).into_owned();
     let sse = |wire, events| ctx.sse(event_stream(state, ctx, wire, events, req.fault));
     match (&method, path.as_str()) {
         // OpenRouter serves the same shape under `/api/v1`.

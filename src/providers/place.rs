@@ -1,0 +1,545 @@
+//! Placement: where an account of a provider lives, when its provider's accounts each
+//! live somewhere of their own (an Azure resource, an AWS region, a Cloudflare account and
+//! gateway, a GCP project and location). A request sent on such an account goes to the
+//! account's place: the host and/or the path are rewritten from the account's place keys,
+//! so two accounts in two places pool like two keys on one host.
+//!
+//! The host side is a family of hosts the provider owns: by suffix (`*.openai.azure.com`)
+//! or by template (`bedrock-runtime.{region}.amazonaws.com`). The path side is a
+//! template of literal segments and place keys (`/v1/{account_id}/{gateway_id}/`).
+
+use std::collections::BTreeMap;
+
+/// A key of an account's place, as `[[accounts]]` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlaceKey {
+    /// An Azure resource name: `NAME` in `https://NAME.openai.azure.com`.
+    Resource,
+    /// An AWS region (`us-east-1`), or a GCP location.
+    Region,
+    /// A Cloudflare account id.
+    AccountId,
+    /// A Cloudflare AI Gateway id.
+    GatewayId,
+    /// A GCP project id (Vertex AI, later).
+    Project,
+}
+
+impl PlaceKey {
+    pub const ALL: [PlaceKey; 5] = [
+        PlaceKey::Resource,
+        PlaceKey::Region,
+        PlaceKey::AccountId,
+        PlaceKey::GatewayId,
+        PlaceKey::Project,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PlaceKey::Resource => "resource",
+            PlaceKey::Region => "region",
+            PlaceKey::AccountId => "account_id",
+            PlaceKey::GatewayId => "gateway_id",
+            PlaceKey::Project => "project",
+        }
+    }
+
+    /// What to write, for an error's fix.
+    pub fn example(self) -> &'static str {
+        match self {
+            PlaceKey::Resource => "resource = \"<NAME in https://NAME.openai.azure.com>\"",
+            PlaceKey::Region => "region = \"us-east-1\"",
+            PlaceKey::AccountId => "account_id = \"<your Cloudflare account id>\"",
+            PlaceKey::GatewayId => "gateway_id = \"<your AI Gateway's id>\"",
+            PlaceKey::Project => "project = \"<your GCP project id>\"",
+        }
+    }
+
+    /// Whether `v` can be this key's value. Every value ends up in a host name or a path
+    /// segment, so only the characters those take are allowed, and never a dot or slash
+    /// that would move the request somewhere else.
+    pub fn check(self, v: &str) -> Result<(), String> {
+        let ok = match self {
+            // Azure: 2–64 letters, digits and hyphens, not starting or ending with one.
+            PlaceKey::Resource => {
+                (2..=64).contains(&v.len())
+                    && dns_label_chars(v)
+                    && !v.starts_with('-')
+                    && !v.ends_with('-')
+            }
+            PlaceKey::Region => is_region(v),
+            PlaceKey::AccountId => {
+                (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric())
+            }
+            PlaceKey::GatewayId | PlaceKey::Project => {
+                (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            PlaceKey::Resource => "a resource name is 2 to 64 lower-case letters, digits and \
+                hyphens (the NAME in https://NAME.openai.azure.com)"
+                .into(),
+            PlaceKey::Region => {
+                "a region is written like us-east-1 or eu-central-2 (lower case)".into()
+            }
+            PlaceKey::AccountId => {
+                "a Cloudflare account id is letters and digits (32 hex digits)".into()
+            }
+            PlaceKey::GatewayId | PlaceKey::Project => format!(
+                "{} is letters, digits, '-' and '_', at most 64",
+                self.name()
+            ),
+        })
+    }
+}
+
+/// `us-east-1`, `ap-southeast-7`, `us-gov-west-1`, `europe-west4` (GCP): lower-case words
+/// joined by hyphens, the last one ending in a number.
+fn is_region(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    v.len() <= 32
+        && parts.len() >= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts
+            .last()
+            .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Lower-case letters, digits and hyphens: what a DNS label of an API host holds.
+fn dns_label_chars(v: &str) -> bool {
+    v.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A DNS label: 1–63 letters, digits and hyphens, neither first nor last a hyphen.
+fn is_label(l: &str) -> bool {
+    (1..=63).contains(&l.len()) && dns_label_chars(l) && !l.starts_with('-') && !l.ends_with('-')
+}
+
+/// One pattern of a host family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostPattern {
+    /// Any name below this domain: `openai.azure.com` owns `x.openai.azure.com` and
+    /// `a.b.openai.azure.com` (still Microsoft's), never `openai.azure.com.evil.com`.
+    /// The account's value replaces everything before it.
+    Suffix(&'static str),
+    /// `{before}{value}{after}` where the value is one label or part of one:
+    /// `bedrock-runtime.` + `us-east-1` + `.amazonaws.com`.
+    Template {
+        before: &'static str,
+        after: &'static str,
+    },
+}
+
+impl HostPattern {
+    /// Whether `host` (lower case, no trailing dot) is in this pattern, its labels checked.
+    pub fn matches(&self, host: &str) -> bool {
+        if host.len() > 253 {
+            return false;
+        }
+        match self {
+            HostPattern::Suffix(domain) => host
+                .strip_suffix(domain)
+                .and_then(|rest| rest.strip_suffix('.'))
+                .is_some_and(|rest| rest.split('.').all(is_label)),
+            HostPattern::Template { before, after } => host
+                .strip_prefix(before)
+                .and_then(|rest| rest.strip_suffix(after))
+                .is_some_and(|value| {
+                    !value.contains('.') && !value.is_empty() && dns_label_chars(value)
+                }),
+        }
+    }
+
+    /// The host for an account whose place key is `value`.
+    pub fn fill(&self, value: &str) -> String {
+        match self {
+            HostPattern::Suffix(domain) => format!("{value}.{domain}"),
+            HostPattern::Template { before, after } => format!("{before}{value}{after}"),
+        }
+    }
+
+    /// The DNS names a CA's name constraints need for this pattern: a suffix is one
+    /// subtree (a `dNSName` constraint admits every name below it); a template cannot
+    /// be a subtree without taking in its whole parent domain (`amazonaws.com` is all of
+    /// AWS), so each known value is listed instead.
+    pub fn constraint_names(&self, known: &[&str]) -> Vec<String> {
+        match self {
+            HostPattern::Suffix(domain) => vec![domain.to_string()],
+            HostPattern::Template { .. } => known.iter().map(|v| self.fill(v)).collect(),
+        }
+    }
+}
+
+/// The hosts a provider owns by family, and the place key that picks one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFamily {
+    pub key: PlaceKey,
+    pub patterns: &'static [HostPattern],
+    /// The values the CA is made for (the regions where the service exists); an
+    /// account's own value is added to them (see `Registry::note_place_host`).
+    pub known: &'static [&'static str],
+}
+
+impl HostFamily {
+    fn pattern_of(&self, host: &str) -> Option<&HostPattern> {
+        self.patterns.iter().find(|p| p.matches(host))
+    }
+}
+
+/// One segment of a path template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg {
+    Lit(&'static str),
+    /// The account's own value for this key.
+    Key(PlaceKey),
+    /// The client's value, mapped through the account's `deployments` table; a value the
+    /// table lacks means the account cannot serve the request.
+    Deployment,
+}
+
+/// `/seg/seg/…/`: a prefix of the paths it matches, each segment literal or the
+/// account's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathTemplate(pub &'static [Seg]);
+
+impl PathTemplate {
+    /// The segments of `path` the template covers, and the rest after them; `None` when
+    /// `path` is not below the template.
+    fn split<'a>(&self, path: &'a str) -> Option<(Vec<&'a str>, &'a str)> {
+        let mut rest = path.strip_prefix('/')?;
+        let mut got = Vec::with_capacity(self.0.len());
+        for seg in self.0 {
+            let (s, r) = rest.split_once('/')?;
+            let fits = match seg {
+                Seg::Lit(l) => s == *l,
+                Seg::Key(_) | Seg::Deployment => !s.is_empty(),
+            };
+            if !fits {
+                return None;
+            }
+            got.push(s);
+            rest = r;
+        }
+        Some((got, rest))
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        self.split(path).is_some()
+    }
+
+    /// What follows the template in `path`.
+    pub fn rest<'a>(&self, path: &'a str) -> Option<&'a str> {
+        self.split(path).map(|(_, rest)| rest)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = PlaceKey> + '_ {
+        self.0.iter().filter_map(|s| match s {
+            Seg::Key(k) => Some(*k),
+            _ => None,
+        })
+    }
+}
+
+/// Where a provider's accounts each live: a named capability of the provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub host: Option<HostFamily>,
+    /// Segments of the paths keys travel to that are the account's; the provider's
+    /// `Scope::Placed` sends keys only below it.
+    pub path: Option<PathTemplate>,
+}
+
+/// An account's place: the values of its place keys, checked at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    pub values: BTreeMap<PlaceKey, String>,
+    /// The client's deployment name → this account's (Azure's legacy
+    /// `/openai/deployments/{dep}/…`). `None`: the account's deployments carry the
+    /// client's names.
+    pub deployments: Option<BTreeMap<String, String>>,
+}
+
+impl Place {
+    pub fn get(&self, k: PlaceKey) -> Option<&str> {
+        self.values.get(&k).map(String::as_str)
+    }
+}
+
+/// Why an account cannot take a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unplaced;
+
+impl Placement {
+    pub const NONE: Placement = Placement {
+        host: None,
+        path: None,
+    };
+
+    /// The keys an account of this provider must have.
+    pub fn required(&self) -> Vec<PlaceKey> {
+        let mut keys: Vec<PlaceKey> = self.host.iter().map(|h| h.key).collect();
+        keys.extend(self.path.iter().flat_map(|p| p.keys()));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Whether accounts may map deployment names.
+    pub fn takes_deployments(&self) -> bool {
+        self.path.is_some_and(|p| p.0.contains(&Seg::Deployment))
+    }
+
+    /// Whether the provider owns `host` by family.
+    pub fn owns_host(&self, host: &str) -> bool {
+        self.host
+            .as_ref()
+            .is_some_and(|f| f.pattern_of(host).is_some())
+    }
+
+    /// The account's host for a request the client sent to `host`: the same pattern
+    /// (the client's `cognitiveservices` stays `cognitiveservices`), the account's value.
+    /// `None` keeps the client's host (a provider without a host family, or a host of
+    /// its plain list).
+    pub fn rehost(&self, host: &str, place: &Place) -> Option<String> {
+        let family = self.host.as_ref()?;
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let pattern = family.pattern_of(&host)?;
+        Some(pattern.fill(place.get(family.key)?))
+    }
+
+    /// `path` with the template's segments made the account's; `Ok(None)` when the path
+    /// is not below the template (it goes as sent), `Err` when the account cannot serve
+    /// it (no deployment of that name).
+    pub fn repath(&self, path: &str, place: &Place) -> Result<Option<String>, Unplaced> {
+        let Some(template) = &self.path else {
+            return Ok(None);
+        };
+        let Some((got, rest)) = template.split(path) else {
+            return Ok(None);
+        };
+        let mut out = String::with_capacity(path.len() + 32);
+        for (seg, sent) in template.0.iter().zip(got) {
+            out.push('/');
+            match seg {
+                Seg::Lit(l) => out.push_str(l),
+                Seg::Key(k) => out.push_str(place.get(*k).ok_or(Unplaced)?),
+                Seg::Deployment => match &place.deployments {
+                    None => out.push_str(sent),
+                    Some(map) => out.push_str(map.get(sent).ok_or(Unplaced)?),
+                },
+            }
+        }
+        out.push('/');
+        out.push_str(rest);
+        Ok(Some(out))
+    }
+
+    /// Whether an account at `place` can take a request to `path`.
+    pub fn serves(&self, path: &str, place: &Place) -> bool {
+        self.repath(path, place).is_ok()
+    }
+
+    /// The names a CA needs to sign for every host of the family.
+    pub fn constraint_names(&self) -> Vec<String> {
+        self.host
+            .iter()
+            .flat_map(|f| f.patterns.iter().flat_map(|p| p.constraint_names(f.known)))
+            .collect()
+    }
+
+    /// The hosts of the family for one account's value (for the CA).
+    pub fn hosts_for(&self, place: &Place) -> Vec<String> {
+        let Some(f) = &self.host else {
+            return Vec::new();
+        };
+        let Some(v) = place.get(f.key) else {
+            return Vec::new();
+        };
+        f.patterns.iter().map(|p| p.fill(v)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AZURE: HostFamily = HostFamily {
+        key: PlaceKey::Resource,
+        patterns: &[
+            HostPattern::Suffix("openai.azure.com"),
+            HostPattern::Suffix("cognitiveservices.azure.com"),
+        ],
+        known: &[],
+    };
+    const BEDROCK: HostFamily = HostFamily {
+        key: PlaceKey::Region,
+        patterns: &[HostPattern::Template {
+            before: "bedrock-runtime.",
+            after: ".amazonaws.com",
+        }],
+        known: &["us-east-1", "eu-west-1"],
+    };
+
+    fn place(pairs: &[(PlaceKey, &str)]) -> Place {
+        Place {
+            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            deployments: None,
+        }
+    }
+
+    #[test]
+    fn a_suffix_owns_the_names_below_it_and_nothing_that_merely_contains_it() {
+        let p = HostPattern::Suffix("openai.azure.com");
+        for h in [
+            "res.openai.azure.com",
+            "evil.com.openai.azure.com",
+            "a-1.openai.azure.com",
+        ] {
+            assert!(p.matches(h), "{h}");
+        }
+        for h in [
+            "openai.azure.com",
+            "openai.azure.com.evil.com",
+            "evilopenai.azure.com",
+            ".openai.azure.com",
+            "a..openai.azure.com",
+            "-a.openai.azure.com",
+            "a_b.openai.azure.com",
+            "a b.openai.azure.com",
+            "a%2e.openai.azure.com",
+        ] {
+            assert!(!p.matches(h), "{h}");
+        }
+        let long = format!("{}.openai.azure.com", "a".repeat(64));
+        assert!(!p.matches(&long), "a label over 63");
+    }
+
+    #[test]
+    fn a_template_takes_exactly_one_label_in_its_slot() {
+        let p = BEDROCK.patterns[0];
+        assert!(p.matches("bedrock-runtime.us-east-1.amazonaws.com"));
+        for h in [
+            "bedrock-runtime.amazonaws.com",
+            "bedrock-runtime..amazonaws.com",
+            "bedrock-runtime.a.b.amazonaws.com",
+            "bedrock-runtime.us-east-1.amazonaws.com.evil.com",
+            "xbedrock-runtime.us-east-1.amazonaws.com",
+            "s3.us-east-1.amazonaws.com",
+        ] {
+            assert!(!p.matches(h), "{h}");
+        }
+        assert_eq!(
+            p.constraint_names(BEDROCK.known),
+            [
+                "bedrock-runtime.us-east-1.amazonaws.com",
+                "bedrock-runtime.eu-west-1.amazonaws.com"
+            ]
+        );
+        assert_eq!(
+            HostPattern::Suffix("openai.azure.com").constraint_names(&[]),
+            ["openai.azure.com"]
+        );
+    }
+
+    #[test]
+    fn the_account_gets_its_own_host_in_the_clients_pattern() {
+        let pl = Placement {
+            host: Some(AZURE),
+            ..Placement::NONE
+        };
+        let b = place(&[(PlaceKey::Resource, "res-b")]);
+        assert_eq!(
+            pl.rehost("res-a.openai.azure.com", &b).as_deref(),
+            Some("res-b.openai.azure.com")
+        );
+        assert_eq!(
+            pl.rehost("Res-A.CognitiveServices.azure.com.", &b)
+                .as_deref(),
+            Some("res-b.cognitiveservices.azure.com")
+        );
+        assert_eq!(pl.rehost("api.openai.com", &b), None);
+        assert_eq!(pl.rehost("res-a.openai.azure.com", &Place::default()), None);
+        assert_eq!(pl.required(), [PlaceKey::Resource]);
+    }
+
+    #[test]
+    fn path_keys_are_the_accounts_and_a_missing_deployment_skips_it() {
+        let gateway = Placement {
+            path: Some(PathTemplate(&[
+                Seg::Lit("v1"),
+                Seg::Key(PlaceKey::AccountId),
+                Seg::Key(PlaceKey::GatewayId),
+            ])),
+            ..Placement::NONE
+        };
+        let mine = place(&[(PlaceKey::AccountId, "acct2"), (PlaceKey::GatewayId, "gw2")]);
+        assert_eq!(
+            gateway.repath("/v1/acct1/gw1/openai/chat/completions", &mine),
+            Ok(Some("/v1/acct2/gw2/openai/chat/completions".into()))
+        );
+        assert_eq!(gateway.repath("/v1/acct1", &mine), Ok(None));
+        assert_eq!(gateway.repath("/v2/a/g/x", &mine), Ok(None));
+        assert_eq!(
+            gateway.required(),
+            [PlaceKey::AccountId, PlaceKey::GatewayId]
+        );
+
+        let azure = Placement {
+            path: Some(PathTemplate(&[
+                Seg::Lit("openai"),
+                Seg::Lit("deployments"),
+                Seg::Deployment,
+            ])),
+            ..Placement::NONE
+        };
+        let p = "/openai/deployments/gpt-4o/chat/completions";
+        assert_eq!(
+            azure.repath(p, &Place::default()),
+            Ok(Some(p.into())),
+            "no map: as sent"
+        );
+        let mapped = Place {
+            deployments: Some([("gpt-4o".to_string(), "prod-4o".to_string())].into()),
+            ..Place::default()
+        };
+        assert_eq!(
+            azure.repath(p, &mapped),
+            Ok(Some("/openai/deployments/prod-4o/chat/completions".into()))
+        );
+        assert!(!azure.serves("/openai/deployments/other/chat/completions", &mapped));
+        assert!(
+            azure.serves("/openai/v1/responses", &mapped),
+            "not a deployment path"
+        );
+        assert!(azure.takes_deployments() && !gateway.takes_deployments());
+    }
+
+    #[test]
+    fn place_values_are_checked_for_what_a_host_or_segment_takes() {
+        assert!(PlaceKey::Region.check("us-east-1").is_ok());
+        assert!(PlaceKey::Region.check("us-gov-west-1").is_ok());
+        assert!(PlaceKey::Region.check("europe-west4").is_ok());
+        for bad in ["US-EAST-1", "us-east", "us.east-1", "", "us-east-1/x", "-1"] {
+            assert!(PlaceKey::Region.check(bad).is_err(), "{bad}");
+        }
+        assert!(PlaceKey::Resource.check("my-res-01").is_ok());
+        for bad in ["My.res", "a", "-a", "a-", "a_b", "res.evil.com"] {
+            assert!(PlaceKey::Resource.check(bad).is_err(), "{bad}");
+        }
+        assert!(PlaceKey::AccountId.check("0123abcd").is_ok());
+        assert!(PlaceKey::AccountId.check("../x").is_err());
+        assert!(PlaceKey::GatewayId.check("my_gw-1").is_ok());
+        assert!(PlaceKey::GatewayId.check("a/b").is_err());
+    }
+}
