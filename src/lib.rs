@@ -20,6 +20,7 @@ pub mod logging; // log setup; secrets never reach a log
 pub mod rewind; // a stream with sniffed bytes put back in front
 pub mod secret; // `env:VAR`, `!command` and literal credentials
 pub mod serde_message; // serde's error text without the values it quotes
+pub mod sigv4; // AWS SigV4: a request re-signed for the account that sends it
 pub mod splice; // two byte streams joined: blind tunnels, WebSockets
 pub mod target; // where a proxied request goes
 pub mod trust; // the CA in the operating system's trust store
