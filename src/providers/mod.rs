@@ -3,6 +3,7 @@
 //! branches on a provider's name.
 
 mod auth;
+mod aws_error;
 mod builtin;
 mod classify;
 mod flavor;
@@ -11,12 +12,13 @@ mod shape;
 mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
+pub use aws_error::ERROR_TYPE_HEADER;
 pub use builtin::{builtin, canonical_id};
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
 pub use flavor::Flavor;
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
-pub use shape::{error_response_body, ErrorKind};
+pub use shape::{error_response_body, error_type_header, ErrorKind};
 pub use stream_error::{classify_event, is_preamble};
 
 use std::collections::HashMap;
@@ -34,6 +36,9 @@ pub enum Dialect {
     Google,
     /// `{"error":{"code":<int>,"message"}}`, 402 for exhausted credits.
     Openrouter,
+    /// Amazon Bedrock (AWS REST-JSON): `{"message"}` with the exception named in the
+    /// `x-amzn-errortype` header (or `__type` in the body); exceptions in event streams.
+    Bedrock,
 }
 
 /// Which requests to a provider host carry a credential keypool swaps; the rest pass
