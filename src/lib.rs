@@ -49,6 +49,7 @@ pub mod upstream; // the pooled client towards providers
 pub mod admin; // keypool's own pages: `GET /`, status, reload
 pub mod admin_access; // who may use keypool's own pages
 pub mod client_conn; // one client connection served over HTTP/1.1
+pub mod eventstream_peek; // the same for an AWS event stream's first message
 pub mod fd_limit; // the open-file limit
 pub mod forward; // the request pipeline: phases over one Exchange
 pub mod intercept; // TLS termination for provider hosts
