@@ -278,6 +278,7 @@ async fn a_wrong_account_a_stale_date_or_a_changed_body_is_refused() {
             SystemTime::now(),
         );
         assert_eq!(o.detail, "403 InvalidSignatureException", "{what}");
+        assert_eq!(o.verdict, Verdict::AuthFailed, "{what}");
     }
     assert_eq!(
         *seen.lock().unwrap(),
