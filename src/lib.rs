@@ -20,6 +20,7 @@ pub mod logging; // log setup; secrets never reach a log
 pub mod rewind; // a stream with sniffed bytes put back in front
 pub mod secret; // `env:VAR`, `!command` and literal credentials
 pub mod serde_message; // serde's error text without the values it quotes
+pub mod sigv4; // AWS SigV4: a request re-signed for the account that sends it
 pub mod splice; // two byte streams joined: blind tunnels, WebSockets
 pub mod target; // where a proxied request goes
 pub mod trust; // the CA in the operating system's trust store
@@ -48,6 +49,7 @@ pub mod upstream; // the pooled client towards providers
 pub mod admin; // keypool's own pages: `GET /`, status, reload
 pub mod admin_access; // who may use keypool's own pages
 pub mod client_conn; // one client connection served over HTTP/1.1
+pub mod eventstream_peek; // the same for an AWS event stream's first message
 pub mod fd_limit; // the open-file limit
 pub mod forward; // the request pipeline: phases over one Exchange
 pub mod intercept; // TLS termination for provider hosts

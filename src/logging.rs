@@ -29,6 +29,7 @@ pub fn init() {
     let filter = EnvFilter::try_from_env("KEYPOOL_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = without_signer_traces(filter);
     let output: Output = fmt::layer()
         .with_writer(BoxMakeWriter::new(std::io::stderr))
         .with_target(false)
@@ -42,6 +43,12 @@ pub fn init() {
     {
         let _ = OUTPUT.set(handle);
     }
+}
+
+/// `aws-sigv4` traces the canonical request it signs, and with temporary credentials that
+/// holds the session token: its events stay off whatever level was asked for.
+fn without_signer_traces(filter: EnvFilter) -> EnvFilter {
+    filter.add_directive("aws_sigv4=off".parse().expect("a valid directive"))
 }
 
 /// Sends the log from now on to `path` (0600, rotated by size) instead of stderr.
@@ -94,6 +101,52 @@ pub fn rotating_file(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trace_log_never_holds_the_session_token_a_signature_used() {
+        use crate::sigv4::{resign, AwsCredentials, Scope, BEDROCK};
+        use secrecy::SecretString;
+        use std::sync::Arc;
+        #[derive(Clone, Default)]
+        struct Buf(Arc<parking_lot::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(super::without_signer_traces(super::EnvFilter::new("trace")))
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let creds = AwsCredentials::new(
+            "ASIAEXAMPLE",
+            SecretString::from("secret-key-value"),
+            Some(SecretString::from("SESSIONTOKENVALUE")),
+        )
+        .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!("keypool's own trace still shows");
+            let mut req = http::Request::post("https://bedrock-runtime.us-east-1.amazonaws.com/")
+                .body(())
+                .unwrap();
+            let scope = Scope {
+                region: "us-east-1",
+                service: BEDROCK,
+            };
+            resign(&mut req, b"{}", &creds, scope, std::time::SystemTime::now()).unwrap();
+        });
+        let logs = String::from_utf8(buf.0.lock().clone()).unwrap();
+        assert!(logs.contains("keypool's own trace still shows"), "{logs}");
+        assert!(!logs.contains("SESSIONTOKENVALUE"), "{logs}");
+        assert!(!logs.contains("secret-key-value"), "{logs}");
+    }
+
     use super::*;
     use std::io::Write;
 

@@ -125,9 +125,9 @@ where
 
 /// The held frames, then what the upstream body had left (`None`: it had ended cleanly,
 /// so the held bytes are the whole body and its exact size).
-struct Resumed<B> {
-    held: VecDeque<Frame<Bytes>>,
-    rest: Option<B>,
+pub(crate) struct Resumed<B> {
+    pub(crate) held: VecDeque<Frame<Bytes>>,
+    pub(crate) rest: Option<B>,
 }
 
 impl<B> Body for Resumed<B>

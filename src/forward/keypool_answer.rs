@@ -139,6 +139,10 @@ impl KeypoolAnswer {
                 let mut r = Response::new(full(body));
                 r.headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                if let Some((name, value)) = error_type_header(d, self.error_kind()) {
+                    r.headers_mut()
+                        .insert(name, HeaderValue::from_static(value));
+                }
                 r
             }
             None => text(status, format!("{message}\n")),

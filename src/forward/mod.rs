@@ -23,7 +23,8 @@ use crate::oauth::account::{Access, AccessError, Ctx};
 use crate::oauth::edit;
 use crate::pool::{ceil_secs, Account, Credential, Pool, Unavailable};
 use crate::providers::{
-    classify, error_response_body, needs_body, AuthScheme, Dialect, ErrorKind, Provider, Verdict,
+    classify, error_response_body, error_type_header, needs_body, AuthScheme, Dialect, ErrorKind,
+    Provider, Verdict,
 };
 use crate::splice::splice;
 use crate::state::State;

@@ -1,5 +1,6 @@
 //! What an upstream answer means for the account that got it.
 
+use super::aws_error;
 use super::reset::{parse_proto_duration, parse_reset_headers, parse_retry_after};
 use super::Dialect;
 use crate::bounds;
@@ -129,7 +130,8 @@ impl Outcome {
 /// Only error statuses qualify, so successful (streaming) answers are never held.
 pub fn needs_body(dialect: Dialect, status: StatusCode) -> bool {
     matches!(status.as_u16(), 401 | 402 | 403 | 429 | 503 | 529)
-        || (dialect == Dialect::Google && status == StatusCode::BAD_REQUEST)
+        || (matches!(dialect, Dialect::Google | Dialect::Bedrock)
+            && status == StatusCode::BAD_REQUEST)
 }
 
 pub fn classify(
@@ -154,7 +156,10 @@ pub(super) fn judge(
     json: &Value,
     now: SystemTime,
 ) -> Outcome {
-    let err = ErrorFields::read(json);
+    let err = match dialect {
+        Dialect::Bedrock => ErrorFields::read_aws(headers, json),
+        _ => ErrorFields::read(json),
+    };
     let verdict = verdict(dialect, status.as_u16(), &err);
     if verdict == Verdict::Ok {
         return Outcome::ok();
@@ -188,6 +193,8 @@ fn verdict(dialect: Dialect, status: u16, e: &ErrorFields) -> Verdict {
         {
             Verdict::Exhausted
         }
+        // Bedrock: the model is still loading, a state of the provider and not the account.
+        (429, Bedrock) if e.is_any(&["ModelNotReadyException"]) => Verdict::Overloaded,
         (429, Google)
             if e.daily_quota || e.retry_delay.is_some_and(|d| d > Duration::from_secs(300)) =>
         {
@@ -202,6 +209,10 @@ fn verdict(dialect: Dialect, status: u16, e: &ErrorFields) -> Verdict {
         (403, Openrouter) => Verdict::Ok, // moderation, not the account
         (403, _) if e.present => Verdict::AuthFailed,
         (400, Google) if e.is_any(&["API_KEY_INVALID"]) => Verdict::AuthFailed,
+        // Bedrock's quota answer is a 400 ("resubmit later"): the account's quota, not a
+        // bad request. The terminal-verdict table (PROVIDERS.md §14) takes this row when
+        // it lands; until then it is a long cooldown.
+        (400, Bedrock) if e.is_any(&["ServiceQuotaExceededException"]) => Verdict::Exhausted,
         _ => Verdict::Ok,
     }
 }
@@ -220,6 +231,16 @@ struct ErrorFields {
 }
 
 impl ErrorFields {
+    /// AWS's shape: the exception's name in a header or the body, beside `{"message"}`.
+    fn read_aws(headers: &HeaderMap, json: &Value) -> ErrorFields {
+        let name = aws_error::error_type(headers, json);
+        ErrorFields {
+            present: name.is_some() || aws_error::has_message(json),
+            labels: name.into_iter().collect(),
+            ..ErrorFields::default()
+        }
+    }
+
     fn read(json: &Value) -> ErrorFields {
         let mut f = ErrorFields::default();
         let Some(err) = json.get("error").filter(|e| e.is_object()) else {
@@ -429,6 +450,124 @@ mod tests {
         );
     }
 
+    /// Bedrock names the exception in `x-amzn-errortype` (the body is `{"message"}`), or
+    /// in the body's `__type` when the header is missing.
+    fn bedrock(status: u16, exception: &str, message: &str) -> (Outcome, Outcome) {
+        let mut h = HeaderMap::new();
+        let header = format!("{exception}:http://internal.amazon.com/coral/com.amazon.bedrock/");
+        h.insert(aws_error::ERROR_TYPE_HEADER, header.parse().unwrap());
+        let body = serde_json::json!({ "message": message }).to_string();
+        let status = StatusCode::from_u16(status).unwrap();
+        let now = SystemTime::now();
+        let by_header = classify(Dialect::Bedrock, status, &h, body.as_bytes(), now);
+        let typed = serde_json::json!({ "__type": exception, "message": message }).to_string();
+        let by_body = classify(
+            Dialect::Bedrock,
+            status,
+            &HeaderMap::new(),
+            typed.as_bytes(),
+            now,
+        );
+        (by_header, by_body)
+    }
+
+    /// Bedrock's answers as its API reference lists them, and what each means here.
+    const BEDROCK_ANSWERS: &[(u16, &str, &str, Verdict)] = &[
+        (
+            429,
+            "ThrottlingException",
+            "Too many requests, please wait before trying again.",
+            Verdict::RateLimited,
+        ),
+        (
+            429,
+            "ThrottlingException",
+            "Too many tokens, please wait before trying again.",
+            Verdict::RateLimited,
+        ),
+        (
+            429,
+            "ModelNotReadyException",
+            "Model is not ready",
+            Verdict::Overloaded,
+        ),
+        (
+            400,
+            "ServiceQuotaExceededException",
+            "Your request exceeds the service quota for your account.",
+            Verdict::Exhausted,
+        ),
+        (
+            503,
+            "ServiceUnavailableException",
+            "Bedrock is unable to process your request.",
+            Verdict::Overloaded,
+        ),
+        (
+            403,
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+            Verdict::AuthFailed,
+        ),
+        (
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            Verdict::AuthFailed,
+        ),
+        (
+            400,
+            "ValidationException",
+            "Malformed input request",
+            Verdict::Ok,
+        ),
+        (
+            500,
+            "InternalServerException",
+            "Internal server error",
+            Verdict::Ok,
+        ),
+        (424, "ModelErrorException", "The model errored", Verdict::Ok),
+    ];
+
+    #[test]
+    fn bedrock_family() {
+        for &(status, exception, message, want) in BEDROCK_ANSWERS {
+            let (by_header, by_body) = bedrock(status, exception, message);
+            assert_eq!(by_header.verdict, want, "{status} {exception}");
+            assert_eq!(by_body.verdict, want, "{status} {exception} in __type");
+            if want != Verdict::Ok {
+                assert_eq!(by_header.detail, format!("{status} {exception}"));
+            }
+        }
+        // The model-not-ready wait is the short overload one, the quota the long one.
+        assert_eq!(
+            bedrock(429, "ModelNotReadyException", "m").0.cooldown(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            bedrock(400, "ServiceQuotaExceededException", "m")
+                .0
+                .cooldown(),
+            Duration::from_secs(3600)
+        );
+        // A 503 or 403 page from something in between is not Bedrock's word on the account.
+        assert_eq!(
+            c(Dialect::Bedrock, 503, "<html>busy</html>").verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            c(Dialect::Bedrock, 403, "<html>no</html>").verdict,
+            Verdict::Ok
+        );
+        // Other dialects do not read AWS's fields.
+        let quota_elsewhere = r#"{"__type":"ServiceQuotaExceededException","message":"m"}"#;
+        assert_eq!(
+            c(Dialect::Openai, 400, quota_elsewhere).verdict,
+            Verdict::Ok
+        );
+    }
+
     #[test]
     fn headers_beat_the_default() {
         let mut h = HeaderMap::new();
@@ -470,6 +609,9 @@ mod tests {
             (Dialect::Openai, 401, true),
             (Dialect::Openai, 403, true),
             (Dialect::Openai, 503, true),
+            (Dialect::Bedrock, 400, true),
+            (Dialect::Bedrock, 200, false),
+            (Dialect::Bedrock, 500, false),
         ] {
             let s = StatusCode::from_u16(status).unwrap();
             assert_eq!(needs_body(d, s), read, "{d:?} {status}");
@@ -541,7 +683,13 @@ mod fuzz {
             field in prop::sample::select(vec!["resets_at", "resets_in_seconds", "retryDelay"]),
             status in prop::sample::select(vec![402u16, 429, 503, 529]),
             dialect in prop::sample::select(
-                vec![Dialect::Openai, Dialect::Anthropic, Dialect::Google, Dialect::Openrouter]
+                vec![
+                    Dialect::Openai,
+                    Dialect::Anthropic,
+                    Dialect::Google,
+                    Dialect::Openrouter,
+                    Dialect::Bedrock,
+                ]
             ),
             header in any::<bool>(),
         ) {

@@ -3,8 +3,10 @@
 //! branches on a provider's name.
 
 mod auth;
+mod aws_error;
 mod builtin;
 mod classify;
+mod eventstream_error;
 mod flavor;
 mod gateway_keys;
 mod place;
@@ -13,14 +15,16 @@ mod shape;
 mod stream_error;
 
 pub use auth::{AuthScheme, CredentialEdit};
+pub use aws_error::ERROR_TYPE_HEADER;
 pub use builtin::{builtin, canonical_id};
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
+pub use eventstream_error::classify_stream_exception;
 pub use flavor::Flavor;
 pub use gateway_keys::scheme_for as gateway_key_scheme;
 pub use place::{HostFamily, HostPattern, PathTemplate, Place, PlaceKey, Placement, Seg};
 pub(crate) use reset::parse_proto_duration;
 pub use reset::{parse_go_duration, parse_retry_after};
-pub use shape::{error_response_body, ErrorKind};
+pub use shape::{error_response_body, error_type_header, ErrorKind};
 pub use stream_error::{classify_event, is_preamble};
 
 use std::collections::HashMap;
@@ -38,6 +42,9 @@ pub enum Dialect {
     Google,
     /// `{"error":{"code":<int>,"message"}}`, 402 for exhausted credits.
     Openrouter,
+    /// Amazon Bedrock (AWS REST-JSON): `{"message"}` with the exception named in the
+    /// `x-amzn-errortype` header (or `__type` in the body); exceptions in event streams.
+    Bedrock,
 }
 
 /// Which requests to a provider host carry a credential keypool swaps; the rest pass

@@ -49,8 +49,27 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
             json!({"error": {"code": status, "message": message, "status": st}})
         }
         Dialect::Openrouter => json!({"error": {"code": status, "message": message}}),
+        // As Bedrock sends it: the message alone, the exception named in a header.
+        Dialect::Bedrock => json!({ "message": message }),
     };
     serde_json::to_vec(&v).expect("a json! value serialises")
+}
+
+/// The header that names the error beside the body, in a dialect that has one: Bedrock's
+/// `x-amzn-errortype`, which AWS's SDKs read before the body.
+pub fn error_type_header(
+    dialect: Dialect,
+    kind: ErrorKind,
+) -> Option<(&'static str, &'static str)> {
+    let exception = match (dialect, kind) {
+        (Dialect::Bedrock, ErrorKind::RateLimit) => "ThrottlingException",
+        (Dialect::Bedrock, ErrorKind::Auth) => "AccessDeniedException",
+        (Dialect::Bedrock, ErrorKind::BadGateway | ErrorKind::GatewayTimeout) => {
+            "ServiceUnavailableException"
+        }
+        _ => return None,
+    };
+    Some((super::aws_error::ERROR_TYPE_HEADER, exception))
 }
 
 #[cfg(test)]
@@ -69,15 +88,24 @@ mod tests {
             Dialect::Anthropic,
             Dialect::Google,
             Dialect::Openrouter,
+            Dialect::Bedrock,
         ];
+        let headers = |d, kind| {
+            let mut h = HeaderMap::new();
+            if let Some((name, value)) = error_type_header(d, kind) {
+                h.insert(name, value.parse().unwrap());
+            }
+            h
+        };
         for d in dialects {
             let body = error_response_body(d, ErrorKind::RateLimit, "keypool: wait");
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(v["error"]["message"], "keypool: wait", "{d:?}");
+            let message = v.pointer("/error/message").unwrap_or(&v["message"]);
+            assert_eq!(message, "keypool: wait", "{d:?}");
             let o = classify(
                 d,
                 StatusCode::TOO_MANY_REQUESTS,
-                &HeaderMap::new(),
+                &headers(d, ErrorKind::RateLimit),
                 &body,
                 SystemTime::now(),
             );
@@ -86,7 +114,7 @@ mod tests {
             let o = classify(
                 d,
                 StatusCode::UNAUTHORIZED,
-                &HeaderMap::new(),
+                &headers(d, ErrorKind::Auth),
                 &body,
                 SystemTime::now(),
             );
@@ -101,6 +129,26 @@ mod tests {
         assert_eq!(
             (v["error"]["code"].as_u64(), v["error"]["status"].as_str()),
             (Some(502), Some("UNAVAILABLE"))
+        );
+    }
+
+    /// Bedrock's own errors are `{"message"}` and nothing else, the exception in the
+    /// header: keypool's look the same, so an AWS SDK raises the matching exception.
+    #[test]
+    fn bedrock_answers_look_like_bedrocks() {
+        let body = error_response_body(Dialect::Bedrock, ErrorKind::RateLimit, "keypool: wait");
+        assert_eq!(body, br#"{"message":"keypool: wait"}"#);
+        assert_eq!(
+            error_type_header(Dialect::Bedrock, ErrorKind::RateLimit),
+            Some(("x-amzn-errortype", "ThrottlingException"))
+        );
+        assert_eq!(
+            error_type_header(Dialect::Bedrock, ErrorKind::GatewayTimeout),
+            Some(("x-amzn-errortype", "ServiceUnavailableException"))
+        );
+        assert_eq!(
+            error_type_header(Dialect::Openai, ErrorKind::RateLimit),
+            None
         );
     }
 }

@@ -48,6 +48,7 @@ mod secret_errors;
 mod secret_logs;
 mod shutdown_idle;
 mod signal_race;
+mod sigv4;
 mod ssrf;
 mod status;
 mod sticky;

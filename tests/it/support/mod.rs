@@ -18,6 +18,7 @@ pub mod logs;
 pub mod oauth;
 pub mod raw_client;
 pub mod scenario;
+pub mod sigv4;
 pub mod usage;
 
 #[allow(unused_imports)]
