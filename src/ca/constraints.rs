@@ -310,6 +310,8 @@ mod tests {
             "token-plan-cn.xiaomimimo.com",
             "token-plan-ams.xiaomimimo.com",
             "token-plan-sgp.xiaomimimo.com",
+            "aiplatform.googleapis.com",
+            "us-east5-aiplatform.googleapis.com",
         ] {
             assert!(hosts.iter().any(|x| x == h), "{h} is a registry host");
             assert!(s.permits(h), "{h}");

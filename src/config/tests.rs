@@ -388,3 +388,27 @@ api_key = "k"
         "{e}"
     );
 }
+
+/// A Vertex AI account points at its credential file; keypool never keeps a copy.
+#[test]
+fn a_vertex_account_links_its_credential_file_and_is_never_stored() {
+    let block = |oauth: &str| {
+        format!("[[accounts]]\nname = \"v\"\nprovider = \"google-vertex\"\noauth = \"{oauth}\"\n")
+    };
+    let c = parse(&block("link:/keys/sa.json")).unwrap();
+    assert!(matches!(
+        &c.accounts[0].credential,
+        CredentialConfig::OAuth(OAuthSource::Linked(p)) if p == std::path::Path::new("/keys/sa.json")
+    ));
+    let e = parse(&block("stored")).unwrap_err().0;
+    assert!(e.contains("config.toml:4:"), "{e}");
+    assert!(
+        e.contains("takes a credential file, which keypool never copies"),
+        "{e}"
+    );
+    assert!(e.contains("oauth = \"link:PATH\""), "{e}");
+    let e = parse("[[accounts]]\nname = \"v\"\nprovider = \"google-vertex\"\napi_key = \"k\"\n")
+        .unwrap_err()
+        .0;
+    assert!(e.contains("takes subscription logins, not API keys"), "{e}");
+}

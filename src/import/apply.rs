@@ -127,6 +127,10 @@ impl<'a> Importer<'a> {
             return Ok(already(&k, refresh));
         }
         let linked_file = match (self.opts.link, link, file) {
+            (_, Linkable::Only, Some(p)) => Some(p),
+            (_, Linkable::Only, None) => {
+                return Ok(Outcome::Skipped("it is not in a file to link to".into()))
+            }
             (false, _, _) => None,
             (true, Linkable::Yes, Some(p)) => Some(p),
             (true, Linkable::No(why), _) => return Ok(Outcome::Skipped(why.clone())),

@@ -35,6 +35,9 @@ pub enum What {
 #[derive(Debug, Clone)]
 pub enum Linkable {
     Yes,
+    /// Always linked, with or without `--link`: the file is a key, which keypool never
+    /// copies.
+    Only,
     /// Why `--link` cannot follow this login.
     No(String),
 }

@@ -3,9 +3,9 @@
 //! rotated token before it is used (a write that fails waits in the store's pending
 //! registry and is retried; see `pending.rs`).
 
-use super::endpoint::{self, CopilotToken, Granted, TokenError};
+use super::endpoint::{self, ApiToken, Granted, TokenError};
 use super::link::{Linked, LOCK_WAIT};
-use super::steps::{Discover, Exchange};
+use super::steps::{Discover, ExchangeStep};
 use super::store::Store;
 use super::{Identity, Tokens};
 use crate::clock::Clock;
@@ -104,7 +104,8 @@ pub struct OAuthAccount {
     /// Refresh this long before the access token expires.
     pub margin: Duration,
     tokens: Mutex<Tokens>,
-    copilot: Mutex<Option<(CopilotToken, SystemTime)>>,
+    /// The API token the `exchange` step got, and when to renew it.
+    exchanged: Mutex<Option<(ApiToken, SystemTime)>>,
     /// Held for the whole of a refresh: concurrent requests wait and then reuse its result.
     refreshing: tokio::sync::Mutex<()>,
     /// The proxy's store, asked whether a write of this account has not landed.
@@ -125,7 +126,7 @@ impl OAuthAccount {
             source,
             margin,
             tokens: Mutex::new(tokens),
-            copilot: Mutex::new(None),
+            exchanged: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             saves: None,
         }
@@ -191,7 +192,7 @@ impl OAuthAccount {
             return;
         }
         *t = theirs;
-        *self.copilot.lock() = None;
+        *self.exchanged.lock() = None;
     }
 
     /// A copy of the current tokens (for the accounts view).
@@ -246,7 +247,7 @@ impl OAuthAccount {
         let steps = self.flavor.steps();
         let t = self.tokens.lock();
         if steps.exchange.is_some() {
-            let c = self.copilot.lock();
+            let c = self.exchanged.lock();
             let (tok, renew_at) = c.as_ref()?;
             return (now < *renew_at).then(|| self.access_with(tok, &t.identity));
         }
@@ -261,7 +262,7 @@ impl OAuthAccount {
     }
 
     /// The access an exchanged token gives.
-    fn access_with(&self, tok: &CopilotToken, identity: &Identity) -> Access {
+    fn access_with(&self, tok: &ApiToken, identity: &Identity) -> Access {
         let (token, api) = (tok.token.clone(), tok.api.clone());
         Access::new(self.flavor, token, identity.clone(), api)
     }
@@ -274,8 +275,8 @@ impl OAuthAccount {
         refused: Option<&SecretString>,
     ) -> Result<Access, AccessError> {
         let steps = self.flavor.steps();
-        if let Some(exchange) = steps.exchange {
-            return self.exchange(ctx, exchange).await;
+        if let Some(step) = &steps.exchange {
+            return self.exchange(ctx, step).await;
         }
         let now = ctx.clock.now();
         let stale = self.tokens().stale(now, self.margin);
@@ -410,21 +411,19 @@ impl OAuthAccount {
         }
     }
 
-    /// Trades the login's token for an API token (the `exchange` step).
-    async fn exchange(&self, ctx: &Ctx<'_>, exchange: Exchange) -> Result<Access, AccessError> {
+    /// Trades the login's credential for an API token (the `exchange` step).
+    async fn exchange(&self, ctx: &Ctx<'_>, step: &ExchangeStep) -> Result<Access, AccessError> {
         let t = self.tokens();
-        let gh = t
-            .refresh
-            .as_ref()
-            .ok_or_else(|| self.dead("no GitHub token"))?;
-        let tok = exchange(ctx.upstream, gh, t.identity.domain.as_deref()).await;
+        let held = (t.refresh.as_ref()).ok_or_else(|| self.dead(&format!("no {}", step.holds)))?;
+        let asked = ctx.clock.now();
+        let tok = (step.run)(ctx.upstream, held, t.identity.domain.as_deref(), asked).await;
         self.tally(tok.as_ref().err());
         let tok = tok.map_err(|e| self.token_error(e))?;
         let now = ctx.clock.now();
         let renew_at = tok.renew_at(now, self.margin);
         let access = self.access_with(&tok, &t.identity);
-        *self.copilot.lock() = Some((tok, renew_at));
-        tracing::info!(account = %self.name, "exchanged the GitHub token for a Copilot token");
+        *self.exchanged.lock() = Some((tok, renew_at));
+        tracing::info!(account = %self.name, "{}", step.done);
         Ok(access)
     }
 

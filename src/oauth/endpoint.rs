@@ -39,20 +39,23 @@ pub struct Granted {
     pub identity: Identity,
 }
 
-/// A Copilot API token and when to renew it.
+/// A short-lived API token a login's long-lived credential was exchanged for (a Copilot
+/// token for a GitHub token, a Google access token for a service-account key), and when
+/// to renew it. It lives in memory only.
 #[derive(Debug, Clone)]
-pub struct CopilotToken {
+pub struct ApiToken {
     pub token: SecretString,
-    /// Seconds until GitHub wants it renewed (`refresh_in`).
+    /// Seconds until the issuer wants it renewed (Copilot's `refresh_in`).
     pub refresh_in: Option<Duration>,
-    /// Epoch seconds when it stops working (`expires_at`).
+    /// Epoch seconds when it stops working.
     pub expires_at: Option<i64>,
-    /// The API base for this account (`endpoints.api`), e.g. individual vs business.
+    /// The API base for this account (Copilot's `endpoints.api`), e.g. individual vs
+    /// business.
     pub api: Option<String>,
 }
 
-impl CopilotToken {
-    /// When to exchange the GitHub token again: when GitHub asks (`refresh_in`), and never
+impl ApiToken {
+    /// When to exchange the login's credential again: when the issuer asks (`refresh_in`), and never
     /// later than `margin` before `expires_at`; twenty minutes when it says neither. Both
     /// come from the wire, so the result is checked and at most [`bounds::MAX_HORIZON`]
     /// ahead.
@@ -129,7 +132,7 @@ pub async fn copilot_token(
     upstream: &Upstream,
     github_token: &SecretString,
     domain: Option<&str>,
-) -> Result<CopilotToken, TokenError> {
+) -> Result<ApiToken, TokenError> {
     let url = copilot_token_url(domain);
     let mut req = Request::new(full(bytes::Bytes::new()));
     *req.method_mut() = Method::GET;
@@ -180,10 +183,10 @@ fn copilot_token_url(domain: Option<&str>) -> String {
 }
 
 /// The Copilot token answer's fields; `None` without a token. `refresh_in` is clamped
-/// (see [`CopilotToken::renew_at`] for `expires_at`).
-fn copilot_grant(v: &Value) -> Option<CopilotToken> {
+/// (see [`ApiToken::renew_at`] for `expires_at`).
+fn copilot_grant(v: &Value) -> Option<ApiToken> {
     let token = v["token"].as_str().filter(|t| !t.is_empty())?;
-    Some(CopilotToken {
+    Some(ApiToken {
         token: SecretString::from(token.to_string()),
         refresh_in: v["refresh_in"].as_u64().map(bounds::wait_from_secs),
         expires_at: v["expires_at"].as_i64(),
@@ -343,7 +346,13 @@ pub fn error_code(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
+/// A token endpoint's answer: the grant, or why there is none (read as `flavor` reads
+/// who logged in).
+pub(super) fn granted(
+    flavor: Flavor,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<Granted, TokenError> {
     if !status.is_success() {
         let code = error_code(body);
         let what = match &code {

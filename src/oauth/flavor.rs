@@ -47,6 +47,9 @@ pub struct Spec {
     pub native_login: &'static str,
     /// The start of a new account's name (`claude` → `claude-me`).
     pub default_name: &'static str,
+    /// Whether keypool may keep this flavor's logins in `credentials.json`
+    /// (`oauth = "stored"`). Not a key file's: keypool never copies a key.
+    pub stores: bool,
     pub steps: Steps,
 }
 
@@ -118,6 +121,11 @@ impl Flavor {
     /// The command that gives an account of this flavor fresh tokens through keypool.
     pub fn login_command(self, account: &str) -> String {
         format!("keypool login {} --name {account}", self.login_name())
+    }
+
+    /// See [`Spec::stores`].
+    pub fn stores(self) -> bool {
+        self.spec().stores
     }
 
     /// See [`Spec::native_login`].

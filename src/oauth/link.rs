@@ -1,7 +1,8 @@
 //! Native CLI credential files an account can be linked to (`oauth = "link:PATH"`):
 //! Claude Code's `.credentials.json`, Codex's `auth.json`, pi's `auth.json`, gemini-cli's
-//! `oauth_creds.json`, and Copilot's `apps.json` / `hosts.json`. keypool reads its
-//! tokens from there and writes refreshed ones back, keeping every field it does not own.
+//! `oauth_creds.json`, Copilot's `apps.json` / `hosts.json`, and a Google credential file
+//! (Vertex AI). keypool reads its tokens from there and writes refreshed ones back,
+//! keeping every field it does not own (a Google key file is only read).
 //!
 //! Each format lives in its own file and works on a `serde_json::Value`: the file is
 //! edited in place, never re-serialised from a struct, so fields a newer CLI added survive
@@ -12,6 +13,7 @@ mod claude_code;
 mod codex;
 pub mod copilot;
 mod gemini_cli;
+mod google_key;
 mod pi;
 
 use super::Tokens;
@@ -31,6 +33,7 @@ pub enum LinkFormat {
     Pi,
     GeminiCli,
     Copilot,
+    GoogleKey,
 }
 
 /// A linked credential file for an account of `flavor`.
@@ -81,13 +84,17 @@ impl LinkFormat {
             LinkFormat::Pi => "pi's auth.json",
             LinkFormat::GeminiCli => "gemini-cli's oauth_creds.json",
             LinkFormat::Copilot => "Copilot's apps.json/hosts.json",
+            LinkFormat::GoogleKey => "a Google credential file",
         }
     }
 
     /// Recognises a file by the fields only its owner writes. pi's file is a map of
     /// provider ids, so it is recognised last, by the shape of its entries.
     fn detect(v: &Value) -> Option<LinkFormat> {
-        if claude_code::detect(v) {
+        // Before gemini-cli's: an application-default login holds a refresh_token too.
+        if google_key::detect(v) {
+            Some(LinkFormat::GoogleKey)
+        } else if claude_code::detect(v) {
             Some(LinkFormat::ClaudeCode)
         } else if codex::detect(v) {
             Some(LinkFormat::Codex)
@@ -110,6 +117,7 @@ impl LinkFormat {
             LinkFormat::Pi => "the login's expires",
             LinkFormat::GeminiCli => "expiry_date",
             LinkFormat::Copilot => "the token's expiry",
+            LinkFormat::GoogleKey => "the token's expiry",
         }
     }
 
@@ -120,7 +128,8 @@ impl LinkFormat {
             LinkFormat::Codex => flavor == Flavor::Codex,
             LinkFormat::GeminiCli => flavor == Flavor::GeminiCli,
             LinkFormat::Copilot => flavor == Flavor::Copilot,
-            LinkFormat::Pi => true,
+            LinkFormat::GoogleKey => flavor == Flavor::Vertex,
+            LinkFormat::Pi => flavor != Flavor::Vertex,
         }
     }
 }
@@ -134,7 +143,7 @@ impl Linked {
                 path,
                 "not a credential file keypool knows (Claude Code .credentials.json, Codex \
                  auth.json, pi auth.json, gemini-cli oauth_creds.json, Copilot apps.json or \
-                 hosts.json)",
+                 hosts.json, a Google service-account key or application-default login)",
             )
         })?;
         if !format.holds(flavor) {
@@ -163,6 +172,7 @@ impl Linked {
             LinkFormat::Pi => pi::read(&v, self.flavor),
             LinkFormat::GeminiCli => gemini_cli::read(&v),
             LinkFormat::Copilot => copilot::read(&v),
+            LinkFormat::GoogleKey => google_key::read(&v),
         };
         let mut tokens = read.map_err(|problem| self.missing(problem))?;
         if super::tokens::drop_absurd_expiry(&mut tokens, std::time::SystemTime::now()) {
@@ -182,9 +192,10 @@ impl Linked {
     /// does not own. The caller holds the lock on [`Linked::lock_target`], and the file is
     /// read again here so what the CLI wrote meanwhile is kept.
     pub fn write_back(&self, tokens: &Tokens) -> Result<(), WriteBackError> {
-        if self.format == LinkFormat::Copilot {
-            // The file holds the long-lived GitHub token only; the short-lived Copilot
-            // token keypool gets from it is never the file's business.
+        if matches!(self.format, LinkFormat::Copilot | LinkFormat::GoogleKey) {
+            // The file holds the long-lived credential only (a GitHub token, a Google
+            // key); the short-lived token keypool gets from it is never the file's
+            // business.
             return Ok(());
         }
         let (mut v, style) = load(&self.path, self.flavor)?;
@@ -193,7 +204,7 @@ impl Linked {
             LinkFormat::Codex => codex::write(&mut v, tokens),
             LinkFormat::Pi => pi::write(&mut v, tokens, self.flavor),
             LinkFormat::GeminiCli => gemini_cli::write(&mut v, tokens),
-            LinkFormat::Copilot => Ok(()),
+            LinkFormat::Copilot | LinkFormat::GoogleKey => Ok(()),
         };
         edited.map_err(|problem| self.missing(problem))?;
         save(&self.path, &v, style)

@@ -5,6 +5,7 @@ pub mod account;
 pub mod edit;
 pub mod endpoint;
 pub mod flavor;
+pub mod google_key;
 mod identity;
 pub mod jwt;
 pub mod link;

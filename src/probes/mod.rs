@@ -183,6 +183,9 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         let Credential::OAuth(o) = &a.credential else {
             continue;
         };
+        if !has_quota_endpoint(o.flavor) {
+            continue;
+        }
         if matches!(a.health(now), Health::Disabled { .. }) {
             continue; // its login is dead; a probe would only ask its token endpoint again
         }
@@ -191,6 +194,12 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         }
     }
     out
+}
+
+/// Vertex AI's quotas live in Cloud Quotas and Monitoring, asked per project and
+/// metric: no free per-account endpoint to probe.
+fn has_quota_endpoint(flavor: Flavor) -> bool {
+    flavor != Flavor::Vertex
 }
 
 fn key(a: &Account) -> String {
@@ -233,6 +242,7 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
                 code_assist::parse,
             )
         }
+        Flavor::Vertex => return Ok(Vec::new()), // never a target: see has_quota_endpoint
     };
     // Only the probe itself stops at shutdown: a refresh in flight above must land (its
     // refresh token is spent the moment the provider answers).

@@ -1,15 +1,15 @@
 //! The built-in provider table. Ids follow pi's `auth.json` keys.
 
 use super::{
-    AuthScheme, Dialect, Flavor, HostFamily, HostPattern, OAuthSpec, PathTemplate, PlaceKey,
-    Placement, Provider, Scope, Seg,
+    AuthScheme, Dialect, Flavor, HostFamily, HostPattern, OAuthPaths, OAuthSpec, PathTemplate,
+    PlaceKey, Placement, Provider, Scope, Seg,
 };
 
 /// Claude Code's inference calls. Its profile, usage, token, Remote Control and file
 /// calls are bound to its own login and pass through.
 const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::Anthropic,
-    paths: &["/v1/messages", "/v1/messages/count_tokens"],
+    paths: OAuthPaths::Exact(&["/v1/messages", "/v1/messages/count_tokens"]),
     only: false,
     token_marker: "sk-ant-oat",
 };
@@ -17,33 +17,50 @@ const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
 /// e.g. `/backend-api/wham/accounts/check`, must see the client's own account.
 const CODEX_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::Codex,
-    paths: &[
+    paths: OAuthPaths::Exact(&[
         "/backend-api/codex/responses",
         "/backend-api/codex/responses/compact",
-    ],
+    ]),
     only: true,
     token_marker: "",
 };
 const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::Copilot,
-    paths: &[
+    paths: OAuthPaths::Exact(&[
         "/chat/completions",
         "/responses",
         "/v1/messages",
         "/v1/chat/completions",
         "/v1/responses",
         "/embeddings",
-    ],
+    ]),
     only: true,
     token_marker: "",
 };
 const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::GeminiCli,
-    paths: &[
+    paths: OAuthPaths::Exact(&[
         "/v1internal:generateContent",
         "/v1internal:streamGenerateContent",
         "/v1internal:countTokens",
-    ],
+    ]),
+    only: true,
+    token_marker: "",
+};
+/// Vertex AI's inference calls on a project's models: Gemini (`publishers/google`) and
+/// Claude (`publishers/anthropic`). The rest of the API (endpoints, datasets, tuning,
+/// operations) keeps the client's own token.
+const VERTEX_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Vertex,
+    paths: OAuthPaths::Methods {
+        under: &["/v1/projects/", "/v1beta1/projects/"],
+        methods: &[
+            "generateContent",
+            "streamGenerateContent",
+            "rawPredict",
+            "streamRawPredict",
+        ],
+    },
     only: true,
     token_marker: "",
 };
@@ -111,6 +128,16 @@ const VERCEL_HOSTS: &[&str] = &["ai-gateway.vercel.sh"];
 const XIAOMI_CN_HOSTS: &[&str] = &["token-plan-cn.xiaomimimo.com"];
 const XIAOMI_AMS_HOSTS: &[&str] = &["token-plan-ams.xiaomimimo.com"];
 const XIAOMI_SGP_HOSTS: &[&str] = &["token-plan-sgp.xiaomimimo.com"];
+/// The global endpoint and a few common regions; per-account placement (project and
+/// location) is the provider row's to grow.
+const VERTEX_HOSTS: &[&str] = &[
+    "aiplatform.googleapis.com",
+    "us-central1-aiplatform.googleapis.com",
+    "us-east5-aiplatform.googleapis.com",
+    "europe-west1-aiplatform.googleapis.com",
+    "europe-west4-aiplatform.googleapis.com",
+    "asia-southeast1-aiplatform.googleapis.com",
+];
 const COPILOT_HOSTS: &[&str] = &[
     "api.githubcopilot.com",
     "api.individual.githubcopilot.com",
@@ -124,7 +151,7 @@ const AZURE_API: Keys = Keys::Under(&["/openai/", "/models/", "/anthropic/"]);
 const CF_GATEWAY_HOSTS: &[&str] = &["gateway.ai.cloudflare.com"];
 
 #[rustfmt::skip]
-pub(super) const TABLE: [Row; 30] = {
+pub(super) const TABLE: [Row; 31] = {
     use AuthScheme::{ApiKeyOrBearer, Bearer, BearerOrXApiKey, CfAig, GoogApiKey, XApiKey};
     use Dialect::{Anthropic, Google, Openai, Openrouter};
     use Keys::{Everywhere, Placed, Under};
@@ -137,6 +164,10 @@ pub(super) const TABLE: [Row; 30] = {
         ("github-copilot", COPILOT_HOSTS, Bearer, Openai, NONE, Some(COPILOT_OAUTH)),
         ("google-gemini-cli", GEMINI_CLI_HOSTS, Bearer, Google, NONE, Some(GEMINI_CLI_OAUTH)),
         ("google", GOOGLE_HOSTS, GoogApiKey, Google, GOOGLE_API, None),
+        // Gemini and Claude on Vertex AI, with tokens keypool gets from each account's
+        // Google credential file. Claude's errors there come in either dialect; the
+        // classifier reads both.
+        ("google-vertex", VERTEX_HOSTS, Bearer, Google, NONE, Some(VERTEX_OAUTH)),
         ("openrouter", &["openrouter.ai"], Bearer, Openrouter, Under(&["/api/v1/"]), None),
         ("groq", &["api.groq.com"], Bearer, Openai, Under(&["/openai/v1/"]), None),
         ("xai", &["api.x.ai"], Bearer, Openai, V1, None),

@@ -243,6 +243,12 @@ impl ErrorFields {
 
     fn read(json: &Value) -> ErrorFields {
         let mut f = ErrorFields::default();
+        // Google's streaming calls without `alt=sse` answer with a JSON array, and so do
+        // their errors: `[{"error":{…}}]` (Vertex AI sends Claude's quota errors so too).
+        let json = match json.as_array().map(Vec::as_slice) {
+            Some([only]) => only,
+            _ => json,
+        };
         let Some(err) = json.get("error").filter(|e| e.is_object()) else {
             return f;
         };
@@ -641,6 +647,49 @@ mod tests {
             r#""status":"INVALID_ARGUMENT"}}"#
         );
         assert_eq!(c(Dialect::Google, 400, bad_request).verdict, Verdict::Ok);
+    }
+
+    /// Vertex AI answers for Claude in Google's shape (quota, sometimes wrapped in an
+    /// array) or in Anthropic's (overload from the model itself); both are read.
+    #[test]
+    fn claude_on_vertex_errors_in_either_dialect() {
+        let quota = concat!(
+            r#"{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com/"#,
+            r#"online_prediction_requests_per_base_model with base model: "#,
+            r#"anthropic-claude-3-5-sonnet-v2.","status":"RESOURCE_EXHAUSTED"}}"#
+        );
+        let o = c(Dialect::Google, 429, quota);
+        assert_eq!(
+            (o.verdict, o.detail.as_str()),
+            (Verdict::RateLimited, "429 RESOURCE_EXHAUSTED")
+        );
+        let wrapped = format!("[{quota}]");
+        assert_eq!(
+            c(Dialect::Google, 429, &wrapped).detail,
+            "429 RESOURCE_EXHAUSTED"
+        );
+        let denied = concat!(
+            r#"[{"error":{"code":403,"message":"Permission 'aiplatform.endpoints.predict' "#,
+            r#"denied","status":"PERMISSION_DENIED"}}]"#
+        );
+        assert_eq!(c(Dialect::Google, 403, denied).verdict, Verdict::AuthFailed);
+        let overloaded =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let o = c(Dialect::Google, 529, overloaded);
+        assert_eq!(
+            (o.verdict, o.detail.as_str()),
+            (Verdict::Overloaded, "529 overloaded_error")
+        );
+        let limited =
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}"#;
+        assert_eq!(
+            c(Dialect::Google, 429, limited).verdict,
+            Verdict::RateLimited
+        );
+        let bad =
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens"}}"#;
+        assert_eq!(c(Dialect::Google, 400, bad).verdict, Verdict::Ok);
+        assert_eq!(c(Dialect::Google, 403, "[1, 2]").verdict, Verdict::Ok);
     }
 
     #[test]

@@ -16,14 +16,18 @@ pub enum Flavor {
     Copilot,
     /// Gemini CLI's Google login for (paid) Code Assist.
     GeminiCli,
+    /// Google Vertex AI: a service-account key or application-default login file, whose
+    /// access tokens keypool gets itself.
+    Vertex,
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 4] = [
+    pub const ALL: [Flavor; 5] = [
         Flavor::Anthropic,
         Flavor::Codex,
         Flavor::Copilot,
         Flavor::GeminiCli,
+        Flavor::Vertex,
     ];
 
     /// The flavor of an OAuth account of provider `id`; `None` when the provider has no

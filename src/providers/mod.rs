@@ -87,13 +87,42 @@ pub struct OAuthSpec {
     /// The inference paths where an OAuth account's token replaces the client's. Every
     /// other path (profile, usage, account checks, file uploads) keeps the client's own
     /// login, because clients check those answers against it.
-    pub paths: &'static [&'static str],
+    pub paths: OAuthPaths,
     /// The provider has no API keys: every request is an OAuth request.
     pub only: bool,
     /// What a subscription token contains, where keys and tokens share a provider: the
     /// header alone does not tell (Anthropic's SDKs send keys as `Authorization: Bearer`
     /// too).
     pub token_marker: &'static str,
+}
+
+/// Which request paths an OAuth account's token goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthPaths {
+    /// These whole paths.
+    Exact(&'static [&'static str]),
+    /// A resource under one of `under` called with one of `methods`, Google's
+    /// `{resource}:{method}` form: `/v1/projects/p/…/models/m:generateContent`. The
+    /// resource names the project and model, so no list of whole paths could hold it.
+    Methods {
+        under: &'static [&'static str],
+        methods: &'static [&'static str],
+    },
+}
+
+impl OAuthPaths {
+    fn contains(&self, path: &str) -> bool {
+        match self {
+            OAuthPaths::Exact(paths) => paths.contains(&path),
+            OAuthPaths::Methods { under, methods } => {
+                plain_path(path)
+                    && under.iter().any(|p| path.starts_with(p))
+                    && path.rsplit_once(':').is_some_and(|(resource, m)| {
+                        !resource.contains(':') && methods.contains(&m)
+                    })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +146,7 @@ impl Provider {
     /// Whether an account of `kind` swaps the credential of a request to `path`.
     pub fn covers(&self, path: &str, kind: Kind) -> bool {
         match kind {
-            Kind::OAuth => self.oauth.as_ref().is_some_and(|o| o.paths.contains(&path)),
+            Kind::OAuth => self.oauth.as_ref().is_some_and(|o| o.paths.contains(path)),
             Kind::ApiKey if self.oauth.as_ref().is_some_and(|o| o.only) => false,
             Kind::ApiKey => match &self.scope {
                 Scope::All => true,
@@ -447,6 +476,48 @@ mod tests {
             cf.placement.repath(p, &mine).unwrap().unwrap(),
             "/client/v4/accounts/mine/ai/v1/chat/completions"
         );
+    }
+
+    /// Vertex's minted token goes on a project's model calls (Gemini and Claude, v1 and
+    /// v1beta1) and nowhere else on its hosts.
+    #[test]
+    fn vertex_tokens_go_only_on_model_calls() {
+        let r = Registry::new(builtin());
+        let v = r.for_host("us-east5-aiplatform.googleapis.com").unwrap();
+        assert_eq!(v.id, "google-vertex");
+        assert_eq!(
+            r.for_host("aiplatform.googleapis.com").unwrap().id,
+            "google-vertex"
+        );
+        let base = "/v1/projects/p-1/locations/us-east5/publishers";
+        for inside in [
+            format!("{base}/google/models/gemini-2.5-pro:generateContent"),
+            format!("{base}/google/models/gemini-2.5-pro:streamGenerateContent"),
+            format!("{base}/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"),
+            format!("{base}/anthropic/models/claude-opus-4-6:streamRawPredict"),
+            "/v1beta1/projects/p/locations/global/publishers/google/models/g:generateContent"
+                .to_string(),
+        ] {
+            assert!(v.covers(&inside, Kind::OAuth), "{inside}");
+        }
+        for outside in [
+            format!("{base}/google/models/gemini-2.5-pro:countTokens"),
+            format!("{base}/google/models/gemini-2.5-pro"),
+            "/v1/projects/p/locations/l/endpoints/123:predict".to_string(),
+            "/v1/projects/p/locations/l/operations/1".to_string(),
+            "/v1/publishers/google/models/g:generateContent".to_string(),
+            "/v1/projects/p/../x/models/g:generateContent".to_string(),
+            "/v1/projects/p%2f..%2fx/models/g:generateContent".to_string(),
+            "/v1/projects/p/models/g:rawPredict:x".to_string(),
+        ] {
+            assert!(!v.covers(&outside, Kind::OAuth), "{outside}");
+        }
+        assert!(!v.covers(
+            &format!("{base}/google/models/g:generateContent"),
+            Kind::ApiKey
+        ));
+        assert_eq!(v.client_kind(&http::HeaderMap::new()), Some(Kind::OAuth));
+        assert_eq!(v.dialect, Dialect::Google);
     }
 
     #[test]

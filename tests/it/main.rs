@@ -60,3 +60,4 @@ mod tls;
 mod usage_cli;
 mod usage_ledger;
 mod usage_tokens;
+mod vertex;

@@ -167,15 +167,25 @@ impl Validator<'_> {
         o: &Spanned<String>,
         provider: &Provider,
     ) -> Result<CredentialConfig, ConfigError> {
-        if Flavor::for_provider(&provider.id).is_none() {
+        let Some(flavor) = Flavor::for_provider(&provider.id) else {
             let with: Vec<&str> = Flavor::ALL.iter().map(|f| f.provider_id()).collect();
             return self.err(
                 o.span(),
                 format!("provider '{}' has no subscription login", provider.id),
                 format!("use api_key for it; oauth works with {}", with.join(", ")),
             );
-        }
+        };
         let v = o.get_ref().trim();
+        if v == "stored" && !flavor.stores() {
+            return self.err(
+                o.span(),
+                format!(
+                    "provider '{}' takes a credential file, which keypool never copies",
+                    provider.id
+                ),
+                "write oauth = \"link:PATH\" with the path of the file".into(),
+            );
+        }
         if v == "stored" {
             return Ok(CredentialConfig::OAuth(OAuthSource::Stored));
         }

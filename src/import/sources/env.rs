@@ -2,9 +2,13 @@
 //! (`env:VAR`), not a copy: keypool reads the variable when it starts, so the key stays
 //! wherever the user keeps it. `CLAUDE_CODE_OAUTH_TOKEN` (from `claude setup-token`) is a
 //! one-year subscription token without a refresh token, stored as such.
+//! `GOOGLE_APPLICATION_CREDENTIALS` names a Google credential file (a service-account key
+//! or an application-default login): a `google-vertex` account linked to the file, which
+//! is never copied.
 
 use crate::import::found::{Found, Linkable, Origin, Scan, What};
 use crate::import::{Machine, Source};
+use crate::oauth::link::Linked;
 use crate::oauth::{Identity, Tokens};
 use crate::providers::Flavor;
 
@@ -40,12 +44,13 @@ const KEYS: [(&str, &str); 24] = [
 ];
 
 const SETUP_TOKEN: &str = "CLAUDE_CODE_OAUTH_TOKEN";
+const GOOGLE_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 
 /// The variables of this source that are set.
 pub(super) fn set_vars(m: &Machine) -> impl Iterator<Item = &'static str> + '_ {
     KEYS.iter()
         .map(|(v, _)| *v)
-        .chain([SETUP_TOKEN])
+        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS])
         .filter(|v| m.var(v).is_some())
 }
 
@@ -54,7 +59,7 @@ pub(super) fn scan(m: &Machine) -> Scan {
     scan.looked = KEYS
         .iter()
         .map(|(v, _)| *v)
-        .chain([SETUP_TOKEN])
+        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS])
         .map(|v| format!("${v}"))
         .collect();
     for (var, provider) in KEYS {
@@ -81,6 +86,9 @@ pub(super) fn scan(m: &Machine) -> Scan {
             default_name: format!("env-{provider}"),
         });
     }
+    if let Some(path) = m.var(GOOGLE_CREDENTIALS) {
+        google_credentials(&mut scan, path);
+    }
     if let Some(token) = m.var(SETUP_TOKEN) {
         scan.found.push(Found {
             source: Source::Env,
@@ -102,4 +110,29 @@ pub(super) fn scan(m: &Machine) -> Scan {
         });
     }
     scan
+}
+
+/// The file `$GOOGLE_APPLICATION_CREDENTIALS` names, as a `google-vertex` account linked
+/// to it (named after its project); a file that is no usable credential is a problem.
+fn google_credentials(scan: &mut Scan, path: &str) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    match Linked::open(&path, Flavor::Vertex).and_then(|l| l.read()) {
+        Ok(tokens) => {
+            let default_name = match &tokens.identity.project {
+                Some(p) => format!("vertex-{p}"),
+                None => "vertex".into(),
+            };
+            scan.found.push(Found {
+                source: Source::Env,
+                provider: Flavor::Vertex.provider_id().into(),
+                what: What::OAuth {
+                    tokens,
+                    link: Linkable::Only,
+                },
+                origin: Origin::File(path),
+                default_name,
+            });
+        }
+        Err(e) => scan.problem(&path, &e),
+    }
 }

@@ -2,7 +2,7 @@
 //! refreshed, obtained and edited into requests.
 
 use super::{Browser, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
-use crate::oauth::steps::{self, Steps};
+use crate::oauth::steps::{self, ExchangeStep, Steps};
 use crate::oauth::{edit, identity};
 
 const ANTHROPIC: Spec = Spec {
@@ -28,6 +28,7 @@ const ANTHROPIC: Spec = Spec {
     }),
     native_login: "claude /login",
     default_name: "claude",
+    stores: true,
     steps: Steps {
         exchange: None,
         discover_project: None,
@@ -60,6 +61,7 @@ const CODEX: Spec = Spec {
     }),
     native_login: "codex login",
     default_name: "chatgpt",
+    stores: true,
     steps: Steps {
         exchange: None,
         discover_project: None,
@@ -78,8 +80,13 @@ const COPILOT: Spec = Spec {
     login: LoginForm::GitHubDevice,
     native_login: "the Copilot sign-in of your editor",
     default_name: "copilot",
+    stores: true,
     steps: Steps {
-        exchange: Some(steps::copilot_exchange),
+        exchange: Some(ExchangeStep {
+            run: steps::copilot_exchange,
+            holds: "GitHub token",
+            done: "exchanged the GitHub token for a Copilot token",
+        }),
         discover_project: None,
         edit_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
@@ -102,11 +109,48 @@ const GEMINI_CLI: Spec = Spec {
     },
     native_login: "gemini (then /auth)",
     default_name: "gemini-cli",
+    stores: true,
     steps: Steps {
         exchange: None,
         discover_project: Some(steps::code_assist_project),
         edit_headers: edit::no_header_edit,
         edit_body: edit::gemini_body,
+    },
+};
+
+/// Vertex AI accounts are Google credential files keypool reads where they lie; it asks
+/// for their access tokens itself and keeps them in memory.
+const VERTEX: Spec = Spec {
+    token_url: TokenUrl::Fixed(crate::oauth::google_key::GOOGLE_TOKEN_URL),
+    // Each file names its own client (an authorized_user file) or needs none (a key).
+    client_id: "",
+    client_secret: None,
+    refresh_encoding: Encoding::Form,
+    rotates: false,
+    identity: identity::none,
+    login: LoginForm::Elsewhere {
+        why: concat!(
+            "keypool gets Vertex AI tokens from a Google credential file: point the account ",
+            "at a service-account key (or the file of `gcloud auth application-default ",
+            "login`) with oauth = \"link:PATH\", or set GOOGLE_APPLICATION_CREDENTIALS and ",
+            "run `keypool accounts import env`",
+        ),
+    },
+    native_login: concat!(
+        "a new key file (`gcloud iam service-accounts keys create`) ",
+        "or `gcloud auth application-default login`",
+    ),
+    default_name: "vertex",
+    stores: false,
+    steps: Steps {
+        exchange: Some(ExchangeStep {
+            run: steps::google_key_exchange,
+            holds: "Google credential file",
+            done: "got a Google access token with the account's credential file",
+        }),
+        discover_project: None,
+        edit_headers: edit::no_header_edit,
+        edit_body: edit::no_body_edit,
     },
 };
 
@@ -118,6 +162,7 @@ impl Flavor {
             Flavor::Codex => &CODEX,
             Flavor::Copilot => &COPILOT,
             Flavor::GeminiCli => &GEMINI_CLI,
+            Flavor::Vertex => &VERTEX,
         }
     }
 }

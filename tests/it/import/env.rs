@@ -209,3 +209,74 @@ fn placed_keys_import_with_their_place_or_say_what_to_set() {
         r.stdout
     );
 }
+
+/// `$GOOGLE_APPLICATION_CREDENTIALS` (a service-account key, or an application-default
+/// login) becomes a `google-vertex` account linked to the file, with or without
+/// `--link`: the key is never copied into keypool's files. A broken file is reported by
+/// its field; importing again adds nothing.
+#[test]
+fn google_application_credentials_become_a_linked_vertex_account() {
+    use crate::support::oauth::google_keys::ServiceAccount;
+    let m = Machine::new();
+    let sa = ServiceAccount::generate("importer", "proj-imp");
+    let key = m.home().join("keys/sa.json");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    std::fs::write(&key, sa.key_file().to_string()).unwrap();
+    let var = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
+    let r = m.run(&["accounts", "import", "env"], &var);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("google-vertex") && r.stdout.contains("'vertex-proj-imp'"),
+        "{}",
+        r.stdout
+    );
+    let block =
+        "name = \"vertex-proj-imp\"\nprovider = \"google-vertex\"\noauth = \"link:~/keys/sa.json\"";
+    assert!(
+        blocks(&m.config()).contains(&block.to_string()),
+        "{}",
+        m.config()
+    );
+    let key_line = sa.private_pem.lines().nth(1).unwrap();
+    let stored =
+        std::fs::read_to_string(m.keypool_home().join("credentials.json")).unwrap_or_default();
+    assert!(
+        !stored.contains(key_line) && !stored.contains("PRIVATE KEY"),
+        "copied: {stored}"
+    );
+    assert!(!m.config().contains(key_line));
+
+    let r = m.run(&["accounts", "import", "env", "--link"], &var);
+    assert!(r.stdout.contains("Nothing new to import."), "{}", r.stdout);
+
+    let adc = m
+        .home()
+        .join(".config/gcloud/application_default_credentials.json");
+    std::fs::create_dir_all(adc.parent().unwrap()).unwrap();
+    let login = serde_json::json!({"type": "authorized_user", "client_id": "c.apps.googleusercontent.com",
+        "client_secret": "d-SECRET-adc", "refresh_token": "1//SECRET-adc", "quota_project_id": "proj-q"});
+    std::fs::write(&adc, login.to_string()).unwrap();
+    let r = m.run(
+        &["accounts", "import", "env"],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", adc.to_str().unwrap())],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(r.stdout.contains("'vertex-proj-q'"), "{}", r.stdout);
+    assert!(!m.config().contains("SECRET"));
+
+    let broken = m.home().join("keys/broken.json");
+    let mut v = sa.key_file();
+    v.as_object_mut().unwrap().remove("client_email");
+    std::fs::write(&broken, v.to_string()).unwrap();
+    let r = m.run(
+        &["accounts", "import", "env"],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", broken.to_str().unwrap())],
+    );
+    assert!(
+        r.stdout.contains("field client_email is missing"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(key_line));
+    assert_eq!(blocks(&m.config()).len(), 2);
+}

@@ -42,6 +42,7 @@ mod streams;
 mod sub_errors;
 mod subscription;
 pub mod usage;
+pub mod vertex;
 
 use super::ca::TestCa;
 use super::guard::Within;
@@ -65,6 +66,16 @@ pub const SUBSCRIPTION_HOSTS: &[&str] = &[
     "cloudcode-pa.googleapis.com",
 ];
 
+/// Vertex AI's global host and the regional ones keypool's table names.
+pub const VERTEX_HOSTS: &[&str] = &[
+    "aiplatform.googleapis.com",
+    "us-central1-aiplatform.googleapis.com",
+    "us-east5-aiplatform.googleapis.com",
+    "europe-west1-aiplatform.googleapis.com",
+    "europe-west4-aiplatform.googleapis.com",
+    "asia-southeast1-aiplatform.googleapis.com",
+];
+
 /// `PROVIDER_HOSTS` and `SUBSCRIPTION_HOSTS` together.
 pub fn every_host() -> Vec<&'static str> {
     PROVIDER_HOSTS
@@ -86,6 +97,8 @@ pub enum Service {
     Copilot,
     /// `cloudcode-pa.googleapis.com/v1internal:...`
     CloudCode,
+    /// `aiplatform.googleapis.com` and its regional hosts
+    Vertex,
 }
 
 impl Service {
@@ -96,6 +109,12 @@ impl Service {
         match host.as_deref() {
             Some("chatgpt.com") => return Service::Codex,
             Some("cloudcode-pa.googleapis.com") => return Service::CloudCode,
+            Some(h)
+                if h == "aiplatform.googleapis.com"
+                    || h.ends_with("-aiplatform.googleapis.com") =>
+            {
+                return Service::Vertex
+            }
             Some(h) if h.ends_with(".githubcopilot.com") => return Service::Copilot,
             _ => {}
         }
@@ -509,6 +528,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Service::Codex => subscription::codex(&state, &ctx, req),
         Service::Copilot => subscription::copilot(&ctx, req),
         Service::CloudCode => subscription::cloud_code(&ctx, req),
+        Service::Vertex => vertex::route(&state, &ctx, req),
         _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
         _ => api_route(&state, &ctx, req),
     };
@@ -563,7 +583,7 @@ fn api_route(state: &Arc<State>, ctx: &Ctx, req: subscription::Req) -> Response<
 
 /// The real API frames SSE events with CRLF: `data: {...}\r\n\r\n` (Google's
 /// JS SDK matches `\n\n|\r\r|\r\n\r\n`), so a proxy must not assume `\n\n`.
-fn gemini_sse(chunks: Vec<Value>) -> Vec<Bytes> {
+pub(super) fn gemini_sse(chunks: Vec<Value>) -> Vec<Bytes> {
     let events = chunks
         .iter()
         .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")));

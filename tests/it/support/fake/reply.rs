@@ -28,6 +28,7 @@ impl Ctx {
             Service::Codex => body["model"].as_str().unwrap_or("gpt-5-codex"),
             Service::Copilot => body["model"].as_str().unwrap_or("gpt-4o"),
             Service::CloudCode => body["model"].as_str().unwrap_or("gemini-2.5-pro"),
+            Service::Vertex => super::vertex::model_of(path).unwrap_or("gemini-2.5-pro"),
         };
         let request_id = match provider {
             Service::Anthropic => format!("req_011{}", fresh_id()),
@@ -61,7 +62,7 @@ impl Ctx {
                 .header("x-oai-request-id", &self.request_id),
             Service::Copilot => builder.header("x-request-id", &self.request_id),
             // Gemini and Cloud Code send no request id header.
-            Service::Google | Service::CloudCode => builder,
+            Service::Google | Service::CloudCode | Service::Vertex => builder,
         };
         for (name, value) in extra {
             builder = builder.header(*name, value);
@@ -76,7 +77,9 @@ impl Ctx {
         extra: &[(&str, String)],
     ) -> Response<Body> {
         let content_type = match self.provider {
-            Service::Google | Service::CloudCode => "application/json; charset=UTF-8",
+            Service::Google | Service::CloudCode | Service::Vertex => {
+                "application/json; charset=UTF-8"
+            }
             _ => "application/json",
         };
         let body = full(value.to_string());
@@ -114,7 +117,7 @@ impl Ctx {
 
     pub(super) fn sse_with(&self, extra: &[(&str, String)], body: Body) -> Response<Body> {
         let content_type = match self.provider {
-            Service::Google | Service::CloudCode => "text/event-stream",
+            Service::Google | Service::CloudCode | Service::Vertex => "text/event-stream",
             _ => "text/event-stream; charset=utf-8",
         };
         let mut headers = vec![("cache-control", "no-cache".to_string())];
@@ -163,6 +166,7 @@ impl Ctx {
             (Service::Codex | Service::Copilot | Service::CloudCode, credential) => {
                 self.subscription_auth_error(credential)
             }
+            (Service::Vertex, _) => self.vertex_auth_error(),
             (Service::OpenAi, None) => self.openai_error(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
@@ -216,6 +220,7 @@ impl Ctx {
             (Service::Codex | Service::Copilot | Service::CloudCode, b) => {
                 self.subscription_rejection(b)
             }
+            (Service::Vertex, b) => self.vertex_rejection(b),
             (Service::Anthropic, Unauthorized) if credential.starts_with(OAUTH_PREFIX) => self
                 .anthropic_error(
                     401,
@@ -352,7 +357,7 @@ impl Ctx {
                 Value::Null,
             ),
             Service::Anthropic => self.anthropic_error(404, "not_found_error", "Not Found"),
-            Service::Google | Service::CloudCode => self.google_error(
+            Service::Google | Service::CloudCode | Service::Vertex => self.google_error(
                 404,
                 "NOT_FOUND",
                 "Requested entity was not found.",

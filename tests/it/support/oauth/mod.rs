@@ -31,6 +31,7 @@ pub use files::codex_auth_json;
 pub use ledger::pkce_challenge;
 
 mod files;
+pub mod google_keys;
 mod ledger;
 mod routes;
 mod tokens;
@@ -165,6 +166,7 @@ pub struct FakeOAuth {
 
 struct State {
     ledger: Mutex<Ledger>,
+    google_keys: Mutex<google_keys::GoogleKeys>,
     registrar: Option<Registrar>,
     requests: Mutex<Vec<OAuthRequest>>,
     /// `true` while token endpoints hold their answers.
@@ -262,6 +264,7 @@ impl FakeOAuth {
         let addr = listener.local_addr().expect("oauth addr");
         let state = Arc::new(State {
             ledger: Mutex::default(),
+            google_keys: Mutex::default(),
             registrar: provider.map(FakeProvider::registrar),
             requests: Mutex::default(),
             held: watch::channel(false).0,
@@ -374,6 +377,51 @@ impl FakeOAuth {
     /// Authorization-code grants received, counted like `token_calls`.
     pub fn code_exchanges(&self, flavor: Flavor) -> usize {
         *self.ledger().code_calls.get(&flavor).unwrap_or(&0)
+    }
+
+    /// Google's token endpoint takes assertions signed with `sa`'s key.
+    pub fn add_service_account(&self, sa: &google_keys::ServiceAccount) {
+        self.google_keys().add_account(sa);
+    }
+
+    /// A new application-default login of gcloud's client, in `project`.
+    pub fn add_adc_login(&self, project: &str) -> google_keys::AdcLogin {
+        self.google_keys().add_login(project)
+    }
+
+    /// Assertions are checked against `clock` (keypool's manual one) instead of real time.
+    pub fn google_keys_clock(&self, clock: keypool::clock::ManualClock) {
+        self.google_keys().set_clock(clock);
+    }
+
+    /// `expires_in` of tokens issued for Google credential files from now on.
+    pub fn set_google_key_expires_in(&self, secs: u64) {
+        self.google_keys().set_expires_in(secs);
+    }
+
+    /// What Vertex answers the tokens issued from now on for a service account (by
+    /// email) or an application-default login (by project).
+    pub fn set_vertex_behaviour(&self, owner: &str, b: crate::support::Behaviour) {
+        self.google_keys().behaviours.insert(owner.to_string(), b);
+    }
+
+    /// JWT-bearer grants received, accepted or not.
+    pub fn assertion_grants(&self) -> usize {
+        self.google_keys().assertions
+    }
+
+    /// authorized_user refresh grants received, accepted or not.
+    pub fn adc_refreshes(&self) -> usize {
+        self.google_keys().adc_refreshes
+    }
+
+    /// Why the refused grants of credential files were refused.
+    pub fn google_key_refusals(&self) -> Vec<String> {
+        self.google_keys().refusals.clone()
+    }
+
+    fn google_keys(&self) -> std::sync::MutexGuard<'_, google_keys::GoogleKeys> {
+        self.state.google_keys.lock().unwrap()
     }
 
     /// Copilot token exchanges answered with a token.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::ledger::{CodeExchange, Poll, RefreshError};
 use super::tokens::{anthropic_body, codex_body, google_body};
 use super::{
-    DeviceAnswer, Flavor, OAuthRequest, State, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID,
+    google_keys, DeviceAnswer, Flavor, OAuthRequest, State, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID,
     GITHUB_CLIENT_ID, GOOGLE_CLIENT_ID,
 };
 use crate::support::https::{full, Body};
@@ -201,6 +201,9 @@ fn codex_refresh_error(message: &str, code: &str) -> Response<Body> {
 /// `refresh_token`, and the presented one keeps working.
 fn google(state: &State, p: &Params) -> Response<Body> {
     let grant_type = param(p, "grant_type");
+    if let Some(answer) = google_key(state, p) {
+        return answer;
+    }
     if param(p, "client_id") != GOOGLE_CLIENT_ID {
         return oauth_error(401, "invalid_client", "The OAuth client was not found.");
     }
@@ -222,6 +225,29 @@ fn google(state: &State, p: &Params) -> Response<Body> {
             &format!("Invalid grant_type: {other}"),
         ),
     }
+}
+
+/// The grants of Vertex AI's credential files: a service account's assertion, or an
+/// application-default login's refresh with gcloud's client. `None` for any other grant.
+fn google_key(state: &State, p: &Params) -> Option<Response<Body>> {
+    let mut keys = state.google_keys.lock().unwrap();
+    let result = match param(p, "grant_type") {
+        google_keys::JWT_BEARER => keys.assertion(param(p, "assertion")),
+        "refresh_token" if keys.knows_client(param(p, "client_id")) => {
+            keys.adc_refresh(param(p, "client_secret"), param(p, "refresh_token"))
+        }
+        _ => return None,
+    };
+    let behaviour = result.as_ref().ok().map(|(_, owner)| keys.behaviour(owner));
+    drop(keys);
+    Some(match result {
+        Ok((body, owner)) => {
+            let behaviour = behaviour.unwrap_or(crate::support::Behaviour::Ok);
+            google_keys::register(state.registrar.as_ref(), &body, owner, behaviour);
+            json(200, body)
+        }
+        Err((status, body)) => json(status, body),
+    })
 }
 
 /// GitHub answers JSON only when asked (`Accept: application/json`), a form
