@@ -96,7 +96,8 @@ pub const MARK_HOUR: &str = "INSERT INTO hours (hour, first_id) VALUES (?1, ?2) 
 
 /// The highest id written so far (0 in an empty table): a later row's id is above it.
 pub fn last_id(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM answers", [], |r| r.get(0))
+    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM answers")?
+        .query_row([], |r| r.get(0))
 }
 
 /// The `WHERE` clause of rows since `?1` (ms) for a database of `version`; `?2` is
