@@ -522,11 +522,42 @@ struct Row {
     /// the measured run. Time the hypervisor stole is not in it, so on a shared machine it
     /// moves far less than req/s does.
     cpu_us: f64,
+    /// CPU time the ledger's writer threads spent per request during the measured run:
+    /// the part of `cpu_us` the ledger costs, kernel time included, measured directly.
+    writer_us: f64,
     /// Requests the warm-up sent, for a count of every request the process served.
     warm_requests: usize,
 }
 
 /// User and system CPU time of this process so far.
+/// The name keypool gives its ledger writer thread (`src/usage/ledger/mod.rs`).
+const LEDGER_THREAD: &str = "keypool-ledger";
+
+/// User plus system time of this process's threads named `name`, from
+/// `/proc/self/task/*/stat` (clock ticks, 10 ms on Linux).
+fn threads_cpu(name: &str) -> Duration {
+    // SAFETY: sysconf reads a constant.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // After the `(comm)` field: state, then utime and stime as the 12th and 13th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(11) + field(12);
+    }
+    Duration::from_secs_f64(ticks as f64 / tick)
+}
+
 fn process_cpu() -> Duration {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -557,9 +588,10 @@ async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Ar
         .len();
     let client_before = load.opened.load(Ordering::Relaxed);
     let upstream_before = fake_accepted.load(Ordering::Relaxed);
-    let cpu_before = process_cpu();
+    let (cpu_before, writer_before) = (process_cpu(), threads_cpu(LEDGER_THREAD));
     let mut run = drive(&load, args.duration, args.max_requests).await;
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let writer = threads_cpu(LEDGER_THREAD).saturating_sub(writer_before);
     let client_conns = load.opened.load(Ordering::Relaxed) - client_before;
     let upstream_conns = fake_accepted.load(Ordering::Relaxed) - upstream_before;
     if let Some(e) = &run.first_error {
@@ -580,6 +612,7 @@ async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Ar
         client_conns,
         upstream_conns,
         cpu_us: cpu.as_secs_f64() * 1e6 / run.latencies.len().max(1) as f64,
+        writer_us: writer.as_secs_f64() * 1e6 / run.latencies.len().max(1) as f64,
         warm_requests,
     }
 }
@@ -785,6 +818,18 @@ fn print_observe_cost(rows: &[Row]) {
     println!(
         "median CPU us/request: observed {on:.1}, blind {off:.1}; blind / observed = {ratio:.3}"
     );
+    // The writer's share of all CPU, summed over the observed rounds (ticks are coarse).
+    let observed = rows.iter().filter(|r| r.name == "observed");
+    let (writer, all) = observed.fold((0.0, 0.0), |(w, a), r| {
+        let n = r.requests as f64;
+        (w + r.writer_us * n, a + r.cpu_us * n)
+    });
+    if all > 0.0 {
+        println!(
+            "ledger writer thread: {:.2}% of the process's CPU in the observed rounds",
+            100.0 * writer / all
+        );
+    }
     // Under callgrind, the process's instruction count over this is its cost per request.
     let served: usize = rows.iter().map(|r| r.requests + r.warm_requests).sum();
     println!("requests served in these rounds, warm-ups included: {served}");

@@ -21,8 +21,13 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    /// `None` for answers no provider gave (keypool's refusals before routing).
+    /// `None` for answers no provider gave (keypool's refusals before routing), and for
+    /// every answer when neither the ledger nor the metrics are on: then nothing reads the
+    /// answer's bytes or prices it.
     pub(super) fn of(served: &mut Served, state: &Arc<State>, started: Instant) -> Option<Pending> {
+        if !state.ledger.is_on() && !state.metrics.enabled() {
+            return None;
+        }
         let provider = served.provider.as_ref()?;
         let meta = std::mem::take(&mut served.meta);
         let at_ms = SystemTime::now()

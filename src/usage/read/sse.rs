@@ -1,7 +1,7 @@
 //! An event stream's usage, read line by line as the bytes pass. Only `data:` lines are
 //! kept, only until their event ends, and only events that can carry usage are parsed.
 
-use super::json::{seen_in, Seen};
+use super::json::{seen_in_bytes, Seen};
 use memchr::memmem;
 
 /// A longer line (or event) is skipped, not buffered: no provider's usage event is near it.
@@ -84,8 +84,7 @@ impl Sse {
     fn dispatch(&mut self) {
         let oversized = std::mem::take(&mut self.oversized);
         if !oversized && may_carry_usage(&self.data) {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.data) {
-                let seen = seen_in(&v);
+            if let Some(seen) = seen_in_bytes(&self.data) {
                 // A chat chunk's `usage: null` says nothing; its model does.
                 self.seen.merge(seen);
             }

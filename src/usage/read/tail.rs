@@ -2,9 +2,9 @@
 //! document): every provider puts `usage` (and mostly `model`) after the content, so
 //! the last bytes are kept and the fields are looked for there.
 
-use super::json::{seen_in, Seen};
+use super::json::{Fields, ObjectOr, Seen, Text, Usage, UsageMetadata};
 use memchr::memmem;
-use serde_json::{Map, Value};
+use serde::Deserialize;
 
 /// Bytes of the answer's end kept once it outgrew the whole-body cap.
 const TAIL: usize = 64 << 10;
@@ -33,19 +33,25 @@ impl Tail {
     }
 
     pub fn finish(self) -> Seen {
-        let mut o = Map::new();
-        for key in ["usage", "usageMetadata", "model", "modelVersion"] {
-            if let Some(v) = last_value(&self.bytes, key) {
-                o.insert(key.to_string(), v);
-            }
+        let b = &self.bytes;
+        Fields {
+            usage: ObjectOr(last_value(b, "usage", |u: ObjectOr<Usage>| u.0)),
+            usage_metadata: ObjectOr(last_value(b, "usageMetadata", |u: ObjectOr<UsageMetadata>| u.0)),
+            model: Text(last_value(b, "model", |t: Text| t.0)),
+            model_version: Text(last_value(b, "modelVersion", |t: Text| t.0)),
+            ..Fields::default()
         }
-        seen_in(&Value::Object(o))
+        .seen()
     }
 }
 
-/// The value of the last `"key": value` in `bytes` that parses (an object for usage, a
-/// string for a model).
-fn last_value(bytes: &[u8], key: &str) -> Option<Value> {
+/// The value of the last `"key": value` in `bytes` that parses as `T` and that `some`
+/// accepts (an object for usage, a string for a model).
+fn last_value<'a, T: Deserialize<'a>, R>(
+    bytes: &'a [u8],
+    key: &str,
+    some: impl Fn(T) -> Option<R>,
+) -> Option<R> {
     let needle = format!("\"{key}\"");
     let finder = memmem::FinderRev::new(needle.as_bytes());
     let mut end = bytes.len();
@@ -57,10 +63,9 @@ fn last_value(bytes: &[u8], key: &str) -> Option<Value> {
         let Some(rest) = rest.strip_prefix(b":") else {
             continue;
         };
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
-        match values.next() {
-            Some(Ok(v @ (Value::Object(_) | Value::String(_)))) => return Some(v),
-            _ => continue,
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+        if let Some(found) = values.next().and_then(Result::ok).and_then(&some) {
+            return Some(found);
         }
     }
     None

@@ -347,6 +347,22 @@ fn hostile_numbers_are_ignored_not_trusted() {
 }
 
 #[test]
+fn fields_of_the_wrong_shape_say_nothing_and_spoil_nothing_else() {
+    // Each wrong piece is skipped; what is well-formed beside it still counts.
+    let body = r#"{"model":{"id":"x"},"modelVersion":7,"usage":{"prompt_tokens":{"n":1},"completion_tokens":[2],"prompt_tokens_details":[1,2],"completion_tokens_details":"none","total_tokens":null},"usageMetadata":"no"}"#;
+    let f = read_every_way("application/json", body.as_bytes());
+    assert_eq!((f.tokens, f.model), (None, None));
+    let body = r#"{"usage":null,"response":{"model":"gpt-5","usage":{"input_tokens":4,"output_tokens":2,"input_tokens_details":null}},"message":[1]}"#;
+    let f = read_every_way("application/json", body.as_bytes());
+    assert_eq!(f.tokens, Some(tokens(4, 2, 0, 0, 0)));
+    assert_eq!(f.model.as_deref(), Some("gpt-5"));
+    // A chat usage whose prompt count is null still reads as the chat shape.
+    let body = r#"{"usage":{"prompt_tokens":null,"completion_tokens":3,"input_tokens":9}}"#;
+    let f = read_every_way("application/json", body.as_bytes());
+    assert_eq!(f.tokens, Some(tokens(0, 3, 0, 0, 0)));
+}
+
+#[test]
 fn the_usage_at_the_end_of_a_huge_answer_is_found() {
     let mut r = Reader::for_answer(&headers("application/json", None)).unwrap();
     r.feed(&vec![b' '; 5 << 20]);

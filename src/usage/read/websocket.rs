@@ -7,7 +7,7 @@
 //! message fails to inflate with context takeover, every later compressed message (the
 //! context is lost with it).
 
-use super::json::seen_in;
+use super::json::doc_in_bytes;
 use super::Found;
 use flate2::{Decompress, FlushDecompress, Status};
 use memchr::memmem;
@@ -304,13 +304,12 @@ fn head_len(head: &[u8]) -> usize {
 /// The usage of a `response.completed` (or `.done` / `.incomplete`) event.
 fn completed(text: &[u8]) -> Option<Found> {
     memmem::find(text, b"\"response.")?;
-    let v: serde_json::Value = serde_json::from_slice(text).ok()?;
-    let kind = v.get("type")?.as_str()?;
+    let (kind, seen) = doc_in_bytes(text)?;
     matches!(
-        kind,
+        kind.as_deref()?,
         "response.completed" | "response.done" | "response.incomplete"
     )
-    .then(|| seen_in(&v).into())
+    .then(|| seen.into())
 }
 
 #[cfg(test)]
