@@ -22,8 +22,27 @@ const MAX_WINDOWS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,
-    Cooling { until: SystemTime, cause: Cause },
-    Disabled { reason: String },
+    Cooling {
+        until: SystemTime,
+        cause: Cause,
+    },
+    Disabled {
+        reason: String,
+    },
+    /// A terminal answer (`providers/terminal.rs`, rule `rule`) ended the account's turn:
+    /// out until a config reload or a quota probe of it that works. `reason` says what
+    /// happened and the fix.
+    Ended {
+        rule: String,
+        reason: String,
+    },
+}
+
+impl Health {
+    /// Disabled or ended: out until something outside keypool changes.
+    pub fn is_out(&self) -> bool {
+        matches!(self, Health::Disabled { .. } | Health::Ended { .. })
+    }
 }
 
 /// What an account authenticates with.
@@ -62,6 +81,8 @@ pub struct Account {
 pub struct Stats {
     requests: std::sync::atomic::AtomicU64,
     last_error: Mutex<Option<(SystemTime, String)>>,
+    /// When the provider last answered a request on the account with success.
+    last_served: Mutex<Option<SystemTime>>,
 }
 
 impl Stats {
@@ -75,6 +96,17 @@ impl Stats {
         *self.last_error.lock() = Some((at, detail.to_string()));
     }
 
+    /// The provider answered a request on this account with success.
+    pub fn served(&self, at: SystemTime) {
+        *self.last_served.lock() = Some(at);
+    }
+
+    /// How long ago the account last served, as of `now`; `None` when it never did.
+    pub fn served_ago(&self, now: SystemTime) -> Option<Duration> {
+        let at = (*self.last_served.lock())?;
+        Some(now.duration_since(at).unwrap_or_default())
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -86,6 +118,7 @@ impl Stats {
     pub(super) fn copy_from(&self, other: &Stats) {
         self.requests.store(other.requests(), Ordering::Relaxed);
         *self.last_error.lock() = other.last_error();
+        *self.last_served.lock() = *other.last_served.lock();
     }
 }
 
@@ -102,7 +135,7 @@ impl Account {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(SystemTime::now(), &reason);
         let mut h = self.health.lock();
-        if !matches!(&*h, Health::Disabled { .. }) {
+        if !h.is_out() {
             let (account, provider) = (&self.name, &self.provider.id);
             tracing::warn!(%account, %provider, "account disabled: {reason}");
         }
@@ -115,13 +148,27 @@ impl Account {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(now, &reason);
         let mut h = self.health.lock();
-        if matches!(&*h, Health::Disabled { .. }) {
+        if h.is_out() {
             return;
         }
         *h = Health::Cooling {
             until: crate::bounds::cool_until(now, wait),
             cause: Cause::TokenEndpoint { reason },
         };
+    }
+
+    /// A quota probe of the account worked: a terminal answer's ending no longer holds
+    /// (the membership was renewed, the ban lifted). Whether it was ended.
+    pub fn revive(&self) -> bool {
+        let mut h = self.health.lock();
+        if !matches!(&*h, Health::Ended { .. }) {
+            return false;
+        }
+        *h = Health::Ok;
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        let (account, provider) = (&self.name, &self.provider.id);
+        tracing::info!(%account, %provider, "account back in rotation: its quota probe works");
+        true
     }
 
     /// Health as of `now`: a cooldown that has ended reads as `Ok`.

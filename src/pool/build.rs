@@ -43,8 +43,11 @@ impl Pools {
             }
             *a.quota.lock() = o.quota(now);
             let mut h = a.health.lock();
-            if *h == Health::Ok {
-                *h = o.health(now);
+            match o.health(now) {
+                // A reload is the fix a terminal answer names: the account is tried again.
+                Health::Ended { .. } => {}
+                old if *h == Health::Ok => *h = old,
+                _ => {}
             }
         }
         new

@@ -127,7 +127,7 @@ impl Pool {
                         o.fix()
                     ),
                 };
-                if !matches!(&*h, Health::Disabled { .. }) {
+                if !h.is_out() {
                     tracing::warn!(
                         account = %acct.name,
                         provider = %acct.provider.id,
@@ -135,6 +135,25 @@ impl Pool {
                     );
                 }
                 *h = Health::Disabled { reason };
+            }
+            Verdict::Terminal => {
+                let (rule, fix) = match &outcome.ending {
+                    Some(e) => (e.rule, e.fix.as_str()),
+                    None => ("terminal", "fix the account, then `keypool reload`"),
+                };
+                let reason = format!("{} (rule {rule}); fix: {fix}", outcome.detail);
+                if !h.is_out() {
+                    tracing::warn!(
+                        account = %acct.name,
+                        provider = %acct.provider.id,
+                        "account out of rotation until a reload or a quota probe that works: \
+                        {reason}"
+                    );
+                }
+                *h = Health::Ended {
+                    rule: rule.to_string(),
+                    reason,
+                };
             }
             verdict => {
                 let mut until = crate::bounds::cool_until(now, outcome.cooldown());
@@ -174,7 +193,7 @@ impl Pool {
                     let secs = ceil_secs(left);
                     parts.push(format!("{} ({cause}, frees in {secs}s)", a.name));
                 }
-                Health::Disabled { reason } => {
+                Health::Disabled { reason } | Health::Ended { reason, .. } => {
                     parts.push(format!("{} (disabled: {reason})", a.name))
                 }
             }

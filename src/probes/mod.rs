@@ -134,6 +134,7 @@ impl Prober {
         let key = key(a);
         match probed {
             Ok(windows) => {
+                a.revive();
                 let n = windows.len();
                 a.learn(
                     windows
@@ -183,8 +184,10 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         let Credential::OAuth(o) = &a.credential else {
             continue;
         };
+        // A dead login: a probe would only ask its token endpoint again. An account a
+        // terminal answer ended is probed: a probe that works brings it back.
         if matches!(a.health(now), Health::Disabled { .. }) {
-            continue; // its login is dead; a probe would only ask its token endpoint again
+            continue;
         }
         if seen.insert(Arc::as_ptr(a)) {
             out.push((a.clone(), o.clone()));

@@ -9,6 +9,7 @@ mod flavor;
 mod reset;
 mod shape;
 mod stream_error;
+pub mod terminal;
 
 pub use auth::{AuthScheme, CredentialEdit};
 pub use builtin::{builtin, canonical_id};
