@@ -11,7 +11,7 @@ use crate::bounds;
 use crate::providers::Flavor;
 use crate::upstream::{describe_error, Upstream};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -90,7 +90,9 @@ pub async fn refresh(
     }
     fields.push(("refresh_token", refresh.expose_secret()));
     let url = flavor.token_url(identity.domain.as_deref());
-    let (status, body) = post(upstream, &url, spec.refresh_encoding, &fields).await?;
+    let mut headers = HeaderMap::new();
+    (spec.steps.edit_auth_headers)(&mut headers, identity);
+    let (status, body) = post_with(upstream, &url, spec.refresh_encoding, &fields, headers).await?;
     granted(flavor, status, &body)
 }
 
@@ -269,6 +271,17 @@ pub async fn post(
     encoding: Encoding,
     fields: &[(&str, &str)],
 ) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+    post_with(upstream, url, encoding, fields, HeaderMap::new()).await
+}
+
+/// [`post`] with the login's own headers (Kimi's device headers) besides keypool's.
+pub async fn post_with(
+    upstream: &Upstream,
+    url: &str,
+    encoding: Encoding,
+    fields: &[(&str, &str)],
+    extra: HeaderMap,
+) -> Result<(StatusCode, bytes::Bytes), TokenError> {
     let (body, ctype) = match encoding {
         Encoding::Json => {
             let map: serde_json::Map<String, Value> = fields
@@ -294,6 +307,7 @@ pub async fn post(
         USER_AGENT,
         HeaderValue::from_static(concat!("keypool/", env!("CARGO_PKG_VERSION"))),
     );
+    h.extend(extra);
     send(upstream, req, url).await
 }
 
@@ -343,7 +357,8 @@ pub fn error_code(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
+/// A token endpoint's answer: the grant, or why there is none.
+pub fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
     if !status.is_success() {
         let code = error_code(body);
         let what = match &code {

@@ -47,6 +47,9 @@ pub struct Spec {
     pub native_login: &'static str,
     /// The start of a new account's name (`claude` → `claude-me`).
     pub default_name: &'static str,
+    /// Its logins name a device of their own (Kimi's `X-Msh-Device-Id`), made once per
+    /// account and kept with its identity.
+    pub device_id: bool,
     pub steps: Steps,
 }
 
@@ -56,6 +59,8 @@ pub enum LoginForm {
     Browser(Browser),
     /// GitHub's device flow on the login's domain.
     GitHubDevice,
+    /// An RFC 8628 device flow at fixed endpoints, redeemed at the spec's token URL.
+    Device(Device),
     /// keypool runs no login of this flavor; `why` tells the user what to do instead.
     Elsewhere { why: &'static str },
 }
@@ -76,6 +81,14 @@ pub struct Browser {
     pub code_encoding: Encoding,
     /// Whether the code exchange repeats the authorization request's `state`.
     pub code_sends_state: bool,
+}
+
+/// A device login's first request (RFC 8628 §3.1).
+pub struct Device {
+    /// Where the device code is asked for.
+    pub authorize: &'static str,
+    /// Sent with the client id, when the vendor's CLI sends one.
+    pub scope: Option<&'static str>,
 }
 
 /// What the user pastes back when no loopback redirect is possible.

@@ -12,6 +12,7 @@ mod claude_code;
 mod codex;
 pub mod copilot;
 mod gemini_cli;
+mod kimi_cli;
 mod pi;
 
 use super::Tokens;
@@ -31,6 +32,7 @@ pub enum LinkFormat {
     Pi,
     GeminiCli,
     Copilot,
+    KimiCli,
 }
 
 /// A linked credential file for an account of `flavor`.
@@ -81,6 +83,7 @@ impl LinkFormat {
             LinkFormat::Pi => "pi's auth.json",
             LinkFormat::GeminiCli => "gemini-cli's oauth_creds.json",
             LinkFormat::Copilot => "Copilot's apps.json/hosts.json",
+            LinkFormat::KimiCli => "kimi-cli's kimi-code.json",
         }
     }
 
@@ -91,6 +94,8 @@ impl LinkFormat {
             Some(LinkFormat::ClaudeCode)
         } else if codex::detect(v) {
             Some(LinkFormat::Codex)
+        } else if kimi_cli::detect(v) {
+            Some(LinkFormat::KimiCli)
         } else if gemini_cli::detect(v) {
             Some(LinkFormat::GeminiCli)
         } else if copilot::detect(v) {
@@ -110,6 +115,7 @@ impl LinkFormat {
             LinkFormat::Pi => "the login's expires",
             LinkFormat::GeminiCli => "expiry_date",
             LinkFormat::Copilot => "the token's expiry",
+            LinkFormat::KimiCli => "expires_at",
         }
     }
 
@@ -120,6 +126,7 @@ impl LinkFormat {
             LinkFormat::Codex => flavor == Flavor::Codex,
             LinkFormat::GeminiCli => flavor == Flavor::GeminiCli,
             LinkFormat::Copilot => flavor == Flavor::Copilot,
+            LinkFormat::KimiCli => flavor == Flavor::Kimi,
             LinkFormat::Pi => true,
         }
     }
@@ -133,8 +140,8 @@ impl Linked {
             LinkError::at(
                 path,
                 "not a credential file keypool knows (Claude Code .credentials.json, Codex \
-                 auth.json, pi auth.json, gemini-cli oauth_creds.json, Copilot apps.json or \
-                 hosts.json)",
+                 auth.json, pi auth.json, gemini-cli oauth_creds.json, kimi-cli \
+                 kimi-code.json, Copilot apps.json or hosts.json)",
             )
         })?;
         if !format.holds(flavor) {
@@ -163,8 +170,12 @@ impl Linked {
             LinkFormat::Pi => pi::read(&v, self.flavor),
             LinkFormat::GeminiCli => gemini_cli::read(&v),
             LinkFormat::Copilot => copilot::read(&v),
+            LinkFormat::KimiCli => kimi_cli::read(&v),
         };
         let mut tokens = read.map_err(|problem| self.missing(problem))?;
+        if self.format == LinkFormat::KimiCli {
+            tokens.identity.device_id = kimi_cli::device_id(&self.path);
+        }
         if super::tokens::drop_absurd_expiry(&mut tokens, std::time::SystemTime::now()) {
             tracing::warn!(
                 concat!(
@@ -193,6 +204,7 @@ impl Linked {
             LinkFormat::Codex => codex::write(&mut v, tokens),
             LinkFormat::Pi => pi::write(&mut v, tokens, self.flavor),
             LinkFormat::GeminiCli => gemini_cli::write(&mut v, tokens),
+            LinkFormat::KimiCli => kimi_cli::write(&mut v, tokens),
             LinkFormat::Copilot => Ok(()),
         };
         edited.map_err(|problem| self.missing(problem))?;

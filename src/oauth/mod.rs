@@ -8,6 +8,7 @@ pub mod flavor;
 mod identity;
 pub mod jwt;
 pub mod link;
+pub mod msh;
 pub mod pending;
 pub mod refresh_tally;
 pub mod steps;

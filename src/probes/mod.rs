@@ -8,8 +8,8 @@
 //! A probe is advice: whatever goes wrong (no token, network, 401, 403, 429, a body that is
 //! not the endpoint's shape) is logged once and never cools or disables the account, and
 //! no client ever sees it. A token is refreshed for a probe only when it is stale anyway.
-//! Endpoints, one file each: [`anthropic`], [`chatgpt`], [`copilot`], [`code_assist`];
-//! [`kimi`] is a parser waiting for a Kimi login. [`schedule`] holds the per-account
+//! Endpoints, one file each: [`anthropic`], [`chatgpt`], [`copilot`], [`code_assist`],
+//! [`kimi`]. A probe that works also brings back an account a terminal answer ended. [`schedule`] holds the per-account
 //! limits (one probe a minute, five minutes after a 429).
 
 pub mod anthropic;
@@ -222,6 +222,10 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
                 .or_else(|| a.account_id.clone())
                 .ok_or_else(|| Failure::NoLogin("no ChatGPT account id".into()))?;
             (chatgpt::call(&access.token, &id), chatgpt::parse)
+        }
+        Flavor::Kimi => {
+            let access = access(state, o).await?;
+            (kimi::call(&access.token, &access.identity), kimi::parse)
         }
         Flavor::GeminiCli => {
             let access = access(state, o).await?;

@@ -16,14 +16,17 @@ pub enum Flavor {
     Copilot,
     /// Gemini CLI's Google login for (paid) Code Assist.
     GeminiCli,
+    /// Kimi For Coding (kimi-cli's device login).
+    Kimi,
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 4] = [
+    pub const ALL: [Flavor; 5] = [
         Flavor::Anthropic,
         Flavor::Codex,
         Flavor::Copilot,
         Flavor::GeminiCli,
+        Flavor::Kimi,
     ];
 
     /// The flavor of an OAuth account of provider `id`; `None` when the provider has no

@@ -1,7 +1,7 @@
 //! The spec of each subscription flavor: the one place that says how its logins are
 //! refreshed, obtained and edited into requests.
 
-use super::{Browser, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
+use super::{Browser, Device, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
 use crate::oauth::steps::{self, Steps};
 use crate::oauth::{edit, identity};
 
@@ -28,10 +28,12 @@ const ANTHROPIC: Spec = Spec {
     }),
     native_login: "claude /login",
     default_name: "claude",
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
         edit_headers: edit::anthropic_headers,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::anthropic_body,
     },
 };
@@ -60,10 +62,12 @@ const CODEX: Spec = Spec {
     }),
     native_login: "codex login",
     default_name: "chatgpt",
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
         edit_headers: edit::codex_headers,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
     },
 };
@@ -78,10 +82,12 @@ const COPILOT: Spec = Spec {
     login: LoginForm::GitHubDevice,
     native_login: "the Copilot sign-in of your editor",
     default_name: "copilot",
+    device_id: false,
     steps: Steps {
         exchange: Some(steps::copilot_exchange),
         discover_project: None,
         edit_headers: edit::no_header_edit,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
     },
 };
@@ -102,11 +108,40 @@ const GEMINI_CLI: Spec = Spec {
     },
     native_login: "gemini (then /auth)",
     default_name: "gemini-cli",
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: Some(steps::code_assist_project),
         edit_headers: edit::no_header_edit,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::gemini_body,
+    },
+};
+
+/// kimi-cli's login (PROVIDERS.md §10): a device flow at auth.kimi.com, forms both ways,
+/// access tokens of about 15 minutes, the `X-Msh-*` device headers on every call. Whether
+/// a refresh rotates is [UNVERIFIED]: kimi-cli keeps the refresh token of every answer, so
+/// keypool treats it as single-use.
+const KIMI: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://auth.kimi.com/api/oauth/token"),
+    client_id: "17e5f671-d194-4dfb-9706-5516cb48c098",
+    client_secret: None,
+    refresh_encoding: Encoding::Form,
+    rotates: true,
+    identity: identity::none,
+    login: LoginForm::Device(Device {
+        authorize: "https://auth.kimi.com/api/oauth/device_authorization",
+        scope: None,
+    }),
+    native_login: "kimi login",
+    default_name: "kimi",
+    device_id: true,
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::kimi_headers,
+        edit_auth_headers: edit::kimi_headers,
+        edit_body: edit::no_body_edit,
     },
 };
 
@@ -118,6 +153,7 @@ impl Flavor {
             Flavor::Codex => &CODEX,
             Flavor::Copilot => &COPILOT,
             Flavor::GeminiCli => &GEMINI_CLI,
+            Flavor::Kimi => &KIMI,
         }
     }
 }
