@@ -112,9 +112,9 @@ impl Service {
 
 /// The bases gateways and plans put before their OpenAI- and Anthropic-compatible APIs
 /// (`/anthropic/v1/messages` at MiniMax and Xiaomi MiMo, `/zen/v1/…` at OpenCode Zen,
-/// `/zen/go/v1/…` at OpenCode Go): the fake answers below them as at the root, in the
+/// `/zen/go/v1/…` at OpenCode Go, `/coding/v1/messages` at Kimi For Coding): the fake answers below them as at the root, in the
 /// same wire shapes. Longest first.
-const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic"];
+const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic", "/coding"];
 
 /// `path` without a [`COMPAT_BASES`] base before its `/v1/`.
 fn api_path(path: &str) -> &str {

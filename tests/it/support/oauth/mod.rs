@@ -46,7 +46,11 @@ pub const OAUTH_HOSTS: &[&str] = &[
     "api.github.com",
     "ghe.example.com",
     "api.ghe.example.com",
+    "auth.kimi.com",
 ];
+
+/// kimi-cli's OAuth client.
+pub const KIMI_CLIENT_ID: &str = "17e5f671-d194-4dfb-9706-5516cb48c098";
 
 pub const ANTHROPIC_CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -63,6 +67,7 @@ pub enum Flavor {
     Codex,
     Google,
     GitHub,
+    Kimi,
 }
 
 /// A signed-in account. Ids derive from flavor and label, so the same label
@@ -121,6 +126,8 @@ pub enum DeviceAnswer {
     Denied,
     /// `expired_token`; the device code is spent.
     Expired,
+    /// `invalid_grant` (Kimi, with HTTP 400 as its pending answers); the code is spent.
+    Invalid,
 }
 
 /// One request as the fake received it.
@@ -196,6 +203,8 @@ impl State {
             Flavor::Codex => Service::Codex,
             Flavor::Google => Service::CloudCode,
             Flavor::GitHub => Service::Copilot,
+            // Kimi For Coding speaks Anthropic's Messages API.
+            Flavor::Kimi => Service::Anthropic,
         };
         self.register(&grant.access, identity, service);
     }
