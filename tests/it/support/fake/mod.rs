@@ -65,6 +65,9 @@ pub const SUBSCRIPTION_HOSTS: &[&str] = &[
     "cloudcode-pa.googleapis.com",
 ];
 
+/// Kimi For Coding's API host (`/coding/v1/messages`, `/coding/v1/usages`).
+pub const KIMI_HOST: &str = "api.kimi.com";
+
 /// `PROVIDER_HOSTS` and `SUBSCRIPTION_HOSTS` together.
 pub fn every_host() -> Vec<&'static str> {
     PROVIDER_HOSTS
@@ -97,6 +100,8 @@ impl Service {
             Some("chatgpt.com") => return Service::Codex,
             Some("cloudcode-pa.googleapis.com") => return Service::CloudCode,
             Some(h) if h.ends_with(".githubcopilot.com") => return Service::Copilot,
+            // Kimi For Coding: Anthropic's Messages API, its usage route beside it.
+            Some(KIMI_HOST) => return Service::Anthropic,
             _ => {}
         }
         let path = api_path(path);
@@ -144,6 +149,9 @@ pub struct Owner {
     /// Cloud Code: what `loadCodeAssist` reports, and the only `project` a
     /// generate call may name.
     pub project: Option<String>,
+    /// Kimi: every call must carry the `X-Msh-*` device headers (a subscription token
+    /// is refused without them).
+    pub device_headers: bool,
 }
 
 /// A cheap handle for registering credentials from elsewhere (the fake OAuth
@@ -445,10 +453,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Service::Codex => subscription::codex(&state, &ctx, req),
         Service::Copilot => subscription::copilot(&ctx, req),
         Service::CloudCode => subscription::cloud_code(&ctx, req),
+        _ if host_is(host.as_deref(), KIMI_HOST) => subscription::kimi(&state, &ctx, req),
         _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
         _ => api_route(&state, &ctx, req),
     };
     Ok(compress::if_asked(compress, response).await)
+}
+
+/// Whether the `Host` header names `host` (with or without a port).
+fn host_is(header: Option<&str>, host: &str) -> bool {
+    header.is_some_and(|h| h.split(':').next().unwrap_or(h).eq_ignore_ascii_case(host))
 }
 
 /// The API-key providers' routes, which any host answers.

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::ledger::{CodeExchange, Poll, RefreshError};
 use super::tokens::{anthropic_body, codex_body, google_body};
 use super::{
-    DeviceAnswer, Flavor, OAuthRequest, State, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID,
-    GITHUB_CLIENT_ID, GOOGLE_CLIENT_ID, KIMI_CLIENT_ID,
+    missing_device_header, DeviceAnswer, Flavor, OAuthRequest, State, ANTHROPIC_CLIENT_ID,
+    CODEX_CLIENT_ID, GITHUB_CLIENT_ID, GOOGLE_CLIENT_ID, KIMI_CLIENT_ID,
 };
 use crate::support::https::{full, Body};
 
@@ -384,8 +384,8 @@ fn kimi_device_code(state: &State, request: &OAuthRequest, p: &Params) -> Respon
     if param(p, "client_id") != KIMI_CLIENT_ID {
         return oauth_error(400, "invalid_client", "unknown client");
     }
-    if !request.headers.contains_key("x-msh-device-id") {
-        return oauth_error(400, "invalid_request", "missing device id");
+    if let Some(h) = missing_device_header(&request.headers) {
+        return oauth_error(400, "invalid_request", &format!("missing header {h}"));
     }
     let mut ledger = state.ledger.lock().unwrap();
     let device_code = ledger.device_code("auth.kimi.com");
@@ -408,8 +408,8 @@ fn kimi_token(state: &State, request: &OAuthRequest, p: &Params) -> Response<Bod
     if param(p, "client_id") != KIMI_CLIENT_ID {
         return oauth_error(400, "invalid_client", "unknown client");
     }
-    if !request.headers.contains_key("x-msh-device-id") {
-        return oauth_error(400, "invalid_request", "missing device id");
+    if let Some(h) = missing_device_header(&request.headers) {
+        return oauth_error(400, "invalid_request", &format!("missing header {h}"));
     }
     let issued = |grant: &super::Grant| {
         json!({
