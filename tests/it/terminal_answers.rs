@@ -1,7 +1,11 @@
 //! Terminal answers (`providers/terminal.rs`) over real TLS: a Kimi 402 about the
 //! membership takes that account out with its rule, reason and fix, the request is served
 //! by the next account, the account is never tried again, and a reload brings it back;
-//! a 402 without "membership" is passed to the client as it is.
+//! a 402 without "membership" is passed to the client as it is. A probe that works brings
+//! an ended account back (probe.rs); Cloud Code's Terms of Service ban (tos_ban.rs).
+
+mod probe;
+mod tos_ban;
 
 use crate::support;
 use serde_json::{json, Value};
@@ -10,12 +14,12 @@ use support::guard::Within;
 use support::keypool::status_json;
 use support::scenario::{key_accounts, Scenario};
 
-const MEMBERSHIP: &str = concat!(
+pub(crate) const MEMBERSHIP: &str = concat!(
     r#"{"type":"error","error":{"type":"permission_error","#,
     r#""message":"We're unable to verify your membership benefits"}}"#
 );
 
-fn refusal(body: &str) -> Behaviour {
+pub(crate) fn refusal(body: &str) -> Behaviour {
     Behaviour::Verbatim {
         status: 402,
         headers: vec![("content-type".into(), "application/json".into())],
@@ -36,7 +40,7 @@ async fn messages(client: &reqwest::Client) -> reqwest::Response {
         .unwrap()
 }
 
-fn account<'v>(status: &'v Value, name: &str) -> &'v Value {
+pub(crate) fn account<'v>(status: &'v Value, name: &str) -> &'v Value {
     (status["pools"][0]["accounts"].as_array().unwrap().iter())
         .find(|a| a["name"] == name)
         .unwrap()
