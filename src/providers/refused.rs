@@ -10,7 +10,8 @@ pub struct Refused {
 
 pub const REFUSED: &[Refused] = &[
     Refused {
-        names: &["qwen", "qwen-code", "qwen-portal", "qwen-oauth"],
+        // `qwen-cli` is the id pi's Qwen login extension stores in auth.json.
+        names: &["qwen", "qwen-code", "qwen-cli", "qwen-portal", "qwen-oauth"],
         reason: "keypool does not pool Qwen OAuth: its free tier ended on 2026-04-15 (the \
             login gives nothing to use); Alibaba Cloud's Coding Plan replaces it and takes \
             an API key",
@@ -36,7 +37,13 @@ mod tests {
 
     #[test]
     fn each_name_gives_its_reason_and_no_pooled_provider_is_refused() {
-        for name in ["qwen", "Qwen-Code", "google-antigravity", "antigravity"] {
+        for name in [
+            "qwen",
+            "Qwen-Code",
+            "qwen-cli",
+            "google-antigravity",
+            "antigravity",
+        ] {
             assert!(refused(name).is_some(), "{name}");
         }
         assert!(refused("qwen").unwrap().contains("2026-04-15"));
