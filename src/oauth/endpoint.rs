@@ -26,6 +26,10 @@ pub enum TokenError {
     /// The endpoint could not be reached or failed; a later try may work.
     #[error("{0}")]
     Transient(String),
+    /// The login's own call got a terminal answer (`providers/terminal.rs`: a ban), which
+    /// ends the account's turn as the same answer to a request would.
+    #[error("{}", .0.detail)]
+    Ended(Box<crate::providers::Outcome>),
 }
 
 /// A successful token response.
@@ -245,7 +249,14 @@ pub async fn code_assist_project(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let (status, body) = send(upstream, req, url).await?;
     if !status.is_success() {
-        return Err(TokenError::Transient(format!("{url} answered {status}")));
+        // A banned account is told so here first, before any request names its project.
+        let provider = Flavor::GeminiCli.provider_id();
+        let ended = crate::providers::terminal::judge(provider, status.as_u16(), &body, None)
+            .filter(|o| o.verdict == crate::providers::Verdict::Terminal);
+        return Err(match ended {
+            Some(o) => TokenError::Ended(Box::new(o)),
+            None => TokenError::Transient(format!("{url} answered {status}")),
+        });
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let project = &v["cloudaicompanionProject"];

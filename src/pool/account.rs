@@ -6,7 +6,7 @@ use crate::config::Role;
 use crate::config::Schedule;
 use crate::oauth::account::OAuthAccount;
 use crate::persist;
-use crate::providers::{Cause, Kind, Provider};
+use crate::providers::{Cause, Kind, Outcome, Provider};
 use crate::quota::Window;
 use parking_lot::Mutex;
 use secrecy::SecretString;
@@ -157,6 +157,14 @@ impl Account {
         };
     }
 
+    /// A terminal answer ([`crate::providers::terminal`]) ended the account's turn, here
+    /// from a call of its login's own (Code Assist's project discovery).
+    pub fn end(&self, outcome: &Outcome, now: SystemTime) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed(now, &outcome.detail);
+        end_turn(self, &mut self.health.lock(), outcome);
+    }
+
     /// A quota probe of the account worked: a terminal answer's ending no longer holds
     /// (the membership was renewed, the ban lifted). Whether it was ended.
     pub fn revive(&self) -> bool {
@@ -250,4 +258,25 @@ impl Account {
             }
         }
     }
+}
+
+/// Sets `h` (the health of `acct`, locked) to the ending of a terminal answer: out until
+/// a reload or a quota probe that works, with the rule, what happened and the fix.
+pub(super) fn end_turn(acct: &Account, h: &mut Health, outcome: &Outcome) {
+    let (rule, fix) = match &outcome.ending {
+        Some(e) => (e.rule, e.fix.as_str()),
+        None => ("terminal", "fix the account, then `keypool reload`"),
+    };
+    let reason = format!("{} (rule {rule}); fix: {fix}", outcome.detail);
+    if !h.is_out() {
+        tracing::warn!(
+            account = %acct.name,
+            provider = %acct.provider.id,
+            "account out of rotation until a reload or a quota probe that works: {reason}"
+        );
+    }
+    *h = Health::Ended {
+        rule: rule.to_string(),
+        reason,
+    };
 }

@@ -136,25 +136,7 @@ impl Pool {
                 }
                 *h = Health::Disabled { reason };
             }
-            Verdict::Terminal => {
-                let (rule, fix) = match &outcome.ending {
-                    Some(e) => (e.rule, e.fix.as_str()),
-                    None => ("terminal", "fix the account, then `keypool reload`"),
-                };
-                let reason = format!("{} (rule {rule}); fix: {fix}", outcome.detail);
-                if !h.is_out() {
-                    tracing::warn!(
-                        account = %acct.name,
-                        provider = %acct.provider.id,
-                        "account out of rotation until a reload or a quota probe that works: \
-                        {reason}"
-                    );
-                }
-                *h = Health::Ended {
-                    rule: rule.to_string(),
-                    reason,
-                };
-            }
+            Verdict::Terminal => account::end_turn(acct, &mut h, outcome),
             verdict => {
                 let mut until = crate::bounds::cool_until(now, outcome.cooldown());
                 if outcome.reset_in.is_none() {

@@ -258,5 +258,6 @@ async fn access(state: &State, o: &OAuthAccount) -> Result<crate::oauth::account
     o.access(&ctx).await.map_err(|e| match e {
         crate::oauth::account::AccessError::NeedsLogin(m)
         | crate::oauth::account::AccessError::Unavailable(m) => Failure::NoLogin(m),
+        crate::oauth::account::AccessError::Ended(o) => Failure::NoLogin(o.detail),
     })
 }

@@ -2,8 +2,9 @@
 //! service was disabled "for violation of Terms of Service" (an ErrorInfo of
 //! cloudcode-pa.googleapis.com with an appeal link) takes that gemini-cli login out with
 //! its rule, reason and the appeal link as the fix; the next account serves the request
-//! and the banned one is not asked again. A 403 PERMISSION_DENIED of another kind (the
-//! API not enabled in a project) is not a ban.
+//! and the banned one is not asked again, also when the ban answers the login's project
+//! discovery first. A 403 PERMISSION_DENIED of another kind (the API not enabled in a
+//! project) is not a ban.
 
 use super::account;
 use crate::support::guard::Within;
@@ -146,4 +147,44 @@ async fn a_permission_denied_that_is_no_ban_leaves_the_login_in() {
     let a = account(&status, "only");
     assert!(a.get("terminal").is_none(), "{a}");
     assert_eq!(a["state"], "ok", "{a}");
+}
+
+/// A login whose project keypool has yet to learn meets the ban at `loadCodeAssist`
+/// first: the account's turn ends there, as if a request had been answered so.
+#[tokio::test]
+async fn a_ban_met_at_project_discovery_ends_the_turn_the_same_way() {
+    let s = Scenario::new().provider(&every_host()).await;
+    let mut s = s.oauth().await;
+    let id = s.oauth_server().identity(Flavor::Google, "banned");
+    let g = s.stored_login(
+        "banned",
+        "google-gemini-cli",
+        &id,
+        Duration::from_secs(3600),
+    );
+    gemini_logins(&mut s, &["fine"]);
+    s.fake().set(&g.access, forbidden(ban()));
+    let kp = s.start().await;
+
+    for _ in 0..2 {
+        let r = generate(&kp).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-keypool-account"], "fine");
+    }
+    let status = status_json(kp.addr()).await;
+    let a = account(&status, "banned");
+    assert_eq!(a["state"], "disabled", "{a}");
+    assert_eq!(a["terminal"], "cloudcode-tos-ban", "{a}");
+    let detail = a["detail"].as_str().unwrap();
+    assert!(detail.contains("fix: appeal the suspension"), "{detail}");
+    assert!(detail.contains(APPEAL), "{detail}");
+    let asked: Vec<_> = (s.fake().seen().into_iter())
+        .filter(|r| r.credential.as_deref() == Some(g.access.as_str()))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        asked,
+        ["/v1internal:loadCodeAssist"],
+        "asked once, never again"
+    );
 }
