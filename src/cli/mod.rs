@@ -75,7 +75,7 @@ pub enum Command {
     /// Show or import accounts
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot) and add it as an account
+    /// Log in to a subscription (Claude, ChatGPT, Copilot, Kimi) and add it as an account
     #[command(
         after_help = concat!(
             "Examples:\n",
