@@ -552,7 +552,12 @@ fn threads_cpu(name: &str) -> Duration {
         let fields: Vec<&str> = stat
             .rsplit_once(')')
             .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         ticks += field(11) + field(12);
     }
     Duration::from_secs_f64(ticks as f64 / tick)

@@ -67,6 +67,11 @@ pub enum SavedHealth {
     },
     Disabled {
         reason: String,
+        /// The rule of a terminal answer (`providers/terminal.rs`) that ended the
+        /// account's turn; a reload clears such an account. Absent for any other reason
+        /// (and in files of keypools before it, which read the same).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terminal: Option<String>,
     },
 }
 
@@ -406,8 +411,17 @@ mod tests {
         assert_eq!(p.accounts["c"].quota.len(), 1);
         let disabled = SavedHealth::Disabled {
             reason: "key rejected".into(),
+            terminal: None,
         };
         assert_eq!(health("d"), Some(disabled));
+        // A terminal answer's rule reads back; a file without one reads as before.
+        let ended = SavedHealth::Disabled {
+            reason: "402 membership".into(),
+            terminal: Some("kimi-membership".into()),
+        };
+        let json = serde_json::to_value(&ended).unwrap();
+        assert_eq!(json["terminal"], "kimi-membership");
+        assert_eq!(serde_json::from_value::<SavedHealth>(json).unwrap(), ended);
         // Written back, a provider's cooldown has the same fields as before.
         let again = serde_json::to_value(&p.accounts["a"]).unwrap();
         let before: serde_json::Value = serde_json::from_str(text).unwrap();

@@ -41,6 +41,11 @@ pub struct AccountStatus {
     /// What a cooldown is for; only while cooling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<CoolingCause>,
+    /// The rule of the terminal answer that disabled the account (`kimi-membership`);
+    /// `detail` says what happened and the fix. A reload or a quota probe that works
+    /// clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
     pub requests: u64,
     pub last_error: Option<LastError>,
     /// Set while a refreshed login has not reached the disk: what went wrong.
@@ -272,6 +277,7 @@ mod tests {
             detail: "429 rate_limit_exceeded".into(),
             until: Some(1_795_000_090),
             cause: Some(CoolingCause::RateLimited),
+            terminal: None,
             requests: 42,
             last_error: Some(LastError {
                 at: 1_795_000_030,

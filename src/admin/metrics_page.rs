@@ -66,14 +66,24 @@ fn snapshot(state: &State) -> Snapshot {
 }
 
 fn account(pool: &str, a: &Account, now: SystemTime) -> AccountSnapshot {
-    let (cooling_seconds, disabled) = match a.health(now) {
-        Health::Ok => (0.0, false),
+    let (cooling_seconds, disabled, terminal) = match a.health(now) {
+        Health::Ok => (0.0, false, None),
         Health::Cooling { until, .. } => (
             until.duration_since(now).map_or(0.0, |d| d.as_secs_f64()),
             false,
+            None,
         ),
-        Health::Disabled { .. } => (0.0, true),
+        Health::Disabled { .. } => (0.0, true, None),
+        Health::Ended { rule, .. } => (0.0, true, Some(rule)),
     };
+    // The label is the table's own name for the rule, never text read back from a file.
+    let terminal = terminal.map(|rule| {
+        crate::providers::terminal::TABLE
+            .iter()
+            .map(|r| r.rule)
+            .find(|r| *r == rule)
+            .unwrap_or("other")
+    });
     let windows = a
         .quota(now)
         .iter()
@@ -96,6 +106,7 @@ fn account(pool: &str, a: &Account, now: SystemTime) -> AccountSnapshot {
         account: a.name.clone(),
         cooling_seconds,
         disabled,
+        terminal,
         windows,
     }
 }

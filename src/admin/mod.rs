@@ -21,15 +21,21 @@ use std::time::SystemTime;
 /// `cause`) or `disabled`, and why; `unsaved` while a refreshed login has not reached the
 /// disk. Never a credential.
 fn account_status(a: &Account, now: SystemTime) -> AccountStatus {
-    let (state, detail, until, cause) = match a.health(now) {
-        Health::Ok => (HealthState::Ok, String::new(), None, None),
-        Health::Cooling { until, cause } => (
-            HealthState::Cooling,
-            cause.detail().to_string(),
-            epoch_secs(until),
-            Some(cooling_cause(&cause)),
-        ),
-        Health::Disabled { reason } => (HealthState::Disabled, reason, None, None),
+    let (mut terminal, mut until, mut cause) = (None, None, None);
+    let (state, detail) = match a.health(now) {
+        Health::Ok => (HealthState::Ok, String::new()),
+        Health::Cooling {
+            until: at,
+            cause: why,
+        } => {
+            (until, cause) = (epoch_secs(at), Some(cooling_cause(&why)));
+            (HealthState::Cooling, why.detail().to_string())
+        }
+        Health::Disabled { reason } => (HealthState::Disabled, reason),
+        Health::Ended { rule, reason } => {
+            terminal = Some(rule);
+            (HealthState::Disabled, reason)
+        }
     };
     let windows = a.quota(now);
     AccountStatus {
@@ -39,6 +45,7 @@ fn account_status(a: &Account, now: SystemTime) -> AccountStatus {
         detail,
         until,
         cause,
+        terminal,
         requests: a.stats.requests(),
         last_error: a.stats.last_error().map(|(at, detail)| LastError {
             at: epoch_secs(at).unwrap_or(0),

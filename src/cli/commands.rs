@@ -88,6 +88,7 @@ async fn login(home: &Home, explicit: Option<&Path>, args: LoginArgs) -> Result<
         LoginProvider::Anthropic => Flavor::Anthropic,
         LoginProvider::OpenaiCodex => Flavor::Codex,
         LoginProvider::GithubCopilot => Flavor::Copilot,
+        LoginProvider::KimiCoding => Flavor::Kimi,
     };
     let opts = crate::login::Options {
         flavor,

@@ -75,13 +75,14 @@ pub enum Command {
     /// Show or import accounts
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot) and add it as an account
+    /// Log in to a subscription (Claude, ChatGPT, Copilot, Kimi) and add it as an account
     #[command(
         after_help = concat!(
             "Examples:\n",
             "  keypool login anthropic --name max-personal\n",
             "  keypool login openai-codex --no-browser      # over SSH: paste the code\n",
             "  keypool login github-copilot\n",
+            "  keypool login kimi-coding\n",
             "\n",
             "The tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the ",
             "config.\n",
@@ -158,12 +159,29 @@ pub enum LoginProvider {
     OpenaiCodex,
     /// GitHub Copilot
     GithubCopilot,
+    /// Kimi For Coding (Kimi membership)
+    KimiCoding,
+}
+
+/// The `keypool login` argument: a subscription keypool logs in to, or the reason it
+/// refuses one (Qwen, Antigravity) as a usage error.
+fn login_provider(s: &str) -> Result<LoginProvider, String> {
+    if let Some(why) = crate::providers::refused::refused(s) {
+        return Err(why.to_string());
+    }
+    <LoginProvider as ValueEnum>::from_str(s, true).map_err(|_| {
+        let known: Vec<String> = LoginProvider::value_variants()
+            .iter()
+            .filter_map(|v| Some(v.to_possible_value()?.get_name().to_string()))
+            .collect();
+        format!("keypool logs in to {}", known.join(", "))
+    })
 }
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    /// Which subscription
-    #[arg(value_enum)]
+    /// Which subscription: anthropic, openai-codex, github-copilot, kimi-coding
+    #[arg(value_parser = login_provider)]
     pub provider: LoginProvider,
     /// Account name (default: from the login's email); an existing account gets new tokens
     #[arg(long)]

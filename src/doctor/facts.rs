@@ -114,7 +114,7 @@ pub fn disabled_from_state(home: &Home) -> Vec<Line> {
         .accounts
         .iter()
         .filter_map(|(name, s)| match &s.health {
-            Some(crate::persist::SavedHealth::Disabled { reason }) => {
+            Some(crate::persist::SavedHealth::Disabled { reason, .. }) => {
                 Some(disabled(name, reason, " (from state.json)"))
             }
             _ => None,

@@ -3,7 +3,7 @@
 //! came back (an error status, or a held stream's first event), and record it.
 
 use super::*;
-use crate::providers::Outcome;
+use crate::providers::{terminal, Outcome};
 
 /// What one account's turn ended with.
 pub(super) enum Turn {
@@ -51,6 +51,9 @@ impl Exchange<'_> {
         now: SystemTime,
     ) -> Turn {
         let turn = self.send(account, cred, now).await;
+        if matches!(&turn, Turn::Answer(r) if r.status().is_success()) {
+            account.stats.served(now);
+        }
         let result = turn_result(&turn);
         let m = &self.state.metrics;
         m.attempt(&self.provider.id, &self.pool.name, &account.name, result);
@@ -205,7 +208,10 @@ impl Exchange<'_> {
             Err(e) => return Err(Turn::Broke(Broken::from_error(&*e))),
         };
         account.learn(crate::quota::learn_error_body(dialect, &bytes, now));
-        let mut outcome = classify(dialect, status, &head.headers, &bytes, now);
+        let served_ago = account.stats.served_ago(now);
+        let terminal = terminal::judge(&self.provider.id, status.as_u16(), &bytes, served_ago);
+        let mut outcome =
+            terminal.unwrap_or_else(|| classify(dialect, status, &head.headers, &bytes, now));
         let refused_token = status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_));
         if refused_token && outcome.verdict != Verdict::AuthFailed {
             // Subscription backends answer an expired token with bodies in no error
@@ -227,6 +233,7 @@ fn turn_result(turn: &Turn) -> &'static str {
             Verdict::Overloaded => "overloaded",
             Verdict::Exhausted => "exhausted",
             Verdict::AuthFailed => "auth_failed",
+            Verdict::Terminal => "terminal",
             Verdict::Ok => "error",
         },
         Turn::Refused(_, None) => "auth_failed",

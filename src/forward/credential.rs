@@ -47,6 +47,7 @@ pub(super) async fn credential(account: &Account, state: &State) -> Option<Cred>
 pub(super) fn give_up(account: &Account, e: AccessError, state: &State) {
     match e {
         AccessError::NeedsLogin(reason) => account.disable(reason),
+        AccessError::Ended(outcome) => account.end(&outcome, state.clock.now()),
         AccessError::Unavailable(reason) => {
             tracing::warn!(account = %account.name, "cannot get a token now: {reason}");
             account.cool(TOKEN_ENDPOINT_COOLDOWN, state.clock.now(), reason);

@@ -22,7 +22,9 @@ pub(super) fn pinned_elsewhere(
             Some(until.duration_since(now).unwrap_or_default()),
             format!("limited ({})", cause.detail()),
         ),
-        crate::pool::Health::Disabled { reason } => (None, format!("disabled: {reason}")),
+        crate::pool::Health::Disabled { reason } | crate::pool::Health::Ended { reason, .. } => {
+            (None, format!("disabled: {reason}"))
+        }
         crate::pool::Health::Ok => (Some(Duration::from_secs(1)), "busy".to_string()),
     };
     Some(Unavailable {

@@ -81,6 +81,14 @@ impl Machine {
             .join("auth.json")
     }
 
+    /// kimi-cli's file login: `$KIMI_SHARE_DIR`, else `~/.kimi`, then
+    /// `credentials/kimi-code.json`.
+    pub fn kimi_credentials(&self) -> PathBuf {
+        self.dir_var("KIMI_SHARE_DIR")
+            .unwrap_or_else(|| self.home.join(".kimi"))
+            .join("credentials/kimi-code.json")
+    }
+
     pub fn gemini_creds(&self) -> PathBuf {
         self.home.join(".gemini/oauth_creds.json")
     }

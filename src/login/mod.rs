@@ -11,7 +11,7 @@ use crate::config::edit::{self, Credential as NewCredential, NewAccount};
 use crate::config::{Config, CredentialConfig, OAuthSource};
 use crate::home::Home;
 use crate::oauth::endpoint::{self, Granted};
-use crate::oauth::flavor::{Browser, LoginForm, Paste};
+use crate::oauth::flavor::{Browser, Device, LoginForm, Paste};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::{Identity, Tokens};
@@ -59,6 +59,10 @@ pub async fn run(
     };
     let tokens = match &flavor.spec().login {
         LoginForm::GitHubDevice => copilot_tokens(upstream, &opts).await?,
+        LoginForm::Device(d) => {
+            let device_id = known_device_id(home, config, flavor, opts.name.as_deref());
+            device_tokens(upstream, flavor, d, device_id, &opts).await?
+        }
         LoginForm::Browser(browser) => {
             let (code, reply) = browser_code(flavor, browser, &opts).await?;
             let outcome = async {
@@ -216,6 +220,66 @@ async fn copilot_tokens(upstream: &Upstream, opts: &Options) -> Result<Tokens, S
             ..Identity::default()
         },
     })
+}
+
+/// A device login at the flavor's own endpoints (Kimi's), with the account's device
+/// headers on every call.
+async fn device_tokens(
+    upstream: &Upstream,
+    flavor: Flavor,
+    d: &Device,
+    device_id: Option<String>,
+    opts: &Options,
+) -> Result<Tokens, String> {
+    let spec = flavor.spec();
+    let identity = Identity {
+        device_id: device_id.or_else(|| spec.device_id.then(crate::oauth::msh::new_device_id)),
+        ..Identity::default()
+    };
+    let mut headers = http::HeaderMap::new();
+    (spec.steps.edit_auth_headers)(&mut headers, &identity);
+    let flow = device::Flow {
+        code_url: d.authorize.to_string(),
+        token_url: flavor.token_url(None),
+        client_id: spec.client_id,
+        scope: d.scope,
+        headers,
+        vendor: d
+            .authorize
+            .split('/')
+            .nth(2)
+            .unwrap_or(d.authorize)
+            .to_string(),
+    };
+    let v = device::run(upstream, &flow, |uri, code| {
+        println!("Open {uri} in a browser and enter the code {code}");
+        open_browser(uri, opts.no_browser);
+        println!("Waiting for the login…");
+    })
+    .await?;
+    let body = serde_json::to_vec(&v).unwrap_or_default();
+    let granted = endpoint::granted(flavor, http::StatusCode::OK, &body)
+        .map_err(|e| format!("the login ended without usable tokens: {e}"))?;
+    let mut tokens = tokens_from(granted, SystemTime::now());
+    tokens.identity.merge(&identity);
+    Ok(tokens)
+}
+
+/// The device id the account `name` already has, so a new login of it stays the same
+/// device; `None` for a new account.
+fn known_device_id(
+    home: &Home,
+    config: &Config,
+    flavor: Flavor,
+    name: Option<&str>,
+) -> Option<String> {
+    let name = name?;
+    let a = config.accounts.iter().find(|a| a.name == name)?;
+    if a.provider != flavor.provider_id() {
+        return None;
+    }
+    let stored = Store::at(home.credentials_file()).get(name).ok()??;
+    stored.identity.device_id
 }
 
 fn tokens_from(g: Granted, now: SystemTime) -> Tokens {

@@ -28,6 +28,8 @@ pub struct AccountSnapshot {
     /// Seconds until a cooling account is back; 0 when it is not cooling.
     pub cooling_seconds: f64,
     pub disabled: bool,
+    /// The rule of the terminal answer that disabled it, if one did (`kimi-membership`).
+    pub terminal: Option<&'static str>,
     pub windows: Vec<WindowSnapshot>,
 }
 
@@ -59,6 +61,13 @@ struct WindowLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TerminalLabels {
+    pool: String,
+    account: String,
+    rule: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefreshLabels {
     provider: &'static str,
     result: &'static str,
@@ -70,6 +79,7 @@ type FloatGauges<L> = Family<L, Gauge<f64, AtomicU64>>;
 pub fn registry(s: &Snapshot) -> Registry {
     let mut r = Registry::with_prefix("keypool");
     accounts(&mut r, &s.accounts);
+    terminal(&mut r, &s.accounts);
     let leaves: Gauge = Gauge::default();
     leaves.set(i64::try_from(s.leaf_cache_entries).unwrap_or(i64::MAX));
     r.register(
@@ -156,6 +166,31 @@ fn accounts(r: &mut Registry, accounts: &[AccountSnapshot]) {
         "When a learned quota window resets, Unix time",
         Unit::Seconds,
         resets,
+    );
+}
+
+/// Why a disabled account is out when a terminal answer put it there: one series per
+/// such account, labelled with the rule (a name from keypool's own table, never text
+/// from an answer).
+fn terminal(r: &mut Registry, accounts: &[AccountSnapshot]) {
+    let ended = Family::<TerminalLabels, Gauge>::default();
+    for a in accounts {
+        if let Some(rule) = a.terminal {
+            let labels = TerminalLabels {
+                pool: sanitize(&a.pool),
+                account: sanitize(&a.account),
+                rule,
+            };
+            ended.get_or_create(&labels).set(1);
+        }
+    }
+    r.register(
+        "account_terminal",
+        concat!(
+            "1 while a terminal answer (a lost membership, a ban) keeps the account out, ",
+            "by the rule that matched; a reload or a quota probe that works clears it"
+        ),
+        ended,
     );
 }
 

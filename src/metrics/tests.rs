@@ -116,6 +116,7 @@ fn scrape_time_families_come_from_the_snapshot() {
             account: "a".into(),
             cooling_seconds: 42.0,
             disabled: false,
+            terminal: None,
             windows: vec![window("5h", 1.7), window("5h", 0.1), window("7d", f64::NAN)],
         }],
         leaf_cache_entries: 3,

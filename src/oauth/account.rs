@@ -87,6 +87,8 @@ pub enum AccessError {
     NeedsLogin(String),
     /// The token endpoint failed for now; try another account.
     Unavailable(String),
+    /// A call of the login's own got a terminal answer: the account's turn has ended.
+    Ended(Box<crate::providers::Outcome>),
 }
 
 /// What every token call needs from the running proxy.
@@ -393,7 +395,7 @@ impl OAuthAccount {
         use super::refresh_tally::{count, Outcome};
         let outcome = match error {
             None => Outcome::Ok,
-            Some(TokenError::Transient(_)) => Outcome::Failed,
+            Some(TokenError::Transient(_) | TokenError::Ended(_)) => Outcome::Failed,
             Some(TokenError::Permanent(_)) => Outcome::Refused,
         };
         count(self.flavor, outcome);
@@ -450,6 +452,7 @@ impl OAuthAccount {
         match e {
             TokenError::Permanent(why) => self.dead(&why),
             TokenError::Transient(why) => AccessError::Unavailable(why),
+            TokenError::Ended(outcome) => AccessError::Ended(outcome),
         }
     }
 

@@ -39,6 +39,11 @@ pub(super) fn codex_headers(headers: &mut HeaderMap, identity: &Identity) {
     }
 }
 
+/// Kimi: the account's device headers (see `msh.rs`).
+pub(super) fn kimi_headers(headers: &mut HeaderMap, identity: &Identity) {
+    super::msh::edit(headers, identity);
+}
+
 pub(super) fn no_header_edit(_: &mut HeaderMap, _: &Identity) {}
 
 /// For an API-key account serving a request written for a subscription (a pool with

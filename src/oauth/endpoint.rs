@@ -11,7 +11,7 @@ use crate::bounds;
 use crate::providers::Flavor;
 use crate::upstream::{describe_error, Upstream};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -26,6 +26,10 @@ pub enum TokenError {
     /// The endpoint could not be reached or failed; a later try may work.
     #[error("{0}")]
     Transient(String),
+    /// The login's own call got a terminal answer (`providers/terminal.rs`: a ban), which
+    /// ends the account's turn as the same answer to a request would.
+    #[error("{}", .0.detail)]
+    Ended(Box<crate::providers::Outcome>),
 }
 
 /// A successful token response.
@@ -93,7 +97,9 @@ pub async fn refresh(
     }
     fields.push(("refresh_token", refresh.expose_secret()));
     let url = flavor.token_url(identity.domain.as_deref());
-    let (status, body) = post(upstream, &url, spec.refresh_encoding, &fields).await?;
+    let mut headers = HeaderMap::new();
+    (spec.steps.edit_auth_headers)(&mut headers, identity);
+    let (status, body) = post_with(upstream, &url, spec.refresh_encoding, &fields, headers).await?;
     granted(flavor, status, &body)
 }
 
@@ -246,7 +252,14 @@ pub async fn code_assist_project(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let (status, body) = send(upstream, req, url).await?;
     if !status.is_success() {
-        return Err(TokenError::Transient(format!("{url} answered {status}")));
+        // A banned account is told so here first, before any request names its project.
+        let provider = Flavor::GeminiCli.provider_id();
+        let ended = crate::providers::terminal::judge(provider, status.as_u16(), &body, None)
+            .filter(|o| o.verdict == crate::providers::Verdict::Terminal);
+        return Err(match ended {
+            Some(o) => TokenError::Ended(Box::new(o)),
+            None => TokenError::Transient(format!("{url} answered {status}")),
+        });
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let project = &v["cloudaicompanionProject"];
@@ -271,6 +284,17 @@ pub async fn post(
     url: &str,
     encoding: Encoding,
     fields: &[(&str, &str)],
+) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+    post_with(upstream, url, encoding, fields, HeaderMap::new()).await
+}
+
+/// [`post`] with the login's own headers (Kimi's device headers) besides keypool's.
+pub async fn post_with(
+    upstream: &Upstream,
+    url: &str,
+    encoding: Encoding,
+    fields: &[(&str, &str)],
+    extra: HeaderMap,
 ) -> Result<(StatusCode, bytes::Bytes), TokenError> {
     let (body, ctype) = match encoding {
         Encoding::Json => {
@@ -297,6 +321,7 @@ pub async fn post(
         USER_AGENT,
         HeaderValue::from_static(concat!("keypool/", env!("CARGO_PKG_VERSION"))),
     );
+    h.extend(extra);
     send(upstream, req, url).await
 }
 
@@ -348,11 +373,7 @@ pub fn error_code(body: &[u8]) -> Option<String> {
 
 /// A token endpoint's answer: the grant, or why there is none (read as `flavor` reads
 /// who logged in).
-pub(super) fn granted(
-    flavor: Flavor,
-    status: StatusCode,
-    body: &[u8],
-) -> Result<Granted, TokenError> {
+pub fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
     if !status.is_success() {
         let code = error_code(body);
         let what = match &code {

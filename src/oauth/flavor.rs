@@ -50,6 +50,9 @@ pub struct Spec {
     /// Whether keypool may keep this flavor's logins in `credentials.json`
     /// (`oauth = "stored"`). Not a key file's: keypool never copies a key.
     pub stores: bool,
+    /// Its logins name a device of their own (Kimi's `X-Msh-Device-Id`), made once per
+    /// account and kept with its identity.
+    pub device_id: bool,
     pub steps: Steps,
 }
 
@@ -59,6 +62,8 @@ pub enum LoginForm {
     Browser(Browser),
     /// GitHub's device flow on the login's domain.
     GitHubDevice,
+    /// An RFC 8628 device flow at fixed endpoints, redeemed at the spec's token URL.
+    Device(Device),
     /// keypool runs no login of this flavor; `why` tells the user what to do instead.
     Elsewhere { why: &'static str },
 }
@@ -79,6 +84,14 @@ pub struct Browser {
     pub code_encoding: Encoding,
     /// Whether the code exchange repeats the authorization request's `state`.
     pub code_sends_state: bool,
+}
+
+/// A device login's first request (RFC 8628 §3.1).
+pub struct Device {
+    /// Where the device code is asked for.
+    pub authorize: &'static str,
+    /// Sent with the client id, when the vendor's CLI sends one.
+    pub scope: Option<&'static str>,
 }
 
 /// What the user pastes back when no loopback redirect is possible.

@@ -14,6 +14,7 @@ mod codex;
 pub mod copilot;
 mod gemini_cli;
 mod google_key;
+mod kimi_cli;
 mod pi;
 
 use super::Tokens;
@@ -34,6 +35,7 @@ pub enum LinkFormat {
     GeminiCli,
     Copilot,
     GoogleKey,
+    KimiCli,
 }
 
 /// A linked credential file for an account of `flavor`.
@@ -85,6 +87,7 @@ impl LinkFormat {
             LinkFormat::GeminiCli => "gemini-cli's oauth_creds.json",
             LinkFormat::Copilot => "Copilot's apps.json/hosts.json",
             LinkFormat::GoogleKey => "a Google credential file",
+            LinkFormat::KimiCli => "kimi-cli's kimi-code.json",
         }
     }
 
@@ -98,6 +101,8 @@ impl LinkFormat {
             Some(LinkFormat::ClaudeCode)
         } else if codex::detect(v) {
             Some(LinkFormat::Codex)
+        } else if kimi_cli::detect(v) {
+            Some(LinkFormat::KimiCli)
         } else if gemini_cli::detect(v) {
             Some(LinkFormat::GeminiCli)
         } else if copilot::detect(v) {
@@ -118,6 +123,7 @@ impl LinkFormat {
             LinkFormat::GeminiCli => "expiry_date",
             LinkFormat::Copilot => "the token's expiry",
             LinkFormat::GoogleKey => "the token's expiry",
+            LinkFormat::KimiCli => "expires_at",
         }
     }
 
@@ -129,6 +135,7 @@ impl LinkFormat {
             LinkFormat::GeminiCli => flavor == Flavor::GeminiCli,
             LinkFormat::Copilot => flavor == Flavor::Copilot,
             LinkFormat::GoogleKey => flavor == Flavor::Vertex,
+            LinkFormat::KimiCli => flavor == Flavor::Kimi,
             LinkFormat::Pi => flavor != Flavor::Vertex,
         }
     }
@@ -142,8 +149,9 @@ impl Linked {
             LinkError::at(
                 path,
                 "not a credential file keypool knows (Claude Code .credentials.json, Codex \
-                 auth.json, pi auth.json, gemini-cli oauth_creds.json, Copilot apps.json or \
-                 hosts.json, a Google service-account key or application-default login)",
+                 auth.json, pi auth.json, gemini-cli oauth_creds.json, kimi-cli \
+                 kimi-code.json, Copilot apps.json or hosts.json, a Google service-account key \
+                 or application-default login)",
             )
         })?;
         if !format.holds(flavor) {
@@ -173,8 +181,12 @@ impl Linked {
             LinkFormat::GeminiCli => gemini_cli::read(&v),
             LinkFormat::Copilot => copilot::read(&v),
             LinkFormat::GoogleKey => google_key::read(&v),
+            LinkFormat::KimiCli => kimi_cli::read(&v),
         };
         let mut tokens = read.map_err(|problem| self.missing(problem))?;
+        if self.format == LinkFormat::KimiCli {
+            tokens.identity.device_id = kimi_cli::device_id(&self.path);
+        }
         if super::tokens::drop_absurd_expiry(&mut tokens, std::time::SystemTime::now()) {
             tracing::warn!(
                 concat!(
@@ -204,6 +216,7 @@ impl Linked {
             LinkFormat::Codex => codex::write(&mut v, tokens),
             LinkFormat::Pi => pi::write(&mut v, tokens, self.flavor),
             LinkFormat::GeminiCli => gemini_cli::write(&mut v, tokens),
+            LinkFormat::KimiCli => kimi_cli::write(&mut v, tokens),
             LinkFormat::Copilot | LinkFormat::GoogleKey => Ok(()),
         };
         edited.map_err(|problem| self.missing(problem))?;

@@ -9,6 +9,7 @@ pub mod google_key;
 mod identity;
 pub mod jwt;
 pub mod link;
+pub mod msh;
 pub mod pending;
 pub mod refresh_tally;
 pub mod steps;

@@ -46,6 +46,8 @@ pub struct Steps {
     pub discover_project: Option<Discover>,
     /// Account-bound headers (the token itself is set by the auth scheme).
     pub edit_headers: fn(&mut HeaderMap, &Identity),
+    /// Account-bound headers on calls to the token endpoint (refresh, device login).
+    pub edit_auth_headers: fn(&mut HeaderMap, &Identity),
     /// The body with its account-bound value replaced; `None` when nothing changes.
     pub edit_body: fn(&Bytes, &Identity) -> Option<Bytes>,
 }

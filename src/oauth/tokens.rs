@@ -35,6 +35,10 @@ pub struct Identity {
     /// GitHub Enterprise domain of a Copilot account; `None` means github.com.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The device a Kimi login was made from (`X-Msh-Device-Id`): made once per account
+    /// at login, sent on every call of it, like a credential of the account's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 impl Identity {
@@ -50,6 +54,7 @@ impl Identity {
         fill(&mut self.plan, &other.plan);
         fill(&mut self.project, &other.project);
         fill(&mut self.domain, &other.domain);
+        fill(&mut self.device_id, &other.device_id);
     }
 }
 

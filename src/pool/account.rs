@@ -6,7 +6,7 @@ use crate::config::Role;
 use crate::config::Schedule;
 use crate::oauth::account::OAuthAccount;
 use crate::persist;
-use crate::providers::{Cause, Kind, Provider};
+use crate::providers::{Cause, Kind, Outcome, Provider};
 use crate::quota::Window;
 use parking_lot::Mutex;
 use secrecy::SecretString;
@@ -22,8 +22,27 @@ const MAX_WINDOWS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Ok,
-    Cooling { until: SystemTime, cause: Cause },
-    Disabled { reason: String },
+    Cooling {
+        until: SystemTime,
+        cause: Cause,
+    },
+    Disabled {
+        reason: String,
+    },
+    /// A terminal answer (`providers/terminal.rs`, rule `rule`) ended the account's turn:
+    /// out until a config reload or a quota probe of it that works. `reason` says what
+    /// happened and the fix.
+    Ended {
+        rule: String,
+        reason: String,
+    },
+}
+
+impl Health {
+    /// Disabled or ended: out until something outside keypool changes.
+    pub fn is_out(&self) -> bool {
+        matches!(self, Health::Disabled { .. } | Health::Ended { .. })
+    }
 }
 
 /// What an account authenticates with.
@@ -65,6 +84,8 @@ pub struct Account {
 pub struct Stats {
     requests: std::sync::atomic::AtomicU64,
     last_error: Mutex<Option<(SystemTime, String)>>,
+    /// When the provider last answered a request on the account with success.
+    last_served: Mutex<Option<SystemTime>>,
 }
 
 impl Stats {
@@ -78,6 +99,17 @@ impl Stats {
         *self.last_error.lock() = Some((at, detail.to_string()));
     }
 
+    /// The provider answered a request on this account with success.
+    pub fn served(&self, at: SystemTime) {
+        *self.last_served.lock() = Some(at);
+    }
+
+    /// How long ago the account last served, as of `now`; `None` when it never did.
+    pub fn served_ago(&self, now: SystemTime) -> Option<Duration> {
+        let at = (*self.last_served.lock())?;
+        Some(now.duration_since(at).unwrap_or_default())
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -89,6 +121,7 @@ impl Stats {
     pub(super) fn copy_from(&self, other: &Stats) {
         self.requests.store(other.requests(), Ordering::Relaxed);
         *self.last_error.lock() = other.last_error();
+        *self.last_served.lock() = *other.last_served.lock();
     }
 }
 
@@ -105,7 +138,7 @@ impl Account {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(SystemTime::now(), &reason);
         let mut h = self.health.lock();
-        if !matches!(&*h, Health::Disabled { .. }) {
+        if !h.is_out() {
             let (account, provider) = (&self.name, &self.provider.id);
             tracing::warn!(%account, %provider, "account disabled: {reason}");
         }
@@ -118,13 +151,35 @@ impl Account {
         self.changes.fetch_add(1, Ordering::Relaxed);
         self.stats.failed(now, &reason);
         let mut h = self.health.lock();
-        if matches!(&*h, Health::Disabled { .. }) {
+        if h.is_out() {
             return;
         }
         *h = Health::Cooling {
             until: crate::bounds::cool_until(now, wait),
             cause: Cause::TokenEndpoint { reason },
         };
+    }
+
+    /// A terminal answer ([`crate::providers::terminal`]) ended the account's turn, here
+    /// from a call of its login's own (Code Assist's project discovery).
+    pub fn end(&self, outcome: &Outcome, now: SystemTime) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed(now, &outcome.detail);
+        end_turn(self, &mut self.health.lock(), outcome);
+    }
+
+    /// A quota probe of the account worked: a terminal answer's ending no longer holds
+    /// (the membership was renewed, the ban lifted). Whether it was ended.
+    pub fn revive(&self) -> bool {
+        let mut h = self.health.lock();
+        if !matches!(&*h, Health::Ended { .. }) {
+            return false;
+        }
+        *h = Health::Ok;
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        let (account, provider) = (&self.name, &self.provider.id);
+        tracing::info!(%account, %provider, "account back in rotation: its quota probe works");
+        true
     }
 
     /// Health as of `now`: a cooldown that has ended reads as `Ok`.
@@ -206,4 +261,25 @@ impl Account {
             }
         }
     }
+}
+
+/// Sets `h` (the health of `acct`, locked) to the ending of a terminal answer: out until
+/// a reload or a quota probe that works, with the rule, what happened and the fix.
+pub(super) fn end_turn(acct: &Account, h: &mut Health, outcome: &Outcome) {
+    let (rule, fix) = match &outcome.ending {
+        Some(e) => (e.rule, e.fix.as_str()),
+        None => ("terminal", "fix the account, then `keypool reload`"),
+    };
+    let reason = format!("{} (rule {rule}); fix: {fix}", outcome.detail);
+    if !h.is_out() {
+        tracing::warn!(
+            account = %acct.name,
+            provider = %acct.provider.id,
+            "account out of rotation until a reload or a quota probe that works: {reason}"
+        );
+    }
+    *h = Health::Ended {
+        rule: rule.to_string(),
+        reason,
+    };
 }

@@ -43,8 +43,11 @@ impl Pools {
             }
             *a.quota.lock() = o.quota(now);
             let mut h = a.health.lock();
-            if *h == Health::Ok {
-                *h = o.health(now);
+            match o.health(now) {
+                // A reload is the fix a terminal answer names: the account is tried again.
+                Health::Ended { .. } => {}
+                old if *h == Health::Ok => *h = old,
+                _ => {}
             }
         }
         new
@@ -264,10 +267,12 @@ fn oauth_account(
     };
     match src {
         OAuthSource::Stored => match entry.filter(|e| e.has_tokens()) {
-            Some(e) => (
-                OAuthAccount::new(name.into(), flavor, Source::Stored, e.tokens(), margin),
-                None,
-            ),
+            Some(e) => {
+                let mut tokens = e.tokens();
+                own_device(name, flavor, &mut tokens, store);
+                let a = OAuthAccount::new(name.into(), flavor, Source::Stored, tokens, margin);
+                (a, None)
+            }
             None => (
                 OAuthAccount::new(name.into(), flavor, Source::Stored, empty, margin),
                 Some(format!(
@@ -302,10 +307,30 @@ fn oauth_account(
             if let Some(e) = entry {
                 tokens.identity.merge(&e.identity);
             }
+            if trouble.is_none() {
+                own_device(name, flavor, &mut tokens, store);
+            }
             (
                 OAuthAccount::new(name.into(), flavor, Source::Linked(linked), tokens, margin),
                 trouble,
             )
         }
     }
+}
+
+/// Gives a login of a flavor whose calls name a device (Kimi) its own device id when it
+/// has none yet (a login linked to another tool's file), and keeps it with the account's
+/// identity so it stays the same across refreshes and restarts.
+fn own_device(name: &str, flavor: Flavor, tokens: &mut crate::oauth::Tokens, store: &Store) {
+    if !flavor.spec().device_id || tokens.identity.device_id.is_some() {
+        return;
+    }
+    let identity = crate::oauth::Identity {
+        device_id: Some(crate::oauth::msh::new_device_id()),
+        ..Default::default()
+    };
+    if let Err(e) = store.put_identity(name, flavor.provider_id(), &identity) {
+        tracing::warn!(account = %name, "cannot keep the login's device id: {e}");
+    }
+    tokens.identity.merge(&identity);
 }

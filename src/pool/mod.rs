@@ -131,7 +131,7 @@ impl Pool {
                         o.fix()
                     ),
                 };
-                if !matches!(&*h, Health::Disabled { .. }) {
+                if !h.is_out() {
                     tracing::warn!(
                         account = %acct.name,
                         provider = %acct.provider.id,
@@ -140,6 +140,7 @@ impl Pool {
                 }
                 *h = Health::Disabled { reason };
             }
+            Verdict::Terminal => account::end_turn(acct, &mut h, outcome),
             verdict => {
                 let mut until = crate::bounds::cool_until(now, outcome.cooldown());
                 if outcome.reset_in.is_none() {
@@ -178,7 +179,7 @@ impl Pool {
                     let secs = ceil_secs(left);
                     parts.push(format!("{} ({cause}, frees in {secs}s)", a.name));
                 }
-                Health::Disabled { reason } => {
+                Health::Disabled { reason } | Health::Ended { reason, .. } => {
                     parts.push(format!("{} (disabled: {reason})", a.name))
                 }
             }

@@ -19,7 +19,14 @@ impl Pools {
                     until: persist::epoch_secs(until),
                     cause,
                 }),
-                Health::Disabled { reason } => Some(SavedHealth::Disabled { reason }),
+                Health::Disabled { reason } => Some(SavedHealth::Disabled {
+                    reason,
+                    terminal: None,
+                }),
+                Health::Ended { rule, reason } => Some(SavedHealth::Disabled {
+                    reason,
+                    terminal: Some(rule),
+                }),
             };
             let quota: Vec<persist::window::SavedWindow> = a
                 .quota(now)
@@ -74,8 +81,21 @@ impl Pools {
                         };
                     }
                 }
-                Some(SavedHealth::Disabled { reason }) => {
+                Some(SavedHealth::Disabled {
+                    reason,
+                    terminal: None,
+                }) => {
                     *h = Health::Disabled {
+                        reason: reason.clone(),
+                    };
+                }
+                // A restart is no fix: the account stays out until a reload or a probe.
+                Some(SavedHealth::Disabled {
+                    reason,
+                    terminal: Some(rule),
+                }) => {
+                    *h = Health::Ended {
+                        rule: rule.clone(),
                         reason: reason.clone(),
                     };
                 }

@@ -1,7 +1,7 @@
 //! Kimi For Coding: `GET https://api.kimi.com/coding/v1/usages` with a Bearer token
-//! (PROVIDERS.md §13, from the open-source kimi-cli, not public docs). Only the parser is
-//! here: keypool pools Kimi by API key (`kimi-coding`), with no subscription login, and
-//! probes only subscription logins. It is ready for the day a Kimi login lands.
+//! (PROVIDERS.md §13, from the open-source kimi-cli, not public docs), asked for each
+//! `kimi-coding` subscription login with its device headers (whether the endpoint needs
+//! them is [UNVERIFIED]; every other call of the login does).
 //!
 //! Answer: `{"usage": {"limit": "100", "used": "26", "remaining": "74", "resetTime": …},
 //! "limits": [{"window": {"duration": 300, "timeUnit": "TIME_UNIT_MINUTE"}, "detail":
@@ -9,12 +9,18 @@
 //! the weekly envelope (`7d`); each rolling window is named by its length (`5h`).
 
 use super::numbers::{count, rfc3339};
-use super::wire::{BadBody, MAX_WINDOWS};
+use super::wire::{BadBody, Call, MAX_WINDOWS};
 use crate::quota::{minutes_name, Window};
 use serde_json::Value;
 use std::time::SystemTime;
 
 pub const URL: &str = "https://api.kimi.com/coding/v1/usages";
+
+pub(super) fn call(token: &secrecy::SecretString, identity: &crate::oauth::Identity) -> Call {
+    let mut device = http::HeaderMap::new();
+    crate::oauth::msh::edit(&mut device, identity);
+    Call::get(URL).bearer(token).headers(device)
+}
 
 pub fn parse(body: &[u8], now: SystemTime) -> Result<Vec<Window>, BadBody> {
     let v: Value = serde_json::from_slice(body).map_err(|_| BadBody::NotJson)?;

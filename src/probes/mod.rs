@@ -8,8 +8,8 @@
 //! A probe is advice: whatever goes wrong (no token, network, 401, 403, 429, a body that is
 //! not the endpoint's shape) is logged once and never cools or disables the account, and
 //! no client ever sees it. A token is refreshed for a probe only when it is stale anyway.
-//! Endpoints, one file each: [`anthropic`], [`chatgpt`], [`copilot`], [`code_assist`];
-//! [`kimi`] is a parser waiting for a Kimi login. [`schedule`] holds the per-account
+//! Endpoints, one file each: [`anthropic`], [`chatgpt`], [`copilot`], [`code_assist`],
+//! [`kimi`]. A probe that works also brings back an account a terminal answer ended. [`schedule`] holds the per-account
 //! limits (one probe a minute, five minutes after a 429).
 
 pub mod anthropic;
@@ -134,6 +134,7 @@ impl Prober {
         let key = key(a);
         match probed {
             Ok(windows) => {
+                a.revive();
                 let n = windows.len();
                 a.learn(
                     windows
@@ -186,8 +187,10 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         if !has_quota_endpoint(o.flavor) {
             continue;
         }
+        // A dead login: a probe would only ask its token endpoint again. An account a
+        // terminal answer ended is probed: a probe that works brings it back.
         if matches!(a.health(now), Health::Disabled { .. }) {
-            continue; // its login is dead; a probe would only ask its token endpoint again
+            continue;
         }
         if seen.insert(Arc::as_ptr(a)) {
             out.push((a.clone(), o.clone()));
@@ -233,6 +236,10 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
                 .ok_or_else(|| Failure::NoLogin("no ChatGPT account id".into()))?;
             (chatgpt::call(&access.token, &id), chatgpt::parse)
         }
+        Flavor::Kimi => {
+            let access = access(state, o).await?;
+            (kimi::call(&access.token, &access.identity), kimi::parse)
+        }
         Flavor::GeminiCli => {
             let access = access(state, o).await?;
             let project = (access.identity.project.clone())
@@ -265,5 +272,6 @@ async fn access(state: &State, o: &OAuthAccount) -> Result<crate::oauth::account
     o.access(&ctx).await.map_err(|e| match e {
         crate::oauth::account::AccessError::NeedsLogin(m)
         | crate::oauth::account::AccessError::Unavailable(m) => Failure::NoLogin(m),
+        crate::oauth::account::AccessError::Ended(o) => Failure::NoLogin(o.detail),
     })
 }

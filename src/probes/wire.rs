@@ -140,6 +140,18 @@ impl Call {
         self
     }
 
+    /// Headers the account's calls carry (Kimi's device headers).
+    pub fn headers(mut self, headers: http::HeaderMap) -> Call {
+        let mut name = None;
+        for (n, v) in headers {
+            name = n.or(name);
+            if let Some(n) = &name {
+                self.headers.push((n.clone(), v));
+            }
+        }
+        self
+    }
+
     fn request(self) -> Result<Request<ProxyBody>, Failure> {
         if self.unusable {
             return Err(Failure::NoLogin(

@@ -1,8 +1,8 @@
 //! The built-in provider table. Ids follow pi's `auth.json` keys.
 
 use super::{
-    AuthScheme, Dialect, Flavor, HostFamily, HostPattern, OAuthPaths, OAuthSpec, PathTemplate,
-    PlaceKey, Placement, Provider, Scope, Seg,
+    AuthScheme, Dialect, Flavor, HostFamily, HostPattern, Marker, OAuthPaths, OAuthSpec,
+    PathTemplate, PlaceKey, Placement, Provider, Scope, Seg,
 };
 
 /// Claude Code's inference calls. Its profile, usage, token, Remote Control and file
@@ -11,7 +11,7 @@ const ANTHROPIC_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::Anthropic,
     paths: OAuthPaths::Exact(&["/v1/messages", "/v1/messages/count_tokens"]),
     only: false,
-    token_marker: "sk-ant-oat",
+    marker: Marker::Token("sk-ant-oat"),
 };
 /// The Codex backend's Responses endpoint (HTTP and WebSocket). The rest of chatgpt.com,
 /// e.g. `/backend-api/wham/accounts/check`, must see the client's own account.
@@ -22,7 +22,7 @@ const CODEX_OAUTH: OAuthSpec = OAuthSpec {
         "/backend-api/codex/responses/compact",
     ]),
     only: true,
-    token_marker: "",
+    marker: Marker::None,
 };
 const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::Copilot,
@@ -35,7 +35,7 @@ const COPILOT_OAUTH: OAuthSpec = OAuthSpec {
         "/embeddings",
     ]),
     only: true,
-    token_marker: "",
+    marker: Marker::None,
 };
 const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
     flavor: Flavor::GeminiCli,
@@ -45,7 +45,7 @@ const GEMINI_CLI_OAUTH: OAuthSpec = OAuthSpec {
         "/v1internal:countTokens",
     ]),
     only: true,
-    token_marker: "",
+    marker: Marker::None,
 };
 /// Vertex AI's inference calls on a project's models: Gemini (`publishers/google`) and
 /// Claude (`publishers/anthropic`). The rest of the API (endpoints, datasets, tuning,
@@ -62,7 +62,16 @@ const VERTEX_OAUTH: OAuthSpec = OAuthSpec {
         ],
     },
     only: true,
-    token_marker: "",
+    marker: Marker::None,
+};
+/// Kimi For Coding's Messages API. A kimi-cli logged in sends its opaque token as
+/// `Authorization: Bearer`; keys (`sk-kimi-…`) come as `x-api-key` (Anthropic SDKs, pi)
+/// or as a bearer (kimi-cli with a key). The usage endpoint keeps the client's own login.
+const KIMI_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Kimi,
+    paths: OAuthPaths::Exact(&["/coding/v1/messages", "/coding/v1/messages/count_tokens"]),
+    only: false,
+    marker: Marker::Key("sk-kimi-"),
 };
 
 /// Where each API-key provider's API lives on its hosts: pooled keys go there and nowhere
@@ -91,6 +100,8 @@ const ZAI_API: Keys = Keys::Under(&["/api/paas/", "/api/coding/", "/api/anthropi
 /// `/inference/v1` is the OpenAI-compatible base; `/v1/` the account API keys also open.
 const FIREWORKS_API: Keys = Keys::Under(&["/inference/", "/v1/"]);
 const MOONSHOT_API: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
+/// Kimi For Coding's base is `/coding` (`/coding/v1/messages`, `/coding/v1/usages`).
+const KIMI_API: Keys = Keys::Under(&["/coding/"]);
 /// OpenAI-compatible `/v1/…` and the Anthropic-compatible base `/anthropic`
 /// (`/anthropic/v1/messages`): MiniMax and Xiaomi MiMo, on each of their hosts.
 const V1_AND_ANTHROPIC: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
@@ -122,6 +133,7 @@ pub(super) type Row = (
 // Host lists named so that their rows stay one line.
 const ANTHROPIC_HOSTS: &[&str] = &["api.anthropic.com"];
 const GEMINI_CLI_HOSTS: &[&str] = &["cloudcode-pa.googleapis.com"];
+const KIMI_HOSTS: &[&str] = &["api.kimi.com"];
 const GOOGLE_HOSTS: &[&str] = &["generativelanguage.googleapis.com"];
 const MOONSHOT_HOSTS: &[&str] = &["api.moonshot.ai", "api.moonshot.cn"];
 const VERCEL_HOSTS: &[&str] = &["ai-gateway.vercel.sh"];
@@ -181,7 +193,7 @@ pub(super) const TABLE: [Row; 31] = {
         ("huggingface", &["router.huggingface.co"], Bearer, Openai, Everywhere, None),
         ("zai", &["api.z.ai"], Bearer, Openai, ZAI_API, None),
         ("moonshot", MOONSHOT_HOSTS, Bearer, Openai, MOONSHOT_API, None),
-        ("kimi-coding", &["api.kimi.com"], XApiKey, Anthropic, Under(&["/coding/"]), None),
+        ("kimi-coding", KIMI_HOSTS, XApiKey, Anthropic, KIMI_API, Some(KIMI_OAUTH)),
         // The account id lives in the path; the rest of api.cloudflare.com is not AI and
         // keeps the client's own token.
         ("cloudflare-workers-ai", &["api.cloudflare.com"], Bearer, Openai, Placed, None),

@@ -2,6 +2,7 @@
 
 use super::aws_error;
 use super::reset::{parse_proto_duration, parse_reset_headers, parse_retry_after};
+use super::terminal::Ending;
 use super::Dialect;
 use crate::bounds;
 use http::{HeaderMap, StatusCode};
@@ -11,7 +12,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// Saved in `state.json` by these snake_case names (`rate_limited`, `overloaded`,
-/// `exhausted`), so the file keeps reading across versions.
+/// `exhausted`, `terminal`), so the file keeps reading across versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -23,13 +24,16 @@ pub enum Verdict {
     Exhausted,
     /// The provider rejected the account's credential: disabled until a config reload.
     AuthFailed,
+    /// An answer that ends the account's turn for good (`providers/terminal.rs`): never
+    /// retried on it, out until a reload or a quota probe of it that works.
+    Terminal,
 }
 
 impl Verdict {
     /// How long an account sits out when the provider named no time.
     pub fn default_cooldown(self) -> Duration {
         match self {
-            Verdict::Ok | Verdict::AuthFailed => Duration::ZERO,
+            Verdict::Ok | Verdict::AuthFailed | Verdict::Terminal => Duration::ZERO,
             Verdict::RateLimited => Duration::from_secs(60),
             // Overload is the provider's state, not the account's; a long cooldown would
             // keep every account out long after the provider recovered.
@@ -105,6 +109,8 @@ pub struct Outcome {
     pub reset_in: Option<Duration>,
     /// A short, secret-free label for logs: `429 rate_limit_exceeded`.
     pub detail: String,
+    /// With [`Verdict::Terminal`]: the rule that matched and what fixes it.
+    pub ending: Option<Ending>,
 }
 
 impl Outcome {
@@ -113,6 +119,7 @@ impl Outcome {
             verdict: Verdict::Ok,
             reset_in: None,
             detail: String::new(),
+            ending: None,
         }
     }
 
@@ -176,6 +183,7 @@ pub(super) fn judge(
         detail: format!("{} {}", status.as_u16(), label)
             .trim_end()
             .to_string(),
+        ending: None,
     }
 }
 
@@ -596,6 +604,7 @@ mod tests {
             Verdict::Overloaded,
             Verdict::Exhausted,
             Verdict::AuthFailed,
+            Verdict::Terminal,
         ] {
             assert!(v.rotates(), "{v:?}");
         }

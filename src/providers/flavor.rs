@@ -19,15 +19,18 @@ pub enum Flavor {
     /// Google Vertex AI: a service-account key or application-default login file, whose
     /// access tokens keypool gets itself.
     Vertex,
+    /// Kimi For Coding (kimi-cli's device login).
+    Kimi,
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 5] = [
+    pub const ALL: [Flavor; 6] = [
         Flavor::Anthropic,
         Flavor::Codex,
         Flavor::Copilot,
         Flavor::GeminiCli,
         Flavor::Vertex,
+        Flavor::Kimi,
     ];
 
     /// The flavor of an OAuth account of provider `id`; `None` when the provider has no

@@ -10,9 +10,11 @@ mod eventstream_error;
 mod flavor;
 mod gateway_keys;
 mod place;
+pub mod refused;
 mod reset;
 mod shape;
 mod stream_error;
+pub mod terminal;
 
 pub use auth::{AuthScheme, CredentialEdit};
 pub use aws_error::ERROR_TYPE_HEADER;
@@ -90,10 +92,23 @@ pub struct OAuthSpec {
     pub paths: OAuthPaths,
     /// The provider has no API keys: every request is an OAuth request.
     pub only: bool,
-    /// What a subscription token contains, where keys and tokens share a provider: the
-    /// header alone does not tell (Anthropic's SDKs send keys as `Authorization: Bearer`
-    /// too).
-    pub token_marker: &'static str,
+    /// How a client's credential tells a subscription token from a key, where both
+    /// reach one provider: the header alone does not tell (Anthropic's SDKs send keys as
+    /// `Authorization: Bearer` too).
+    pub marker: Marker,
+}
+
+/// What marks one kind of credential where a provider takes keys and tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// Tokens contain this (`sk-ant-oat`); anything else is a key or a placeholder.
+    Token(&'static str),
+    /// Keys contain this (`sk-kimi-`) and tokens are opaque: a bearer credential without
+    /// it is a token. A key's own header (`x-api-key`) is a key whatever it holds, so a
+    /// placeholder an Anthropic SDK sends there still finds the pool's keys.
+    Key(&'static str),
+    /// Subscription-only providers: no key to tell apart.
+    None,
 }
 
 /// Which request paths an OAuth account's token goes on.
@@ -173,12 +188,16 @@ impl Provider {
                     .filter_map(|h| headers.get(*h)?.to_str().ok())
                     .collect::<Vec<_>>();
                 if sent.is_empty() {
-                    None
-                } else if sent.iter().any(|v| v.contains(o.token_marker)) {
-                    Some(Kind::OAuth)
-                } else {
-                    Some(Kind::ApiKey)
+                    return None;
                 }
+                let token = match o.marker {
+                    Marker::Token(m) => sent.iter().any(|v| v.contains(m)),
+                    Marker::Key(m) => {
+                        !headers.contains_key("x-api-key") && !sent.iter().any(|v| v.contains(m))
+                    }
+                    Marker::None => false,
+                };
+                Some(if token { Kind::OAuth } else { Kind::ApiKey })
             }
         }
     }

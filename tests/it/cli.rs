@@ -66,6 +66,65 @@ fn config_errors_exit_2_and_name_the_line_and_the_fix() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Qwen OAuth and Google Antigravity are refused wherever the config names them: an
+/// account's provider, a pool's, a `[[providers]]` id. Each load stops (exit 2) with the
+/// reason and the fix, before anything is asked of anyone.
+#[test]
+fn a_config_naming_a_refused_provider_exits_2_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let qwen = "free tier ended on 2026-04-15";
+    let antigravity = "terms forbid third-party clients";
+    let cases = [
+        (
+            "[[accounts]]\nname = \"q\"\nprovider = \"qwen\"\noauth = \"stored\"\n",
+            vec![
+                ":3: provider 'qwen' is refused",
+                qwen,
+                "fix: remove the account",
+            ],
+        ),
+        (
+            "[[accounts]]\nname = \"ag\"\nprovider = \"google-antigravity\"\noauth = \"stored\"\n",
+            vec![
+                "provider 'google-antigravity' is refused",
+                antigravity,
+                "fix:",
+            ],
+        ),
+        (
+            "[[accounts]]\nname = \"q\"\nprovider = \"Qwen-Code\"\napi_key = \"sk-1\"\n",
+            vec!["provider 'Qwen-Code' is refused", qwen],
+        ),
+        (
+            "[[pools]]\nname = \"p\"\nprovider = \"antigravity\"\naccounts = [\"x\"]\n",
+            vec!["'antigravity' is refused", antigravity],
+        ),
+        (
+            "[[providers]]\nid = \"qwen\"\nhosts = [\"portal.qwen.ai\"]\nauth = \"bearer\"\n",
+            vec!["provider 'qwen' is refused", qwen, "fix: remove the block"],
+        ),
+    ];
+    for (toml, wanted) in cases {
+        let cfg = write(home.path(), "config.toml", toml);
+        for args in [
+            vec!["accounts", "list"],
+            vec!["serve", "--listen", "127.0.0.1:0"],
+        ] {
+            let out = keypool(home.path())
+                .arg("--config")
+                .arg(&cfg)
+                .args(&args)
+                .output_within();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?} with {toml}: {err}");
+            for w in &wanted {
+                assert!(err.contains(w), "{args:?}: expected {w:?} in:\n{err}");
+            }
+            assert!(!err.contains("sk-1"), "a key leaked into an error:\n{err}");
+        }
+    }
+}
+
 #[test]
 fn help_has_an_example_for_every_command() {
     let home = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ use crate::support::config_files;
 mod discovery;
 mod env;
 mod gemini_copilot;
+mod kimi;
 use crate::support::guard;
 mod naming;
 

@@ -9,6 +9,7 @@
 use crate::support;
 
 mod device;
+mod kimi;
 mod loopback;
 mod naming;
 mod paste;

@@ -56,6 +56,7 @@ mod stream_breaks_sdk;
 mod stream_errors;
 mod subscription_refusals;
 mod table_providers;
+mod terminal_answers;
 mod tls;
 mod usage_cli;
 mod usage_ledger;

@@ -4,6 +4,7 @@
 
 use crate::support;
 
+mod kimi;
 mod linked;
 mod requests;
 

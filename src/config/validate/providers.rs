@@ -21,6 +21,14 @@ impl Validator<'_> {
                     "use letters, digits, '-' and '_'".into(),
                 );
             }
+            if let Some(why) = crate::providers::refused::refused(id) {
+                return self.err(
+                    p.id.span(),
+                    format!("provider '{id}' is refused: {why}"),
+                    "remove the block (another service of the same vendor can take another id)"
+                        .into(),
+                );
+            }
             if !custom_ids.insert(id.clone()) {
                 return self.err(
                     p.id.span(),
@@ -127,6 +135,13 @@ impl Validator<'_> {
     ) -> Result<&'r Provider, ConfigError> {
         if let Some(p) = registry.by_id(id.get_ref()) {
             return Ok(p);
+        }
+        if let Some(why) = crate::providers::refused::refused(id.get_ref()) {
+            return self.err(
+                id.span(),
+                format!("provider '{}' is refused: {why}", id.get_ref()),
+                "remove the account (and its pool) naming it".into(),
+            );
         }
         let known: Vec<&str> = registry.ids().collect();
         let guess = known

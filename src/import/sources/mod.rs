@@ -5,6 +5,7 @@ mod codex;
 mod copilot;
 mod env;
 mod gemini_cli;
+mod kimi_cli;
 mod pi;
 mod placed;
 
@@ -26,6 +27,8 @@ pub enum Source {
     GeminiCli,
     /// GitHub Copilot's editor sign-in
     Copilot,
+    /// kimi-cli's Kimi For Coding login
+    KimiCli,
     /// Provider API keys in environment variables
     Env,
 }
@@ -38,12 +41,13 @@ pub struct Ctx<'a> {
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::ClaudeCode,
         Source::Codex,
         Source::Pi,
         Source::GeminiCli,
         Source::Copilot,
+        Source::KimiCli,
         Source::Env,
     ];
 
@@ -54,6 +58,7 @@ impl Source {
             Source::Pi => "pi",
             Source::GeminiCli => "gemini-cli",
             Source::Copilot => "copilot",
+            Source::KimiCli => "kimi-cli",
             Source::Env => "env",
         }
     }
@@ -66,6 +71,7 @@ impl Source {
             Source::Pi => "pi",
             Source::GeminiCli => "gemini-cli",
             Source::Copilot => "your editor's Copilot",
+            Source::KimiCli => "kimi-cli",
             Source::Env => "the environment",
         }
     }
@@ -77,6 +83,7 @@ impl Source {
             Source::Pi => pi::scan(ctx),
             Source::GeminiCli => gemini_cli::scan(ctx.machine),
             Source::Copilot => copilot::scan(ctx.machine),
+            Source::KimiCli => kimi_cli::scan(ctx.machine),
             Source::Env => env::scan(ctx.machine),
         }
     }
@@ -90,6 +97,7 @@ impl Source {
             Source::Pi => vec![m.pi_auth()],
             Source::GeminiCli => vec![m.gemini_creds()],
             Source::Copilot => m.copilot_files().to_vec(),
+            Source::KimiCli => vec![m.kimi_credentials()],
             Source::Env => return env::set_vars(m).map(|v| format!("${v}")).collect(),
         };
         files

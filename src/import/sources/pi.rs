@@ -32,8 +32,12 @@ pub(super) fn scan(ctx: &Ctx) -> Scan {
             true => id.as_str(),
             false => crate::providers::canonical_id(id),
         };
+        let refused = crate::providers::refused::refused(id);
         let (kind, what) = match entry.get("type").and_then(Value::as_str) {
-            Some("oauth") => ("oauth", login(&path, id)),
+            Some("oauth") => match refused {
+                Some(why) => ("oauth", Err(why.to_string())),
+                None => ("oauth", login(&path, id)),
+            },
             Some("api_key") => ("api key", key(m, ctx, provider, entry)),
             _ => (
                 "entry",

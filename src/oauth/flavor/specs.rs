@@ -1,7 +1,7 @@
 //! The spec of each subscription flavor: the one place that says how its logins are
 //! refreshed, obtained and edited into requests.
 
-use super::{Browser, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
+use super::{Browser, Device, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
 use crate::oauth::steps::{self, ExchangeStep, Steps};
 use crate::oauth::{edit, identity};
 
@@ -29,10 +29,12 @@ const ANTHROPIC: Spec = Spec {
     native_login: "claude /login",
     default_name: "claude",
     stores: true,
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
         edit_headers: edit::anthropic_headers,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::anthropic_body,
     },
 };
@@ -62,10 +64,12 @@ const CODEX: Spec = Spec {
     native_login: "codex login",
     default_name: "chatgpt",
     stores: true,
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
         edit_headers: edit::codex_headers,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
     },
 };
@@ -81,6 +85,7 @@ const COPILOT: Spec = Spec {
     native_login: "the Copilot sign-in of your editor",
     default_name: "copilot",
     stores: true,
+    device_id: false,
     steps: Steps {
         exchange: Some(ExchangeStep {
             run: steps::copilot_exchange,
@@ -89,6 +94,7 @@ const COPILOT: Spec = Spec {
         }),
         discover_project: None,
         edit_headers: edit::no_header_edit,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
     },
 };
@@ -110,10 +116,12 @@ const GEMINI_CLI: Spec = Spec {
     native_login: "gemini (then /auth)",
     default_name: "gemini-cli",
     stores: true,
+    device_id: false,
     steps: Steps {
         exchange: None,
         discover_project: Some(steps::code_assist_project),
         edit_headers: edit::no_header_edit,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::gemini_body,
     },
 };
@@ -142,6 +150,7 @@ const VERTEX: Spec = Spec {
     ),
     default_name: "vertex",
     stores: false,
+    device_id: false,
     steps: Steps {
         exchange: Some(ExchangeStep {
             run: steps::google_key_exchange,
@@ -150,6 +159,35 @@ const VERTEX: Spec = Spec {
         }),
         discover_project: None,
         edit_headers: edit::no_header_edit,
+        edit_auth_headers: edit::no_header_edit,
+        edit_body: edit::no_body_edit,
+    },
+};
+
+/// kimi-cli's login (PROVIDERS.md §10): a device flow at auth.kimi.com, forms both ways,
+/// access tokens of about 15 minutes, the `X-Msh-*` device headers on every call. Whether
+/// a refresh rotates is [UNVERIFIED]: kimi-cli keeps the refresh token of every answer, so
+/// keypool treats it as single-use.
+const KIMI: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://auth.kimi.com/api/oauth/token"),
+    client_id: "17e5f671-d194-4dfb-9706-5516cb48c098",
+    client_secret: None,
+    refresh_encoding: Encoding::Form,
+    rotates: true,
+    identity: identity::none,
+    login: LoginForm::Device(Device {
+        authorize: "https://auth.kimi.com/api/oauth/device_authorization",
+        scope: None,
+    }),
+    native_login: "kimi login",
+    default_name: "kimi",
+    device_id: true,
+    stores: true,
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::kimi_headers,
+        edit_auth_headers: edit::kimi_headers,
         edit_body: edit::no_body_edit,
     },
 };
@@ -163,6 +201,7 @@ impl Flavor {
             Flavor::Copilot => &COPILOT,
             Flavor::GeminiCli => &GEMINI_CLI,
             Flavor::Vertex => &VERTEX,
+            Flavor::Kimi => &KIMI,
         }
     }
 }

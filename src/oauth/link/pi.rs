@@ -57,6 +57,7 @@ fn identity(e: &Value) -> Identity {
         project: string(e, "projectId"),
         domain: string(e, "enterpriseUrl").map(|u| bare_host(&u)),
         plan: None,
+        device_id: None,
     }
 }
 

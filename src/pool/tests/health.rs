@@ -17,6 +17,7 @@ fn a_cooldown_ends_at_a_learned_reset_never_later() {
     ));
     // A 429 that names no wait would cool for the default 60 s.
     let no_wait = Outcome {
+        ending: None,
         verdict: Verdict::RateLimited,
         reset_in: None,
         detail: "429".into(),
@@ -41,6 +42,7 @@ fn auth_failure_disables_and_a_bad_key_source_is_reported() {
     p.mark(
         0,
         &Outcome {
+            ending: None,
             verdict: Verdict::AuthFailed,
             reset_in: None,
             detail: "401 invalid_api_key".into(),
@@ -64,6 +66,7 @@ fn a_rejected_key_is_reported_once_when_it_is_disabled() {
     let p = pool(&["sk-test-rejected"]);
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let rejected = Outcome {
+        ending: None,
         verdict: Verdict::AuthFailed,
         reset_in: None,
         detail: "401 invalid_api_key".into(),

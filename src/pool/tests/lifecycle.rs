@@ -10,6 +10,7 @@ fn saved_state_applies_only_to_the_same_credential() {
     before.mark(
         1,
         &Outcome {
+            ending: None,
             verdict: Verdict::AuthFailed,
             reset_in: None,
             detail: "401 invalid_api_key".into(),
@@ -38,8 +39,11 @@ fn saved_state_applies_only_to_the_same_credential() {
                     detail: "429".into(),
                 },
             },
-            Health::Disabled { reason } => SavedHealth::Disabled { reason },
-            Health::Ok => unreachable!(),
+            Health::Disabled { reason } => SavedHealth::Disabled {
+                reason,
+                terminal: None,
+            },
+            Health::Ok | Health::Ended { .. } => unreachable!(),
         };
         snapshot.accounts.insert(
             format!("a{i}"),
@@ -132,6 +136,7 @@ fn a_restart_keeps_why_each_account_is_cooling() {
     ];
     for (i, verdict) in verdicts.into_iter().enumerate() {
         let outcome = Outcome {
+            ending: None,
             verdict,
             reset_in: Some(Duration::from_secs(600)),
             detail: format!("said {i}"),
@@ -186,6 +191,7 @@ fn a_token_endpoint_outage_is_named_as_such_and_kept_across_a_restart() {
         "token URL answered 503".into(),
     );
     let overloaded = Outcome {
+        ending: None,
         verdict: Verdict::Overloaded,
         reset_in: Some(Duration::from_secs(20)),
         detail: "529".into(),

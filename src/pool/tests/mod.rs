@@ -26,6 +26,7 @@ fn pool(keys: &[&str]) -> Arc<Pool> {
 
 fn limited(secs: u64) -> Outcome {
     Outcome {
+        ending: None,
         verdict: Verdict::RateLimited,
         reset_in: Some(Duration::from_secs(secs)),
         detail: "429".into(),

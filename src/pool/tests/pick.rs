@@ -162,6 +162,7 @@ fn the_refusal_names_each_accounts_state_and_the_first_to_free() {
     let p = pool(&["k0", "k1", "k2", "k3"]);
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let said = |verdict, secs| Outcome {
+        ending: None,
         verdict,
         reset_in: Some(Duration::from_secs(secs)),
         detail: "limited".into(),
@@ -186,6 +187,7 @@ fn a_refusal_is_counted_and_remembered_a_success_is_not() {
     let p = ps.for_provider("openai").unwrap();
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let ok = Outcome {
+        ending: None,
         verdict: Verdict::Ok,
         reset_in: None,
         detail: "200".into(),

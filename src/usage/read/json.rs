@@ -149,7 +149,13 @@ impl Fields {
         let mut seen = match (self.usage.0, self.usage_metadata.0, self.x_groq.0) {
             (Some(u), _, _) => u.seen(),
             (None, Some(u), _) => u.seen(),
-            (None, None, Some(Groq { usage: ObjectOr(Some(u)) })) => u.seen(),
+            (
+                None,
+                None,
+                Some(Groq {
+                    usage: ObjectOr(Some(u)),
+                }),
+            ) => u.seen(),
             _ => Seen::default(),
         };
         seen.model = (self.model_version.0.or(self.model.0))
@@ -256,7 +262,8 @@ impl<T> Default for ObjectOr<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOr<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ObjectOr<T>, D::Error> {
-        d.deserialize_any(ObjectVisitor(std::marker::PhantomData)).map(ObjectOr)
+        d.deserialize_any(ObjectVisitor(std::marker::PhantomData))
+            .map(ObjectOr)
     }
 }
 

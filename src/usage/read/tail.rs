@@ -36,7 +36,11 @@ impl Tail {
         let b = &self.bytes;
         Fields {
             usage: ObjectOr(last_value(b, "usage", |u: ObjectOr<Usage>| u.0)),
-            usage_metadata: ObjectOr(last_value(b, "usageMetadata", |u: ObjectOr<UsageMetadata>| u.0)),
+            usage_metadata: ObjectOr(last_value(
+                b,
+                "usageMetadata",
+                |u: ObjectOr<UsageMetadata>| u.0,
+            )),
             model: Text(last_value(b, "model", |t: Text| t.0)),
             model_version: Text(last_value(b, "modelVersion", |t: Text| t.0)),
             ..Fields::default()

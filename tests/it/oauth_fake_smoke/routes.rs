@@ -25,6 +25,7 @@ fn codex_owner(account: &str) -> Owner {
         email: Some("a@example.com".into()),
         plan: Some("pro".into()),
         project: None,
+        device_headers: false,
     }
 }
 
@@ -331,6 +332,7 @@ async fn anthropic_oauth_profile_and_usage_report_the_owner() {
             email: Some("meta@example.com".into()),
             plan: Some("max".into()),
             project: None,
+            device_headers: false,
         },
     );
     let get = |path: &str| {

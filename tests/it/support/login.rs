@@ -71,8 +71,21 @@ impl Machine {
         browser: &str,
         log: &str,
     ) -> Login {
+        self.login_env(fake, args, browser, log, &[])
+    }
+
+    /// [`Machine::login_at`] with these variables set too (test hooks).
+    pub(crate) fn login_env(
+        &self,
+        fake: &FakeOAuth,
+        args: &[&str],
+        browser: &str,
+        log: &str,
+        vars: &[(&str, &str)],
+    ) -> Login {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"));
         cmd.env_clear()
+            .envs(vars.iter().copied())
             .env("HOME", self.dir.path().join("home"))
             .env("KEYPOOL_HOME", self.keypool_home())
             .env("PATH", "/usr/bin:/bin")

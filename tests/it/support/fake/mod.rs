@@ -75,6 +75,8 @@ pub const VERTEX_HOSTS: &[&str] = &[
     "europe-west4-aiplatform.googleapis.com",
     "asia-southeast1-aiplatform.googleapis.com",
 ];
+/// Kimi For Coding's API host (`/coding/v1/messages`, `/coding/v1/usages`).
+pub const KIMI_HOST: &str = "api.kimi.com";
 
 /// `PROVIDER_HOSTS` and `SUBSCRIPTION_HOSTS` together.
 pub fn every_host() -> Vec<&'static str> {
@@ -116,6 +118,8 @@ impl Service {
                 return Service::Vertex
             }
             Some(h) if h.ends_with(".githubcopilot.com") => return Service::Copilot,
+            // Kimi For Coding: Anthropic's Messages API, its usage route beside it.
+            Some(KIMI_HOST) => return Service::Anthropic,
             _ => {}
         }
         let path = api_path(path);
@@ -132,9 +136,9 @@ impl Service {
 /// The bases gateways and plans put before their OpenAI- and Anthropic-compatible APIs
 /// (`/anthropic/v1/messages` at MiniMax and Xiaomi MiMo, `/zen/v1/…` at OpenCode Zen,
 /// `/zen/go/v1/…` at OpenCode Go, `/openai/v1/…` at Azure's v1 API and Bedrock's
-/// OpenAI-compatible one): the fake answers below them as at the root, in the same wire
-/// shapes. Longest first.
-const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic", "/openai"];
+/// OpenAI-compatible one, `/coding/v1/messages` at Kimi For Coding): the fake answers
+/// below them as at the root, in the same wire shapes. Longest first.
+const COMPAT_BASES: &[&str] = &["/zen/go", "/zen", "/anthropic", "/openai", "/coding"];
 
 /// `path` as the fake routes it: without a [`COMPAT_BASES`] base before its `/v1/`,
 /// Azure's legacy `/openai/deployments/{dep}/X` as `/v1/X`, and Cloudflare AI Gateway's
@@ -198,6 +202,9 @@ pub struct Owner {
     /// Cloud Code: what `loadCodeAssist` reports, and the only `project` a
     /// generate call may name.
     pub project: Option<String>,
+    /// Kimi: every call must carry the `X-Msh-*` device headers (a subscription token
+    /// is refused without them).
+    pub device_headers: bool,
 }
 
 /// A cheap handle for registering credentials from elsewhere (the fake OAuth
@@ -529,10 +536,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Service::Copilot => subscription::copilot(&ctx, req),
         Service::CloudCode => subscription::cloud_code(&ctx, req),
         Service::Vertex => vertex::route(&state, &ctx, req),
+        _ if host_is(host.as_deref(), KIMI_HOST) => subscription::kimi(&state, &ctx, req),
         _ if path.starts_with("/api/oauth/") => subscription::anthropic_oauth(&ctx, req),
         _ => api_route(&state, &ctx, req),
     };
     Ok(compress::if_asked(compress, response).await)
+}
+
+/// Whether the `Host` header names `host` (with or without a port).
+fn host_is(header: Option<&str>, host: &str) -> bool {
+    header.is_some_and(|h| h.split(':').next().unwrap_or(h).eq_ignore_ascii_case(host))
 }
 
 /// The API-key providers' routes, which any host answers.

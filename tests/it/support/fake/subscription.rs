@@ -192,6 +192,21 @@ fn load_code_assist(project: Option<&str>) -> Value {
     body
 }
 
+/// api.kimi.com: Kimi For Coding's usage route, and its Messages API below `/coding` as
+/// Anthropic's. A subscription token must come with the `X-Msh-*` device headers.
+pub(super) fn kimi(state: &Arc<State>, ctx: &Ctx, req: Req) -> Response<Body> {
+    if req.owner.device_headers {
+        if let Some(h) = crate::support::oauth::missing_device_header(&req.parts.headers) {
+            let message = format!("missing header {h}");
+            return ctx.anthropic_error(400, "invalid_request_error", &message);
+        }
+    }
+    match (&req.parts.method, req.parts.uri.path()) {
+        (&Method::GET, "/coding/v1/usages") => ctx.json(200, super::usage::kimi()),
+        _ => super::api_route(state, ctx, req),
+    }
+}
+
 /// Anthropic's OAuth metadata routes on api.anthropic.com.
 pub(super) fn anthropic_oauth(ctx: &Ctx, req: Req) -> Response<Body> {
     let owner = &req.owner;

@@ -2,8 +2,10 @@
 //! real shapes (PROVIDERS.md §13): Anthropic's `GET /api/oauth/usage` (utilization a
 //! percentage, here past 100 on the five-hour window), ChatGPT's `GET
 //! /backend-api/wham/usage` (five hours primary, a week secondary; the parser's own tests
-//! cover the swapped slots captures show) and Code Assist's `POST /v1internal:retrieveUserQuota` (per-model daily
-//! buckets). The numbers are constants so a test can check what keypool made of them.
+//! cover the swapped slots captures show), Code Assist's `POST
+//! /v1internal:retrieveUserQuota` (per-model daily buckets) and Kimi For Coding's `GET
+//! /coding/v1/usages` (every number a string). The numbers are constants so a test can
+//! check what keypool made of them.
 
 use serde_json::{json, Value};
 
@@ -17,6 +19,9 @@ pub const CHATGPT_7D_PERCENT: u64 = 64;
 pub const CHATGPT_5H_PERCENT: u64 = 12;
 /// The Code Assist bucket of `gemini-2.5-pro`: what is left of the day.
 pub const CODE_ASSIST_PRO_LEFT: f64 = 0.25;
+/// Kimi For Coding: requests used of the week's and of the five hours' limits.
+pub const KIMI_WEEK_USED: (u64, u64) = (26, 100);
+pub const KIMI_5H_USED: (u64, u64) = (5, 20);
 
 fn rfc3339_in(secs: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
@@ -73,4 +78,19 @@ pub(super) fn code_assist_quota() -> Value {
         {"modelId": "gemini-2.5-flash", "tokenType": "REQUESTS",
          "remainingFraction": 1.0, "resetTime": reset},
     ]})
+}
+
+/// Kimi For Coding's `GET /coding/v1/usages`: the week as `usage`, the five hours in
+/// `limits`, every number a string as the real endpoint sends them.
+pub(super) fn kimi() -> Value {
+    let detail = |(used, limit): (u64, u64), secs: i64| {
+        json!({"limit": limit.to_string(), "used": used.to_string(),
+               "remaining": (limit - used).to_string(), "resetTime": rfc3339_in(secs)})
+    };
+    json!({
+        "user": {"membershipLevel": "LEVEL_INTERMEDIATE"},
+        "usage": detail(KIMI_WEEK_USED, 3 * 86400),
+        "limits": [{"window": {"duration": 300, "timeUnit": "TIME_UNIT_MINUTE"},
+                    "detail": detail(KIMI_5H_USED, 3600)}],
+    })
 }

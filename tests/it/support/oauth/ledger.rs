@@ -71,6 +71,8 @@ struct DeviceCode {
 pub enum Poll {
     Answer(DeviceAnswer),
     Granted(String),
+    /// Kimi's device flow grants a token pair.
+    Issued(Box<(Identity, Grant)>),
     UnknownCode,
     AlreadyUsed,
 }
@@ -140,6 +142,7 @@ impl Ledger {
             Flavor::Codex => 3600,
             Flavor::Google => 3599,
             Flavor::GitHub => self.copilot_refresh_in + 300,
+            Flavor::Kimi => 900,
         };
         *self.expires_in.get(&flavor).unwrap_or(&default)
     }
@@ -303,7 +306,7 @@ impl Ledger {
         let answer = (self.device_script.pop_front()).unwrap_or(DeviceAnswer::Grant);
         match answer {
             DeviceAnswer::Grant => {}
-            DeviceAnswer::Denied | DeviceAnswer::Expired => {
+            DeviceAnswer::Denied | DeviceAnswer::Expired | DeviceAnswer::Invalid => {
                 code.done = true;
                 return Poll::Answer(answer);
             }
@@ -311,6 +314,11 @@ impl Ledger {
         }
         code.done = true;
         let label = self.device_label.clone().unwrap_or_else(|| "device".into());
+        if domain == "auth.kimi.com" {
+            let identity = self.identity(Flavor::Kimi, &label, None);
+            let grant = self.issue(&identity);
+            return Poll::Issued(Box::new((identity, grant)));
+        }
         let identity = self.identity(Flavor::GitHub, &label, Some(domain));
         Poll::Granted(self.github_token(&identity))
     }

@@ -47,7 +47,27 @@ pub const OAUTH_HOSTS: &[&str] = &[
     "api.github.com",
     "ghe.example.com",
     "api.ghe.example.com",
+    "auth.kimi.com",
 ];
+
+/// kimi-cli's OAuth client.
+pub const KIMI_CLIENT_ID: &str = "17e5f671-d194-4dfb-9706-5516cb48c098";
+
+/// The device headers every call of a Kimi login carries, to auth.kimi.com and to the
+/// API (PROVIDERS.md §10); both fakes refuse a Kimi call without one of them.
+pub const KIMI_DEVICE_HEADERS: [&str; 5] = [
+    "x-msh-platform",
+    "x-msh-version",
+    "x-msh-device-name",
+    "x-msh-device-model",
+    "x-msh-device-id",
+];
+
+/// The first of [`KIMI_DEVICE_HEADERS`] missing (or empty) in `headers`.
+pub fn missing_device_header(headers: &http::HeaderMap) -> Option<&'static str> {
+    (KIMI_DEVICE_HEADERS.iter().copied())
+        .find(|h| headers.get(*h).is_none_or(|v| v.as_bytes().is_empty()))
+}
 
 pub const ANTHROPIC_CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -64,6 +84,7 @@ pub enum Flavor {
     Codex,
     Google,
     GitHub,
+    Kimi,
 }
 
 /// A signed-in account. Ids derive from flavor and label, so the same label
@@ -122,6 +143,8 @@ pub enum DeviceAnswer {
     Denied,
     /// `expired_token`; the device code is spent.
     Expired,
+    /// `invalid_grant` (Kimi, with HTTP 400 as its pending answers); the code is spent.
+    Invalid,
 }
 
 /// One request as the fake received it.
@@ -188,6 +211,7 @@ impl State {
             email: Some(identity.email.clone()),
             plan: Some(identity.plan.clone()),
             project: identity.project.clone(),
+            device_headers: identity.flavor == Flavor::Kimi,
         };
         registrar.set_owner(access, owner);
     }
@@ -198,6 +222,8 @@ impl State {
             Flavor::Codex => Service::Codex,
             Flavor::Google => Service::CloudCode,
             Flavor::GitHub => Service::Copilot,
+            // Kimi For Coding speaks Anthropic's Messages API.
+            Flavor::Kimi => Service::Anthropic,
         };
         self.register(&grant.access, identity, service);
     }

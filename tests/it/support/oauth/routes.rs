@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::ledger::{CodeExchange, Poll, RefreshError};
 use super::tokens::{anthropic_body, codex_body, google_body};
 use super::{
-    google_keys, DeviceAnswer, Flavor, OAuthRequest, State, ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID,
-    GITHUB_CLIENT_ID, GOOGLE_CLIENT_ID,
+    google_keys, missing_device_header, DeviceAnswer, Flavor, OAuthRequest, State,
+    ANTHROPIC_CLIENT_ID, CODEX_CLIENT_ID, GITHUB_CLIENT_ID, GOOGLE_CLIENT_ID, KIMI_CLIENT_ID,
 };
 use crate::support::https::{full, Body};
 
@@ -66,6 +66,14 @@ pub(super) async fn handle(
             count(&state, Flavor::Google, &p);
             state.pass_gate().await;
             google(&state, &p)
+        }
+        (&Method::POST, "auth.kimi.com", "/api/oauth/device_authorization") => {
+            kimi_device_code(&state, &request, &p)
+        }
+        (&Method::POST, "auth.kimi.com", "/api/oauth/token") => {
+            count(&state, Flavor::Kimi, &p);
+            state.pass_gate().await;
+            kimi_token(&state, &request, &p)
         }
         (&Method::POST, "github.com" | "ghe.example.com", "/login/device/code") => {
             device_code(&state, &host, &request, &p)
@@ -347,7 +355,14 @@ fn device_poll(state: &State, host: &str, request: &OAuthRequest, p: &Params) ->
         Poll::Answer(DeviceAnswer::Expired) | Poll::AlreadyUsed => {
             github_error(request, "expired_token", "The device_code has expired.")
         }
-        Poll::Answer(DeviceAnswer::Grant) => unreachable!("a grant comes as Poll::Granted"),
+        Poll::Answer(DeviceAnswer::Invalid) => github_error(
+            request,
+            "incorrect_device_code",
+            "The device_code provided is not valid.",
+        ),
+        Poll::Answer(DeviceAnswer::Grant) | Poll::Issued(..) => {
+            unreachable!("a grant comes as Poll::Granted")
+        }
         Poll::UnknownCode => github_error(
             request,
             "incorrect_device_code",
@@ -387,4 +402,78 @@ fn copilot(state: &State, host: &str, request: &OAuthRequest) -> Response<Body> 
     };
     state.ledger.lock().unwrap().copilot_exchanges += 1;
     json(200, body)
+}
+
+/// auth.kimi.com's device authorization (RFC 8628 §3.1), as kimi-cli asks for it: a
+/// form with the client id, and the `X-Msh-*` device headers.
+fn kimi_device_code(state: &State, request: &OAuthRequest, p: &Params) -> Response<Body> {
+    if param(p, "client_id") != KIMI_CLIENT_ID {
+        return oauth_error(400, "invalid_client", "unknown client");
+    }
+    if let Some(h) = missing_device_header(&request.headers) {
+        return oauth_error(400, "invalid_request", &format!("missing header {h}"));
+    }
+    let mut ledger = state.ledger.lock().unwrap();
+    let device_code = ledger.device_code("auth.kimi.com");
+    json(
+        200,
+        json!({
+            "device_code": device_code,
+            "user_code": "KIMI-2468",
+            "verification_uri": "https://www.kimi.com/code/authorize_device",
+            "verification_uri_complete": "https://www.kimi.com/code/authorize_device?user_code=KIMI-2468",
+            "expires_in": 1800,
+            "interval": ledger.device_interval,
+        }),
+    )
+}
+
+/// auth.kimi.com's token endpoint: device polls and refreshes, forms both. Its quirk:
+/// `authorization_pending`, `slow_down` and `invalid_grant` all come as HTTP 400.
+fn kimi_token(state: &State, request: &OAuthRequest, p: &Params) -> Response<Body> {
+    if param(p, "client_id") != KIMI_CLIENT_ID {
+        return oauth_error(400, "invalid_client", "unknown client");
+    }
+    if let Some(h) = missing_device_header(&request.headers) {
+        return oauth_error(400, "invalid_request", &format!("missing header {h}"));
+    }
+    let issued = |grant: &super::Grant| {
+        json!({
+            "access_token": grant.access, "refresh_token": grant.refresh,
+            "expires_in": grant.expires_in, "scope": "kimi-code", "token_type": "Bearer",
+        })
+    };
+    match param(p, "grant_type") {
+        "refresh_token" => match state.refresh(Flavor::Kimi, param(p, "refresh_token")) {
+            Ok((_, grant)) => json(200, issued(&grant)),
+            Err(_) => oauth_error(400, "invalid_grant", "refresh token is invalid or expired"),
+        },
+        DEVICE_GRANT => {
+            let mut ledger = state.ledger.lock().unwrap();
+            ledger.device_polls.push(request.at);
+            let answer = ledger.poll("auth.kimi.com", param(p, "device_code"));
+            drop(ledger);
+            match answer {
+                Poll::Issued(boxed) => {
+                    let (identity, grant) = *boxed;
+                    state.register_grant(&identity, &grant);
+                    json(200, issued(&grant))
+                }
+                Poll::Answer(DeviceAnswer::Pending) => {
+                    oauth_error(400, "authorization_pending", "authorization pending")
+                }
+                Poll::Answer(DeviceAnswer::SlowDown { .. }) => {
+                    oauth_error(400, "slow_down", "polling too fast")
+                }
+                Poll::Answer(DeviceAnswer::Denied) => {
+                    oauth_error(400, "access_denied", "the user denied the request")
+                }
+                Poll::Answer(DeviceAnswer::Expired) => {
+                    oauth_error(400, "expired_token", "the device code expired")
+                }
+                _ => oauth_error(400, "invalid_grant", "the device code is invalid"),
+            }
+        }
+        other => oauth_error(400, "unsupported_grant_type", other),
+    }
 }

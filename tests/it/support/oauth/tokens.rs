@@ -56,6 +56,7 @@ impl Identity {
                 "google.com",
             ),
             Flavor::GitHub => ("individual", None, domain.unwrap_or("github.com")),
+            Flavor::Kimi => ("membership", None, "kimi.com"),
         };
         let user_id = match flavor {
             Flavor::GitHub => {
@@ -88,6 +89,7 @@ pub fn refresh_token(flavor: Flavor) -> String {
         Flavor::Anthropic => format!("sk-ant-ort01-{}-{}AA", random_token(80), random_token(6)),
         Flavor::Codex => format!("rt_{}", random_token(43)),
         Flavor::Google => format!("1//0{}", random_token(98)),
+        Flavor::Kimi => format!("kimi-rt-{}", random_token(40)),
         Flavor::GitHub => unreachable!("GitHub tokens come from the device flow"),
     }
 }
@@ -109,6 +111,7 @@ pub fn grant(identity: &Identity, refresh: String, expires_in: u64) -> Grant {
             format!("ya29.a0{}", random_token(150)),
             Some(google_id_jwt(identity, issued_at, expires_in)),
         ),
+        Flavor::Kimi => (format!("kimi-at-{}", random_token(60)), None),
         Flavor::GitHub => unreachable!("GitHub grants pair a gho_ token with a Copilot token"),
     };
     Grant {
