@@ -326,7 +326,10 @@ mod tests {
     #[test]
     fn a_ca_for_the_table_covers_the_host_families() {
         let mut registry = Registry::new(crate::providers::builtin());
-        registry.note_place_hosts(vec!["bedrock-runtime.xx-new-9.amazonaws.com".into()]);
+        registry.note_place_hosts(vec![
+            "bedrock-runtime.xx-new-9.amazonaws.com".into(),
+            "me-central9-aiplatform.googleapis.com".into(),
+        ]);
         let hosts = hosts_of(&registry);
         let s = Scope::for_hosts(&hosts);
         for h in [
@@ -339,6 +342,11 @@ mod tests {
             "bedrock-mantle.eu-west-1.api.aws",
             "bedrock-runtime.xx-new-9.amazonaws.com",
             "gateway.ai.cloudflare.com",
+            "aiplatform.googleapis.com",
+            "us-east5-aiplatform.googleapis.com",
+            "europe-west4-aiplatform.googleapis.com",
+            "northamerica-northeast1-aiplatform.googleapis.com",
+            "me-central9-aiplatform.googleapis.com",
         ] {
             assert!(s.permits(h), "{h}");
         }
@@ -350,10 +358,18 @@ mod tests {
             "api.aws",
             "bedrock-runtime.yy-other-1.amazonaws.com",
             "ai.cloudflare.com",
+            // Vertex's regional hosts are listed one by one: a subtree on googleapis.com
+            // would let the CA sign for Google's token endpoint and every other API.
+            "googleapis.com",
+            "oauth2.googleapis.com",
+            "storage.googleapis.com",
+            "yy-other9-aiplatform.googleapis.com",
+            "global-aiplatform.googleapis.com",
         ] {
             assert!(!s.permits(h), "{h}");
         }
         assert!(hosts.iter().any(|h| h == "openai.azure.com"));
+        assert!(!hosts.iter().any(|h| h == "googleapis.com"));
     }
 
     #[test]

@@ -304,6 +304,7 @@ struct RawAccount {
     region: Option<Spanned<String>>,
     gateway_id: Option<Spanned<String>>,
     project: Option<Spanned<String>>,
+    location: Option<Spanned<String>>,
     deployments: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     provider_key: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,

@@ -172,3 +172,104 @@ fn a_provider_refuses_the_place_keys_it_does_not_use() {
     let e = error("openai", "regoin = \"us-east-1\"");
     assert!(e.contains("regoin"), "an unknown key is refused: {e}");
 }
+
+fn vertex(lines: &str) -> String {
+    format!(
+        "[[accounts]]\nname = \"v1\"\nprovider = \"google-vertex\"\noauth = \"link:/keys/sa.json\"\n{lines}\n"
+    )
+}
+
+/// A Vertex account may name its project and location (both optional: the key file's
+/// project and the client's location stand in); each is checked for the form GCP gives
+/// it, and the error names the account, the key and the fix.
+#[test]
+fn a_vertex_account_takes_a_checked_project_and_location() {
+    let c = parse(&vertex("project = \"proj-b-123\"\nlocation = \"global\"")).unwrap();
+    let a = &c.accounts[0];
+    assert_eq!(a.place.get(PlaceKey::Project), Some("proj-b-123"));
+    assert_eq!(a.place.get(PlaceKey::Location), Some("global"));
+    let c = parse(&vertex("")).unwrap();
+    assert!(c.accounts[0].place.values.is_empty(), "neither is required");
+    // A region the table does not list loads, and the CA is made for its host.
+    let c = parse(&vertex("location = \"me-central9\"")).unwrap();
+    assert!(crate::ca::hosts_of(&c.registry)
+        .contains(&"me-central9-aiplatform.googleapis.com".to_string()));
+
+    for (lines, key, want) in [
+        (
+            "project = \"proj\"",
+            "project",
+            "6 to 30 lower-case letters",
+        ),
+        (
+            "project = \"1-project\"",
+            "project",
+            "starting with a letter",
+        ),
+        ("project = \"My-Project\"", "project", "lower-case"),
+        ("project = \"example.com:proj\"", "project", "6 to 30"),
+        ("project = \"proj-a/../b\"", "project", "6 to 30"),
+        ("location = \"US-EAST5\"", "location", "like us-east5"),
+        ("location = \"us-east5.evil.com\"", "location", "or global"),
+        ("location = \"Global\"", "location", "or global"),
+    ] {
+        let e = parse(&vertex(lines)).unwrap_err().0;
+        assert!(e.starts_with("config.toml:5:"), "{e}");
+        assert!(
+            e.contains(&format!("account 'v1': {key} = ")) && e.contains("is not valid"),
+            "{e}"
+        );
+        assert!(e.contains(want), "{lines}: {e}");
+        assert!(
+            e.contains("\nfix: ") && e.contains(&format!("write it like {key} = ")),
+            "{e}"
+        );
+    }
+    // AWS's word for it is refused with GCP's.
+    let e = parse(&vertex("region = \"us-east5\"")).unwrap_err().0;
+    assert!(
+        e.contains("provider 'google-vertex' does not use region"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: it calls it location: write location = \"us-east5\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_providers_refuse_project_and_location() {
+    for (provider, lines, key, fix) in [
+        (
+            "openai",
+            "project = \"proj-a-1\"",
+            "project",
+            "remove the project line",
+        ),
+        (
+            "openai",
+            "location = \"us-east5\"",
+            "location",
+            "remove the location line",
+        ),
+        (
+            "amazon-bedrock",
+            "region = \"us-east-1\"\nproject = \"proj-a-1\"",
+            "project",
+            "remove the project line",
+        ),
+        (
+            "amazon-bedrock",
+            "location = \"us-east-1\"",
+            "location",
+            "it calls it region: write region = ",
+        ),
+    ] {
+        let e = error(provider, lines);
+        assert!(
+            e.contains(&format!("provider '{provider}' does not use {key}")),
+            "{e}"
+        );
+        assert!(e.contains(&format!("fix: {fix}")), "{e}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The request as it goes upstream.
 
 use super::*;
+use crate::providers::{Place, PlaceKey};
 
 pub(super) struct Edit<'a> {
     pub(super) provider: &'a Provider,
@@ -34,21 +35,18 @@ pub(super) fn upstream_request(
         match e.cred {
             Cred::Key(_) => {
                 edit::headers_for_key(&mut headers);
-                let placement = &e.provider.placement;
-                // pick() passed over an account that cannot serve the path: never here.
-                if let Ok(Some(p)) = placement.repath(&path, &e.account.place) {
-                    path = p;
-                }
-                rehomed = placement
-                    .rehost(&target.host, &e.account.place)
-                    .map(|host| Target {
-                        host,
-                        ..target.clone()
-                    });
+                rehomed = place(e.provider, &e.account.place, &mut path, target);
             }
             Cred::OAuth(a) => {
                 a.edit_headers(&mut headers);
-                rehomed = rehome(a.api_base(), e.provider, target);
+                // A login that names a project (a Vertex key file's `project_id`) is
+                // placed there unless the config placed it elsewhere.
+                let project = a.identity.project.as_deref();
+                let placement = &e.provider.placement;
+                let placed =
+                    placement.fill_from_login(&e.account.place, PlaceKey::Project, project);
+                rehomed = place(e.provider, &placed, &mut path, target)
+                    .or_else(|| rehome(a.api_base(), e.provider, target));
             }
         }
     }
@@ -73,6 +71,20 @@ pub(super) fn upstream_request(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     req
+}
+
+/// The account's place applied: the path's place segments made the account's, and the
+/// host its own when the provider's accounts each have one (`None`: the client's).
+fn place(provider: &Provider, place: &Place, path: &mut String, target: &Target) -> Option<Target> {
+    let placement = &provider.placement;
+    // pick() passed over an account that cannot serve the path: never here.
+    if let Ok(Some(p)) = placement.repath(path, place) {
+        *path = p;
+    }
+    placement.rehost(&target.host, place).map(|host| Target {
+        host,
+        ..target.clone()
+    })
 }
 
 /// The client's credentials replaced by the account's: its key or token in the form the

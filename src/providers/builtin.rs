@@ -140,16 +140,8 @@ const VERCEL_HOSTS: &[&str] = &["ai-gateway.vercel.sh"];
 const XIAOMI_CN_HOSTS: &[&str] = &["token-plan-cn.xiaomimimo.com"];
 const XIAOMI_AMS_HOSTS: &[&str] = &["token-plan-ams.xiaomimimo.com"];
 const XIAOMI_SGP_HOSTS: &[&str] = &["token-plan-sgp.xiaomimimo.com"];
-/// The global endpoint and a few common regions; per-account placement (project and
-/// location) is the provider row's to grow.
-const VERTEX_HOSTS: &[&str] = &[
-    "aiplatform.googleapis.com",
-    "us-central1-aiplatform.googleapis.com",
-    "us-east5-aiplatform.googleapis.com",
-    "europe-west1-aiplatform.googleapis.com",
-    "europe-west4-aiplatform.googleapis.com",
-    "asia-southeast1-aiplatform.googleapis.com",
-];
+/// The global endpoint; the regional ones are its host family (see VERTEX_FAMILY).
+const VERTEX_HOSTS: &[&str] = &["aiplatform.googleapis.com"];
 const COPILOT_HOSTS: &[&str] = &[
     "api.githubcopilot.com",
     "api.individual.githubcopilot.com",
@@ -238,6 +230,7 @@ const AZURE_HOSTS: HostFamily = HostFamily {
         HostPattern::Suffix("services.ai.azure.com"),
     ],
     known: &[],
+    named: &[],
 };
 
 /// The regions Bedrock runs in (AWS's commercial and GovCloud partitions), which the CA
@@ -299,9 +292,60 @@ const BEDROCK_HOSTS: HostFamily = HostFamily {
         },
     ],
     known: AWS_REGIONS,
+    named: &[],
 };
 
-const PLACEMENTS: [(&str, Placement); 4] = [
+/// The regions Generative AI on Vertex AI serves (Google's locations page), which the CA
+/// is made for; an account in another one adds its own host. Never a subtree on
+/// `googleapis.com`: that would be every Google API, oauth2.googleapis.com among them.
+const GCP_REGIONS: &[&str] = &[
+    "us-central1",
+    "us-east1",
+    "us-east4",
+    "us-east5",
+    "us-south1",
+    "us-west1",
+    "us-west2",
+    "us-west3",
+    "us-west4",
+    "northamerica-northeast1",
+    "northamerica-northeast2",
+    "southamerica-east1",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-west6",
+    "europe-west8",
+    "europe-west9",
+    "europe-north1",
+    "europe-central2",
+    "europe-southwest1",
+    "asia-east1",
+    "asia-east2",
+    "asia-northeast1",
+    "asia-northeast3",
+    "asia-south1",
+    "asia-southeast1",
+    "australia-southeast1",
+    "me-central1",
+    "me-central2",
+    "me-west1",
+];
+
+/// `{location}-aiplatform.googleapis.com` for a region, `aiplatform.googleapis.com` for
+/// `global`.
+const VERTEX_FAMILY: HostFamily = HostFamily {
+    key: PlaceKey::Location,
+    patterns: &[HostPattern::Template {
+        before: "",
+        after: "-aiplatform.googleapis.com",
+    }],
+    known: GCP_REGIONS,
+    named: &[("global", "aiplatform.googleapis.com")],
+};
+
+const PLACEMENTS: [(&str, Placement); 5] = [
     (
         "cloudflare-workers-ai",
         Placement {
@@ -313,6 +357,7 @@ const PLACEMENTS: [(&str, Placement); 4] = [
                 Seg::Key(PlaceKey::AccountId),
                 Seg::Lit("ai"),
             ])),
+            optional: &[],
         },
     ),
     (
@@ -325,6 +370,7 @@ const PLACEMENTS: [(&str, Placement); 4] = [
                 Seg::Lit("deployments"),
                 Seg::Deployment,
             ])),
+            optional: &[],
         },
     ),
     (
@@ -336,6 +382,7 @@ const PLACEMENTS: [(&str, Placement); 4] = [
                 Seg::Key(PlaceKey::AccountId),
                 Seg::Key(PlaceKey::GatewayId),
             ])),
+            optional: &[],
         },
     ),
     (
@@ -343,6 +390,24 @@ const PLACEMENTS: [(&str, Placement); 4] = [
         Placement {
             host: Some(BEDROCK_HOSTS),
             path: None,
+            optional: &[],
+        },
+    ),
+    (
+        "google-vertex",
+        Placement {
+            host: Some(VERTEX_FAMILY),
+            // The project and location a model call names; an account without its own
+            // keeps the client's (the project then comes from its key file, see
+            // forward/request.rs), and the host follows the location.
+            path: Some(PathTemplate(&[
+                Seg::OneOf(&["v1", "v1beta1"]),
+                Seg::Lit("projects"),
+                Seg::Key(PlaceKey::Project),
+                Seg::Lit("locations"),
+                Seg::Key(PlaceKey::Location),
+            ])),
+            optional: &[PlaceKey::Project, PlaceKey::Location],
         },
     ),
 ];

@@ -158,10 +158,15 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// Whether an account of `kind` swaps the credential of a request to `path`.
+    /// Whether an account of `kind` swaps the credential of a request to `path`. A
+    /// placed provider's tokens go only below its path template, as its keys do: a
+    /// Vertex call without `locations/{loc}` has no place to rewrite.
     pub fn covers(&self, path: &str, kind: Kind) -> bool {
         match kind {
-            Kind::OAuth => self.oauth.as_ref().is_some_and(|o| o.paths.contains(path)),
+            Kind::OAuth => {
+                self.oauth.as_ref().is_some_and(|o| o.paths.contains(path))
+                    && self.placement.path.is_none_or(|t| t.matches(path))
+            }
             Kind::ApiKey if self.oauth.as_ref().is_some_and(|o| o.only) => false,
             Kind::ApiKey => match &self.scope {
                 Scope::All => true,
@@ -528,6 +533,11 @@ mod tests {
             "/v1/projects/p/../x/models/g:generateContent".to_string(),
             "/v1/projects/p%2f..%2fx/models/g:generateContent".to_string(),
             "/v1/projects/p/models/g:rawPredict:x".to_string(),
+            // No location segment: no place to rewrite, so the client's token stays.
+            "/v1/projects/p/publishers/google/models/g:generateContent".to_string(),
+            "/v1/projects/p/locations//publishers/google/models/g:generateContent".to_string(),
+            "/v2/projects/p/locations/l/publishers/google/models/g:generateContent".to_string(),
+            format!("{base}/google/models/../../../../x/models/g:generateContent"),
         ] {
             assert!(!v.covers(&outside, Kind::OAuth), "{outside}");
         }
@@ -537,6 +547,131 @@ mod tests {
         ));
         assert_eq!(v.client_kind(&http::HeaderMap::new()), Some(Kind::OAuth));
         assert_eq!(v.dialect, Dialect::Google);
+    }
+
+    fn vertex_place(pairs: &[(PlaceKey, &str)]) -> Place {
+        Place {
+            values: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            deployments: None,
+        }
+    }
+
+    /// An account's project and location replace the client's in a model call's path,
+    /// and the host follows the location: `global` on the bare host, a region on its own.
+    #[test]
+    fn a_vertex_account_gets_its_project_location_and_host() {
+        let r = Registry::new(builtin());
+        let v = &r.by_id("google-vertex").unwrap().placement;
+        let claude = "/v1/projects/client-proj/locations/us-east5/publishers/anthropic/models/\
+                      claude-sonnet-4-5@20250929:rawPredict";
+        let b = vertex_place(&[
+            (PlaceKey::Project, "proj-b"),
+            (PlaceKey::Location, "global"),
+        ]);
+        assert_eq!(
+            v.repath(claude, &b).unwrap().unwrap(),
+            "/v1/projects/proj-b/locations/global/publishers/anthropic/models/\
+             claude-sonnet-4-5@20250929:rawPredict"
+        );
+        assert_eq!(
+            v.rehost("us-east5-aiplatform.googleapis.com", &b)
+                .as_deref(),
+            Some("aiplatform.googleapis.com")
+        );
+        let a = vertex_place(&[
+            (PlaceKey::Project, "proj-a"),
+            (PlaceKey::Location, "europe-west4"),
+        ]);
+        let gemini =
+            "/v1beta1/projects/c/locations/global/publishers/google/models/g:streamGenerateContent";
+        assert_eq!(
+            v.repath(gemini, &a).unwrap().unwrap(),
+            "/v1beta1/projects/proj-a/locations/europe-west4/publishers/google/models/\
+             g:streamGenerateContent"
+        );
+        assert_eq!(
+            v.rehost("AIPlatform.googleapis.com.", &a).as_deref(),
+            Some("europe-west4-aiplatform.googleapis.com")
+        );
+        // Without its own location the account keeps the client's, host and path alike;
+        // without a project (and none from its key file), the client's project.
+        let bare = Place::default();
+        assert_eq!(v.repath(claude, &bare).unwrap().unwrap(), claude);
+        assert_eq!(v.rehost("us-east5-aiplatform.googleapis.com", &bare), None);
+        assert!(v.serves(claude, &bare));
+        assert!(v.required().is_empty());
+        assert_eq!(v.keys(), [PlaceKey::Project, PlaceKey::Location]);
+        // Paths without the template go as sent.
+        assert_eq!(
+            v.repath("/v1/projects/p/models/g:generateContent", &b),
+            Ok(None)
+        );
+        assert_eq!(
+            v.hosts_for(&vertex_place(&[(PlaceKey::Location, "me-central9")])),
+            ["me-central9-aiplatform.googleapis.com"]
+        );
+        assert_eq!(v.hosts_for(&b), ["aiplatform.googleapis.com"]);
+    }
+
+    /// The key file's project fills the place only where the config is silent, and only
+    /// when it is a project id (a crafted `project_id` leaves the client's).
+    #[test]
+    fn a_key_files_project_places_the_account_unless_the_config_does() {
+        let r = Registry::new(builtin());
+        let v = &r.by_id("google-vertex").unwrap().placement;
+        let path =
+            "/v1/projects/client-proj/locations/global/publishers/google/models/g:generateContent";
+        let project = |place: &Place, from_file: Option<&str>| {
+            let placed = v.fill_from_login(place, PlaceKey::Project, from_file);
+            let p = v.repath(path, &placed).unwrap().unwrap();
+            p.split('/').nth(3).unwrap().to_string()
+        };
+        let none = Place::default();
+        assert_eq!(project(&none, Some("proj-from-file")), "proj-from-file");
+        let set = vertex_place(&[(PlaceKey::Project, "proj-config")]);
+        assert_eq!(project(&set, Some("proj-from-file")), "proj-config");
+        for crafted in ["../../x", "proj/evil", "a.b:c", "P", ""] {
+            assert_eq!(project(&none, Some(crafted)), "client-proj", "{crafted}");
+        }
+        assert_eq!(project(&none, None), "client-proj");
+        let openai = &r.by_id("openai").unwrap().placement;
+        let untouched = openai.fill_from_login(&none, PlaceKey::Project, Some("proj-x"));
+        assert!(untouched.values.is_empty(), "a provider without the key");
+    }
+
+    /// Any `{region}-aiplatform.googleapis.com` is Vertex's; a host that only looks like
+    /// one, or another Google API, is not.
+    #[test]
+    fn vertex_regional_hosts_resolve_and_crafted_ones_do_not() {
+        let r = Registry::new(builtin());
+        let id = |h: &str| r.for_host(h).map(|p| p.id.as_str());
+        for h in [
+            "aiplatform.googleapis.com",
+            "us-east5-aiplatform.googleapis.com",
+            "northamerica-northeast1-aiplatform.googleapis.com",
+            "me-central9-aiplatform.googleapis.com",
+            "US-EAST5-aiplatform.googleapis.com.",
+        ] {
+            assert_eq!(id(h), Some("google-vertex"), "{h}");
+        }
+        for h in [
+            "global-aiplatform.googleapis.com",
+            "-aiplatform.googleapis.com",
+            "us-aiplatform.googleapis.com",
+            "us_east5-aiplatform.googleapis.com",
+            "evil.us-east5-aiplatform.googleapis.com",
+            "us-east5-aiplatform.googleapis.com.evil.com",
+            "us-east5.aiplatform.googleapis.com",
+            "x.aiplatform.googleapis.com",
+            "us--east5-aiplatform.googleapis.com",
+            "useast5-aiplatform.googleapis.com",
+            "oauth2.googleapis.com",
+            "googleapis.com",
+        ] {
+            assert_eq!(id(h), None, "{h}");
+        }
+        let v = r.by_id("google-vertex").unwrap();
+        assert!(v.hosts.iter().all(|h| h == "aiplatform.googleapis.com"));
     }
 
     #[test]

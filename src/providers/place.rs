@@ -15,23 +15,26 @@ use std::collections::BTreeMap;
 pub enum PlaceKey {
     /// An Azure resource name: `NAME` in `https://NAME.openai.azure.com`.
     Resource,
-    /// An AWS region (`us-east-1`), or a GCP location.
+    /// An AWS region (`us-east-1`).
     Region,
     /// A Cloudflare account id.
     AccountId,
     /// A Cloudflare AI Gateway id.
     GatewayId,
-    /// A GCP project id (Vertex AI, later).
+    /// A GCP project id (Vertex AI).
     Project,
+    /// A GCP location: a region (`us-east5`) or `global` (Vertex AI).
+    Location,
 }
 
 impl PlaceKey {
-    pub const ALL: [PlaceKey; 5] = [
+    pub const ALL: [PlaceKey; 6] = [
         PlaceKey::Resource,
         PlaceKey::Region,
         PlaceKey::AccountId,
         PlaceKey::GatewayId,
         PlaceKey::Project,
+        PlaceKey::Location,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl PlaceKey {
             PlaceKey::AccountId => "account_id",
             PlaceKey::GatewayId => "gateway_id",
             PlaceKey::Project => "project",
+            PlaceKey::Location => "location",
         }
     }
 
@@ -51,7 +55,8 @@ impl PlaceKey {
             PlaceKey::Region => "region = \"us-east-1\"",
             PlaceKey::AccountId => "account_id = \"<your Cloudflare account id>\"",
             PlaceKey::GatewayId => "gateway_id = \"<your AI Gateway's id>\"",
-            PlaceKey::Project => "project = \"<your GCP project id>\"",
+            PlaceKey::Project => "project = \"my-project-123\" (the project ID, not its name)",
+            PlaceKey::Location => "location = \"us-east5\" (or \"global\")",
         }
     }
 
@@ -71,11 +76,13 @@ impl PlaceKey {
             PlaceKey::AccountId => {
                 (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric())
             }
-            PlaceKey::GatewayId | PlaceKey::Project => {
+            PlaceKey::GatewayId => {
                 (1..=64).contains(&v.len())
                     && v.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             }
+            PlaceKey::Project => is_gcp_project(v),
+            PlaceKey::Location => v == "global" || is_region(v),
         };
         if ok {
             return Ok(());
@@ -90,10 +97,18 @@ impl PlaceKey {
             PlaceKey::AccountId => {
                 "a Cloudflare account id is letters and digits (32 hex digits)".into()
             }
-            PlaceKey::GatewayId | PlaceKey::Project => format!(
+            PlaceKey::GatewayId => format!(
                 "{} is letters, digits, '-' and '_', at most 64",
                 self.name()
             ),
+            PlaceKey::Project => "a GCP project id is 6 to 30 lower-case letters, digits and \
+                hyphens, starting with a letter and not ending with a hyphen"
+                .into(),
+            PlaceKey::Location => {
+                "a location is a GCP region written like us-east5 or europe-west4 (lower \
+                 case), or global"
+                    .into()
+            }
         })
     }
 }
@@ -113,6 +128,16 @@ fn is_region(v: &str) -> bool {
         && parts
             .last()
             .is_some_and(|p| p.ends_with(|c: char| c.is_ascii_digit()))
+}
+
+/// Google's rule for project ids (the ID, not the display name): 6–30 lower-case letters,
+/// digits and hyphens, a letter first, no hyphen last. Old domain-scoped ids
+/// (`example.com:proj`) hold a dot and a colon, which no path segment may carry.
+fn is_gcp_project(v: &str) -> bool {
+    (6..=30).contains(&v.len())
+        && dns_label_chars(v)
+        && v.starts_with(|c: char| c.is_ascii_lowercase())
+        && !v.ends_with('-')
 }
 
 /// Lower-case letters, digits and hyphens: what a DNS label of an API host holds.
@@ -187,13 +212,56 @@ pub struct HostFamily {
     pub key: PlaceKey,
     pub patterns: &'static [HostPattern],
     /// The values the CA is made for (the regions where the service exists); an
-    /// account's own value is added to them (see `Registry::note_place_host`).
+    /// account's own value is added to them (see `Registry::note_place_hosts`).
     pub known: &'static [&'static str],
+    /// Values whose host is a name of its own rather than a pattern's: Vertex's `global`
+    /// lives on `aiplatform.googleapis.com`, not `global-aiplatform.googleapis.com`.
+    pub named: &'static [(&'static str, &'static str)],
+}
+
+/// Which member of a family a host is.
+#[derive(Debug, Clone, Copy)]
+enum Member<'a> {
+    Pattern(&'a HostPattern),
+    Named,
 }
 
 impl HostFamily {
-    fn pattern_of(&self, host: &str) -> Option<&HostPattern> {
-        self.patterns.iter().find(|p| p.matches(host))
+    /// The member `host` (lower case) is. A template's value must also be a value of the
+    /// family's key (`us-east5`, not `x-y`), and never one of the named values, whose
+    /// pattern form is no host of the provider's.
+    fn member_of(&self, host: &str) -> Option<Member<'_>> {
+        if self.named.iter().any(|(_, h)| *h == host) {
+            return Some(Member::Named);
+        }
+        self.patterns
+            .iter()
+            .find(|p| {
+                p.matches(host)
+                    && match p {
+                        HostPattern::Suffix(_) => true,
+                        HostPattern::Template { before, after } => {
+                            let value = &host[before.len()..host.len() - after.len()];
+                            self.key.check(value).is_ok()
+                                && !self.named.iter().any(|(v, _)| *v == value)
+                        }
+                    }
+            })
+            .map(Member::Pattern)
+    }
+
+    /// The host of `value` in the client's member's pattern (the client's
+    /// `cognitiveservices` stays `cognitiveservices`); from a named host, the first
+    /// pattern.
+    fn host_for(&self, member: Option<Member<'_>>, value: &str) -> Option<String> {
+        if let Some((_, h)) = self.named.iter().find(|(v, _)| *v == value) {
+            return Some(h.to_string());
+        }
+        let pattern = match member {
+            Some(Member::Pattern(p)) => p,
+            _ => self.patterns.first()?,
+        };
+        Some(pattern.fill(value))
     }
 }
 
@@ -206,6 +274,8 @@ pub enum Seg {
     /// The client's value, mapped through the account's `deployments` table; a value the
     /// table lacks means the account cannot serve the request.
     Deployment,
+    /// One of these literals, kept as the client sent it (`v1` or `v1beta1`).
+    OneOf(&'static [&'static str]),
 }
 
 /// `/seg/seg/…/`: a prefix of the paths it matches, each segment literal or the
@@ -223,6 +293,7 @@ impl PathTemplate {
             let (s, r) = rest.split_once('/')?;
             let fits = match seg {
                 Seg::Lit(l) => s == *l,
+                Seg::OneOf(ls) => ls.contains(&s),
                 Seg::Key(_) | Seg::Deployment => !s.is_empty(),
             };
             if !fits {
@@ -256,8 +327,11 @@ impl PathTemplate {
 pub struct Placement {
     pub host: Option<HostFamily>,
     /// Segments of the paths keys travel to that are the account's; the provider's
-    /// `Scope::Placed` sends keys only below it.
+    /// `Scope::Placed` sends keys only below it, and its logins' tokens go only below it.
     pub path: Option<PathTemplate>,
+    /// Keys an account may leave out: its requests then keep the client's value there
+    /// (and, for the host family's key, the client's host).
+    pub optional: &'static [PlaceKey],
 }
 
 /// An account's place: the values of its place keys, checked at load.
@@ -284,15 +358,46 @@ impl Placement {
     pub const NONE: Placement = Placement {
         host: None,
         path: None,
+        optional: &[],
     };
 
-    /// The keys an account of this provider must have.
-    pub fn required(&self) -> Vec<PlaceKey> {
+    /// The keys an account of this provider may have.
+    pub fn keys(&self) -> Vec<PlaceKey> {
         let mut keys: Vec<PlaceKey> = self.host.iter().map(|h| h.key).collect();
         keys.extend(self.path.iter().flat_map(|p| p.keys()));
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    /// The keys an account of this provider must have.
+    pub fn required(&self) -> Vec<PlaceKey> {
+        let mut keys = self.keys();
+        keys.retain(|k| !self.optional.contains(k));
+        keys
+    }
+
+    /// `place` with `key` filled from what the account's login names (a Vertex key
+    /// file's `project_id`) where the config is silent; a value the key could not take
+    /// is left out, so the client's stays.
+    pub fn fill_from_login<'a>(
+        &self,
+        place: &'a Place,
+        key: PlaceKey,
+        value: Option<&str>,
+    ) -> std::borrow::Cow<'a, Place> {
+        match value {
+            Some(v)
+                if place.get(key).is_none()
+                    && self.keys().contains(&key)
+                    && key.check(v).is_ok() =>
+            {
+                let mut filled = place.clone();
+                filled.values.insert(key, v.to_string());
+                std::borrow::Cow::Owned(filled)
+            }
+            _ => std::borrow::Cow::Borrowed(place),
+        }
     }
 
     /// Whether accounts may map deployment names.
@@ -304,18 +409,18 @@ impl Placement {
     pub fn owns_host(&self, host: &str) -> bool {
         self.host
             .as_ref()
-            .is_some_and(|f| f.pattern_of(host).is_some())
+            .is_some_and(|f| f.member_of(host).is_some())
     }
 
     /// The account's host for a request the client sent to `host`: the same pattern
     /// (the client's `cognitiveservices` stays `cognitiveservices`), the account's value.
-    /// `None` keeps the client's host (a provider without a host family, or a host of
-    /// its plain list).
+    /// `None` keeps the client's host (a provider without a host family, a host of its
+    /// plain list, or an account without the family's key).
     pub fn rehost(&self, host: &str, place: &Place) -> Option<String> {
         let family = self.host.as_ref()?;
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let pattern = family.pattern_of(&host)?;
-        Some(pattern.fill(place.get(family.key)?))
+        let member = family.member_of(&host)?;
+        family.host_for(Some(member), place.get(family.key)?)
     }
 
     /// `path` with the template's segments made the account's; `Ok(None)` when the path
@@ -333,7 +438,12 @@ impl Placement {
             out.push('/');
             match seg {
                 Seg::Lit(l) => out.push_str(l),
-                Seg::Key(k) => out.push_str(place.get(*k).ok_or(Unplaced)?),
+                Seg::OneOf(_) => out.push_str(sent),
+                Seg::Key(k) => match place.get(*k) {
+                    Some(v) => out.push_str(v),
+                    None if self.optional.contains(k) => out.push_str(sent),
+                    None => return Err(Unplaced),
+                },
                 Seg::Deployment => match &place.deployments {
                     None => out.push_str(sent),
                     Some(map) => out.push_str(map.get(sent).ok_or(Unplaced)?),
@@ -354,7 +464,17 @@ impl Placement {
     pub fn constraint_names(&self) -> Vec<String> {
         self.host
             .iter()
-            .flat_map(|f| f.patterns.iter().flat_map(|p| p.constraint_names(f.known)))
+            .flat_map(|f| {
+                let named = f.named.iter().map(|(_, h)| h.to_string());
+                let known = f
+                    .known
+                    .iter()
+                    .filter(|v| !f.named.iter().any(|(n, _)| n == *v));
+                let known: Vec<&str> = known.copied().collect();
+                (f.patterns.iter())
+                    .flat_map(move |p| p.constraint_names(&known))
+                    .chain(named)
+            })
             .collect()
     }
 
@@ -366,6 +486,9 @@ impl Placement {
         let Some(v) = place.get(f.key) else {
             return Vec::new();
         };
+        if let Some((_, h)) = f.named.iter().find(|(n, _)| *n == v) {
+            return vec![h.to_string()];
+        }
         f.patterns.iter().map(|p| p.fill(v)).collect()
     }
 }
@@ -381,6 +504,7 @@ mod tests {
             HostPattern::Suffix("cognitiveservices.azure.com"),
         ],
         known: &[],
+        named: &[],
     };
     const BEDROCK: HostFamily = HostFamily {
         key: PlaceKey::Region,
@@ -389,6 +513,7 @@ mod tests {
             after: ".amazonaws.com",
         }],
         known: &["us-east-1", "eu-west-1"],
+        named: &[],
     };
 
     fn place(pairs: &[(PlaceKey, &str)]) -> Place {
@@ -541,5 +666,31 @@ mod tests {
         assert!(PlaceKey::AccountId.check("../x").is_err());
         assert!(PlaceKey::GatewayId.check("my_gw-1").is_ok());
         assert!(PlaceKey::GatewayId.check("a/b").is_err());
+        for good in ["my-project-123", "proj-a", "abcdef", &"a".repeat(30)] {
+            assert!(PlaceKey::Project.check(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "proj",
+            "1project",
+            "My-Project",
+            "proj_a-1",
+            "proj-a-",
+            "example.com:proj",
+            "proj/../x",
+            &"a".repeat(31),
+        ] {
+            assert!(PlaceKey::Project.check(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "global",
+            "us-east5",
+            "europe-west4",
+            "northamerica-northeast1",
+        ] {
+            assert!(PlaceKey::Location.check(good).is_ok(), "{good}");
+        }
+        for bad in ["Global", "us", "us-east5.evil", "us-east5/x", "", "eu-"] {
+            assert!(PlaceKey::Location.check(bad).is_err(), "{bad}");
+        }
     }
 }

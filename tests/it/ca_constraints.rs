@@ -39,21 +39,24 @@ const MINTED_BY_KEYPOOL: &[&str] = &["api.openai.com", CUSTOM_HOST];
 /// Forged from the CA key but for a provider host: proves the forging is sound, so the
 /// rejections below are about the name and nothing else.
 /// The placed providers' families count: a resource below an Azure suffix, a Bedrock
-/// region host.
+/// region host, a Vertex region host.
 const FORGED_PERMITTED: &[&str] = &[
     "api.anthropic.com",
     "res-x.openai.azure.com",
     "bedrock-runtime.eu-west-1.amazonaws.com",
+    "us-east5-aiplatform.googleapis.com",
 ];
 /// Forged for names outside the constraints: another site, the parent domain of a
 /// provider host, and an IP address (DNS constraints alone would leave IPs open); a name
-/// that only contains an Azure host, and another AWS service in a Bedrock region.
+/// that only contains an Azure host, another AWS service in a Bedrock region, and
+/// Google's token endpoint beside Vertex's hosts (their parent is every Google API).
 const FORGED_OUTSIDE: &[&str] = &[
     "www.example.com",
     "openai.com",
     "127.0.0.1",
     "openai.azure.com.evil.example",
     "s3.eu-west-1.amazonaws.com",
+    "oauth2.googleapis.com",
 ];
 
 fn all_names() -> Vec<&'static str> {
@@ -277,6 +280,9 @@ async fn the_ca_carries_critical_name_constraints_for_the_configured_hosts() {
         "bedrock-runtime.us-east-1.amazonaws.com",
         "bedrock-mantle.us-east-1.api.aws",
         "gateway.ai.cloudflare.com",
+        "aiplatform.googleapis.com",
+        "us-east5-aiplatform.googleapis.com",
+        "europe-west4-aiplatform.googleapis.com",
         CUSTOM_HOST,
     ] {
         assert!(
@@ -284,7 +290,13 @@ async fn the_ca_carries_critical_name_constraints_for_the_configured_hosts() {
             "{host} in {permitted:?}"
         );
     }
-    for parent in ["openai.com", "azure.com", "amazonaws.com", "api.aws"] {
+    for parent in [
+        "openai.com",
+        "azure.com",
+        "amazonaws.com",
+        "api.aws",
+        "googleapis.com",
+    ] {
         assert!(
             !permitted.iter().any(|p| *p == format!("DNSName({parent})")),
             "never a parent domain: {parent}"

@@ -62,3 +62,4 @@ mod usage_cli;
 mod usage_ledger;
 mod usage_tokens;
 mod vertex;
+mod vertex_place;

@@ -1,6 +1,7 @@
 //! An account's place keys (`resource`/`endpoint`, `deployments`, `region`,
-//! `account_id`, `gateway_id`, `project`) and a gateway's `provider_key`: exactly the keys
-//! its provider's placement needs, each value of the form a host or a path segment takes.
+//! `account_id`, `gateway_id`, `project`, `location`) and a gateway's `provider_key`: the
+//! keys its provider's placement needs (and those it may take), each value of the form a
+//! host or a path segment takes.
 
 use super::*;
 use crate::providers::{Place, PlaceKey};
@@ -10,10 +11,21 @@ impl Validator<'_> {
     /// The account's place, checked against what its provider's placement names.
     pub(super) fn place(&self, a: &RawAccount, provider: &Provider) -> Result<Place, ConfigError> {
         let required = provider.placement.required();
+        let accepted = provider.placement.keys();
         let mut place = Place::default();
+        let mut written = Vec::new();
+        // A key the provider does not take is named before a missing one: `region` on
+        // Vertex is `location` misnamed, not a missing location.
         for key in PlaceKey::ALL {
             let raw = self.raw_key(a, key, provider)?;
-            match (required.contains(&key), raw) {
+            if let (false, Some((_, span))) = (accepted.contains(&key), &raw) {
+                return self.unused_key(span.clone(), key, &accepted, provider);
+            }
+            written.push((key, raw));
+        }
+        for (key, raw) in written {
+            match (accepted.contains(&key), raw) {
+                (true, None) if !required.contains(&key) => {}
                 (true, None) => {
                     return self.err(
                         a.name.span(),
@@ -26,7 +38,6 @@ impl Validator<'_> {
                         format!("add {}", key.example()),
                     )
                 }
-                (false, Some((_, span))) => return self.unused(span, key.name(), provider),
                 (true, Some((v, span))) => {
                     if let Err(why) = key.check(&v) {
                         return self.err(
@@ -41,7 +52,7 @@ impl Validator<'_> {
                     }
                     place.values.insert(key, v);
                 }
-                (false, None) => {}
+                (false, _) => {}
             }
         }
         place.deployments = self.deployments(a, provider)?;
@@ -61,6 +72,7 @@ impl Validator<'_> {
             PlaceKey::AccountId => &a.account_id,
             PlaceKey::GatewayId => &a.gateway_id,
             PlaceKey::Project => &a.project,
+            PlaceKey::Location => &a.location,
         };
         let written = field
             .as_ref()
@@ -155,6 +167,30 @@ impl Validator<'_> {
             );
         }
         Ok(Some(SecretString::from(k.get_ref().clone())))
+    }
+
+    /// A place key the provider does not take; where it takes the other name for the
+    /// same thing (AWS's `region`, GCP's `location`), the fix names that one.
+    fn unused_key<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: PlaceKey,
+        accepted: &[PlaceKey],
+        provider: &Provider,
+    ) -> Result<T, ConfigError> {
+        let instead = match key {
+            PlaceKey::Region => Some(PlaceKey::Location),
+            PlaceKey::Location => Some(PlaceKey::Region),
+            _ => None,
+        };
+        match instead.filter(|k| accepted.contains(k)) {
+            Some(k) => self.err(
+                span,
+                format!("provider '{}' does not use {}", provider.id, key.name()),
+                format!("it calls it {}: write {}", k.name(), k.example()),
+            ),
+            None => self.unused(span, key.name(), provider),
+        }
     }
 
     fn unused<T>(

@@ -66,7 +66,8 @@ pub const SUBSCRIPTION_HOSTS: &[&str] = &[
     "cloudcode-pa.googleapis.com",
 ];
 
-/// Vertex AI's global host and the regional ones keypool's table names.
+/// Vertex AI's global host and a few regional ones (keypool owns every
+/// `{region}-aiplatform.googleapis.com` by family; tests add the others they use).
 pub const VERTEX_HOSTS: &[&str] = &[
     "aiplatform.googleapis.com",
     "us-central1-aiplatform.googleapis.com",

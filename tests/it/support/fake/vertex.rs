@@ -4,6 +4,9 @@
 //! `:streamRawPredict` (Anthropic's Messages bodies with `anthropic_version:
 //! "vertex-2023-10-16"` and no `model`). Errors as Vertex sends them: Google's envelope
 //! for auth and quota (Claude's quota errors too), Anthropic's for an overloaded Claude.
+//! A model call names its project and location: a token serves only its own project
+//! (403 PERMISSION_DENIED elsewhere), and a location only on its own host (`global` on
+//! `aiplatform.googleapis.com`, region R on `R-aiplatform.googleapis.com`).
 
 use http::{Method, Response};
 use serde_json::{json, Value};
@@ -23,6 +26,66 @@ pub(super) fn model_of(path: &str) -> Option<&str> {
     rest.split(':').next()
 }
 
+/// The `projects/{p}/locations/{l}` a model call names.
+fn place_of(path: &str) -> Option<(&str, &str)> {
+    let mut segs = path.split('/').skip(1);
+    let _version = segs.next()?;
+    match (segs.next()?, segs.next()?, segs.next()?, segs.next()?) {
+        ("projects", p, "locations", l) => Some((p, l)),
+        _ => None,
+    }
+}
+
+/// The host that serves `location`.
+pub fn host_of(location: &str) -> String {
+    if location == "global" {
+        "aiplatform.googleapis.com".into()
+    } else {
+        format!("{location}-aiplatform.googleapis.com")
+    }
+}
+
+/// Vertex's refusal of a call outside the token's project or off the location's host.
+fn misplaced(ctx: &Ctx, req: &subscription::Req, path: &str) -> Option<Response<Body>> {
+    let Some((project, location)) = place_of(path) else {
+        return Some(ctx.google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Request contains an invalid argument: no project and location in the resource",
+            Value::Null,
+        ));
+    };
+    let host = (req.parts.headers.get(http::header::HOST))
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+    if host.as_deref() != Some(host_of(location).as_str()) {
+        return Some(ctx.google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!("Location {location} is not supported on this endpoint"),
+            Value::Null,
+        ));
+    }
+    if req
+        .owner
+        .project
+        .as_deref()
+        .is_some_and(|own| own != project)
+    {
+        return Some(ctx.google_error(
+            403,
+            "PERMISSION_DENIED",
+            &format!(
+                "Permission 'aiplatform.endpoints.predict' denied on resource \
+                 '//aiplatform.googleapis.com/projects/{project}/locations/{location}' (or it \
+                 may not exist)."
+            ),
+            Value::Null,
+        ));
+    }
+    None
+}
+
 fn is_claude(path: &str) -> bool {
     path.contains("/publishers/anthropic/models/")
 }
@@ -36,6 +99,9 @@ pub(super) fn route(
     let call = path.rsplit_once(':').map_or("", |(_, m)| m);
     if req.parts.method != Method::POST {
         return ctx.not_found(&req.parts.method, &path);
+    }
+    if let Some(refusal) = misplaced(ctx, &req, &path) {
+        return refusal;
     }
     let sse = |wire, events| ctx.sse(event_stream(state, ctx, wire, events, req.fault));
     match (is_claude(&path), call) {
