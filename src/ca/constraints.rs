@@ -307,12 +307,17 @@ mod tests {
             "token-plan-cn.xiaomimimo.com",
             "token-plan-ams.xiaomimimo.com",
             "token-plan-sgp.xiaomimimo.com",
+            "api.kilo.ai",
+            "kilocode.ai",
+            "api.cline.bot",
         ] {
             assert!(hosts.iter().any(|x| x == h), "{h} is a registry host");
             assert!(s.permits(h), "{h}");
         }
         assert!(!s.permits("xiaomimimo.com"), "never the parent domain");
         assert!(!s.permits("vercel.sh"));
+        assert!(!s.permits("app.kilo.ai"), "Kilo's app is not its API");
+        assert!(!s.permits("app.cline.bot"), "nor Cline's");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct AccountConfig {
     pub provider: String,
     pub credential: CredentialConfig,
     pub account_id: Option<String>,
+    /// `organization_id`: the organization a Kilo account's requests are billed to.
+    pub organization_id: Option<String>,
     /// `scheduled` pools: when the account is meant to be used; `None` = always.
     pub schedule: Option<Schedule>,
     /// `scheduled` pools: preferred, default or overflow.
@@ -294,6 +296,7 @@ struct RawAccount {
     api_key: Option<Spanned<String>>,
     oauth: Option<Spanned<String>>,
     account_id: Option<Spanned<String>>,
+    organization_id: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     role: Option<Spanned<Role>>,
 }

@@ -1,6 +1,7 @@
 //! The request as it goes upstream.
 
 use super::*;
+use std::borrow::Cow;
 
 pub(super) struct Edit<'a> {
     pub(super) provider: &'a Provider,
@@ -30,10 +31,10 @@ pub(super) fn upstream_request(
     let mut rehomed = None;
     if let Some(e) = edit {
         let (scheme, secret) = match e.cred {
-            Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
-            Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
+            Cred::Key(k) => (&e.provider.auth, Cow::Borrowed(k.expose_secret())),
+            Cred::OAuth(a) => (&AuthScheme::Bearer, a.bearer_token()),
         };
-        match scheme.apply(&mut headers, query.as_deref(), secret) {
+        match scheme.apply(&mut headers, query.as_deref(), &secret) {
             Ok(edited) => query = edited.query,
             Err(_) => {
                 // resolve() refuses control characters, so this cannot happen; if it

@@ -186,7 +186,7 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         };
         // A dead login: a probe would only ask its token endpoint again. An account a
         // terminal answer ended is probed: a probe that works brings it back.
-        if matches!(a.health(now), Health::Disabled { .. }) {
+        if matches!(a.health(now), Health::Disabled { .. }) || !has_probe(o.flavor) {
             continue;
         }
         if seen.insert(Arc::as_ptr(a)) {
@@ -194,6 +194,11 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
         }
     }
     out
+}
+
+/// Kilo and Cline publish no usage endpoint keypool could ask for free.
+fn has_probe(flavor: Flavor) -> bool {
+    !matches!(flavor, Flavor::Kilo | Flavor::Cline)
 }
 
 fn key(a: &Account) -> String {
@@ -226,6 +231,9 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
         Flavor::Kimi => {
             let access = access(state, o).await?;
             (kimi::call(&access.token, &access.identity), kimi::parse)
+        }
+        Flavor::Kilo | Flavor::Cline => {
+            return Err(Failure::NoLogin("no usage endpoint".into()));
         }
         Flavor::GeminiCli => {
             let access = access(state, o).await?;
