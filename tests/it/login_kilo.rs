@@ -215,3 +215,28 @@ fn an_organization_id_is_refused_where_the_provider_has_none_or_it_is_no_id() {
         "{err}"
     );
 }
+
+/// `KILO_API_KEY` (Kilo's CLI reads its gateway key there) imports as an `env:` reference.
+#[test]
+fn a_kilo_key_in_the_environment_imports_as_a_reference() {
+    let m = crate::import::Machine::new();
+    let r = m.run(
+        &["accounts", "import", "env"],
+        &[("KILO_API_KEY", "SECRET-kilo-key")],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("env: kilo api key from $KILO_API_KEY: added as 'env-kilo'"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        blocks(&m.config()),
+        ["name = \"env-kilo\"\nprovider = \"kilo\"\napi_key = \"env:KILO_API_KEY\""]
+    );
+    assert!(
+        !m.config().contains("SECRET-kilo-key"),
+        "a reference, never a copy"
+    );
+}

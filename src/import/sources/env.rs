@@ -9,7 +9,7 @@ use crate::oauth::{Identity, Tokens};
 use crate::providers::Flavor;
 
 /// Variable → provider, as the providers' own SDKs and CLIs name them.
-const KEYS: [(&str, &str); 21] = [
+const KEYS: [(&str, &str); 22] = [
     ("OPENAI_API_KEY", "openai"),
     ("ANTHROPIC_API_KEY", "anthropic"),
     ("GEMINI_API_KEY", "google"),
@@ -32,6 +32,8 @@ const KEYS: [(&str, &str); 21] = [
     ("MINIMAX_API_KEY", "minimax"),
     ("MINIMAX_CN_API_KEY", "minimax-cn"),
     ("XIAOMI_API_KEY", "xiaomi"),
+    // Kilo's CLI reads its gateway key from here; a device login's token is the same kind.
+    ("KILO_API_KEY", "kilo"),
 ];
 
 const SETUP_TOKEN: &str = "CLAUDE_CODE_OAUTH_TOKEN";
