@@ -312,12 +312,17 @@ mod tests {
             "token-plan-sgp.xiaomimimo.com",
             "aiplatform.googleapis.com",
             "us-east5-aiplatform.googleapis.com",
+            "api.kilo.ai",
+            "kilocode.ai",
+            "api.cline.bot",
         ] {
             assert!(hosts.iter().any(|x| x == h), "{h} is a registry host");
             assert!(s.permits(h), "{h}");
         }
         assert!(!s.permits("xiaomimimo.com"), "never the parent domain");
         assert!(!s.permits("vercel.sh"));
+        assert!(!s.permits("app.kilo.ai"), "Kilo's app is not its API");
+        assert!(!s.permits("app.cline.bot"), "nor Cline's");
     }
 
     /// The placed providers' families: a suffix is one subtree, a template each known

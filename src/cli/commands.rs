@@ -89,6 +89,8 @@ async fn login(home: &Home, explicit: Option<&Path>, args: LoginArgs) -> Result<
         LoginProvider::OpenaiCodex => Flavor::Codex,
         LoginProvider::GithubCopilot => Flavor::Copilot,
         LoginProvider::KimiCoding => Flavor::Kimi,
+        LoginProvider::Kilo => Flavor::Kilo,
+        LoginProvider::Cline => Flavor::Cline,
     };
     let opts = crate::login::Options {
         flavor,

@@ -75,7 +75,7 @@ pub enum Command {
     /// Show or import accounts
     #[command(subcommand)]
     Accounts(AccountsCommand),
-    /// Log in to a subscription (Claude, ChatGPT, Copilot, Kimi) and add it as an account
+    /// Log in to a subscription (Claude Pro/Max, ChatGPT, GitHub Copilot, Kimi, Kilo, Cline) and add it as an account
     #[command(
         after_help = concat!(
             "Examples:\n",
@@ -83,6 +83,8 @@ pub enum Command {
             "  keypool login openai-codex --no-browser      # over SSH: paste the code\n",
             "  keypool login github-copilot\n",
             "  keypool login kimi-coding\n",
+            "  keypool login kilo\n",
+            "  keypool login cline\n",
             "\n",
             "The tokens go to $KEYPOOL_HOME/credentials.json (0600) and the account to the ",
             "config.\n",
@@ -161,6 +163,10 @@ pub enum LoginProvider {
     GithubCopilot,
     /// Kimi For Coding (Kimi membership)
     KimiCoding,
+    /// Kilo Code's gateway (a Kilo account)
+    Kilo,
+    /// Cline (a Cline account)
+    Cline,
 }
 
 /// The `keypool login` argument: a subscription keypool logs in to, or the reason it
@@ -180,7 +186,7 @@ fn login_provider(s: &str) -> Result<LoginProvider, String> {
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    /// Which subscription: anthropic, openai-codex, github-copilot, kimi-coding
+    /// Which subscription: anthropic, openai-codex, github-copilot, kimi-coding, kilo, cline
     #[arg(value_parser = login_provider)]
     pub provider: LoginProvider,
     /// Account name (default: from the login's email); an existing account gets new tokens

@@ -65,6 +65,8 @@ pub struct AccountConfig {
     /// `provider_key`: the key of the provider behind a gateway (Cloudflare AI Gateway),
     /// as written; absent for BYOK or unified billing.
     pub provider_key: Option<SecretString>,
+    /// `organization_id`: the organization a Kilo account's requests are billed to.
+    pub organization_id: Option<String>,
     /// `scheduled` pools: when the account is meant to be used; `None` = always.
     pub schedule: Option<Schedule>,
     /// `scheduled` pools: preferred, default or overflow.
@@ -307,6 +309,7 @@ struct RawAccount {
     location: Option<Spanned<String>>,
     deployments: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     provider_key: Option<Spanned<String>>,
+    organization_id: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     role: Option<Spanned<Role>>,
 }

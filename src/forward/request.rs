@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::providers::{Place, PlaceKey};
+use std::borrow::Cow;
 
 pub(super) struct Edit<'a> {
     pub(super) provider: &'a Provider,
@@ -97,8 +98,8 @@ fn credentials(
     query: Option<String>,
 ) -> Option<String> {
     let (scheme, secret) = match e.cred {
-        Cred::Key(k) => (&e.provider.auth, k.expose_secret()),
-        Cred::OAuth(a) => (&AuthScheme::Bearer, a.token.expose_secret()),
+        Cred::Key(k) => (&e.provider.auth, Cow::Borrowed(k.expose_secret())),
+        Cred::OAuth(a) => (&AuthScheme::Bearer, a.bearer_token()),
     };
     let name = &e.account.name;
     let mut query = query;
@@ -116,9 +117,9 @@ fn credentials(
         }
     }
     let result = if add {
-        scheme.add(headers, query.as_deref(), secret)
+        scheme.add(headers, query.as_deref(), &secret)
     } else {
-        scheme.apply(headers, query.as_deref(), secret)
+        scheme.apply(headers, query.as_deref(), &secret)
     };
     match result {
         Ok(edited) => edited.query,

@@ -17,6 +17,8 @@ pub struct Found {
 }
 
 #[derive(Debug)]
+// An import finds a handful of credentials once; boxing the tokens would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum What {
     /// A subscription login. `link` says whether `--link` can follow it in its file.
     OAuth { tokens: Tokens, link: Linkable },

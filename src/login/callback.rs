@@ -33,17 +33,41 @@ impl Callback {
         Ok(Callback { listener, path })
     }
 
+    /// The port it listens on (the one asked for, or the one the system chose for 0).
+    pub fn port(&self) -> io::Result<u16> {
+        Ok(self.listener.local_addr()?.port())
+    }
+
     /// The code from the first request to the callback path that carries `state`, and
     /// that request's connection, to tell the browser how the login ended.
-    /// Connections are served side by side, so an idle one does not block the others.
     pub async fn code(&self, state: &str) -> io::Result<(String, Reply)> {
+        let state = state.to_string();
+        let parse = move |target: &str, path: &str| parse_redirect(target, path, &state);
+        let ((code, _), reply) = self
+            .first(move |t, p| parse(t, p).map(|c| (c, None)))
+            .await?;
+        Ok((code, reply))
+    }
+
+    /// The code (and the `provider` the vendor names) from the first request to the
+    /// callback path, for a vendor that echoes no state (Cline): what stands in for it is
+    /// the ephemeral port, known only to this login and the browser it sent.
+    pub async fn app_code(&self) -> io::Result<((String, Option<String>), Reply)> {
+        self.first(parse_app_redirect).await
+    }
+
+    /// Connections are served side by side, so an idle one does not block the others.
+    async fn first<P>(&self, parse: P) -> io::Result<((String, Option<String>), Reply)>
+    where
+        P: Fn(&str, &str) -> Result<(String, Option<String>), String> + Clone + Send + 'static,
+    {
         let mut conns = JoinSet::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (s, _) = accepted?;
-                    let (path, state) = (self.path, state.to_string());
-                    conns.spawn(async move { serve(s, path, &state).await });
+                    let (path, parse) = (self.path, parse.clone());
+                    conns.spawn(async move { serve(s, path, parse).await });
                 }
                 Some(done) = conns.join_next() => {
                     if let Ok(Some(result)) = done {
@@ -78,7 +102,11 @@ impl Reply {
 
 /// One connection: `None` when it did not carry the redirect (the browser got a 400
 /// page, or it sent nothing in time).
-async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<(String, Reply)>> {
+async fn serve<T>(
+    mut s: TcpStream,
+    path: &str,
+    parse: impl Fn(&str, &str) -> Result<T, String>,
+) -> Option<io::Result<(T, Reply)>> {
     let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut s))
         .await
         .ok()?
@@ -88,7 +116,7 @@ async fn serve(mut s: TcpStream, path: &str, state: &str) -> Option<io::Result<(
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("");
-    match parse_redirect(target, path, state) {
+    match parse(target, path) {
         Ok(code) => Some(Ok((code, Reply { stream: s }))),
         Err(why) => {
             respond(&mut s, "400 Bad Request", &format!("keypool: {why}")).await;
@@ -183,6 +211,31 @@ pub fn parse_redirect(target: &str, path: &str, state: &str) -> Result<String, S
         .ok_or_else(|| "the redirect carries no code".into())
 }
 
+/// The code and `provider` in a vendor's redirect without state (`/auth?code=…&provider=…`;
+/// Cline also sends the code as `refreshToken` or `idToken` in older builds).
+pub fn parse_app_redirect(target: &str, path: &str) -> Result<(String, Option<String>), String> {
+    let (p, query) = target.split_once('?').unwrap_or((target, ""));
+    if p != path {
+        return Err(format!("not the login callback ({p})"));
+    }
+    let (mut code, mut provider, mut error) = (None, None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "code" | "refreshToken" | "idToken" if code.is_none() => code = Some(v.into_owned()),
+            "provider" => provider = Some(v.into_owned()),
+            "error" => error = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if let Some(e) = error {
+        return Err(format!("the provider refused the login: {e}"));
+    }
+    let code = code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| "the redirect carries no code".to_string())?;
+    Ok((code, provider.filter(|p| !p.is_empty())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +278,15 @@ mod tests {
         )
         .unwrap_err()
         .contains("state"));
+        assert_eq!(
+            parse_app_redirect("/auth?code=c%2B1&provider=github", "/auth").unwrap(),
+            ("c+1".to_string(), Some("github".to_string()))
+        );
+        assert!(parse_app_redirect("/auth?provider=github", "/auth").is_err());
+        assert!(parse_app_redirect("/authx?code=c", "/auth").is_err());
+        assert!(parse_app_redirect("/auth?error=denied", "/auth")
+            .unwrap_err()
+            .contains("refused"));
         assert_eq!(
             html_escape("<b a=\"x\">&'"),
             "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"

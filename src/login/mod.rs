@@ -11,7 +11,7 @@ use crate::config::edit::{self, Credential as NewCredential, NewAccount};
 use crate::config::{Config, CredentialConfig, OAuthSource};
 use crate::home::Home;
 use crate::oauth::endpoint::{self, Granted};
-use crate::oauth::flavor::{Browser, Device, LoginForm, Paste};
+use crate::oauth::flavor::{AppCallback, Browser, Device, LoginForm, Paste};
 use crate::oauth::link::Linked;
 use crate::oauth::store::Store;
 use crate::oauth::{Identity, Tokens};
@@ -86,9 +86,63 @@ pub async fn run(
             }
             return outcome;
         }
+        LoginForm::AppCallback(app) => {
+            let (code, redirect, reply) = app_code(flavor, app, &opts).await?;
+            let outcome = async {
+                let (code, provider) = code;
+                let granted = endpoint::exchange_app_code(
+                    upstream,
+                    flavor,
+                    &code,
+                    &redirect,
+                    provider.as_deref(),
+                )
+                .await
+                .map_err(|e| format!("the code exchange failed: {e}"))?;
+                save_as(tokens_from(granted, SystemTime::now()))
+            }
+            .await;
+            reply.finish(&outcome).await;
+            return outcome;
+        }
         LoginForm::Elsewhere { why } => return Err(why.to_string()),
     };
     save_as(tokens)
+}
+
+/// A vendor's own browser login (Cline's): the loopback listener on the port asked for
+/// (else one the system picks), the browser sent to the vendor with it as the callback,
+/// and the code the vendor redirects back with.
+async fn app_code(
+    flavor: Flavor,
+    app: &AppCallback,
+    opts: &Options,
+) -> Result<((String, Option<String>), String, Reply), String> {
+    if opts.no_browser {
+        return Err(format!(
+            "{} logins need the browser to come back to this machine; run it where a \
+            browser can reach 127.0.0.1 (or forward the port with `ssh -L`)",
+            flavor.login_name()
+        ));
+    }
+    let cb = Callback::bind(opts.callback_port.unwrap_or(0), app.path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = cb.port().map_err(|e| e.to_string())?;
+    let callback = format!("http://127.0.0.1:{port}{}", app.path);
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_type", "extension")
+        .append_pair("callback_url", &callback)
+        .append_pair("redirect_uri", &callback)
+        .finish();
+    let url = format!("{}?{query}", app.authorize);
+    println!(
+        "Open this URL in a browser to log in (keypool waits for the redirect on \
+        127.0.0.1:{port}):\n\n  {url}\n"
+    );
+    open_browser(&url, false);
+    let (code, reply) = cb.app_code().await.map_err(|e| e.to_string())?;
+    Ok((code, callback, reply))
 }
 
 /// An authorization code, with what its exchange needs.
@@ -250,6 +304,7 @@ async fn device_tokens(
             .nth(2)
             .unwrap_or(d.authorize)
             .to_string(),
+        wire: d.wire,
     };
     let v = device::run(upstream, &flow, |uri, code| {
         println!("Open {uri} in a browser and enter the code {code}");

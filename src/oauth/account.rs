@@ -74,6 +74,15 @@ impl Access {
         (self.flavor.steps().edit_body)(body, &self.identity)
     }
 
+    /// What follows `Bearer ` on the wire: the token, after the flavor's prefix (Cline's
+    /// `workos:`).
+    pub fn bearer_token(&self) -> std::borrow::Cow<'_, str> {
+        match self.flavor.spec().bearer_prefix {
+            "" => self.token.expose_secret().into(),
+            prefix => format!("{prefix}{}", self.token.expose_secret()).into(),
+        }
+    }
+
     /// The API host the account must be served on, when its token named one.
     pub fn api_base(&self) -> Option<&str> {
         self.api_base.as_deref()
@@ -147,6 +156,13 @@ impl OAuthAccount {
         self
     }
 
+    /// The organization the config bills this account's requests to (Kilo's), which the
+    /// config alone says: it replaces whatever the tokens' identity held.
+    pub fn billed_to(mut self, organization: Option<String>) -> OAuthAccount {
+        self.tokens.get_mut().identity.organization_id = organization;
+        self
+    }
+
     /// "refreshed login not saved: <reason>; <fix>" while a write of it has not landed.
     pub fn unsaved(&self) -> Option<String> {
         self.saves.as_ref()?.unsaved(&self.name)
@@ -187,6 +203,9 @@ impl OAuthAccount {
     pub fn take_tokens(&self, read: OAuthAccount) {
         let theirs = read.tokens.into_inner();
         let mut t = self.tokens.lock();
+        t.identity
+            .organization_id
+            .clone_from(&theirs.identity.organization_id);
         let same = secret_str(&t.access) == secret_str(&theirs.access)
             && secret_str(&t.refresh) == secret_str(&theirs.refresh);
         if same {

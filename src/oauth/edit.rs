@@ -44,6 +44,16 @@ pub(super) fn kimi_headers(headers: &mut HeaderMap, identity: &Identity) {
     super::msh::edit(headers, identity);
 }
 
+/// Kilo: its editor headers and the account's organization (see `editor_headers.rs`).
+pub(super) fn kilo_headers(headers: &mut HeaderMap, identity: &Identity) {
+    super::editor_headers::kilo(headers, identity);
+}
+
+/// Cline: its referer and title.
+pub(super) fn cline_headers(headers: &mut HeaderMap, identity: &Identity) {
+    super::editor_headers::cline(headers, identity);
+}
+
 pub(super) fn no_header_edit(_: &mut HeaderMap, _: &Identity) {}
 
 /// For an API-key account serving a request written for a subscription (a pool with

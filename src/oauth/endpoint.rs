@@ -4,7 +4,7 @@
 //! Response bodies hold tokens: nothing here logs or quotes them; errors carry only the
 //! status and the vendor's error code.
 
-use super::flavor::{Encoding, LoginForm};
+use super::flavor::{Encoding, LoginForm, TokenWire};
 use super::tokens::Identity;
 use crate::body::full;
 use crate::bounds;
@@ -88,14 +88,21 @@ pub async fn refresh(
     identity: &Identity,
 ) -> Result<Granted, TokenError> {
     let spec = flavor.spec();
-    let mut fields = vec![
-        ("grant_type", "refresh_token"),
-        ("client_id", spec.client_id),
-    ];
+    let mut fields = match spec.wire {
+        TokenWire::Rfc6749 => vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", spec.client_id),
+        ],
+        TokenWire::Cline => vec![("grantType", "refresh_token")],
+    };
     if let Some(secret) = spec.client_secret {
         fields.push(("client_secret", secret));
     }
-    fields.push(("refresh_token", refresh.expose_secret()));
+    let name = match spec.wire {
+        TokenWire::Rfc6749 => "refresh_token",
+        TokenWire::Cline => "refreshToken",
+    };
+    fields.push((name, refresh.expose_secret()));
     let url = flavor.token_url(identity.domain.as_deref());
     let mut headers = HeaderMap::new();
     (spec.steps.edit_auth_headers)(&mut headers, identity);
@@ -130,6 +137,32 @@ pub async fn exchange_code(
     }
     let url = flavor.token_url(None);
     let (status, body) = post(upstream, &url, browser.code_encoding, &fields).await?;
+    granted(flavor, status, &body)
+}
+
+/// Trades the code of a vendor's own browser login (Cline's) for tokens, as the vendor's
+/// extension asks for them.
+pub async fn exchange_app_code(
+    upstream: &Upstream,
+    flavor: Flavor,
+    code: &str,
+    redirect_uri: &str,
+    provider: Option<&str>,
+) -> Result<Granted, TokenError> {
+    let LoginForm::AppCallback(app) = &flavor.spec().login else {
+        let name = flavor.login_name();
+        return Err(TokenError::Permanent(format!(
+            "{name} logins have no vendor callback"
+        )));
+    };
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("client_type", "extension"),
+        ("redirect_uri", redirect_uri),
+    ];
+    fields.extend(provider.map(|p| ("provider", p)));
+    let (status, body) = post(upstream, app.exchange, Encoding::Json, &fields).await?;
     granted(flavor, status, &body)
 }
 
@@ -325,11 +358,38 @@ pub async fn post_with(
     send(upstream, req, url).await
 }
 
+/// `GET url` with `extra` headers besides keypool's; the status, headers and capped body.
+pub async fn get_with(
+    upstream: &Upstream,
+    url: &str,
+    extra: HeaderMap,
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), TokenError> {
+    let mut req = Request::new(full(bytes::Bytes::new()));
+    *req.uri_mut() = url.parse().map_err(|_| bad_url(url))?;
+    let h = req.headers_mut();
+    h.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("keypool/", env!("CARGO_PKG_VERSION"))),
+    );
+    h.extend(extra);
+    send_keeping_headers(upstream, req, url).await
+}
+
 async fn send(
+    upstream: &Upstream,
+    req: Request<crate::body::ProxyBody>,
+    url: &str,
+) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+    let (status, _, body) = send_keeping_headers(upstream, req, url).await?;
+    Ok((status, body))
+}
+
+async fn send_keeping_headers(
     upstream: &Upstream,
     mut req: Request<crate::body::ProxyBody>,
     url: &str,
-) -> Result<(StatusCode, bytes::Bytes), TokenError> {
+) -> Result<(StatusCode, HeaderMap, bytes::Bytes), TokenError> {
     if let Some(host) = req.uri().authority().map(|a| a.as_str().to_string()) {
         if let Ok(v) = HeaderValue::try_from(host) {
             req.headers_mut().insert(http::header::HOST, v);
@@ -338,13 +398,13 @@ async fn send(
     let resp = upstream.send(req).await.map_err(|e| {
         TokenError::Transient(format!("cannot reach {url}: {}", describe_error(&e)))
     })?;
-    let status = resp.status();
+    let (status, headers) = (resp.status(), resp.headers().clone());
     let body = http_body_util::Limited::new(resp.into_body(), BODY_CAP)
         .collect()
         .await
         .map_err(|_| TokenError::Transient(format!("{url}: the answer broke off")))?
         .to_bytes();
-    Ok((status, body))
+    Ok((status, headers, body))
 }
 
 fn bad_url(url: &str) -> TokenError {
@@ -374,6 +434,9 @@ pub fn error_code(body: &[u8]) -> Option<String> {
 /// A token endpoint's answer: the grant, or why there is none (read as `flavor` reads
 /// who logged in).
 pub fn granted(flavor: Flavor, status: StatusCode, body: &[u8]) -> Result<Granted, TokenError> {
+    if flavor.spec().wire == TokenWire::Cline {
+        return super::cline_grant::granted(flavor, status, body, SystemTime::now());
+    }
     if !status.is_success() {
         let code = error_code(body);
         let what = match &code {

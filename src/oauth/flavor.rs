@@ -53,7 +53,24 @@ pub struct Spec {
     /// Its logins name a device of their own (Kimi's `X-Msh-Device-Id`), made once per
     /// account and kept with its identity.
     pub device_id: bool,
+    /// How its token endpoint is asked and answers.
+    pub wire: TokenWire,
+    /// Put before the access token in `Authorization: Bearer …` (Cline's `workos:`).
+    pub bearer_prefix: &'static str,
+    /// Its accounts may name an organization (`organization_id` in the config) that their
+    /// requests are billed to.
+    pub organization: bool,
     pub steps: Steps,
+}
+
+/// The shape of a flavor's token calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenWire {
+    /// RFC 6749: `grant_type`, `refresh_token`, `client_id`; `{access_token, expires_in}`.
+    Rfc6749,
+    /// Cline's: `{refreshToken, grantType}` in JSON; `{success, data: {accessToken,
+    /// refreshToken, expiresAt (RFC 3339), userInfo}}`.
+    Cline,
 }
 
 /// How `keypool login` runs for a flavor.
@@ -62,8 +79,11 @@ pub enum LoginForm {
     Browser(Browser),
     /// GitHub's device flow on the login's domain.
     GitHubDevice,
-    /// An RFC 8628 device flow at fixed endpoints, redeemed at the spec's token URL.
+    /// A device flow at fixed endpoints, redeemed at the spec's token URL.
     Device(Device),
+    /// A browser login whose vendor redirects to keypool's loopback listener with a code
+    /// it exchanges at `exchange` (Cline's: no PKCE, no state echoed).
+    AppCallback(AppCallback),
     /// keypool runs no login of this flavor; `why` tells the user what to do instead.
     Elsewhere { why: &'static str },
 }
@@ -92,6 +112,28 @@ pub struct Device {
     pub authorize: &'static str,
     /// Sent with the client id, when the vendor's CLI sends one.
     pub scope: Option<&'static str>,
+    pub wire: DeviceWire,
+}
+
+/// How a device login's server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceWire {
+    /// RFC 8628: forms, `device_code`/`user_code`, polls answered with OAuth error codes.
+    Rfc8628,
+    /// Kilo's: `POST` for `{code, verificationUrl, expiresIn}`, then `GET …/{code}`
+    /// answered by status (202 pending, 403 denied, 410 expired, 429 slow down) until
+    /// `{status: "approved", token}`.
+    KiloCodes,
+}
+
+/// A vendor's own browser login (Cline's).
+pub struct AppCallback {
+    /// Where the browser starts; it gets `client_type`, `callback_url`, `redirect_uri`.
+    pub authorize: &'static str,
+    /// The loopback path the vendor redirects to.
+    pub path: &'static str,
+    /// Where the code is exchanged for tokens.
+    pub exchange: &'static str,
 }
 
 /// What the user pastes back when no loopback redirect is possible.

@@ -46,3 +46,21 @@ pub(super) fn from_id_token(v: &Value, _: &SecretString) -> Identity {
 pub(super) fn none(_: &Value, _: &SecretString) -> Identity {
     Identity::default()
 }
+
+/// Kilo's device answer (`userEmail`, which keypool's device loop hands over as `email`).
+pub(super) fn from_email_field(v: &Value, _: &SecretString) -> Identity {
+    Identity {
+        email: v["email"].as_str().map(str::to_string),
+        ..Identity::default()
+    }
+}
+
+/// Cline's answer `data`: `userInfo.email` and `userInfo.clineUserId`.
+pub(super) fn from_cline_user(v: &Value, _: &SecretString) -> Identity {
+    let user = &v["userInfo"];
+    Identity {
+        email: user["email"].as_str().map(str::to_string),
+        account_id: user["clineUserId"].as_str().map(str::to_string),
+        ..Identity::default()
+    }
+}

@@ -2,7 +2,9 @@
 //! `credentials.json` or a native CLI's file), and how keypool keeps them fresh.
 
 pub mod account;
+mod cline_grant;
 pub mod edit;
+mod editor_headers;
 pub mod endpoint;
 pub mod flavor;
 pub mod google_key;

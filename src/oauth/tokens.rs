@@ -39,6 +39,10 @@ pub struct Identity {
     /// at login, sent on every call of it, like a credential of the account's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The organization a Kilo account's requests are billed to: the account's
+    /// `organization_id` in the config, which alone says it (never saved with the tokens).
+    #[serde(skip)]
+    pub organization_id: Option<String>,
 }
 
 impl Identity {
@@ -55,6 +59,7 @@ impl Identity {
         fill(&mut self.project, &other.project);
         fill(&mut self.domain, &other.domain);
         fill(&mut self.device_id, &other.device_id);
+        fill(&mut self.organization_id, &other.organization_id);
     }
 }
 

@@ -226,6 +226,7 @@ fn oauth_credential(
         .filter(|acct| acct.same_login(flavor, src, margin));
     let Some(running) = running else {
         let (acct, trouble) = oauth_account(&a.name, flavor, src, store, config);
+        let acct = acct.billed_to(a.organization_id.clone());
         return (
             Credential::OAuth(Arc::new(acct.keeping_unsaved(store))),
             trouble,
@@ -233,6 +234,7 @@ fn oauth_credential(
     };
     let trouble = running.idle().and_then(|_idle| {
         let (read, trouble) = oauth_account(&a.name, flavor, src, store, config);
+        let read = read.billed_to(a.organization_id.clone());
         if trouble.is_none() {
             running.take_tokens(read.keeping_unsaved(store));
         }

@@ -199,10 +199,10 @@ fn targets(pools: &crate::pool::Pools, now: SystemTime) -> Vec<(Arc<Account>, Ar
     out
 }
 
-/// Vertex AI's quotas live in Cloud Quotas and Monitoring, asked per project and
-/// metric: no free per-account endpoint to probe.
+/// No free per-account usage endpoint: Vertex AI's quotas live in Cloud Quotas and
+/// Monitoring, asked per project and metric; Kilo and Cline publish none.
 fn has_quota_endpoint(flavor: Flavor) -> bool {
-    flavor != Flavor::Vertex
+    !matches!(flavor, Flavor::Vertex | Flavor::Kilo | Flavor::Cline)
 }
 
 fn key(a: &Account) -> String {
@@ -239,6 +239,9 @@ async fn probe(state: &State, a: &Account, o: &OAuthAccount) -> Result<Vec<Windo
         Flavor::Kimi => {
             let access = access(state, o).await?;
             (kimi::call(&access.token, &access.identity), kimi::parse)
+        }
+        Flavor::Kilo | Flavor::Cline => {
+            return Err(Failure::NoLogin("no usage endpoint".into()));
         }
         Flavor::GeminiCli => {
             let access = access(state, o).await?;

@@ -73,6 +73,24 @@ const KIMI_OAUTH: OAuthSpec = OAuthSpec {
     only: false,
     marker: Marker::Key("sk-kimi-"),
 };
+/// Kilo Code's gateway (OpenAI-compatible, OpenRouter-backed) and its older OpenRouter
+/// path. A device login's token is an API key of the same kind, so both kinds serve every
+/// path below the two bases; the rest of the hosts (profile, device auth, the site) keep
+/// the client's own headers.
+const KILO_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Kilo,
+    paths: OAuthPaths::Exact(&["/api/gateway/", "/api/openrouter/"]),
+    only: false,
+    marker: Marker::Either,
+};
+/// Cline's OpenAI-compatible API (OpenRouter model ids). Cline's logins are its only
+/// credential: every request is a subscription request.
+const CLINE_OAUTH: OAuthSpec = OAuthSpec {
+    flavor: Flavor::Cline,
+    paths: OAuthPaths::Exact(&["/api/v1/chat/completions", "/api/v1/models"]),
+    only: true,
+    marker: Marker::None,
+};
 
 /// Where each API-key provider's API lives on its hosts: pooled keys go there and nowhere
 /// else on the host (telemetry, feature flags, registries, consoles keep the client's own
@@ -110,6 +128,8 @@ const V1_AND_ANTHROPIC: Keys = Keys::Under(&["/v1/", "/anthropic/"]);
 /// opencode.ai (the site, the console, `/auth`) keeps the client's own headers.
 const OPENCODE_API: Keys = Keys::Under(&["/zen/v1/", "/zen/go/v1/"]);
 
+const KILO_API: Keys = Keys::Under(&["/api/gateway/", "/api/openrouter/"]);
+
 /// How API keys of a built-in provider are scoped.
 pub(super) enum Keys {
     /// Paths under these prefixes (empty: the provider takes no keys).
@@ -134,6 +154,9 @@ pub(super) type Row = (
 const ANTHROPIC_HOSTS: &[&str] = &["api.anthropic.com"];
 const GEMINI_CLI_HOSTS: &[&str] = &["cloudcode-pa.googleapis.com"];
 const KIMI_HOSTS: &[&str] = &["api.kimi.com"];
+/// `kilocode.ai` is the gateway's legacy host (`/api/openrouter`).
+const KILO_HOSTS: &[&str] = &["api.kilo.ai", "kilocode.ai"];
+const CLINE_HOSTS: &[&str] = &["api.cline.bot"];
 const GOOGLE_HOSTS: &[&str] = &["generativelanguage.googleapis.com"];
 const MOONSHOT_HOSTS: &[&str] = &["api.moonshot.ai", "api.moonshot.cn"];
 const VERCEL_HOSTS: &[&str] = &["ai-gateway.vercel.sh"];
@@ -155,7 +178,7 @@ const AZURE_API: Keys = Keys::Under(&["/openai/", "/models/", "/anthropic/"]);
 const CF_GATEWAY_HOSTS: &[&str] = &["gateway.ai.cloudflare.com"];
 
 #[rustfmt::skip]
-pub(super) const TABLE: [Row; 31] = {
+pub(super) const TABLE: [Row; 33] = {
     use AuthScheme::{ApiKeyOrBearer, Bearer, BearerOrXApiKey, CfAig, GoogApiKey, XApiKey};
     use Dialect::{Anthropic, Google, Openai, Openrouter};
     use Keys::{Everywhere, Placed, Under};
@@ -209,6 +232,9 @@ pub(super) const TABLE: [Row; 31] = {
         ("cloudflare-ai-gateway", CF_GATEWAY_HOSTS, CfAig, Openai, Placed, None),
         // Bedrock API keys only (Bearer); the runtime hosts serve nothing but inference.
         ("amazon-bedrock", &[], Bearer, Openai, Everywhere, None),
+        // pi has no id for these two; their tools' own names.
+        ("kilo", KILO_HOSTS, Bearer, Openrouter, KILO_API, Some(KILO_OAUTH)),
+        ("cline", CLINE_HOSTS, Bearer, Openrouter, NONE, Some(CLINE_OAUTH)),
     ]
 };
 

@@ -21,16 +21,22 @@ pub enum Flavor {
     Vertex,
     /// Kimi For Coding (kimi-cli's device login).
     Kimi,
+    /// Kilo Code's gateway: a device login that hands out a long-lived API key.
+    Kilo,
+    /// Cline's account: a browser login to app.cline.bot, WorkOS tokens.
+    Cline,
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 6] = [
+    pub const ALL: [Flavor; 8] = [
         Flavor::Anthropic,
         Flavor::Codex,
         Flavor::Copilot,
         Flavor::GeminiCli,
         Flavor::Vertex,
         Flavor::Kimi,
+        Flavor::Kilo,
+        Flavor::Cline,
     ];
 
     /// The flavor of an OAuth account of provider `id`; `None` when the provider has no

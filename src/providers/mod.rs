@@ -109,6 +109,9 @@ pub enum Marker {
     Key(&'static str),
     /// Subscription-only providers: no key to tell apart.
     None,
+    /// A login's token is a key of the provider's own kind (Kilo's device login hands out
+    /// a long-lived API key), so a request tells nothing: both kinds serve it.
+    Either,
 }
 
 /// Which request paths an OAuth account's token goes on.
@@ -128,7 +131,7 @@ pub enum OAuthPaths {
 impl OAuthPaths {
     fn contains(&self, path: &str) -> bool {
         match self {
-            OAuthPaths::Exact(paths) => paths.contains(&path),
+            OAuthPaths::Exact(paths) => oauth_covers(paths, path),
             OAuthPaths::Methods { under, methods } => {
                 plain_path(path)
                     && under.iter().any(|p| path.starts_with(p))
@@ -187,6 +190,7 @@ impl Provider {
         match &self.oauth {
             None => Some(Kind::ApiKey),
             Some(o) if o.only => Some(Kind::OAuth),
+            Some(o) if o.marker == Marker::Either => None,
             Some(o) => {
                 let sent = ["x-api-key", "authorization"]
                     .iter()
@@ -200,12 +204,22 @@ impl Provider {
                     Marker::Key(m) => {
                         !headers.contains_key("x-api-key") && !sent.iter().any(|v| v.contains(m))
                     }
-                    Marker::None => false,
+                    Marker::None | Marker::Either => false,
                 };
                 Some(if token { Kind::OAuth } else { Kind::ApiKey })
             }
         }
     }
+}
+
+/// A subscription's paths are whole paths, or prefixes where they end in `/` (a gateway
+/// whose every path below its base is inference).
+/// An exact path, or (ending in `/`) every plain path below it.
+fn oauth_covers(paths: &[&str], path: &str) -> bool {
+    paths.iter().any(|p| match p.ends_with('/') {
+        true => plain_path(path) && path.starts_with(p),
+        false => *p == path,
+    })
 }
 
 /// `path` is `prefix` or below it: `/v1/` covers `/v1/messages`; `/v1/messages` covers
@@ -462,6 +476,12 @@ mod tests {
             ("xiaomi-token-plan-cn", "/anthropic/v1/messages", "/"),
             ("xiaomi-token-plan-ams", "/v1/models", "/"),
             ("xiaomi-token-plan-sgp", "/v1/chat/completions", "/"),
+            ("kilo", "/api/gateway/chat/completions", "/api/profile"),
+            (
+                "kilo",
+                "/api/openrouter/chat/completions",
+                "/api/device-auth/codes",
+            ),
         ] {
             assert!(key(id, inside), "{id}: {inside} is its API");
             assert!(!key(id, outside), "{id}: {outside} is not");
@@ -795,6 +815,31 @@ mod tests {
         assert_eq!(r.for_host("openai.internal.example").unwrap().id, "openai");
         assert!(r.hosts().any(|h| h == "openai.internal.example"));
         assert!(!r.hosts().any(|h| h == "api.openai.com"));
+    }
+
+    /// A Kilo login's token is a key of the gateway's own kind: either kind of account
+    /// serves a request, on the gateway's paths only. Cline takes its logins alone, with
+    /// the `workos:` prefix its spec names.
+    #[test]
+    fn kilo_serves_both_kinds_below_its_bases_and_cline_only_logins() {
+        let r = Registry::new(builtin());
+        let kilo = r.for_host("api.kilo.ai").unwrap();
+        assert_eq!(kilo.id, "kilo");
+        assert_eq!(r.for_host("kilocode.ai").unwrap().id, "kilo");
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", "Bearer client-kilo-key".parse().unwrap());
+        assert_eq!(kilo.client_kind(&h), None, "either kind serves it");
+        for k in [Kind::OAuth, Kind::ApiKey] {
+            assert!(kilo.covers("/api/gateway/chat/completions", k), "{k:?}");
+            assert!(kilo.covers("/api/openrouter/models", k), "{k:?}");
+            assert!(!kilo.covers("/api/profile", k), "{k:?}");
+            assert!(!kilo.covers("/api/gateway/../profile", k), "{k:?}");
+        }
+        let cline = r.for_host("api.cline.bot").unwrap();
+        assert_eq!(cline.client_kind(&h), Some(Kind::OAuth));
+        assert!(cline.covers("/api/v1/chat/completions", Kind::OAuth));
+        assert!(!cline.covers("/api/v1/users/me", Kind::OAuth));
+        assert!(!cline.covers("/api/v1/chat/completions", Kind::ApiKey));
     }
 
     /// Each table provider of issue 12 answers on its own host(s), and its key travels in

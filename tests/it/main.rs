@@ -27,6 +27,8 @@ mod hostile_numbers;
 mod import;
 mod keypool_answers;
 mod login;
+mod login_cline;
+mod login_kilo;
 mod login_saving;
 mod metrics;
 mod net_fuzz;

@@ -60,6 +60,7 @@ impl Validator<'_> {
     fn account(&self, a: &RawAccount, registry: &Registry) -> Result<AccountConfig, ConfigError> {
         let provider = self.provider(registry, &a.provider)?;
         let place = self.place(a, provider)?;
+        let organization_id = self.organization_id(a, provider)?;
         let credential = self.credential(a, provider)?;
         let provider_key = self.provider_key(a, provider)?;
         Ok(AccountConfig {
@@ -68,9 +69,52 @@ impl Validator<'_> {
             credential,
             place,
             provider_key,
+            organization_id,
             schedule: self.schedule(a.schedule.as_ref())?,
             role: a.role.as_ref().map_or(Role::Default, |r| *r.get_ref()),
         })
+    }
+
+    /// `organization_id`: only where the provider's logins bill to organizations (Kilo),
+    /// and a value a header can carry (a Kilo organization id is a UUID).
+    fn organization_id(
+        &self,
+        a: &RawAccount,
+        provider: &Provider,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(s) = &a.organization_id else {
+            return Ok(None);
+        };
+        let takes = provider
+            .oauth
+            .as_ref()
+            .is_some_and(|o| o.flavor.spec().organization);
+        if !takes {
+            return self.err(
+                s.span(),
+                format!("provider '{}' does not use organization_id", provider.id),
+                "remove the organization_id line".into(),
+            );
+        }
+        let id = s.get_ref().trim();
+        let fits = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !fits {
+            return self.err(
+                s.span(),
+                format!(
+                    "account '{}' has an organization_id that is not an organization id",
+                    a.name.get_ref()
+                ),
+                "copy the id from the organization's page on app.kilo.ai (letters, digits, \
+                '-' and '_'), or remove the line for the personal account"
+                    .into(),
+            );
+        }
+        Ok(Some(id.to_string()))
     }
 
     /// `schedule`: the hours an account may be used, parsed now so a typo fails the load.

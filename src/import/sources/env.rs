@@ -13,7 +13,7 @@ use crate::oauth::{Identity, Tokens};
 use crate::providers::Flavor;
 
 /// Variable → provider, as the providers' own SDKs and CLIs name them.
-const KEYS: [(&str, &str); 24] = [
+const KEYS: [(&str, &str); 25] = [
     ("OPENAI_API_KEY", "openai"),
     ("ANTHROPIC_API_KEY", "anthropic"),
     ("GEMINI_API_KEY", "google"),
@@ -36,6 +36,8 @@ const KEYS: [(&str, &str); 24] = [
     ("MINIMAX_API_KEY", "minimax"),
     ("MINIMAX_CN_API_KEY", "minimax-cn"),
     ("XIAOMI_API_KEY", "xiaomi"),
+    // Kilo's CLI reads its gateway key from here; a device login's token is the same kind.
+    ("KILO_API_KEY", "kilo"),
     // Placed providers: the account's place comes from the variables beside the key
     // (placed.rs).
     ("AZURE_OPENAI_API_KEY", "azure-openai-responses"),

@@ -1,7 +1,10 @@
 //! The spec of each subscription flavor: the one place that says how its logins are
 //! refreshed, obtained and edited into requests.
 
-use super::{Browser, Device, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl};
+use super::{
+    AppCallback, Browser, Device, DeviceWire, Encoding, Flavor, LoginForm, Paste, Spec, TokenUrl,
+    TokenWire,
+};
 use crate::oauth::steps::{self, ExchangeStep, Steps};
 use crate::oauth::{edit, identity};
 
@@ -30,6 +33,9 @@ const ANTHROPIC: Spec = Spec {
     default_name: "claude",
     stores: true,
     device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
@@ -65,6 +71,9 @@ const CODEX: Spec = Spec {
     default_name: "chatgpt",
     stores: true,
     device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
@@ -86,6 +95,9 @@ const COPILOT: Spec = Spec {
     default_name: "copilot",
     stores: true,
     device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: Some(ExchangeStep {
             run: steps::copilot_exchange,
@@ -117,6 +129,9 @@ const GEMINI_CLI: Spec = Spec {
     default_name: "gemini-cli",
     stores: true,
     device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: None,
         discover_project: Some(steps::code_assist_project),
@@ -151,6 +166,9 @@ const VERTEX: Spec = Spec {
     default_name: "vertex",
     stores: false,
     device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: Some(ExchangeStep {
             run: steps::google_key_exchange,
@@ -178,16 +196,84 @@ const KIMI: Spec = Spec {
     login: LoginForm::Device(Device {
         authorize: "https://auth.kimi.com/api/oauth/device_authorization",
         scope: None,
+        wire: DeviceWire::Rfc8628,
     }),
     native_login: "kimi login",
     default_name: "kimi",
     device_id: true,
     stores: true,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: false,
     steps: Steps {
         exchange: None,
         discover_project: None,
         edit_headers: edit::kimi_headers,
         edit_auth_headers: edit::kimi_headers,
+        edit_body: edit::no_body_edit,
+    },
+};
+
+/// Kilo Code's device login (Kilo-Org/kilocode `device-auth`; PROVIDERS.md §10): the
+/// token it hands out is a long-lived API key (Kilo's own CLI treats it as good for a
+/// year and never refreshes it), used as `Authorization: Bearer`. The codes URL is both
+/// where a login starts and where it is polled (`…/codes/{code}`).
+const KILO: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://api.kilo.ai/api/device-auth/codes"),
+    client_id: "",
+    client_secret: None,
+    refresh_encoding: Encoding::Json,
+    rotates: false,
+    identity: identity::from_email_field,
+    login: LoginForm::Device(Device {
+        authorize: "https://api.kilo.ai/api/device-auth/codes",
+        scope: None,
+        wire: DeviceWire::KiloCodes,
+    }),
+    native_login: "kilo auth login",
+    default_name: "kilo",
+    stores: true,
+    device_id: false,
+    wire: TokenWire::Rfc6749,
+    bearer_prefix: "",
+    organization: true,
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::kilo_headers,
+        edit_auth_headers: edit::no_header_edit,
+        edit_body: edit::no_body_edit,
+    },
+};
+
+/// Cline's account login (cline/cline `ClineAuthProvider`): the browser starts at
+/// api.cline.bot's authorize endpoint and lands on keypool's loopback `/auth?code=…`; the
+/// code is exchanged, tokens are refreshed (WorkOS access tokens of minutes, a rotating
+/// refresh token), and requests carry `Bearer workos:<token>`.
+const CLINE: Spec = Spec {
+    token_url: TokenUrl::Fixed("https://api.cline.bot/api/v1/auth/refresh"),
+    client_id: "",
+    client_secret: None,
+    refresh_encoding: Encoding::Json,
+    rotates: true,
+    identity: identity::from_cline_user,
+    login: LoginForm::AppCallback(AppCallback {
+        authorize: "https://api.cline.bot/api/v1/auth/authorize",
+        path: "/auth",
+        exchange: "https://api.cline.bot/api/v1/auth/token",
+    }),
+    native_login: "Cline's sign-in",
+    default_name: "cline",
+    stores: true,
+    device_id: false,
+    wire: TokenWire::Cline,
+    bearer_prefix: "workos:",
+    organization: false,
+    steps: Steps {
+        exchange: None,
+        discover_project: None,
+        edit_headers: edit::cline_headers,
+        edit_auth_headers: edit::no_header_edit,
         edit_body: edit::no_body_edit,
     },
 };
@@ -202,6 +288,8 @@ impl Flavor {
             Flavor::GeminiCli => &GEMINI_CLI,
             Flavor::Vertex => &VERTEX,
             Flavor::Kimi => &KIMI,
+            Flavor::Kilo => &KILO,
+            Flavor::Cline => &CLINE,
         }
     }
 }

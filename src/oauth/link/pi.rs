@@ -58,6 +58,7 @@ fn identity(e: &Value) -> Identity {
         domain: string(e, "enterpriseUrl").map(|u| bare_host(&u)),
         plan: None,
         device_id: None,
+        organization_id: None,
     }
 }
 

@@ -83,6 +83,18 @@ impl Machine {
         log: &str,
         vars: &[(&str, &str)],
     ) -> Login {
+        self.login_via(&fake.connect_to(), args, browser, log, vars)
+    }
+
+    /// [`Machine::login_env`] reaching the hosts through `connect_to` (any fake's).
+    pub(crate) fn login_via(
+        &self,
+        connect_to: &[String],
+        args: &[&str],
+        browser: &str,
+        log: &str,
+        vars: &[(&str, &str)],
+    ) -> Login {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_keypool"));
         cmd.env_clear()
             .envs(vars.iter().copied())
@@ -95,7 +107,7 @@ impl Machine {
             .args(args)
             .arg("--upstream-ca")
             .arg(&self.ca_pem);
-        for c in fake.connect_to() {
+        for c in connect_to {
             cmd.arg("--connect-to").arg(c);
         }
         let mut child = cmd

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod guarded;
 pub mod https;
 pub mod keypool;
+pub mod kilo_cline;
 pub mod login;
 pub mod logs;
 pub mod oauth;
