@@ -276,6 +276,10 @@ fn turn_result(turn: &Turn) -> &'static str {
         },
         Turn::Refused(_, None) => "auth_failed",
         Turn::Broke(_) => "broken",
+        // Refused before sending: an IAM account's request keypool could not sign.
+        Turn::Own(KeypoolAnswer::TooLargeToSign { .. } | KeypoolAnswer::SignFailed { .. }) => {
+            "error"
+        }
         Turn::Own(_) => "unreachable",
     }
 }
