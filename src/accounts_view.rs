@@ -131,6 +131,10 @@ fn from_files(
             Some(Err(e)) => Columns::state(format!("error: {e}"), true),
             _ => Columns::state("ok".into(), false),
         },
+        CredentialConfig::Aws(keys) => match check.then(|| crate::pool::aws_credentials(keys)) {
+            Some(Err(e)) => Columns::state(format!("error: {e}"), true),
+            _ => Columns::state("ok".into(), false),
+        },
         CredentialConfig::OAuth(src) => {
             let flavor = Flavor::for_provider(&a.provider).expect("validated");
             match tokens(&a.name, flavor, src, stored) {

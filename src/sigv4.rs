@@ -63,20 +63,10 @@ impl AwsCredentials {
         secret_access_key: SecretString,
         session_token: Option<SecretString>,
     ) -> Result<AwsCredentials, CredentialError> {
-        let id_ok = !access_key_id.is_empty()
-            && access_key_id.len() <= 128
-            && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !id_ok {
-            return Err(CredentialError::AccessKeyId);
-        }
-        if !visible(secret_access_key.expose_secret()) {
-            return Err(CredentialError::SecretKey);
-        }
-        if session_token
-            .as_ref()
-            .is_some_and(|t| !visible(t.expose_secret()))
-        {
-            return Err(CredentialError::SessionToken);
+        check_access_key_id(access_key_id)?;
+        check_secret_access_key(secret_access_key.expose_secret())?;
+        if let Some(t) = &session_token {
+            check_session_token(t.expose_secret())?;
         }
         Ok(AwsCredentials {
             access_key_id: access_key_id.to_string(),
@@ -88,6 +78,35 @@ impl AwsCredentials {
     pub fn access_key_id(&self) -> &str {
         &self.access_key_id
     }
+
+    /// What identifies these credentials for a fingerprint (never stored or shown as
+    /// is): the key id and the secret.
+    pub fn fingerprint_input(&self) -> String {
+        format!(
+            "{}:{}",
+            self.access_key_id,
+            self.secret_access_key.expose_secret()
+        )
+    }
+}
+
+/// An access key id's form: letters and digits. Checked apart so the config can refuse
+/// a literal at load, before any reference is resolved.
+pub fn check_access_key_id(id: &str) -> Result<(), CredentialError> {
+    let ok = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then_some(()).ok_or(CredentialError::AccessKeyId)
+}
+
+pub fn check_secret_access_key(secret: &str) -> Result<(), CredentialError> {
+    visible(secret)
+        .then_some(())
+        .ok_or(CredentialError::SecretKey)
+}
+
+pub fn check_session_token(token: &str) -> Result<(), CredentialError> {
+    visible(token)
+        .then_some(())
+        .ok_or(CredentialError::SessionToken)
 }
 
 /// Printable ASCII without spaces, as keys and tokens are; anything else could not

@@ -113,7 +113,7 @@ impl State {
             .find(|a| a.name == name)?;
         match &account.credential {
             crate::pool::Credential::OAuth(o) => Some(o.clone()),
-            crate::pool::Credential::Key(_) => None,
+            crate::pool::Credential::Key(_) | crate::pool::Credential::Aws(_) => None,
         }
     }
 }

@@ -53,7 +53,7 @@ fn account_status(a: &Account, now: SystemTime) -> AccountStatus {
         }),
         unsaved: match &a.credential {
             Credential::OAuth(o) => o.unsaved(),
-            Credential::Key(_) => None,
+            Credential::Key(_) | Credential::Aws(_) => None,
         },
         tightest: crate::quota::tightest(&windows).map(|w| window_status(w, now)),
         windows: windows.iter().map(|w| window_status(w, now)).collect(),

@@ -31,6 +31,14 @@ pub enum Credential {
     /// `api_key = "…"` and the account's place keys (`resource = "…"`, `region = "…"`),
     /// for a provider whose accounts each live somewhere of their own.
     PlacedKey(String, Vec<(&'static str, String)>),
+    /// `access_key_id`, `secret_access_key` and optional `session_token` (each a literal,
+    /// `env:VAR` or `!command`) and the place keys: AWS IAM credentials.
+    Iam {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+        place: Vec<(&'static str, String)>,
+    },
     /// `oauth = "stored"`: tokens in keypool's `credentials.json`.
     OAuthStored,
     /// `oauth = "link:PATH"`: tokens in a native CLI's file. PATH is written as given, so
@@ -50,6 +58,17 @@ impl std::fmt::Debug for Credential {
                     SecretRef::parse(k).describe()
                 )
             }
+            Credential::Iam {
+                access_key_id,
+                session_token,
+                place,
+                ..
+            } => write!(
+                f,
+                "Iam({}, session_token: {}, {place:?})",
+                SecretRef::parse(access_key_id).describe(),
+                session_token.is_some()
+            ),
             Credential::OAuthStored => f.write_str("OAuthStored"),
             Credential::OAuthLinked(p) => write!(f, "OAuthLinked({})", p.display()),
         }
@@ -61,6 +80,8 @@ impl std::fmt::Debug for Credential {
 pub struct ExistingAccount {
     pub name: String,
     pub provider: String,
+    /// The `api_key`, or an IAM account's `access_key_id`: what tells one key account
+    /// from another.
     pub api_key: Option<SecretString>,
     /// The `oauth` value as written: `stored` or `link:PATH`.
     pub oauth: Option<String>,
@@ -160,7 +181,9 @@ pub fn read(path: &Path) -> Result<Snapshot, EditError> {
             Some(ExistingAccount {
                 name: str_of(t, "name")?,
                 provider: str_of(t, "provider").unwrap_or_default(),
-                api_key: str_of(t, "api_key").map(SecretString::from),
+                api_key: str_of(t, "api_key")
+                    .or_else(|| str_of(t, "access_key_id"))
+                    .map(SecretString::from),
                 oauth: str_of(t, "oauth"),
             })
         })
@@ -191,6 +214,7 @@ pub fn render(account: &NewAccount) -> Result<String, EditError> {
     }
     let (key, value) = match &account.credential {
         Credential::ApiKey(k) | Credential::PlacedKey(k, _) => ("api_key", k.clone()),
+        Credential::Iam { access_key_id, .. } => ("access_key_id", access_key_id.clone()),
         Credential::OAuthStored => ("oauth", "stored".to_string()),
         Credential::OAuthLinked(p) => {
             let p = p.to_str().ok_or_else(|| {
@@ -215,10 +239,21 @@ pub fn render(account: &NewAccount) -> Result<String, EditError> {
     block.push_str(&format!("name = {}\n", quote(&account.name)));
     block.push_str(&format!("provider = {}\n", quote(&account.provider)));
     block.push_str(&format!("{key} = {}\n", quote(&value)));
-    if let Credential::PlacedKey(_, place) = &account.credential {
-        for (k, v) in place {
-            block.push_str(&format!("{k} = {}\n", quote(v)));
-        }
+    let mut more: Vec<(&str, &str)> = Vec::new();
+    if let Credential::Iam {
+        secret_access_key,
+        session_token,
+        ..
+    } = &account.credential
+    {
+        more.push(("secret_access_key", secret_access_key));
+        more.extend(session_token.as_deref().map(|t| ("session_token", t)));
+    }
+    if let Credential::PlacedKey(_, place) | Credential::Iam { place, .. } = &account.credential {
+        more.extend(place.iter().map(|(k, v)| (*k, v.as_str())));
+    }
+    for (k, v) in more {
+        block.push_str(&format!("{k} = {}\n", quote(v)));
     }
     Ok(block)
 }

@@ -83,6 +83,28 @@ pub enum CredentialConfig {
     },
     /// `oauth = "stored"` or `oauth = "link:PATH"`.
     OAuth(OAuthSource),
+    /// `access_key_id` + `secret_access_key` (+ `session_token`): AWS IAM credentials
+    /// every request is signed with (SigV4), each a literal, `env:VAR` or `!command`.
+    Aws(AwsKeys),
+}
+
+/// An IAM account's three references, as written.
+#[derive(Debug, Clone)]
+pub struct AwsKeys {
+    pub access_key_id: SecretString,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
+}
+
+impl AwsKeys {
+    /// Where each part comes from, safe to print: `iam env:AWS_ACCESS_KEY_ID, env:…`.
+    pub fn describe(&self) -> String {
+        let source =
+            |s: &SecretString| SecretRef::parse(secrecy::ExposeSecret::expose_secret(s)).describe();
+        let mut parts = vec![source(&self.access_key_id), source(&self.secret_access_key)];
+        parts.extend(self.session_token.as_ref().map(source));
+        format!("iam {}", parts.join(", "))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +118,10 @@ pub enum OAuthSource {
 impl AccountConfig {
     pub fn kind(&self) -> crate::providers::Kind {
         match self.credential {
-            CredentialConfig::ApiKey { .. } => crate::providers::Kind::ApiKey,
+            // A SigV4 client's signature is a key's kind of credential.
+            CredentialConfig::ApiKey { .. } | CredentialConfig::Aws(_) => {
+                crate::providers::Kind::ApiKey
+            }
             CredentialConfig::OAuth(_) => crate::providers::Kind::OAuth,
         }
     }
@@ -107,6 +132,7 @@ impl AccountConfig {
             CredentialConfig::ApiKey { source, .. } => source.describe(),
             CredentialConfig::OAuth(OAuthSource::Stored) => "stored".into(),
             CredentialConfig::OAuth(OAuthSource::Linked(p)) => format!("link:{}", p.display()),
+            CredentialConfig::Aws(k) => k.describe(),
         }
     }
 }
@@ -310,6 +336,9 @@ struct RawAccount {
     deployments: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     provider_key: Option<Spanned<String>>,
     organization_id: Option<Spanned<String>>,
+    access_key_id: Option<Spanned<String>>,
+    secret_access_key: Option<Spanned<String>>,
+    session_token: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     role: Option<Spanned<Role>>,
 }
@@ -432,6 +461,8 @@ fn floor_char_boundary(text: &str, i: usize) -> usize {
     i
 }
 
+#[cfg(test)]
+mod aws_tests;
 #[cfg(test)]
 mod place_tests;
 #[cfg(test)]

@@ -90,26 +90,23 @@ impl Exchange<'_> {
     async fn send(&mut self, account: &Account, mut cred: Cred, now: SystemTime) -> Turn {
         let mut refreshed = false;
         loop {
-            self.attempts += 1;
-            let edit = Edit {
-                provider: &self.provider,
-                account,
-                cred: &cred,
+            let req = match self.request_for(account, &cred) {
+                Ok(req) => req,
+                Err(answer) => return Turn::Own(answer),
             };
-            let body = self.body.for_attempt(|b| cred.edit_body(b));
-            let req = upstream_request(&self.parts, self.target, Some(edit), body);
+            self.attempts += 1;
             account.stats.sent();
             let resp = match self.state.upstream.send(req).await {
                 Ok(r) => r,
                 // Unreachable: the same for every account, so no other is tried; unless
                 // each account has a host of its own (another resource may answer).
                 Err(e) if e.is_connect() && self.provider.placement.host.is_none() => {
-                    let dialect = Some(self.provider.dialect);
+                    let dialect = Some(self.dialect);
                     return Turn::Own(KeypoolAnswer::unreachable(dialect, self.target, &e));
                 }
                 Err(e) => return Turn::Broke(Broken::from_error(&e)),
             };
-            let dialect = self.provider.dialect;
+            let dialect = self.dialect;
             account.learn(crate::quota::learn(dialect, resp.headers(), now));
             if !needs_body(dialect, resp.status()) {
                 return self.success(resp, account, now).await;
@@ -149,6 +146,48 @@ impl Exchange<'_> {
         }
     }
 
+    /// The request as it goes to `account`: its credential in place, and for IAM
+    /// credentials the whole request signed for the account's region right now, so a
+    /// replay on another account carries that account's signature and a fresh date.
+    fn request_for(
+        &mut self,
+        account: &Account,
+        cred: &Cred,
+    ) -> Result<Request<ProxyBody>, KeypoolAnswer> {
+        let dialect = self.dialect;
+        if matches!(cred, Cred::Aws(_)) && !self.body.replayable() {
+            return Err(KeypoolAnswer::TooLargeToSign {
+                dialect,
+                account: account.name.clone(),
+                limit_mib: self.state.limits.replay_body_mib,
+            });
+        }
+        let edit = Edit {
+            provider: &self.provider,
+            account,
+            cred,
+        };
+        let body = self.body.for_attempt(|b| cred.edit_body(b));
+        let mut req = upstream_request(&self.parts, self.target, Some(edit), body);
+        let Cred::Aws(creds) = cred else {
+            return Ok(req);
+        };
+        let sign_failed = |reason: String| KeypoolAnswer::SignFailed {
+            dialect,
+            account: account.name.clone(),
+            reason,
+        };
+        let region = account.place.get(crate::providers::PlaceKey::Region);
+        let (Some(region), Some(service)) = (region, self.provider.sigv4) else {
+            return Err(sign_failed("the account has no region to sign for".into()));
+        };
+        let scope = crate::sigv4::Scope { region, service };
+        let now = self.state.clock.now();
+        crate::sigv4::resign(&mut req, self.body.bytes(), creds, scope, now)
+            .map_err(|e| sign_failed(e.to_string()))?;
+        Ok(req)
+    }
+
     /// A success status: streamed to the client at once, or (an event stream) held for
     /// its first event, which may still be a limit.
     async fn success(
@@ -160,11 +199,17 @@ impl Exchange<'_> {
         let state = self.state;
         let attempts = self.attempts;
         let bound = state.limits.first_event_timeout;
-        if !stream_peek::applies(&resp, bound) {
+        // Server-sent events, or AWS's binary event stream (Bedrock's ConverseStream and
+        // InvokeModelWithResponseStream): either may carry a limit as its first message.
+        let peeked = if stream_peek::applies(&resp, bound) {
+            stream_peek::first_event(resp, self.dialect, bound, now).await
+        } else if crate::eventstream_peek::applies(&resp, bound) {
+            crate::eventstream_peek::first_message(resp, self.dialect, bound, now).await
+        } else {
             let upgrade = self.client_upgrade.take();
             return Turn::Answer(finish(resp, Some(&account.name), attempts, upgrade));
-        }
-        let peeked = match stream_peek::first_event(resp, self.provider.dialect, bound, now).await {
+        };
+        let peeked = match peeked {
             Ok(p) => p,
             Err(e) => return Turn::Broke(Broken::from_error(&*e)),
         };
@@ -191,7 +236,7 @@ impl Exchange<'_> {
         account: &Account,
         now: SystemTime,
     ) -> Result<(Response<ProxyBody>, Outcome), Turn> {
-        let dialect = self.provider.dialect;
+        let dialect = self.dialect;
         let status = resp.status();
         let (head, bytes) = match read_error_body(resp).await {
             Ok(x) => x,
@@ -238,6 +283,10 @@ fn turn_result(turn: &Turn) -> &'static str {
         },
         Turn::Refused(_, None) => "auth_failed",
         Turn::Broke(_) => "broken",
+        // Refused before sending: an IAM account's request keypool could not sign.
+        Turn::Own(KeypoolAnswer::TooLargeToSign { .. } | KeypoolAnswer::SignFailed { .. }) => {
+            "error"
+        }
         Turn::Own(_) => "unreachable",
     }
 }

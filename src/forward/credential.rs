@@ -10,12 +10,14 @@ const TOKEN_ENDPOINT_COOLDOWN: Duration = Duration::from_secs(30);
 pub(super) enum Cred {
     Key(SecretString),
     OAuth(Access),
+    /// IAM credentials: the request is signed with them right before it is sent.
+    Aws(crate::sigv4::AwsCredentials),
 }
 
 impl Cred {
     pub(super) fn edit_body(&self, body: &bytes::Bytes) -> Option<bytes::Bytes> {
         match self {
-            Cred::Key(_) => None,
+            Cred::Key(_) | Cred::Aws(_) => None,
             Cred::OAuth(a) => a.edit_body(body),
         }
     }
@@ -34,6 +36,7 @@ pub(super) fn ctx(state: &State) -> Ctx<'_> {
 pub(super) async fn credential(account: &Account, state: &State) -> Option<Cred> {
     match &account.credential {
         Credential::Key(k) => k.clone().map(Cred::Key),
+        Credential::Aws(c) => c.clone().map(Cred::Aws),
         Credential::OAuth(o) => match o.access(&ctx(state)).await {
             Ok(a) => Some(Cred::OAuth(a)),
             Err(e) => {

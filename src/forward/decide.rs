@@ -43,7 +43,7 @@ impl Exchange<'_> {
             Round::Unpicked(Unpicked::Exhausted(why)) => return self.exhausted(why),
             Round::Unpicked(Unpicked::PinnedElsewhere(why)) => {
                 let answer = KeypoolAnswer::PinnedLimited {
-                    dialect: self.provider.dialect,
+                    dialect: self.dialect,
                     pool: self.pool.name.clone(),
                     why,
                     attempts: self.attempts,
@@ -86,7 +86,7 @@ impl Exchange<'_> {
             return Next::Hold(wait);
         }
         let answer = KeypoolAnswer::AllLimited {
-            dialect: self.provider.dialect,
+            dialect: self.dialect,
             pool: self.pool.name.clone(),
             why,
             attempts: self.attempts,
@@ -97,7 +97,7 @@ impl Exchange<'_> {
     /// Every account tried broke before answering.
     fn broke(&self) -> KeypoolAnswer {
         KeypoolAnswer::Broke {
-            dialect: self.provider.dialect,
+            dialect: self.dialect,
             host: self.target.host.clone(),
             port: self.target.port,
             tried: self.broken.clone(),

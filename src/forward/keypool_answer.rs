@@ -61,6 +61,20 @@ pub(super) enum KeypoolAnswer {
     },
     /// The client's request body could not be read: 408 when it went silent, else 400.
     BodyUnreadable { stalled: bool, reason: String },
+    /// A body over the replay limit, for an IAM account: SigV4 signs the whole body, which
+    /// keypool did not hold. A 413 naming the limit.
+    TooLargeToSign {
+        dialect: Dialect,
+        account: String,
+        limit_mib: u64,
+    },
+    /// The request could not be signed for the account (a header that is not text, a
+    /// region that is none): a 502 naming the part, never a secret.
+    SignFailed {
+        dialect: Dialect,
+        account: String,
+        reason: String,
+    },
     /// Plain HTTP to a provider: a pooled key would travel in cleartext.
     PlainHttp {
         host: String,
@@ -171,7 +185,8 @@ impl KeypoolAnswer {
             },
             Unreachable { timed_out, .. } => gateway_status(*timed_out),
             Broke { tried, .. } => gateway_status(tried.last().is_some_and(|(_, b)| b.timed_out)),
-            ErrorTooLarge { .. } => StatusCode::BAD_GATEWAY,
+            ErrorTooLarge { .. } | SignFailed { .. } => StatusCode::BAD_GATEWAY,
+            TooLargeToSign { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             EgressRefused { refused, .. } => refused.status(),
             BodyUnreadable { stalled: true, .. } => StatusCode::REQUEST_TIMEOUT,
             BodyUnreadable { stalled: false, .. } => StatusCode::BAD_REQUEST,
@@ -187,6 +202,7 @@ impl KeypoolAnswer {
         match self {
             AllLimited { dialect, .. } | PinnedLimited { dialect, .. } => Some(*dialect),
             Broke { dialect, .. } | ErrorTooLarge { dialect, .. } => Some(*dialect),
+            TooLargeToSign { dialect, .. } | SignFailed { dialect, .. } => Some(*dialect),
             Unreachable { dialect, .. } => *dialect,
             _ => None,
         }
@@ -197,6 +213,7 @@ impl KeypoolAnswer {
             StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimit,
             StatusCode::UNAUTHORIZED => ErrorKind::Auth,
             StatusCode::GATEWAY_TIMEOUT => ErrorKind::GatewayTimeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
             _ => ErrorKind::BadGateway,
         }
     }
@@ -228,6 +245,10 @@ impl KeypoolAnswer {
             }
             KeypoolAnswer::Broke { host, .. } | KeypoolAnswer::ErrorTooLarge { host, .. } => {
                 tracing::warn!(host = %host, "{}", self.message());
+            }
+            KeypoolAnswer::TooLargeToSign { account, .. }
+            | KeypoolAnswer::SignFailed { account, .. } => {
+                tracing::warn!(account = %account, "{}", self.message());
             }
             KeypoolAnswer::EgressRefused {
                 host,
@@ -312,6 +333,7 @@ impl KeypoolAnswer {
             BodyUnreadable { reason, .. } => {
                 format!("keypool: could not read the request body: {reason}")
             }
+            TooLargeToSign { .. } | SignFailed { .. } => self.unsigned(),
             PlainHttp {
                 host,
                 authority,
@@ -341,6 +363,29 @@ impl KeypoolAnswer {
                 host, port, named
             ),
             Doctor { nonce, .. } => format!("keypool: doctor check {nonce}"),
+        }
+    }
+}
+
+impl KeypoolAnswer {
+    /// Why a request for an IAM account was not signed.
+    fn unsigned(&self) -> String {
+        match self {
+            KeypoolAnswer::TooLargeToSign {
+                account, limit_mib, ..
+            } => format!(
+                concat!(
+                    "keypool: the request body is over {} MiB, which keypool does not hold, ",
+                    "and account '{}' signs requests (SigV4), which covers the whole body; ",
+                    "fix: raise [limits] replay_body_mib above the body's size, or use an ",
+                    "account with a Bedrock API key (api_key)"
+                ),
+                limit_mib, account
+            ),
+            KeypoolAnswer::SignFailed {
+                account, reason, ..
+            } => format!("keypool: cannot sign the request for account '{account}': {reason}"),
+            _ => String::new(),
         }
     }
 }

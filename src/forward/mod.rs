@@ -128,6 +128,8 @@ struct Exchange<'a> {
     /// The request head as the client sent it; each attempt rewrites a copy.
     parts: Parts,
     provider: Arc<Provider>,
+    /// The dialect the provider's answers to this path speak.
+    dialect: Dialect,
     kind: Option<crate::providers::Kind>,
     path: String,
     body: RequestBody,

@@ -47,9 +47,10 @@ impl<'a> Exchange<'a> {
                 }))
             }
         };
+        let dialect = provider.dialect_for(&path);
         let affinity = state.affinity.route(
             &pool.name,
-            provider.dialect,
+            dialect,
             &parts.headers,
             body.bytes(),
             state.clock.now(),
@@ -60,6 +61,7 @@ impl<'a> Exchange<'a> {
             target,
             parts,
             provider,
+            dialect,
             kind,
             path,
             body,
@@ -90,7 +92,7 @@ async fn passthrough(
     let response = match state.upstream.send(req).await {
         Ok(r) => finish(r, None, 1, client_upgrade),
         Err(e) => {
-            let dialect = provider.as_ref().map(|p| p.dialect);
+            let dialect = provider.as_ref().map(|p| p.dialect_for(parts.uri.path()));
             KeypoolAnswer::not_sent(dialect, target, &e).into_response()
         }
     };

@@ -32,9 +32,17 @@ pub(super) fn upstream_request(
     // placed accounts on their resource's or region's.
     let mut rehomed = None;
     if let Some(e) = edit {
-        query = credentials(&e, &path, &mut headers, query);
         match e.cred {
-            Cred::Key(_) => {
+            // The signature is added once the request is whole (attempt.rs): here the
+            // client's credentials go, a presigned query's included.
+            Cred::Aws(_) => {
+                crate::providers::strip_client_credentials(&mut headers);
+                query = without_amz_query(query);
+            }
+            _ => query = credentials(&e, &path, &mut headers, query),
+        }
+        match e.cred {
+            Cred::Key(_) | Cred::Aws(_) => {
                 edit::headers_for_key(&mut headers);
                 rehomed = place(e.provider, &e.account.place, &mut path, target);
             }
@@ -100,6 +108,7 @@ fn credentials(
     let (scheme, secret) = match e.cred {
         Cred::Key(k) => (&e.provider.auth, Cow::Borrowed(k.expose_secret())),
         Cred::OAuth(a) => (&AuthScheme::Bearer, a.bearer_token()),
+        Cred::Aws(_) => return query,
     };
     let name = &e.account.name;
     let mut query = query;
@@ -131,6 +140,20 @@ fn credentials(
             query
         }
     }
+}
+
+/// The query without SigV4's query parameters (`X-Amz-Credential`, `X-Amz-Signature`,
+/// `X-Amz-Security-Token`, …): a presigned client request's credential stays here.
+fn without_amz_query(query: Option<String>) -> Option<String> {
+    let q = query?;
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !name.to_ascii_lowercase().starts_with("x-amz-")
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
 }
 
 /// The API host a subscription's token endpoint named for the account, when it differs

@@ -81,6 +81,22 @@ impl<'a> Importer<'a> {
             What::Skipped { reason, .. } => Ok(Outcome::Skipped(reason.clone())),
             What::ApiKey(raw) => self.key(f, raw.expose_secret(), &[]),
             What::PlacedKey { key, place } => self.key(f, key.expose_secret(), place),
+            What::Iam {
+                access_key_id,
+                secret_access_key,
+                session_token,
+                place,
+            } => {
+                let credential = Credential::Iam {
+                    access_key_id: access_key_id.expose_secret().to_string(),
+                    secret_access_key: secret_access_key.expose_secret().to_string(),
+                    session_token: session_token
+                        .as_ref()
+                        .map(|t| t.expose_secret().to_string()),
+                    place: place.clone(),
+                };
+                self.keyed(f, access_key_id.expose_secret(), credential)
+            }
             What::OAuth { tokens, link } => self.login(f, tokens, link),
         }
     }
@@ -91,14 +107,20 @@ impl<'a> Importer<'a> {
         raw: &str,
         place: &[(&'static str, String)],
     ) -> Result<Outcome, Failure> {
-        if let Some(k) = self.existing.find_key(&f.provider, raw, self.machine) {
-            return Ok(already(k, false));
-        }
-        let name = self.fresh_name(&f.default_name)?;
         let credential = match place {
             [] => Credential::ApiKey(raw.to_string()),
             _ => Credential::PlacedKey(raw.to_string(), place.to_vec()),
         };
+        self.keyed(f, raw, credential)
+    }
+
+    /// A key account (or an IAM one, told apart by its access key id `raw`) added as
+    /// `credential`, unless the config has it already.
+    fn keyed(&mut self, f: &Found, raw: &str, credential: Credential) -> Result<Outcome, Failure> {
+        if let Some(k) = self.existing.find_key(&f.provider, raw, self.machine) {
+            return Ok(already(k, false));
+        }
+        let name = self.fresh_name(&f.default_name)?;
         self.append(f, &name, credential)?;
         self.existing.add(Known {
             name: name.clone(),

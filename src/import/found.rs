@@ -30,6 +30,14 @@ pub enum What {
         key: SecretString,
         place: Vec<(&'static str, String)>,
     },
+    /// AWS IAM credentials (Bedrock), each already in the config's form, with the place
+    /// keys the account needs.
+    Iam {
+        access_key_id: SecretString,
+        secret_access_key: SecretString,
+        session_token: Option<SecretString>,
+        place: Vec<(&'static str, String)>,
+    },
     /// Something keypool cannot use; `kind` is what it is ("oauth", "api key", …).
     Skipped { kind: &'static str, reason: String },
 }

@@ -21,6 +21,7 @@ pub fn found_line(f: &Found, outcome: &Outcome, m: &Machine) -> String {
     let kind = match &f.what {
         What::OAuth { .. } => "oauth",
         What::ApiKey(_) | What::PlacedKey { .. } => "api key",
+        What::Iam { .. } => "iam credentials",
         What::Skipped { kind, .. } => kind,
     };
     let facts = match &f.what {
@@ -61,6 +62,12 @@ fn outcome_text(f: &Found, outcome: &Outcome) -> String {
                     What::ApiKey(raw) | What::PlacedKey { key: raw, .. } => {
                         key_source(raw.expose_secret())
                     }
+                    What::Iam {
+                        access_key_id,
+                        secret_access_key,
+                        session_token,
+                        ..
+                    } => iam_source(access_key_id, secret_access_key, session_token.as_ref()),
                     _ => String::new(),
                 },
             };
@@ -76,6 +83,25 @@ fn outcome_text(f: &Found, outcome: &Outcome) -> String {
         } => format!("already imported as '{name}'; its stored tokens were older and are updated"),
         Outcome::Skipped(why) => format!("skipped: {why}"),
     }
+}
+
+/// Where keypool will get imported IAM credentials: the variables it reads, or that a
+/// part is copied.
+fn iam_source(
+    id: &secrecy::SecretString,
+    secret: &secrecy::SecretString,
+    token: Option<&secrecy::SecretString>,
+) -> String {
+    let parts: Vec<String> = [Some(id), Some(secret), token]
+        .into_iter()
+        .flatten()
+        .map(|raw| match SecretRef::parse(raw.expose_secret()) {
+            SecretRef::Env(v) => format!("${v}"),
+            SecretRef::Command(c) => format!("`{c}`"),
+            SecretRef::Literal => "a copied value".into(),
+        })
+        .collect();
+    format!("keypool reads {} when it starts", parts.join(", "))
 }
 
 /// Where keypool will get an imported key, without showing the key.

@@ -425,7 +425,7 @@ fn save(
                     store.path().display()
                 ))
             }
-            CredentialConfig::ApiKey { .. } => Err(uses_api_key(a)),
+            CredentialConfig::ApiKey { .. } | CredentialConfig::Aws(_) => Err(uses_api_key(a)),
         };
     }
     let taken: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
@@ -481,7 +481,11 @@ fn unfit(a: &crate::config::AccountConfig, provider: &str) -> Option<String> {
             a.name, a.provider
         ));
     }
-    matches!(a.credential, CredentialConfig::ApiKey { .. }).then(|| uses_api_key(a))
+    matches!(
+        a.credential,
+        CredentialConfig::ApiKey { .. } | CredentialConfig::Aws(_)
+    )
+    .then(|| uses_api_key(a))
 }
 
 fn uses_api_key(a: &crate::config::AccountConfig) -> String {

@@ -51,6 +51,9 @@ pub enum Credential {
     /// A resolved API key; `None` when it could not be resolved (the account is disabled).
     Key(Option<SecretString>),
     OAuth(Arc<OAuthAccount>),
+    /// AWS IAM credentials, resolved; `None` when they could not be (the account is
+    /// disabled). Every request is signed with them (SigV4).
+    Aws(Option<crate::sigv4::AwsCredentials>),
 }
 
 #[derive(Debug)]
@@ -128,7 +131,7 @@ impl Stats {
 impl Account {
     pub fn kind(&self) -> Kind {
         match self.credential {
-            Credential::Key(_) => Kind::ApiKey,
+            Credential::Key(_) | Credential::Aws(_) => Kind::ApiKey,
             Credential::OAuth(_) => Kind::OAuth,
         }
     }
@@ -253,6 +256,10 @@ impl Account {
         use secrecy::ExposeSecret;
         match &self.credential {
             Credential::Key(k) => k.as_ref().map(|k| persist::fingerprint(k.expose_secret())),
+            // The key id and the secret: a rotated secret is another credential.
+            Credential::Aws(c) => c
+                .as_ref()
+                .map(|c| persist::fingerprint(&c.fingerprint_input())),
             Credential::OAuth(o) => {
                 let t = o.tokens();
                 t.refresh

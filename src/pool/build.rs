@@ -157,7 +157,32 @@ fn credential(
             }
         }
         CredentialConfig::OAuth(src) => oauth_credential(a, src, store, config, old),
+        CredentialConfig::Aws(keys) => match aws_credentials(keys) {
+            Ok(c) => (Credential::Aws(Some(c)), None),
+            Err(why) => (Credential::Aws(None), Some(why)),
+        },
     }
+}
+
+/// IAM credentials resolved from their references and checked for their form; the
+/// error names the part and where it comes from, never its value.
+pub fn aws_credentials(
+    keys: &crate::config::AwsKeys,
+) -> Result<crate::sigv4::AwsCredentials, String> {
+    use secrecy::ExposeSecret;
+    let resolve = |name: &str, raw: &secrecy::SecretString| {
+        crate::secret::resolve(raw.expose_secret()).map_err(|e| {
+            let source = crate::secret::SecretRef::parse(raw.expose_secret());
+            format!("{name} {}: {e}", source.describe())
+        })
+    };
+    let id = resolve("access_key_id", &keys.access_key_id)?;
+    let secret = resolve("secret_access_key", &keys.secret_access_key)?;
+    let token = match &keys.session_token {
+        Some(t) => Some(resolve("session_token", t)?),
+        None => None,
+    };
+    crate::sigv4::AwsCredentials::new(id.expose_secret(), secret, token).map_err(|e| e.to_string())
 }
 
 /// One configured pool over the accounts just built. Its fallbacks become indices into
@@ -221,7 +246,7 @@ fn oauth_credential(
         .filter(|o| o.provider.id == a.provider)
         .and_then(|o| match &o.credential {
             Credential::OAuth(acct) => Some(acct.clone()),
-            Credential::Key(_) => None,
+            Credential::Key(_) | Credential::Aws(_) => None,
         })
         .filter(|acct| acct.same_login(flavor, src, margin));
     let Some(running) = running else {

@@ -7,6 +7,7 @@ pub mod strategy;
 
 /// The schedule grammar is config vocabulary; re-exported where the pools read it.
 pub use account::{Account, Credential, Health, Stats};
+pub use build::aws_credentials;
 pub use strategy::{choose, Candidate};
 
 use crate::config::Strategy;
@@ -123,6 +124,14 @@ impl Pool {
                 let reason = match &acct.credential {
                     Credential::Key(_) => format!(
                         "key rejected by the provider ({}); fix api_key, then `keypool reload`",
+                        outcome.detail
+                    ),
+                    Credential::Aws(_) => format!(
+                        concat!(
+                            "IAM credentials rejected by the provider ({}); fix access_key_id ",
+                            "and secret_access_key (or renew session_token, or the IAM policy), ",
+                            "then `keypool reload`"
+                        ),
                         outcome.detail
                     ),
                     Credential::OAuth(o) => format!(

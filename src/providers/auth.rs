@@ -68,13 +68,24 @@ impl fmt::Display for AuthScheme {
 
 /// Every header that carries a client credential to some provider. All are removed,
 /// whatever the provider, so a client's own key never travels upstream.
-const CREDENTIAL_HEADERS: [&str; 5] = [
+/// A SigV4 client's session token (`x-amz-security-token`) is one: it would otherwise
+/// ride along beside the account's Bearer key.
+const CREDENTIAL_HEADERS: [&str; 6] = [
     "authorization",
     "x-api-key",
     "x-goog-api-key",
     "api-key",
     "cf-aig-authorization",
+    "x-amz-security-token",
 ];
+
+/// Removes every client credential header, for an account whose credential is not a
+/// header keypool sets (a SigV4 signature, added after this).
+pub fn strip_client_credentials(headers: &mut HeaderMap) {
+    for name in CREDENTIAL_HEADERS {
+        headers.remove(name);
+    }
+}
 
 /// The outcome of swapping the credential: the new query string, if any.
 #[derive(Debug, PartialEq, Eq)]

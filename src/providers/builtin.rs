@@ -180,7 +180,7 @@ const CF_GATEWAY_HOSTS: &[&str] = &["gateway.ai.cloudflare.com"];
 #[rustfmt::skip]
 pub(super) const TABLE: [Row; 33] = {
     use AuthScheme::{ApiKeyOrBearer, Bearer, BearerOrXApiKey, CfAig, GoogApiKey, XApiKey};
-    use Dialect::{Anthropic, Google, Openai, Openrouter};
+    use Dialect::{Anthropic, Bedrock, Google, Openai, Openrouter};
     use Keys::{Everywhere, Placed, Under};
     const V1: Keys = Under(&["/v1/"]);
     const NONE: Keys = Under(&[]);
@@ -230,13 +230,44 @@ pub(super) const TABLE: [Row; 33] = {
         // The account's Cloudflare token in `cf-aig-authorization`, its optional provider
         // key in the header of the provider the path names (providers/gateway_keys.rs).
         ("cloudflare-ai-gateway", CF_GATEWAY_HOSTS, CfAig, Openai, Placed, None),
-        // Bedrock API keys only (Bearer); the runtime hosts serve nothing but inference.
-        ("amazon-bedrock", &[], Bearer, Openai, Everywhere, None),
+        // Bedrock API keys (Bearer) or IAM credentials (each request signed anew, see
+        // SIGV4); the runtime hosts serve nothing but inference. Its native APIs speak
+        // AWS's errors, its compatible ones their own (PATH_DIALECTS).
+        ("amazon-bedrock", &[], Bearer, Bedrock, Everywhere, None),
         // pi has no id for these two; their tools' own names.
         ("kilo", KILO_HOSTS, Bearer, Openrouter, KILO_API, Some(KILO_OAUTH)),
         ("cline", CLINE_HOSTS, Bearer, Openrouter, NONE, Some(CLINE_OAUTH)),
     ]
 };
+
+/// Paths below which a provider answers in another dialect than its row's. Bedrock's
+/// OpenAI-compatible Chat Completions and Responses (`/openai/v1/…` on bedrock-runtime,
+/// `/v1/…` and `/openai/v1/…` on bedrock-mantle) keep OpenAI's error taxonomy, and its
+/// Anthropic Messages API (`/anthropic/v1/messages`) Anthropic's; only the native APIs
+/// (`/model/{id}/converse`, `/invoke`, …) answer `{"message"}` + `x-amzn-errortype`.
+/// keypool's own answers on those paths then read as the client's SDK expects.
+const PATH_DIALECTS: [(&str, &[(&str, Dialect)]); 1] = [(
+    "amazon-bedrock",
+    &[
+        ("/openai/", Dialect::Openai),
+        ("/anthropic/", Dialect::Anthropic),
+        ("/v1/", Dialect::Openai),
+    ],
+)];
+
+/// Providers whose accounts may be AWS IAM credentials, and the SigV4 signing name.
+const SIGV4: [(&str, &str); 1] = [("amazon-bedrock", crate::sigv4::BEDROCK)];
+
+fn path_dialects(id: &str) -> &'static [(&'static str, Dialect)] {
+    PATH_DIALECTS
+        .iter()
+        .find(|(p, _)| *p == id)
+        .map_or(&[], |(_, d)| d)
+}
+
+fn sigv4(id: &str) -> Option<&'static str> {
+    SIGV4.iter().find(|(p, _)| *p == id).map(|(_, s)| *s)
+}
 
 /// Where the accounts of a placed provider live (providers/place.rs).
 fn placement(id: &str) -> Placement {
@@ -469,6 +500,8 @@ pub fn builtin() -> Vec<Provider> {
             placement: placement(id),
             oauth,
             allow_http: false,
+            path_dialects: path_dialects(id),
+            sigv4: sigv4(id),
         })
         .collect()
 }

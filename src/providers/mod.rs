@@ -16,7 +16,7 @@ mod shape;
 mod stream_error;
 pub mod terminal;
 
-pub use auth::{AuthScheme, CredentialEdit};
+pub use auth::{strip_client_credentials, AuthScheme, CredentialEdit};
 pub use aws_error::ERROR_TYPE_HEADER;
 pub use builtin::{builtin, canonical_id};
 pub use classify::{classify, needs_body, Cause, Outcome, Verdict};
@@ -158,9 +158,23 @@ pub struct Provider {
     /// Pooled credentials may travel over plain HTTP (a `[[providers]]` entry for a local
     /// server that opted in). Never for a built-in provider.
     pub allow_http: bool,
+    /// Paths below which the provider answers in another dialect than its own (Bedrock's
+    /// OpenAI- and Anthropic-compatible APIs), longest first.
+    pub path_dialects: &'static [(&'static str, Dialect)],
+    /// Accounts may be AWS IAM credentials: each request is signed with SigV4 for this
+    /// signing name, in the account's region.
+    pub sigv4: Option<&'static str>,
 }
 
 impl Provider {
+    /// The dialect the provider's answers to `path` speak.
+    pub fn dialect_for(&self, path: &str) -> Dialect {
+        self.path_dialects
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map_or(self.dialect, |(_, d)| *d)
+    }
+
     /// Whether an account of `kind` swaps the credential of a request to `path`. A
     /// placed provider's tokens go only below its path template, as its keys do: a
     /// Vertex call without `locations/{loc}` has no place to rewrite.
@@ -353,6 +367,34 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// Bedrock's native APIs answer in AWS's shape, its OpenAI- and Anthropic-compatible
+    /// ones in theirs; only Bedrock signs with SigV4.
+    #[test]
+    fn bedrock_speaks_aws_on_its_native_paths_and_the_compatible_dialects_below_them() {
+        let r = Registry::new(builtin());
+        let b = r.by_id("amazon-bedrock").unwrap();
+        assert_eq!(b.sigv4, Some("bedrock"));
+        for (path, dialect) in [
+            (
+                "/model/anthropic.claude-3-haiku/converse-stream",
+                Dialect::Bedrock,
+            ),
+            ("/model/x/invoke", Dialect::Bedrock),
+            ("/openai/v1/chat/completions", Dialect::Openai),
+            ("/v1/responses", Dialect::Openai),
+            ("/anthropic/v1/messages", Dialect::Anthropic),
+        ] {
+            assert_eq!(b.dialect_for(path), dialect, "{path}");
+        }
+        let o = r.by_id("openai").unwrap();
+        assert_eq!(o.dialect_for("/anthropic/v1/messages"), Dialect::Openai);
+        assert!(r.ids().filter(|id| *id != "amazon-bedrock").all(|id| r
+            .by_id(id)
+            .unwrap()
+            .sigv4
+            .is_none()));
+    }
+
     #[test]
     fn builtin_hosts_resolve() {
         let r = Registry::new(builtin());
@@ -375,6 +417,8 @@ mod tests {
             oauth: None,
             placement: Placement::NONE,
             allow_http: false,
+            path_dialects: &[],
+            sigv4: None,
         }
     }
 

@@ -11,6 +11,8 @@ pub enum ErrorKind {
     BadGateway,
     /// The upstream said nothing for the read timeout: a 504.
     GatewayTimeout,
+    /// The request is larger than keypool can send this way: a 413.
+    TooLarge,
 }
 
 pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> Vec<u8> {
@@ -19,6 +21,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
         ErrorKind::Auth => 401,
         ErrorKind::BadGateway => 502,
         ErrorKind::GatewayTimeout => 504,
+        ErrorKind::TooLarge => 413,
     };
     let v = match dialect {
         Dialect::Openai => {
@@ -27,6 +30,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::Auth => ("invalid_request_error", "invalid_api_key"),
                 ErrorKind::BadGateway => ("server_error", "upstream_unreachable"),
                 ErrorKind::GatewayTimeout => ("server_error", "upstream_timeout"),
+                ErrorKind::TooLarge => ("invalid_request_error", "request_too_large"),
             };
             json!({"error": {"message": message, "type": ty, "param": null, "code": code}})
         }
@@ -36,6 +40,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::Auth => "authentication_error",
                 ErrorKind::BadGateway => "api_error",
                 ErrorKind::GatewayTimeout => "timeout_error",
+                ErrorKind::TooLarge => "request_too_large",
             };
             json!({"type": "error", "error": {"type": ty, "message": message}})
         }
@@ -45,6 +50,7 @@ pub fn error_response_body(dialect: Dialect, kind: ErrorKind, message: &str) -> 
                 ErrorKind::Auth => "UNAUTHENTICATED",
                 ErrorKind::BadGateway => "UNAVAILABLE",
                 ErrorKind::GatewayTimeout => "DEADLINE_EXCEEDED",
+                ErrorKind::TooLarge => "INVALID_ARGUMENT",
             };
             json!({"error": {"code": status, "message": message, "status": st}})
         }
@@ -67,6 +73,7 @@ pub fn error_type_header(
         (Dialect::Bedrock, ErrorKind::BadGateway | ErrorKind::GatewayTimeout) => {
             "ServiceUnavailableException"
         }
+        (Dialect::Bedrock, ErrorKind::TooLarge) => "ValidationException",
         _ => return None,
     };
     Some((super::aws_error::ERROR_TYPE_HEADER, exception))

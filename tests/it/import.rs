@@ -66,6 +66,8 @@ impl Machine {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         for text in [&stdout, &stderr] {
+            // The name of AWS's secret variable is no secret, and it has the marker in it.
+            let text = &text.replace("AWS_SECRET_ACCESS_KEY", "AWS_..._ACCESS_KEY");
             for secret in secrets() {
                 assert!(
                     !text.contains(&secret),

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod admin_access;
+mod bedrock_iam;
 mod bypass_attempts;
 mod ca_constraints;
 mod ca_rotation;

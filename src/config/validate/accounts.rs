@@ -141,6 +141,23 @@ impl Validator<'_> {
     ) -> Result<CredentialConfig, ConfigError> {
         let name = a.name.get_ref();
         let oauth_only = provider.oauth.as_ref().is_some_and(|o| o.only);
+        if let Some(keys) = self.aws_keys(a, provider)? {
+            let other = a.api_key.as_ref().map(|k| ("api_key", k.span()));
+            let other = other.or_else(|| a.oauth.as_ref().map(|o| ("oauth", o.span())));
+            if let Some((other, span)) = other {
+                return self.err(
+                    span,
+                    format!("account '{name}' has both {other} and IAM credentials"),
+                    format!(
+                        "keep one: a {} account is either a Bearer API key (api_key) or IAM \
+                         credentials (access_key_id, secret_access_key); make two accounts \
+                         for both",
+                        provider.id
+                    ),
+                );
+            }
+            return Ok(CredentialConfig::Aws(keys));
+        }
         match (&a.api_key, &a.oauth) {
             (Some(_), Some(o)) => self.err(
                 o.span(),
@@ -158,6 +175,13 @@ impl Validator<'_> {
                         ),
                         provider.id, name
                     )
+                } else if provider.sigv4.is_some() {
+                    concat!(
+                        "add api_key = \"<key>\" (or \"env:VAR\", \"!command\"), or IAM ",
+                        "credentials: access_key_id = \"env:AWS_ACCESS_KEY_ID\" and ",
+                        "secret_access_key = \"env:AWS_SECRET_ACCESS_KEY\""
+                    )
+                    .into()
                 } else {
                     "add api_key = \"<key>\" (or \"env:VAR\", \"!command\")".into()
                 },

@@ -4,6 +4,7 @@
 //! line and the fix.
 
 mod accounts;
+mod aws;
 mod clients;
 mod limits;
 mod observe;

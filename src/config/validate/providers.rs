@@ -71,6 +71,8 @@ impl Validator<'_> {
             oauth: None,
             placement: crate::providers::Placement::NONE,
             allow_http: p.allow_http,
+            path_dialects: &[],
+            sigv4: None,
         })
     }
 

@@ -45,6 +45,13 @@ const KEYS: [(&str, &str); 25] = [
     ("CLOUDFLARE_API_KEY", "cloudflare-ai-gateway"),
 ];
 
+/// AWS's own variables for IAM credentials, as every AWS SDK and the CLI read them: an
+/// `amazon-bedrock` account whose region comes from `$AWS_REGION` / `$AWS_DEFAULT_REGION`.
+const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+const BEDROCK: &str = "amazon-bedrock";
+
 const SETUP_TOKEN: &str = "CLAUDE_CODE_OAUTH_TOKEN";
 const GOOGLE_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 
@@ -52,7 +59,7 @@ const GOOGLE_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 pub(super) fn set_vars(m: &Machine) -> impl Iterator<Item = &'static str> + '_ {
     KEYS.iter()
         .map(|(v, _)| *v)
-        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS])
+        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS, AWS_ACCESS_KEY_ID])
         .filter(|v| m.var(v).is_some())
 }
 
@@ -61,7 +68,7 @@ pub(super) fn scan(m: &Machine) -> Scan {
     scan.looked = KEYS
         .iter()
         .map(|(v, _)| *v)
-        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS])
+        .chain([SETUP_TOKEN, GOOGLE_CREDENTIALS, AWS_ACCESS_KEY_ID])
         .map(|v| format!("${v}"))
         .collect();
     for (var, provider) in KEYS {
@@ -91,6 +98,9 @@ pub(super) fn scan(m: &Machine) -> Scan {
     if let Some(path) = m.var(GOOGLE_CREDENTIALS) {
         google_credentials(&mut scan, path);
     }
+    if m.var(AWS_ACCESS_KEY_ID).is_some() || m.var(AWS_SECRET_ACCESS_KEY).is_some() {
+        scan.found.push(aws_iam(m));
+    }
     if let Some(token) = m.var(SETUP_TOKEN) {
         scan.found.push(Found {
             source: Source::Env,
@@ -112,6 +122,47 @@ pub(super) fn scan(m: &Machine) -> Scan {
         });
     }
     scan
+}
+
+/// `$AWS_ACCESS_KEY_ID` + `$AWS_SECRET_ACCESS_KEY` (+ `$AWS_SESSION_TOKEN`) as an
+/// `amazon-bedrock` IAM account of references, in the region the environment names;
+/// skipped, saying what to set, when the other half or the region is missing.
+fn aws_iam(m: &Machine) -> Found {
+    let reference = |v: &str| format!("env:{v}").into();
+    let what = match (m.var(AWS_ACCESS_KEY_ID), m.var(AWS_SECRET_ACCESS_KEY)) {
+        (Some(_), Some(_)) => match super::placed::from_env(m, BEDROCK) {
+            Ok(place) => What::Iam {
+                access_key_id: reference(AWS_ACCESS_KEY_ID),
+                secret_access_key: reference(AWS_SECRET_ACCESS_KEY),
+                session_token: m
+                    .var(AWS_SESSION_TOKEN)
+                    .map(|_| reference(AWS_SESSION_TOKEN)),
+                place,
+            },
+            Err(reason) => What::Skipped {
+                kind: "iam credentials",
+                reason,
+            },
+        },
+        (id, _) => What::Skipped {
+            kind: "iam credentials",
+            reason: format!(
+                "set ${} too: IAM credentials are an access key id and its secret",
+                if id.is_none() {
+                    AWS_ACCESS_KEY_ID
+                } else {
+                    AWS_SECRET_ACCESS_KEY
+                }
+            ),
+        },
+    };
+    Found {
+        source: Source::Env,
+        provider: BEDROCK.into(),
+        what,
+        origin: Origin::Env(AWS_ACCESS_KEY_ID.into()),
+        default_name: "env-amazon-bedrock-iam".into(),
+    }
 }
 
 /// The file `$GOOGLE_APPLICATION_CREDENTIALS` names, as a `google-vertex` account linked

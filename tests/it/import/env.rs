@@ -280,3 +280,84 @@ fn google_application_credentials_become_a_linked_vertex_account() {
     assert!(!r.stdout.contains(key_line));
     assert_eq!(blocks(&m.config()).len(), 2);
 }
+
+/// `$AWS_ACCESS_KEY_ID` + `$AWS_SECRET_ACCESS_KEY` (+ `$AWS_SESSION_TOKEN`) become an
+/// `amazon-bedrock` IAM account of references in `$AWS_REGION`'s (or
+/// `$AWS_DEFAULT_REGION`'s) region; without a region, or without the secret, it is
+/// skipped with what to set; importing again adds nothing; the config it writes loads.
+#[test]
+fn aws_iam_credentials_import_as_references_with_their_region_or_say_what_to_set() {
+    let m = Machine::new();
+    let no_region = [
+        ("AWS_ACCESS_KEY_ID", "ASIASECRETKEYID"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-SECRET-access-key"),
+        ("AWS_SESSION_TOKEN", "aws-SECRET-session"),
+    ];
+    let r = m.run(&["accounts", "import", "env"], &no_region);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let line = "env: amazon-bedrock iam credentials from $AWS_ACCESS_KEY_ID: skipped: a \
+                amazon-bedrock key needs its region: set $AWS_REGION or $AWS_DEFAULT_REGION";
+    assert!(
+        r.stdout.contains(line),
+        "missing {line:?} in:\n{}",
+        r.stdout
+    );
+    assert!(blocks(&m.config()).is_empty(), "{}", m.config());
+
+    let half = [
+        ("AWS_ACCESS_KEY_ID", "AKIASECRETKEYID"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let r = m.run(&["accounts", "import", "env"], &half);
+    assert!(
+        r.stdout.contains("skipped: set $AWS_SECRET_ACCESS_KEY too"),
+        "{}",
+        r.stdout
+    );
+
+    let mut env = no_region.to_vec();
+    env.push(("AWS_DEFAULT_REGION", "eu-central-1"));
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    let line = "env: amazon-bedrock iam credentials from $AWS_ACCESS_KEY_ID: added as \
+                'env-amazon-bedrock-iam' (keypool reads $AWS_ACCESS_KEY_ID, \
+                $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN when it starts)";
+    assert!(
+        r.stdout.contains(line),
+        "missing {line:?} in:\n{}",
+        r.stdout
+    );
+    let config = m.config();
+    let block = "name = \"env-amazon-bedrock-iam\"\nprovider = \"amazon-bedrock\"\n\
+                 access_key_id = \"env:AWS_ACCESS_KEY_ID\"\n\
+                 secret_access_key = \"env:AWS_SECRET_ACCESS_KEY\"\n\
+                 session_token = \"env:AWS_SESSION_TOKEN\"\nregion = \"eu-central-1\"";
+    assert!(
+        blocks(&config).iter().any(|b| b == block),
+        "{block:?} not in:\n{config}"
+    );
+    for value in [
+        "ASIASECRETKEYID",
+        "aws-SECRET-access-key",
+        "aws-SECRET-session",
+    ] {
+        assert!(
+            !config.contains(value),
+            "references, never copies:\n{config}"
+        );
+    }
+    let c = keypool::config::Config::parse(&config, std::path::Path::new("config.toml"))
+        .expect("the imported config loads");
+    assert_eq!(
+        c.accounts[0].describe_source(),
+        "iam env:AWS_ACCESS_KEY_ID, env:AWS_SECRET_ACCESS_KEY, env:AWS_SESSION_TOKEN"
+    );
+    let r = m.run(&["accounts", "import", "env"], &env);
+    assert!(
+        r.stdout
+            .contains("already imported as 'env-amazon-bedrock-iam'"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(blocks(&m.config()).len(), 1);
+}

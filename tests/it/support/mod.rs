@@ -3,6 +3,7 @@
 //! OAuth server for the subscription providers, and keypool in-process.
 //! Each test binary uses a subset, hence `dead_code` is allowed.
 
+pub mod bedrock;
 pub mod binary;
 pub mod browser;
 pub mod ca;
