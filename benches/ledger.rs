@@ -3,10 +3,15 @@
 //! takes everything queued at once) and prints the process's CPU time per row. Under
 //! callgrind, two runs with different N give the instructions per row (see bench/README).
 
+#[path = "support/cpu.rs"]
+#[allow(dead_code)]
+mod cpu;
+
+use cpu::process_cpu;
 use keypool::config::UsageConfig;
 use keypool::usage::ledger::Ledger;
 use keypool::usage::{Record, Tokens};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     let (mut rows, mut batch) = (20_000usize, 400usize);
@@ -77,17 +82,4 @@ fn row(i: usize) -> Record {
         cost_usd: Some(0.000_42),
         ..Record::default()
     }
-}
-
-/// User and system CPU time of this process so far.
-fn process_cpu() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    tv(u.ru_utime) + tv(u.ru_stime)
 }
