@@ -101,6 +101,23 @@ pub const TABLE: &[Row] = &[
             link: Some("appeal_url"),
         },
     },
+    // Azure OpenAI behind API Management: its quota policies answer 403 when a
+    // subscription's call or token quota for the period is used up ("Out of call volume
+    // quota. Quota will be replenished in …"), 429 for rate (PROVIDERS.md §10). Azure has
+    // no free quota endpoint, so a reload brings the account back.
+    Row {
+        rule: "azure-apim-quota",
+        providers: &["azure-openai-responses"],
+        status: 403,
+        body: &[Needle::Text("quota")],
+        served_within: None,
+        then: Then::Ends {
+            reason: "Azure API Management says the subscription's quota is used up",
+            fix: "wait until the quota period renews (the answer says when) or raise the \
+                quota in API Management, then `keypool reload`",
+            link: None,
+        },
+    },
     // Xiaomi MiMo answered every key with 401 "Invalid API Key" once its plan ran out
     // (CLIProxyAPI #3317). It has no quota endpoint to probe, so a key that served within
     // the hour sits out an hour as exhausted instead of being disabled; if it is refused

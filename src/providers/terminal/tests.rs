@@ -137,3 +137,19 @@ fn every_row_names_built_in_providers() {
         }
     }
 }
+
+#[test]
+fn an_api_management_quota_403_ends_an_azure_accounts_turn_and_nothing_else() {
+    let quota = r#"{ "statusCode": 403, "message": "Out of call volume quota. Quota will be replenished in 00:59:12." }"#;
+    let o = judge("azure-openai-responses", 403, quota.as_bytes(), None).unwrap();
+    assert_eq!(o.verdict, Verdict::Terminal);
+    let ending = o.ending.unwrap();
+    assert_eq!(ending.rule, "azure-apim-quota");
+    assert!(ending.fix.contains("keypool reload"), "{}", ending.fix);
+    // A 403 that is not about quota (no access to the deployment) is the client's, and
+    // another provider's quota 403 is no Azure rule's.
+    let denied = r#"{"error":{"code":"PermissionDenied","message":"The principal lacks the required data action"}}"#;
+    assert!(judge("azure-openai-responses", 403, denied.as_bytes(), None).is_none());
+    assert!(judge("openai", 403, quota.as_bytes(), None).is_none());
+    assert!(judge("azure-openai-responses", 429, quota.as_bytes(), None).is_none());
+}
