@@ -254,7 +254,13 @@ impl Exchange<'_> {
         };
         account.learn(crate::quota::learn_error_body(dialect, &bytes, now));
         let served_ago = account.stats.served_ago(now);
-        let terminal = terminal::judge(&self.provider.id, status.as_u16(), &bytes, served_ago);
+        let terminal = terminal::judge(
+            &self.provider.id,
+            status.as_u16(),
+            &head.headers,
+            &bytes,
+            served_ago,
+        );
         let mut outcome =
             terminal.unwrap_or_else(|| classify(dialect, status, &head.headers, &bytes, now));
         let refused_token = status == StatusCode::UNAUTHORIZED && matches!(cred, Cred::OAuth(_));

@@ -287,8 +287,10 @@ pub async fn code_assist_project(
     if !status.is_success() {
         // A banned account is told so here first, before any request names its project.
         let provider = Flavor::GeminiCli.provider_id();
-        let ended = crate::providers::terminal::judge(provider, status.as_u16(), &body, None)
-            .filter(|o| o.verdict == crate::providers::Verdict::Terminal);
+        let none = http::HeaderMap::new();
+        let ended =
+            crate::providers::terminal::judge(provider, status.as_u16(), &none, &body, None)
+                .filter(|o| o.verdict == crate::providers::Verdict::Terminal);
         return Err(match ended {
             Some(o) => TokenError::Ended(Box::new(o)),
             None => TokenError::Transient(format!("{url} answered {status}")),

@@ -218,8 +218,8 @@ fn verdict(dialect: Dialect, status: u16, e: &ErrorFields) -> Verdict {
         (403, _) if e.present => Verdict::AuthFailed,
         (400, Google) if e.is_any(&["API_KEY_INVALID"]) => Verdict::AuthFailed,
         // Bedrock's quota answer is a 400 ("resubmit later"): the account's quota, not a
-        // bad request. The terminal-verdict table (PROVIDERS.md §14) takes this row when
-        // it lands; until then it is a long cooldown.
+        // bad request. Through keypool the terminal table (`bedrock-service-quota`) sees
+        // it first and ends the account's turn; this reading is for streams' exceptions.
         (400, Bedrock) if e.is_any(&["ServiceQuotaExceededException"]) => Verdict::Exhausted,
         _ => Verdict::Ok,
     }

@@ -11,6 +11,7 @@
 //! ([`Needle::Text`] anywhere in it, or [`Needle::Field`] at a JSON path).
 
 use super::{Outcome, Verdict};
+use http::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ pub struct Row {
     /// The built-in provider ids the row applies to; no other provider's answer matches.
     pub providers: &'static [&'static str],
     pub status: u16,
-    /// What the body must hold, every one of them.
+    /// What the answer must hold, every one of them.
     pub body: &'static [Needle],
     /// The row applies only when the account answered successfully within this long
     /// before: a refusal of a key that just worked means something else than a bad key.
@@ -37,6 +38,11 @@ pub enum Needle {
     /// array) that contains this text.
     Field {
         path: &'static str,
+        contains: &'static str,
+    },
+    /// A header of the answer that contains this text (AWS names its error there).
+    Header {
+        name: &'static str,
         contains: &'static str,
     },
 }
@@ -66,6 +72,13 @@ const XIAOMI: &[&str] = &[
     "xiaomi-token-plan-ams",
     "xiaomi-token-plan-sgp",
 ];
+
+const BEDROCK_QUOTA: Then = Then::Ends {
+    reason: "Bedrock says a service quota of the account is used up",
+    fix: "raise the quota in the AWS Service Quotas console (or wait for it to renew), then \
+        `keypool reload`",
+    link: None,
+};
 
 /// Every terminal answer keypool knows.
 pub const TABLE: &[Row] = &[
@@ -118,6 +131,31 @@ pub const TABLE: &[Row] = &[
             link: None,
         },
     },
+    // Bedrock's ServiceQuotaExceededException is a 400 (PROVIDERS.md §14): the account's
+    // quota, not a bad request. AWS names the exception in `x-amzn-errortype`, or in the
+    // body's `__type` where the header is missing.
+    Row {
+        rule: "bedrock-service-quota",
+        providers: &["amazon-bedrock"],
+        status: 400,
+        body: &[Needle::Header {
+            name: "x-amzn-errortype",
+            contains: "ServiceQuotaExceededException",
+        }],
+        served_within: None,
+        then: BEDROCK_QUOTA,
+    },
+    Row {
+        rule: "bedrock-service-quota",
+        providers: &["amazon-bedrock"],
+        status: 400,
+        body: &[Needle::Field {
+            path: "/__type",
+            contains: "ServiceQuotaExceededException",
+        }],
+        served_within: None,
+        then: BEDROCK_QUOTA,
+    },
     // Xiaomi MiMo answered every key with 401 "Invalid API Key" once its plan ran out
     // (CLIProxyAPI #3317). It has no quota endpoint to probe, so a key that served within
     // the hour sits out an hour as exhausted instead of being disabled; if it is refused
@@ -151,6 +189,7 @@ pub fn judge_with(
     table: &[Row],
     provider: &str,
     status: u16,
+    headers: &HeaderMap,
     body: &[u8],
     served_ago: Option<Duration>,
 ) -> Option<Outcome> {
@@ -159,7 +198,7 @@ pub fn judge_with(
     let row = table.iter().find(|r| {
         r.status == status
             && r.providers.contains(&provider)
-            && r.body.iter().all(|n| n.found(&text, &json))
+            && r.body.iter().all(|n| n.found(headers, &text, &json))
             && r.served_within
                 .is_none_or(|within| served_ago.is_some_and(|ago| ago <= within))
     })?;
@@ -196,17 +235,24 @@ pub fn judge_with(
 pub fn judge(
     provider: &str,
     status: u16,
+    headers: &HeaderMap,
     body: &[u8],
     served_ago: Option<Duration>,
 ) -> Option<Outcome> {
-    judge_with(TABLE, provider, status, body, served_ago)
+    judge_with(TABLE, provider, status, headers, body, served_ago)
 }
 
 impl Needle {
     /// Whether the body (`text`, in lower case, and as `json`) holds this.
-    fn found(&self, text: &str, json: &Value) -> bool {
+    fn found(&self, headers: &HeaderMap, text: &str, json: &Value) -> bool {
         match self {
             Needle::Text(t) => text.contains(&t.to_ascii_lowercase()),
+            Needle::Header { name, contains } => {
+                let want = contains.to_ascii_lowercase();
+                (headers.get_all(*name).iter())
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.to_ascii_lowercase().contains(&want))
+            }
             Needle::Field { path, contains } => {
                 let want = contains.to_ascii_lowercase();
                 let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();

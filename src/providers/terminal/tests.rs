@@ -1,4 +1,5 @@
 use super::*;
+use http::HeaderMap;
 use std::time::Duration;
 
 const MEMBERSHIP: &str = concat!(
@@ -23,7 +24,14 @@ fn ban(appeal: &str) -> String {
 
 #[test]
 fn a_kimi_membership_402_ends_the_turn_with_its_fix() {
-    let o = judge("kimi-coding", 402, MEMBERSHIP.as_bytes(), None).unwrap();
+    let o = judge(
+        "kimi-coding",
+        402,
+        &HeaderMap::new(),
+        MEMBERSHIP.as_bytes(),
+        None,
+    )
+    .unwrap();
     assert_eq!(o.verdict, Verdict::Terminal);
     assert_eq!(
         o.detail,
@@ -42,18 +50,60 @@ fn a_kimi_membership_402_ends_the_turn_with_its_fix() {
 fn a_row_applies_only_to_its_providers_status_and_text() {
     // The same words from another provider, or without "membership", or on another
     // status, are no terminal answer.
-    assert!(judge("anthropic", 402, MEMBERSHIP.as_bytes(), None).is_none());
-    assert!(judge("openrouter", 402, MEMBERSHIP.as_bytes(), None).is_none());
+    assert!(judge(
+        "anthropic",
+        402,
+        &HeaderMap::new(),
+        MEMBERSHIP.as_bytes(),
+        None
+    )
+    .is_none());
+    assert!(judge(
+        "openrouter",
+        402,
+        &HeaderMap::new(),
+        MEMBERSHIP.as_bytes(),
+        None
+    )
+    .is_none());
     let credits = r#"{"type":"error","error":{"type":"billing_error","message":"out of credits"}}"#;
-    assert!(judge("kimi-coding", 402, credits.as_bytes(), None).is_none());
-    assert!(judge("kimi-coding", 403, MEMBERSHIP.as_bytes(), None).is_none());
-    assert!(judge("kimi-coding", 402, b"\xff\xfe membership", None).is_some());
+    assert!(judge(
+        "kimi-coding",
+        402,
+        &HeaderMap::new(),
+        credits.as_bytes(),
+        None
+    )
+    .is_none());
+    assert!(judge(
+        "kimi-coding",
+        403,
+        &HeaderMap::new(),
+        MEMBERSHIP.as_bytes(),
+        None
+    )
+    .is_none());
+    assert!(judge(
+        "kimi-coding",
+        402,
+        &HeaderMap::new(),
+        b"\xff\xfe membership",
+        None
+    )
+    .is_some());
 }
 
 #[test]
 fn a_cloud_code_tos_ban_points_at_the_appeal() {
     let url = "https://support.google.com/code-assist/appeal?id=1";
-    let o = judge("google-gemini-cli", 403, ban(url).as_bytes(), None).unwrap();
+    let o = judge(
+        "google-gemini-cli",
+        403,
+        &HeaderMap::new(),
+        ban(url).as_bytes(),
+        None,
+    )
+    .unwrap();
     assert_eq!(o.verdict, Verdict::Terminal);
     let ending = o.ending.unwrap();
     assert_eq!(ending.rule, "cloudcode-tos-ban");
@@ -68,14 +118,28 @@ fn a_cloud_code_tos_ban_points_at_the_appeal() {
         "https://x.example/a b",
         &"https://x/".repeat(100),
     ] {
-        let o = judge("google-gemini-cli", 403, ban(hostile).as_bytes(), None).unwrap();
+        let o = judge(
+            "google-gemini-cli",
+            403,
+            &HeaderMap::new(),
+            ban(hostile).as_bytes(),
+            None,
+        )
+        .unwrap();
         assert!(!o.ending.unwrap().fix.contains("appeal at"), "{hostile}");
     }
     // Another 403 of Cloud Code (a missing scope, say) is not a ban.
     let scope =
         r#"{"error":{"code":403,"message":"insufficient scopes","status":"PERMISSION_DENIED"}}"#;
-    assert!(judge("google-gemini-cli", 403, scope.as_bytes(), None).is_none());
-    assert!(judge("google", 403, ban(url).as_bytes(), None).is_none());
+    assert!(judge(
+        "google-gemini-cli",
+        403,
+        &HeaderMap::new(),
+        scope.as_bytes(),
+        None
+    )
+    .is_none());
+    assert!(judge("google", 403, &HeaderMap::new(), ban(url).as_bytes(), None).is_none());
 }
 
 #[test]
@@ -83,14 +147,35 @@ fn a_xiaomi_401_cools_only_a_key_that_just_served() {
     let body = r#"{"error":{"message":"Invalid API Key","type":"invalid_request_error"}}"#;
     let minutes = |m: u64| Some(Duration::from_secs(m * 60));
     for provider in ["xiaomi", "xiaomi-token-plan-sgp"] {
-        let o = judge(provider, 401, body.as_bytes(), minutes(5)).unwrap();
+        let o = judge(
+            provider,
+            401,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            minutes(5),
+        )
+        .unwrap();
         assert_eq!(o.verdict, Verdict::Exhausted);
         assert_eq!(o.reset_in, Some(Duration::from_secs(3600)));
         assert!(o.ending.is_none());
-        assert!(judge(provider, 401, body.as_bytes(), minutes(61)).is_none());
-        assert!(judge(provider, 401, body.as_bytes(), None).is_none());
+        assert!(judge(
+            provider,
+            401,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            minutes(61)
+        )
+        .is_none());
+        assert!(judge(provider, 401, &HeaderMap::new(), body.as_bytes(), None).is_none());
     }
-    assert!(judge("openai", 401, body.as_bytes(), minutes(5)).is_none());
+    assert!(judge(
+        "openai",
+        401,
+        &HeaderMap::new(),
+        body.as_bytes(),
+        minutes(5)
+    )
+    .is_none());
 }
 
 /// Another helper's rows (a 400 with a JSON field, say) fit the same shape.
@@ -112,17 +197,18 @@ fn a_row_can_match_a_json_field_of_any_provider_it_names() {
         },
     }];
     let body = br#"{"__type":"com.amazon#ServiceQuotaExceededException","message":"x"}"#;
-    let o = judge_with(&rows, "bedrock", 400, body, None).unwrap();
+    let o = judge_with(&rows, "bedrock", 400, &HeaderMap::new(), body, None).unwrap();
     assert_eq!(o.verdict, Verdict::Exhausted);
     assert!(judge_with(
         &rows,
         "bedrock",
         400,
+        &HeaderMap::new(),
         br#"{"message":"ServiceQuotaExceededException"}"#,
         None
     )
     .is_none());
-    assert!(judge_with(&rows, "other", 400, body, None).is_none());
+    assert!(judge_with(&rows, "other", 400, &HeaderMap::new(), body, None).is_none());
 }
 
 #[test]
@@ -141,7 +227,14 @@ fn every_row_names_built_in_providers() {
 #[test]
 fn an_api_management_quota_403_ends_an_azure_accounts_turn_and_nothing_else() {
     let quota = r#"{ "statusCode": 403, "message": "Out of call volume quota. Quota will be replenished in 00:59:12." }"#;
-    let o = judge("azure-openai-responses", 403, quota.as_bytes(), None).unwrap();
+    let o = judge(
+        "azure-openai-responses",
+        403,
+        &HeaderMap::new(),
+        quota.as_bytes(),
+        None,
+    )
+    .unwrap();
     assert_eq!(o.verdict, Verdict::Terminal);
     let ending = o.ending.unwrap();
     assert_eq!(ending.rule, "azure-apim-quota");
@@ -149,7 +242,44 @@ fn an_api_management_quota_403_ends_an_azure_accounts_turn_and_nothing_else() {
     // A 403 that is not about quota (no access to the deployment) is the client's, and
     // another provider's quota 403 is no Azure rule's.
     let denied = r#"{"error":{"code":"PermissionDenied","message":"The principal lacks the required data action"}}"#;
-    assert!(judge("azure-openai-responses", 403, denied.as_bytes(), None).is_none());
-    assert!(judge("openai", 403, quota.as_bytes(), None).is_none());
-    assert!(judge("azure-openai-responses", 429, quota.as_bytes(), None).is_none());
+    assert!(judge(
+        "azure-openai-responses",
+        403,
+        &HeaderMap::new(),
+        denied.as_bytes(),
+        None
+    )
+    .is_none());
+    assert!(judge("openai", 403, &HeaderMap::new(), quota.as_bytes(), None).is_none());
+    assert!(judge(
+        "azure-openai-responses",
+        429,
+        &HeaderMap::new(),
+        quota.as_bytes(),
+        None
+    )
+    .is_none());
+}
+
+#[test]
+fn a_bedrock_service_quota_400_ends_the_turn_by_its_header_or_its_type() {
+    let body = br#"{"message":"The request exceeds the service quota for your account."}"#;
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-amzn-errortype",
+        "ServiceQuotaExceededException:http://internal.amazon.com/coral/com.amazon.bedrock/"
+            .parse()
+            .unwrap(),
+    );
+    let o = judge("amazon-bedrock", 400, &h, body, None).unwrap();
+    assert_eq!(o.verdict, Verdict::Terminal);
+    assert_eq!(o.ending.unwrap().rule, "bedrock-service-quota");
+    let typed = br#"{"__type":"com.amazon.bedrock#ServiceQuotaExceededException","message":"x"}"#;
+    let o = judge("amazon-bedrock", 400, &HeaderMap::new(), typed, None).unwrap();
+    assert_eq!(o.verdict, Verdict::Terminal);
+    // A validation error, or the quota header on another provider, is not this.
+    let mut v = HeaderMap::new();
+    v.insert("x-amzn-errortype", "ValidationException".parse().unwrap());
+    assert!(judge("amazon-bedrock", 400, &v, body, None).is_none());
+    assert!(judge("openai", 400, &h, body, None).is_none());
 }
