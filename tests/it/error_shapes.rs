@@ -366,25 +366,48 @@ async fn error_shapes_xiaomi_invalid_key_on_a_key_that_served_cools_it_an_hour()
     assert_eq!(asked, 3, "served once, refused twice, then left alone");
 }
 
+/// On every Xiaomi provider and API family: the pay-as-you-go host's chat completions, a
+/// Token Plan host's Anthropic-compatible messages.
 #[tokio::test]
 async fn error_shapes_xiaomi_invalid_key_on_a_key_that_never_served_disables_it() {
-    let mut s = Scenario::new()
-        .provider(&["api.xiaomimimo.com"])
-        .await
-        .behaviour("sk-mimo-bad", xiaomi_invalid_key())
-        .ok(&["sk-mimo-fine"])
-        .config(&key_accounts(
-            "xiaomi",
-            &[("bad", "sk-mimo-bad"), ("fine", "sk-mimo-fine")],
-        ));
-    let kp = s.start().await;
-    let r = post(&kp, XIAOMI_CHAT, chat()).await;
-    assert_served(&r, "fine", "2");
-    let status = status_json(kp.addr()).await;
-    let a = member(&status, "bad");
-    assert_eq!(a["state"], "disabled", "{a}");
-    assert!(a.get("terminal").is_none(), "a bad key, no rule: {a}");
-    assert!(a.get("cause").is_none(), "{a}");
-    let r = post(&kp, XIAOMI_CHAT, chat()).await;
-    assert_served(&r, "fine", "1");
+    let cases = [
+        ("xiaomi", "api.xiaomimimo.com", "/v1/chat/completions"),
+        (
+            "xiaomi-token-plan-sgp",
+            "token-plan-sgp.xiaomimimo.com",
+            "/anthropic/v1/messages",
+        ),
+    ];
+    for (provider, host, path) in cases {
+        let mut s = Scenario::new()
+            .provider(&[host])
+            .await
+            .behaviour("tp-mimo-bad", xiaomi_invalid_key())
+            .ok(&["tp-mimo-fine"])
+            .config(&key_accounts(
+                provider,
+                &[("bad", "tp-mimo-bad"), ("fine", "tp-mimo-fine")],
+            ));
+        let kp = s.start().await;
+        let (url, body) = (
+            format!("https://{host}{path}"),
+            if path.ends_with("/messages") {
+                message()
+            } else {
+                chat()
+            },
+        );
+        let r = post(&kp, &url, body.clone()).await;
+        assert_served(&r, "fine", "2");
+        let status = status_json(kp.addr()).await;
+        let a = member(&status, "bad");
+        assert_eq!(a["state"], "disabled", "{provider}: {a}");
+        assert!(a.get("terminal").is_none(), "a bad key, no rule: {a}");
+        assert!(a.get("cause").is_none(), "{a}");
+        let detail = a["detail"].as_str().unwrap();
+        assert!(detail.contains("401"), "{detail}");
+        assert!(!detail.contains("tp-mimo-bad"), "{detail}");
+        let r = post(&kp, &url, body).await;
+        assert_served(&r, "fine", "1");
+    }
 }
