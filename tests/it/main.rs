@@ -18,6 +18,7 @@ mod dashboard;
 mod dir_modes;
 mod doctor;
 mod error_body_faults;
+mod error_shapes;
 mod fake_smoke;
 mod fallback;
 mod faults;

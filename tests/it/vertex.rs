@@ -27,7 +27,7 @@ const GEMINI: &str =
 
 /// The fake Vertex hosts and token endpoint, keypool on a manual clock the token
 /// endpoint checks assertions against.
-async fn world() -> Scenario {
+pub(crate) async fn world() -> Scenario {
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let s = Scenario::new().provider(VERTEX_HOSTS).await.oauth().await;
     s.oauth_server().google_keys_clock((*clock).clone());
@@ -35,14 +35,14 @@ async fn world() -> Scenario {
 }
 
 /// A service account the token endpoint knows, its key file written as a fixture.
-fn service_account(w: &Scenario, name: &str) -> (ServiceAccount, PathBuf) {
+pub(crate) fn service_account(w: &Scenario, name: &str) -> (ServiceAccount, PathBuf) {
     let sa = ServiceAccount::generate(name, &format!("proj-{name}"));
     w.oauth_server().add_service_account(&sa);
     let path = w.fixture(&format!("keys/{name}.json"), &sa.key_file().to_string());
     (sa, path)
 }
 
-fn account(name: &str, file: &std::path::Path) -> String {
+pub(crate) fn account(name: &str, file: &std::path::Path) -> String {
     format!(
         "[[accounts]]\nname = \"{name}\"\nprovider = \"google-vertex\"\noauth = \"link:{}\"\n",
         file.display()
@@ -55,7 +55,7 @@ async fn claude(kp: &Harness, host: &str) -> reqwest::Response {
     send(kp, &format!("https://{host}{CLAUDE}"), body).await
 }
 
-async fn gemini(kp: &Harness) -> reqwest::Response {
+pub(crate) async fn gemini(kp: &Harness) -> reqwest::Response {
     let body = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
     send(
         kp,

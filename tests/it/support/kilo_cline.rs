@@ -5,7 +5,8 @@
 //!   `GET /api/device-auth/codes/{code}` takes the next scripted answer (202 pending,
 //!   429 too many, 403 denied, 410 expired), then `{status: "approved", token,
 //!   userEmail}`; the gateway (`/api/gateway/…`, `/api/openrouter/…`) answers a chat
-//!   completion for a token it handed out and 401 for anything else.
+//!   completion for a token it handed out and 401 for anything else, or OpenRouter's 402
+//!   for a token whose credits are spent.
 //! - Cline: `POST /api/v1/auth/token` trades a code the test minted for tokens,
 //!   `POST /api/v1/auth/refresh` rotates them (a spent refresh token is refused with
 //!   400 `{error}`), both in the `{success, data: {…, expiresAt (RFC 3339)}}` envelope;
@@ -68,6 +69,8 @@ struct State {
     seen: Vec<Seen>,
     kilo_script: VecDeque<KiloPoll>,
     kilo_tokens: HashSet<String>,
+    /// Kilo tokens whose gateway requests answer 402 (credits used up).
+    kilo_spent: HashSet<String>,
     /// Cline: codes the test minted → the user they log in.
     cline_codes: HashMap<String, String>,
     /// Live access tokens → user; live refresh tokens → user.
@@ -142,6 +145,11 @@ impl FakeKiloCline {
     }
 
     /// A code the Cline authorize page would hand the browser for `user`.
+    /// The gateway answers this token's requests as OpenRouter does a key without credits.
+    pub fn kilo_spend(&self, token: &str) {
+        self.state.lock().unwrap().kilo_spent.insert(token.into());
+    }
+
     pub fn cline_code(&self, user: &str) -> String {
         let mut s = self.state.lock().unwrap();
         s.issued += 1;
@@ -293,6 +301,12 @@ async fn handle(
             if p.starts_with("/api/gateway/") || p.starts_with("/api/openrouter/") =>
         {
             match token.filter(|t| s.kilo_tokens.contains(t)) {
+                Some(t) if s.kilo_spent.contains(&t) => reply(
+                    402,
+                    json!({"error": {"code": 402, "message": "Insufficient credits. Add more \
+                        using https://kilocode.ai/profile", "metadata": {"limit_source":
+                        "openrouter_credits"}}}),
+                ),
                 Some(_) => reply(200, completion(v["model"].as_str().unwrap_or("x"))),
                 None => reply(
                     401,
