@@ -3,11 +3,11 @@
 //! vertex*.rs, bedrock_iam.rs, login_kilo.rs and login_cline.rs). A quota answer moves the
 //! request to the next account and sits the first one out as exhausted, for the long
 //! cooldown and not a rate limit's minute: OpenRouter's 402 on Kilo, a 402 on Vercel AI
-//! Gateway and OpenCode (OpenAI's dialect reads every 402 as used-up credit), Bedrock's 400
-//! ServiceQuotaExceededException on a Bearer key's native call, Vertex's 429
+//! Gateway and OpenCode (OpenAI's dialect reads every 402 as used-up credit), Vertex's 429
 //! RESOURCE_EXHAUSTED on a per-day quota (Vertex's shared-quota 429 stays a minute's rate
 //! limit). A terminal answer ends the turn with its rule: Azure API Management's 403 for a
-//! used-up call quota; Xiaomi's 401 "Invalid API Key" cools a key that served within the
+//! used-up call quota, Bedrock's 400 ServiceQuotaExceededException on a Bearer key's
+//! native call; Xiaomi's 401 "Invalid API Key" cools a key that served within the
 //! hour (and disables it when refused again past the hour) and disables one that never
 //! served.
 
@@ -161,7 +161,7 @@ async fn error_shapes_a_402_on_vercel_and_opencode_rotates_and_cools_long() {
 }
 
 #[tokio::test]
-async fn error_shapes_bedrock_service_quota_400_on_a_key_rotates_and_cools_long() {
+async fn error_shapes_bedrock_service_quota_400_on_a_key_ends_its_turn() {
     let host = "bedrock-runtime.us-east-1.amazonaws.com";
     let bedrock = |name: &str, key: &str| {
         format!(
@@ -210,13 +210,20 @@ async fn error_shapes_bedrock_service_quota_400_on_a_key_rotates_and_cools_long(
         .map(|r| r.headers["authorization"].clone())
         .collect();
     assert_eq!(keys, ["Bearer br-key-spent", "Bearer br-key-fine"]);
-    assert_exhausted(
-        &status_json(kp.addr()).await,
-        "spent",
-        "400 ServiceQuotaExceededException",
-    );
+    let status = status_json(kp.addr()).await;
+    let a = member(&status, "spent");
+    assert_eq!(a["state"], "disabled", "{a}");
+    assert_eq!(a["terminal"], "bedrock-service-quota", "{a}");
+    let detail = a["detail"].as_str().unwrap();
+    assert!(detail.contains("fix: raise the quota"), "{detail}");
+    assert!(!detail.contains("br-key-spent"), "{detail}");
     let r = post(&kp, &url, body).await;
     assert_served(&r, "fine", "1");
+    assert_eq!(
+        s.fake().seen().len(),
+        3,
+        "the spent key is never asked again"
+    );
 }
 
 /// Vertex's 429 RESOURCE_EXHAUSTED as the fake sends it for Gemini (no QuotaFailure,
