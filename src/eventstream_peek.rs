@@ -19,7 +19,7 @@
 
 use crate::body::BoxError;
 use crate::providers::{classify_stream_exception, Dialect, Outcome};
-use crate::stream_peek::{Peeked, Resumed, MAX_HELD};
+use crate::stream_peek::{hold, Peeked, MAX_HELD};
 use aws_smithy_eventstream::frame::read_message_from;
 use aws_smithy_types::event_stream::Message;
 use bytes::{Bytes, BytesMut};
@@ -27,7 +27,6 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::Response;
 use http_body::Body;
 use http_body_util::BodyExt;
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 /// The content type of an AWS event stream.
@@ -78,41 +77,20 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let (head, mut body) = resp.into_parts();
-    let deadline = tokio::time::Instant::now() + bound;
-    let mut resumed = Resumed {
-        held: VecDeque::new(),
-        rest: None,
-    };
+    let (head, body) = resp.into_parts();
     let mut first = FirstMessage::default();
-    let mut ended = false;
-    let outcome = loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(None) => {
-                ended = true;
-                break Outcome::ok();
-            }
-            Err(_) => {
-                tracing::debug!("no message within {bound:?}; the stream goes on uninspected");
-                break Outcome::ok();
-            }
-        };
+    let (resumed, outcome) = hold(body, bound, "message", |frame| {
         let step = frame.data_ref().map(|d| first.feed(d)).transpose()?;
-        resumed.held.push_back(frame);
-        match step.flatten() {
-            Some(Step::Message(m)) => break classify(dialect, &m, now),
+        Ok(match step.flatten() {
+            Some(Step::Message(m)) => Some(classify(dialect, &m, now)),
             Some(Step::TooLong(n)) => {
                 tracing::debug!("a first message of {n} bytes; the stream goes on uninspected");
-                break Outcome::ok();
+                Some(Outcome::ok())
             }
-            None => {}
-        }
-    };
-    if !ended {
-        resumed.rest = Some(body);
-    }
+            None => None,
+        })
+    })
+    .await?;
     Ok(Peeked {
         response: Response::from_parts(head, resumed.boxed_unsync()),
         outcome,

@@ -74,42 +74,22 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let (head, mut body) = resp.into_parts();
-    let deadline = tokio::time::Instant::now() + bound;
+    let (head, body) = resp.into_parts();
     let mut parser = EventParser::default();
-    let mut resumed = Resumed {
-        held: VecDeque::new(),
-        rest: None,
-    };
     let mut held_len = 0;
-    let mut ended = false;
-    let outcome = loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(None) => {
-                ended = true;
-                break Outcome::ok();
-            }
-            Err(_) => {
-                tracing::debug!("no event within {bound:?}; the stream goes on uninspected");
-                break Outcome::ok();
-            }
-        };
+    let (resumed, outcome) = hold(body, bound, "event", |frame| {
         let events = frame.data_ref().map(|d| parser.feed(d)).unwrap_or_default();
         held_len += frame.data_ref().map_or(0, Bytes::len);
-        resumed.held.push_back(frame);
         if let Some(first) = events.iter().find(|e| !is_preamble(&e.name, &e.data)) {
-            break classify_event(dialect, &first.name, &first.data, now);
+            return Ok(Some(classify_event(dialect, &first.name, &first.data, now)));
         }
         if held_len > MAX_HELD {
             tracing::debug!("{held_len} bytes and no event; the stream goes on uninspected");
-            break Outcome::ok();
+            return Ok(Some(Outcome::ok()));
         }
-    };
-    if !ended {
-        resumed.rest = Some(body);
-    }
+        Ok(None)
+    })
+    .await?;
     let mut first = bytes::BytesMut::with_capacity(held_len);
     for f in &resumed.held {
         if let Some(d) = f.data_ref() {
@@ -121,6 +101,47 @@ where
         outcome,
         head: first.freeze(),
     })
+}
+
+/// Holds `body`'s frames until `decide` names the outcome of what came so far, the body
+/// ends, or `bound` passes (the last two: [`Outcome::ok`]). `what` names the awaited
+/// piece in the log. `Err`: the upstream failed, or `decide` found the bytes broken,
+/// before anything went to the client.
+pub(crate) async fn hold<B>(
+    mut body: B,
+    bound: Duration,
+    what: &str,
+    mut decide: impl FnMut(&Frame<Bytes>) -> Result<Option<Outcome>, BoxError>,
+) -> Result<(Resumed<B>, Outcome), BoxError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut held = VecDeque::new();
+    let outcome = loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) => return Ok((Resumed { held, rest: None }, Outcome::ok())),
+            Err(_) => {
+                tracing::debug!("no {what} within {bound:?}; the stream goes on uninspected");
+                break Outcome::ok();
+            }
+        };
+        let decided = decide(&frame)?;
+        held.push_back(frame);
+        if let Some(outcome) = decided {
+            break outcome;
+        }
+    };
+    Ok((
+        Resumed {
+            held,
+            rest: Some(body),
+        },
+        outcome,
+    ))
 }
 
 /// The held frames, then what the upstream body had left (`None`: it had ended cleanly,
