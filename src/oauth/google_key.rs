@@ -246,8 +246,8 @@ fn text(v: &Value, key: &str) -> Option<String> {
 /// The key of `private_key`: PKCS#8 (`BEGIN PRIVATE KEY`, as Google writes it) or PKCS#1
 /// (`BEGIN RSA PRIVATE KEY`), RSA. Nothing of the key reaches the error.
 fn rsa_key(text: &str) -> Result<Box<RsaKeyPair>, String> {
-    const NOT_PEM: &str =
-        "field private_key is not a PEM private key (a BEGIN PRIVATE KEY block, as Google writes it)";
+    const NOT_PEM: &str = "field private_key is not a PEM private key (a BEGIN PRIVATE KEY \
+        block, as Google writes it)";
     let pem = pem::parse(text.trim()).map_err(|_| NOT_PEM.to_string())?;
     let key = match pem.tag() {
         "PRIVATE KEY" => RsaKeyPair::from_pkcs8(pem.contents()),

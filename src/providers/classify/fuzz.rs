@@ -25,7 +25,8 @@ proptest! {
         let now = SystemTime::now();
         let body = if field == "retryDelay" {
             let details = format!(r#"[{{"retryDelay":"{v}s"}}]"#);
-            format!(r#"{{"error":{{"code":429,"status":"RESOURCE_EXHAUSTED","details":{details}}}}}"#)
+            let error = r#""code":429,"status":"RESOURCE_EXHAUSTED""#;
+            format!(r#"{{"error":{{{error},"details":{details}}}}}"#)
         } else {
             format!(r#"{{"error":{{"type":"usage_limit_reached","{field}":{v}}}}}"#)
         };
