@@ -211,6 +211,7 @@ impl Linked {
             return Ok(());
         }
         let (mut v, style) = load(&self.path, self.flavor)?;
+        let before = v.clone();
         let edited = match self.format {
             LinkFormat::ClaudeCode => claude_code::write(&mut v, tokens),
             LinkFormat::Codex => codex::write(&mut v, tokens),
@@ -220,6 +221,10 @@ impl Linked {
             LinkFormat::Copilot | LinkFormat::GoogleKey => Ok(()),
         };
         edited.map_err(|problem| self.missing(problem))?;
+        if v == before {
+            // Nothing of the CLI's login changed: its file stays exactly as it wrote it.
+            return Ok(());
+        }
         save(&self.path, &v, style)
     }
 

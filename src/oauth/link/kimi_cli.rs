@@ -51,7 +51,13 @@ pub(super) fn write(v: &mut Value, tokens: &Tokens) -> Result<(), String> {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
-        m.insert("expires_at".into(), secs.into());
+        // The same instant as the file has it (keypool keeps expiries to the
+        // microsecond, kimi-cli writes more digits) is left as kimi-cli wrote it.
+        let same = (m.get("expires_at").and_then(Value::as_f64))
+            .is_some_and(|was| (was - secs).abs() < 0.001);
+        if !same {
+            m.insert("expires_at".into(), secs.into());
+        }
     }
     Ok(())
 }
