@@ -147,45 +147,34 @@ fn usage(msg: &str) -> ! {
 }
 
 /// A `chat.completion` of about 2 KB, shaped like a real one so header and body sizes
-/// are realistic.
+/// are realistic, its keys in the order OpenAI sends them: `model` before the content,
+/// `usage` after it (`serde_json::json!` would sort them).
 fn completion_body() -> Bytes {
     let sentence = "Prince Hamlet, urged by his father's ghost to avenge a murder, feigns madness and hesitates while the Danish court watches him. ";
     let mut content = String::new();
     while content.len() < 1500 {
         content.push_str(sentence);
     }
-    let body = serde_json::json!({
-        "id": "chatcmpl-BENCH0000000000000000000000000",
-        "object": "chat.completion",
-        "created": 1_735_689_600,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": content.trim_end(),
-                "refusal": null,
-                "annotations": []
-            },
-            "logprobs": null,
-            "finish_reason": "stop"
-        }],
-        "usage": {
-            "prompt_tokens": 31,
-            "completion_tokens": 312,
-            "total_tokens": 343,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0
-            }
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_0123456789"
-    });
-    Bytes::from(serde_json::to_vec(&body).expect("serialize completion"))
+    let content = serde_json::to_string(content.trim_end()).expect("serialize content");
+    let body = format!(
+        concat!(
+            r#"{{"id":"chatcmpl-BENCH0000000000000000000000000","object":"chat.completion","#,
+            r#""created":1735689600,"model":"gpt-4o-mini-2024-07-18","choices":[{{"index":0,"#,
+            r#""message":{{"role":"assistant","content":{content},"refusal":null,"#,
+            r#""annotations":[]}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"#,
+            r#""prompt_tokens":31,"completion_tokens":312,"total_tokens":343,"#,
+            r#""prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},"#,
+            r#""completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"#,
+            r#""accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}},"#,
+            r#""service_tier":"default","system_fingerprint":"fp_0123456789"}}"#
+        ),
+        content = content
+    );
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+        "the body is JSON"
+    );
+    Bytes::from(body)
 }
 
 async fn answer(

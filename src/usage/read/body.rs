@@ -1,5 +1,6 @@
 //! The (inflated) bytes of one answer, read in the way its content type calls for.
 
+use super::ends::seen_at_ends;
 use super::json::{seen_in_bytes, Seen};
 use super::sse::Sse;
 use super::tail::Tail;
@@ -52,7 +53,9 @@ impl Body {
 
     pub fn finish(self) -> Seen {
         match self {
-            Body::Json(buf) => seen_in_bytes(&buf).unwrap_or_default(),
+            Body::Json(buf) => seen_at_ends(&buf)
+                .or_else(|| seen_in_bytes(&buf))
+                .unwrap_or_default(),
             Body::JsonTail(tail) => tail.finish(),
             Body::Sse(sse) => sse.finish(),
         }

@@ -1,10 +1,12 @@
 //! Tokens and the model, read off an answer's bytes as they pass to the client: a copy is
 //! read, never the bytes the client gets, and never more than a bounded amount of it.
-//! JSON bodies ([`body`], the end of a huge one in [`tail`]), event streams ([`sse`]), the Codex WebSocket ([`websocket`]),
+//! JSON bodies ([`body`], read off their two ends in [`ends`], the end of a huge one in
+//! [`tail`]), event streams ([`sse`]), the Codex WebSocket ([`websocket`]),
 //! compressed bodies ([`decode`]); the shapes of usage in [`json`].
 
 mod body;
 mod decode;
+mod ends;
 mod json;
 mod model;
 mod sse;

@@ -55,20 +55,20 @@ fn found(model: &str, t: Tokens) -> Found {
     }
 }
 
-const CHAT_JSON: &str = r#"{"id":"chatcmpl-B9","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hi","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_fc9f1d7035"}"#;
+pub(super) const CHAT_JSON: &str = r#"{"id":"chatcmpl-B9","object":"chat.completion","created":1741570283,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hi","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":1117,"completion_tokens":46,"total_tokens":1163,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_fc9f1d7035"}"#;
 
 const CHAT_SSE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi about usage\"},\"finish_reason\":null}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"o4-mini-2025-04-16\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":210,\"total_tokens\":230,\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":192}}}\n\n\
 data: [DONE]\n\n";
 
-const RESPONSES_JSON: &str = r#"{"id":"resp_1","object":"response","created_at":1741476542,"status":"completed","model":"gpt-5-codex","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hi","annotations":[]}]}],"usage":{"input_tokens":3000,"input_tokens_details":{"cached_tokens":2048},"output_tokens":400,"output_tokens_details":{"reasoning_tokens":320},"total_tokens":3400}}"#;
+pub(super) const RESPONSES_JSON: &str = r#"{"id":"resp_1","object":"response","created_at":1741476542,"status":"completed","model":"gpt-5-codex","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hi","annotations":[]}]}],"usage":{"input_tokens":3000,"input_tokens_details":{"cached_tokens":2048},"output_tokens":400,"output_tokens_details":{"reasoning_tokens":320},"total_tokens":3400}}"#;
 
 const RESPONSES_SSE: &str = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"model\":\"gpt-5-codex\",\"output\":[],\"usage\":null}}\n\n\
 event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n\
 event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"model\":\"gpt-5-codex\",\"output\":[],\"usage\":{\"input_tokens\":3000,\"input_tokens_details\":{\"cached_tokens\":2048},\"output_tokens\":400,\"output_tokens_details\":{\"reasoning_tokens\":320},\"total_tokens\":3400}}}\n\n";
 
-const ANTHROPIC_JSON: &str = r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":1500,"cache_read_input_tokens":9000,"output_tokens":80,"service_tier":"standard"}}"#;
+pub(super) const ANTHROPIC_JSON: &str = r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":1500,"cache_read_input_tokens":9000,"output_tokens":80,"service_tier":"standard"}}"#;
 
 const ANTHROPIC_SSE: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-opus-4-1-20250805\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":12,\"cache_creation_input_tokens\":1500,\"cache_read_input_tokens\":9000,\"output_tokens\":1}}}\n\n\
 event: ping\ndata: {\"type\": \"ping\"}\n\n\
@@ -77,12 +77,12 @@ event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason
 event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":9000,\"output_tokens\":80}}\n\n\
 event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
-const GEMINI_JSON: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5000,"candidatesTokenCount":60,"totalTokenCount":5460,"cachedContentTokenCount":4000,"thoughtsTokenCount":400,"promptTokensDetails":[{"modality":"TEXT","tokenCount":5000}]},"modelVersion":"gemini-2.5-pro","responseId":"abc"}"#;
+pub(super) const GEMINI_JSON: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5000,"candidatesTokenCount":60,"totalTokenCount":5460,"cachedContentTokenCount":4000,"thoughtsTokenCount":400,"promptTokensDetails":[{"modality":"TEXT","tokenCount":5000}]},"modelVersion":"gemini-2.5-pro","responseId":"abc"}"#;
 
 const GEMINI_SSE: &str = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":5000,\"totalTokenCount\":5000},\"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n\
 data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" there\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":5000,\"candidatesTokenCount\":60,\"totalTokenCount\":5460,\"cachedContentTokenCount\":4000,\"thoughtsTokenCount\":400},\"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n";
 
-const DEEPSEEK_JSON: &str = r#"{"id":"d","object":"chat.completion","model":"deepseek-chat","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"total_tokens":107,"prompt_tokens_details":{"cached_tokens":64},"prompt_cache_hit_tokens":64,"prompt_cache_miss_tokens":36}}"#;
+pub(super) const DEEPSEEK_JSON: &str = r#"{"id":"d","object":"chat.completion","model":"deepseek-chat","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"total_tokens":107,"prompt_tokens_details":{"cached_tokens":64},"prompt_cache_hit_tokens":64,"prompt_cache_miss_tokens":36}}"#;
 
 #[test]
 fn openai_chat_json_and_stream() {
