@@ -1,12 +1,13 @@
-//! One client connection served over HTTP/1.1: keypool's bounds on its heads, the first
-//! head's deadline, graceful shutdown, and a reset when an answer breaks off. Below the
-//! listener and the TLS interception, which both serve connections through it.
+//! One client connection served over HTTP/1.1 or HTTP/2: keypool's bounds on its heads
+//! and streams, the first head's deadline, the idle timeout, graceful shutdown, and a
+//! reset when an answer breaks off. Below the listener and the TLS interception, which
+//! both serve connections through it.
 
 use crate::body::ProxyBody;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +22,31 @@ const MAX_HEAD_BYTES: usize = 256 * 1024;
 /// (reqwest 90 s, httpx 5 s, undici 4 s): closing first would race a client reusing the
 /// connection for a POST it cannot safely retry.
 const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Streams one HTTP/2 connection may have open at once (hyper's default is 200; a client
+/// past it is refused streams, not served slower).
+const MAX_STREAMS: u32 = 256;
+/// An HTTP/2 connection pings a peer it has not heard from for this long, and closes when
+/// the ping is not answered within [`PING_TIMEOUT`]: a peer that vanished frees its streams.
+const PING_EVERY: Duration = Duration::from_secs(60);
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Which HTTP a connection speaks: TLS's ALPN chose it inside a tunnel; HTTP/1.1 on the
+/// listener itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http {
+    One,
+    Two,
+}
+
+impl Http {
+    /// The protocol ALPN settled on (`None`: the client offered none, so HTTP/1.1).
+    pub fn from_alpn(alpn: Option<&[u8]>) -> Http {
+        match alpn {
+            Some(b"h2") => Http::Two,
+            _ => Http::One,
+        }
+    }
+}
 
 /// How one client connection is served, besides its requests.
 pub struct ClientConn {
@@ -33,11 +59,16 @@ pub struct ClientConn {
     pub socket: ClientSocket,
 }
 
-/// Serves HTTP/1.1 on `io` until the peer closes or shutdown asks the connection to
-/// finish its current request and close. An idle keep-alive connection closes at once on
-/// shutdown; a request in flight finishes first.
-pub async fn serve_http1<I, S, F>(io: I, svc: S, shutdown: &CancellationToken, c: ClientConn)
-where
+/// Serves `http` on `io` until the peer closes or shutdown asks the connection to finish
+/// what is in flight and close. An idle keep-alive connection closes at once on shutdown;
+/// a request in flight finishes first (HTTP/2: a GOAWAY, then its open streams finish).
+pub async fn serve_conn<I, S, F>(
+    io: I,
+    svc: S,
+    shutdown: &CancellationToken,
+    c: ClientConn,
+    http: Http,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             Request<Incoming>,
@@ -53,29 +84,72 @@ where
         inner: svc,
         seen: seen.clone(),
     };
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_READ_TIMEOUT)
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_buf_size(MAX_HEAD_BYTES.max(400 * 1024))
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades();
+    match http {
+        Http::One => {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_READ_TIMEOUT)
+                .max_header_size(MAX_HEAD_BYTES)
+                .max_buf_size(MAX_HEAD_BYTES.max(400 * 1024))
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
+            // hyper's header-read timeout is the idle timeout of HTTP/1.1.
+            drive(conn, |c| c.graceful_shutdown(), &seen, shutdown, &c, None).await;
+        }
+        Http::Two => {
+            let conn = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_header_list_size(MAX_HEAD_BYTES as u32)
+                .max_concurrent_streams(MAX_STREAMS)
+                .keep_alive_interval(PING_EVERY)
+                .keep_alive_timeout(PING_TIMEOUT)
+                .serve_connection(TokioIo::new(io), svc);
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                &seen,
+                shutdown,
+                &c,
+                Some(HEAD_READ_TIMEOUT),
+            )
+            .await;
+        }
+    }
+}
+
+/// Runs `conn` to its end, bounded by shutdown, the first head's deadline and, where
+/// hyper keeps no idle timeout of its own (`idle`), the time since the last request
+/// began: then it is asked to finish what is open and close.
+async fn drive<C: Future<Output = Result<(), hyper::Error>>>(
+    conn: C,
+    graceful: fn(std::pin::Pin<&mut C>),
+    seen: &tokio::sync::Notify,
+    shutdown: &CancellationToken,
+    c: &ClientConn,
+    idle: Option<Duration>,
+) {
     tokio::pin!(conn);
-    let first_head_late = async {
+    let idle_for = idle.unwrap_or(Duration::MAX);
+    let mut first = true;
+    // Bounded: each turn is a request beginning, or the end.
+    let result = loop {
+        let wait = if first { c.first_head } else { idle_for };
         tokio::select! {
-            () = seen.notified() => std::future::pending::<()>().await,
-            () = tokio::time::sleep(c.first_head) => {}
-        }
-    };
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        () = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-        () = first_head_late => {
-            tracing::debug!("no request within {}s of connecting; closed", c.first_head.as_secs());
-            return;
+            r = conn.as_mut() => break r,
+            () = shutdown.cancelled() => {
+                graceful(conn.as_mut());
+                break conn.as_mut().await;
+            }
+            () = seen.notified() => first = false,
+            () = tokio::time::sleep(wait), if first || idle.is_some() => {
+                if first {
+                    tracing::debug!("no request within {}s of connecting; closed", wait.as_secs());
+                    return;
+                }
+                tracing::debug!("no request for {}s; closing the connection", wait.as_secs());
+                graceful(conn.as_mut());
+                break conn.as_mut().await;
+            }
         }
     };
     if let Err(e) = result {
@@ -83,13 +157,14 @@ where
         if e.is_user() {
             // The answer's body failed (the upstream broke off). Chunked framing already
             // tells the client, but an HTTP/1.0 or close-delimited answer would end in a
-            // clean-looking FIN: a reset says "broken" to every client.
+            // clean-looking FIN: a reset says "broken" to every client. The connection
+            // is still open here, so its close is the reset.
             c.socket.reset_on_close();
         }
     }
 }
 
-/// Tells [`serve_http1`] when the first request head has arrived.
+/// Tells [`serve_conn`] when a request head has arrived.
 struct FirstHead<S> {
     inner: S,
     seen: Arc<tokio::sync::Notify>,
@@ -110,7 +185,7 @@ where
 }
 
 /// A client's TCP socket, by descriptor, so a broken answer can end in a reset. Used only
-/// while the stream that owns the descriptor is alive (inside [`serve_http1`]).
+/// while the stream that owns the descriptor is alive (inside [`serve_conn`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientSocket {
     #[cfg(unix)]
@@ -146,7 +221,7 @@ impl ClientSocket {
                 l_onoff: 1,
                 l_linger: 0,
             };
-            // SAFETY: `fd` belongs to the stream serve_http1 still owns (its connection
+            // SAFETY: `fd` belongs to the stream serve_conn still owns (its connection
             // future is alive), and setsockopt reads only the struct we pass.
             unsafe {
                 libc::setsockopt(

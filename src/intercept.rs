@@ -1,7 +1,7 @@
 //! TLS termination for provider hosts: accept with a leaf minted for the host, then
 //! serve the HTTP requests inside through the forward pipeline.
 
-use crate::client_conn::{serve_http1, ClientConn, ClientSocket};
+use crate::client_conn::{serve_conn, ClientConn, ClientSocket, Http};
 use crate::forward;
 use crate::rewind::Rewind;
 use crate::state::State;
@@ -61,8 +61,9 @@ where
         first_head: state.limits.handshake_timeout,
         socket: ClientSocket::none(),
     };
+    let http = Http::from_alpn(tls.get_ref().1.alpn_protocol());
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
-    serve_http1(tls, svc, &shutdown, conn).await;
+    serve_conn(tls, svc, &shutdown, conn, http).await;
 }
 
 /// The tunnel's bytes from the start, when they begin a TLS handshake (a handshake record,

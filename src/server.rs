@@ -3,7 +3,7 @@
 
 use crate::body::{text, ProxyBody};
 use crate::ca::{CertAuthority, Minting};
-use crate::client_conn::{serve_http1, ClientConn, ClientSocket};
+use crate::client_conn::{serve_conn, ClientConn, ClientSocket, Http};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::config::ConnectTo;
@@ -319,7 +319,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                 socket: ClientSocket::of(&stream),
             };
             let svc = service_fn(move |req| route(req, st.clone(), peer));
-            serve_http1(stream, svc, &shutdown, conn).await;
+            serve_conn(stream, svc, &shutdown, conn, Http::One).await;
         });
     }
 }

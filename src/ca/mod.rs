@@ -296,14 +296,14 @@ impl CertAuthority {
         Ok(Arc::new(self.tls_config(Arc::new(FixedResolver(leaf)))))
     }
 
-    /// HTTP/1.1 only: the inner server speaks HTTP/1.1, and clients fall back to it.
+    /// HTTP/2 first, then HTTP/1.1: the inner server speaks both (`client_conn.rs`).
     fn tls_config(&self, resolver: Arc<dyn ResolvesServerCert>) -> rustls::ServerConfig {
         let mut cfg = rustls::ServerConfig::builder_with_provider(self.crypto.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_no_client_auth()
             .with_cert_resolver(resolver);
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         cfg
     }
 }

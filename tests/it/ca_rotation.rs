@@ -21,7 +21,8 @@ fn custom_provider_accounts() -> String {
     )
 }
 
-/// reqwest through `proxy`, trusting only the CA in `roots_pem`.
+/// reqwest through `proxy`, trusting only the CA in `roots_pem`. It offers both HTTP
+/// versions: some of its tunnels are blind, to a fake that speaks HTTP/1.1 only.
 fn client_trusting(proxy: std::net::SocketAddr, roots_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .proxy(reqwest::Proxy::all(format!("http://{proxy}")).unwrap())

@@ -50,7 +50,7 @@ fn client(kp: &Keypool, user: Option<(&str, &str)>) -> reqwest::Client {
     if let Some((u, p)) = user {
         proxy = proxy.basic_auth(u, p);
     }
-    reqwest::Client::builder()
+    crate::support::client_http::through_keypool(reqwest::Client::builder())
         .proxy(proxy)
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(kp.ca_pem().as_bytes()).unwrap())

@@ -26,6 +26,7 @@ mod fd_limit;
 mod fuzz_parsers;
 mod hostile_clients;
 mod hostile_numbers;
+mod http2;
 mod import;
 mod keypool_answers;
 mod login;

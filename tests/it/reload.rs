@@ -48,7 +48,7 @@ async fn reload_takes_new_accounts_keeps_learned_state_and_refuses_a_bad_file() 
 
     // One TLS connection through keypool, kept open across the reload.
     let pem = kp.ca_pem();
-    let client = reqwest::Client::builder()
+    let client = crate::support::client_http::through_keypool(reqwest::Client::builder())
         .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())

@@ -61,7 +61,7 @@ fn write_logins(oauth: &FakeOAuth, home: &Path) -> Secrets {
 
 /// One request per account, each through keypool at `addr`, trusting `ca_pem`.
 async fn use_each_login(addr: &str, ca_pem: &str) {
-    let client = reqwest::Client::builder()
+    let client = crate::support::client_http::through_keypool(reqwest::Client::builder())
         .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())

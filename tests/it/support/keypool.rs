@@ -298,7 +298,7 @@ impl Keypool {
 
     /// reqwest through keypool, trusting only keypool's CA.
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        crate::support::client_http::through_keypool(reqwest::Client::builder())
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).unwrap())

@@ -7,6 +7,7 @@ pub mod bedrock;
 pub mod binary;
 pub mod browser;
 pub mod ca;
+pub mod client_http;
 pub mod config_files;
 pub mod fake;
 pub mod fault;

@@ -472,7 +472,7 @@ impl Spawned {
     /// reqwest through the binary, trusting only its CA.
     pub fn client(&self) -> reqwest::Client {
         let ca = self.ca_pem().into_bytes();
-        reqwest::Client::builder()
+        crate::support::client_http::through_keypool(reqwest::Client::builder())
             .proxy(reqwest::Proxy::all(format!("http://{}", self.addr())).unwrap())
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())

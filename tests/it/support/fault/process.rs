@@ -97,7 +97,7 @@ fn limit(cmd: &mut Command, log: &str, nofile: Option<(u64, u64)>) {
 /// A reqwest client through `addr`, trusting the CA in `home`.
 pub fn client_via(addr: std::net::SocketAddr, home: &std::path::Path) -> reqwest::Client {
     let ca = std::fs::read(home.join("certs/ca.pem")).unwrap();
-    reqwest::Client::builder()
+    crate::support::client_http::through_keypool(reqwest::Client::builder())
         .proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap())
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
