@@ -103,6 +103,8 @@ pub async fn serve_conn<I, S, F>(
                 .max_concurrent_streams(MAX_STREAMS)
                 .keep_alive_interval(PING_EVERY)
                 .keep_alive_timeout(PING_TIMEOUT)
+                // RFC 8441: a WebSocket opens with an extended CONNECT (forward/websocket_h2.rs).
+                .enable_connect_protocol()
                 .serve_connection(TokioIo::new(io), svc);
             drive(
                 conn,

@@ -54,6 +54,7 @@ mod pick;
 mod request;
 mod routing;
 mod screen;
+mod websocket_h2;
 
 use attempt::{Broken, Turn, ERROR_BODY_CAP};
 use credential::{credential, ctx, give_up, Cred};
@@ -66,11 +67,12 @@ use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
 
 pub async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     target: Arc<Target>,
     state: Arc<State>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
+    let h2_websocket = websocket_h2::as_upgrade(&mut req);
     let method = req.method().clone();
     // Never the query: it may hold a key.
     let path = req.uri().path().to_string();
@@ -96,7 +98,11 @@ pub async fn handle(
         "{method} {}{path}",
         target.host,
     );
-    Ok(meter::count(served, &state, started))
+    let response = meter::count(served, &state, started);
+    Ok(match h2_websocket {
+        Some(key) => websocket_h2::answer(response, &key),
+        None => response,
+    })
 }
 
 /// The answer for the client, and what the request log line says about it.

@@ -141,3 +141,75 @@ async fn the_suites_clients_speak_the_http_this_run_asks_for() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), support::client_http::expected_version());
 }
+
+#[tokio::test]
+async fn a_websocket_over_http2_reaches_an_http1_upstream_with_the_swapped_key() {
+    let s = Scenario::new()
+        .provider(&["api.openai.com"])
+        .await
+        .config(&key_accounts("openai", &[("a", "sk-a"), ("b", "sk-b")]));
+    let (_ca, fake, kp) = s.start_parts().await;
+    fake.set(
+        "sk-a",
+        Behaviour::RateLimited {
+            retry_after_secs: Some(60),
+        },
+    );
+    fake.set("sk-b", Behaviour::Ok);
+    let mut send = h2_connection(&kp.kp).await;
+    // The server's SETTINGS (which allow extended CONNECT) have arrived once an
+    // ordinary request was answered.
+    let models = http::Request::get("https://api.openai.com/v1/models")
+        .header("authorization", "Bearer sk-client")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    send.send_request(models)
+        .within("a first request")
+        .await
+        .unwrap();
+    let mut connect = http::Request::connect("https://api.openai.com/v1/responses")
+        .header("authorization", "Bearer sk-client")
+        .header("openai-beta", "responses_websockets=2026-02-06")
+        .header("sec-websocket-version", "13")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let resp = send
+        .send_request(connect)
+        .within("the answer to the extended CONNECT")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "RFC 8441 opens the stream with a 2xx");
+    // `a` was found limited by the first request and sits out.
+    assert_eq!(resp.headers()["x-keypool-account"], "b");
+    assert!(resp.headers().get("sec-websocket-accept").is_none());
+    let stream = hyper::upgrade::on(resp)
+        .within("the stream becoming the WebSocket")
+        .await
+        .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{protocol::Role, Message};
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        TokioIo::new(stream),
+        Role::Client,
+        None,
+    )
+    .await;
+    ws.send(Message::text(r#"{"type":"response.create"}"#))
+        .within("the frame to be taken")
+        .await
+        .unwrap();
+    let reply = ws.next().within("the echo").await.unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(v["type"], "echo");
+    assert_eq!(
+        v["credential"], "sk-b",
+        "the swapped key, seen on the handshake"
+    );
+    assert_eq!(v["data"]["type"], "response.create");
+    let handshake = fake.seen().pop().unwrap();
+    assert_eq!(handshake.method, "GET");
+    assert_eq!(handshake.path, "/v1/responses");
+}
