@@ -1,8 +1,9 @@
-//! Every connection keypool opens: one pooled HTTP/1.1 client for provider requests and
-//! plain TCP for blind tunnels, both honouring `connect_to` and the extra roots.
+//! Every connection keypool opens: pooled clients for provider requests (HTTP/2 where
+//! the provider offers it, HTTP/1.1 for large bodies, upgrades and the rest) and plain
+//! TCP for blind tunnels, all honouring `connect_to` and the extra roots.
 
 use crate::body::{BoxError, ProxyBody};
-use crate::config::{ConnectTo, UpstreamConfig};
+use crate::config::{ConnectTo, Http2, UpstreamConfig};
 use http::Uri;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connected, Connection};
@@ -21,7 +22,10 @@ use tokio::net::TcpStream;
 use tokio_io_timeout::TimeoutStream;
 
 struct Dialer {
-    tls: Arc<rustls::ClientConfig>,
+    /// Offers `http/1.1` only.
+    tls_h1: Arc<rustls::ClientConfig>,
+    /// Offers `h2`, then `http/1.1`.
+    tls_h2: Arc<rustls::ClientConfig>,
     connect_to: Vec<ConnectTo>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -76,7 +80,7 @@ impl Dialer {
         Err(last)
     }
 
-    async fn connect(&self, uri: Uri) -> io::Result<Conn> {
+    async fn connect(&self, uri: Uri, alpn: Alpn) -> io::Result<Conn> {
         let host = uri
             .host()
             .ok_or_else(|| io::Error::other("request URI has no host"))?;
@@ -90,7 +94,11 @@ impl Dialer {
         }
         let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
             .map_err(|_| io::Error::other(format!("'{host}' is not a valid TLS server name")))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+        let config = match alpn {
+            Alpn::H1 => &self.tls_h1,
+            Alpn::H2 => &self.tls_h2,
+        };
+        let tls = tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await?;
         Ok(Conn::Tls(Box::new(tls)))
@@ -145,12 +153,24 @@ impl AsyncWrite for Conn {
 
 impl Connection for Conn {
     fn connected(&self) -> Connected {
-        Connected::new()
+        match self {
+            Conn::Tls(s) if s.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                Connected::new().negotiated_h2()
+            }
+            _ => Connected::new(),
+        }
     }
 }
 
+/// What a connector's TLS handshakes offer.
+#[derive(Clone, Copy)]
+enum Alpn {
+    H1,
+    H2,
+}
+
 #[derive(Clone)]
-pub struct Connector(Arc<Dialer>);
+pub struct Connector(Arc<Dialer>, Alpn);
 
 impl tower_service::Service<Uri> for Connector {
     type Response = TokioIo<Conn>;
@@ -162,16 +182,59 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let dialer = self.0.clone();
-        Box::pin(async move { Ok(TokioIo::new(dialer.connect(uri).await?)) })
+        let (dialer, alpn) = (self.0.clone(), self.1);
+        Box::pin(async move { Ok(TokioIo::new(dialer.connect(uri, alpn).await?)) })
     }
 }
 
 /// The upstream side of keypool.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, ProxyBody>,
+    h1: Client<Connector, ProxyBody>,
+    /// `None` with `[upstream] http2 = "off"`.
+    h2: Option<H2>,
     dialer: Arc<Dialer>,
+}
+
+/// Streams one provider's HTTP/2 connection carries at most from keypool: past this the
+/// next requests go on HTTP/1.1 connections rather than queue for a stream.
+const MAX_H2_STREAMS: usize = 100;
+
+/// The client that speaks HTTP/2 to providers that offer it (one connection per host,
+/// shared by its streams).
+#[derive(Clone)]
+struct H2 {
+    client: Client<Connector, ProxyBody>,
+    large_body: u64,
+    /// Requests sent on it whose answer's head has not come yet.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl H2 {
+    /// Whether `req` goes on HTTP/2: not an upgrade (a WebSocket is an HTTP/1.1
+    /// handshake), not a large body, and a stream free.
+    fn takes(&self, req: &http::Request<ProxyBody>) -> bool {
+        let size = http_body::Body::size_hint(req.body()).lower();
+        !crate::headers::is_websocket_upgrade(req.headers())
+            && size < self.large_body
+            && self.waiting.load(std::sync::atomic::Ordering::Relaxed) < MAX_H2_STREAMS
+    }
+}
+
+/// Counts one request in [`H2::waiting`] while it lives.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Waiting {
+    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Waiting {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Waiting(n.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Upstream {
@@ -198,33 +261,41 @@ impl Upstream {
                     .map_err(|e| format!("extra CA file {}: {e}", path.display()))?;
             }
         }
-        let mut tls = rustls::ClientConfig::builder_with_provider(crate::ca::crypto_provider())
+        let tls = rustls::ClientConfig::builder_with_provider(crate::ca::crypto_provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_root_certificates(roots)
             .with_no_client_auth();
-        // HTTP/1.1 only: many concurrent large uploads on one HTTP/2 connection would
-        // share its flow-control window and stall small requests behind them.
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let offering = |alpn: &[&[u8]]| {
+            let mut t = tls.clone();
+            t.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            Arc::new(t)
+        };
 
         let mut connect_to = extra_connect_to.to_vec();
         for c in &cfg.connect_to {
             connect_to.push(ConnectTo::parse(c)?);
         }
         let dialer = Arc::new(Dialer {
-            tls: Arc::new(tls),
+            tls_h1: offering(&[b"http/1.1"]),
+            tls_h2: offering(&[b"h2", b"http/1.1"]),
             connect_to,
             connect_timeout: cfg.connect_timeout,
             read_timeout: cfg.read_timeout,
             egress: crate::egress::Egress::new(&cfg.allow_private),
         });
-        let client = Client::builder(TokioExecutor::new())
+        let h1 = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .build(Connector(dialer.clone()));
-        Ok(Upstream { client, dialer })
+            .build(Connector(dialer.clone(), Alpn::H1));
+        let h2 = (cfg.http2 == Http2::Auto).then(|| H2 {
+            client: h2_client(Connector(dialer.clone(), Alpn::H2)),
+            large_body: cfg.large_body.as_u64(),
+            waiting: Arc::default(),
+        });
+        Ok(Upstream { h1, h2, dialer })
     }
 
     /// Sends one request; the URI must be absolute (`https://host/path`).
@@ -232,7 +303,13 @@ impl Upstream {
         &self,
         req: http::Request<ProxyBody>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.client.request(req).await
+        match &self.h2 {
+            Some(h2) if h2.takes(&req) => {
+                let _waiting = Waiting::new(&h2.waiting);
+                h2.client.request(req).await
+            }
+            _ => self.h1.request(req).await,
+        }
     }
 
     /// Where keypool may connect: the provider hosts of the config in force, and its own
@@ -250,6 +327,22 @@ impl Upstream {
     pub async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         self.dialer.tcp(host, port).await
     }
+}
+
+/// A client that speaks HTTP/2 where the TLS handshake chose it (HTTP/1.1 elsewhere),
+/// its windows sized for uploads of up to [`UpstreamConfig::large_body`]: a body that
+/// size is sent without waiting for the provider to open the window mid-way.
+fn h2_client(connector: Connector) -> Client<Connector, ProxyBody> {
+    Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .http2_initial_stream_window_size(1 << 20)
+        .http2_initial_connection_window_size(8 << 20)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_timeout(Duration::from_secs(20))
+        .build(connector)
 }
 
 /// A one-line reason built from an error's source chain, for 502 answers and logs.

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
-pub use upstream::{ConnectTo, UpstreamConfig};
+pub use upstream::{ConnectTo, Http2, UpstreamConfig};
 
 pub const EXAMPLE: &str = include_str!("example.toml");
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";

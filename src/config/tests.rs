@@ -412,3 +412,20 @@ fn a_vertex_account_links_its_credential_file_and_is_never_stored() {
         .0;
     assert!(e.contains("takes subscription logins, not API keys"), "{e}");
 }
+
+#[test]
+fn upstream_http2_and_large_body_read_and_their_mistakes_are_named() {
+    let c = parse("[upstream]\nhttp2 = \"off\"\nlarge_body = \"1 MiB\"\n").unwrap();
+    assert_eq!(c.upstream.http2, super::Http2::Off);
+    assert_eq!(c.upstream.large_body.as_u64(), 1 << 20);
+    let d = parse("").unwrap();
+    assert_eq!(d.upstream.http2, super::Http2::Auto);
+    assert_eq!(d.upstream.large_body.as_u64(), 256 << 10);
+    let e = parse("[upstream]\nhttp2 = \"on\"\n").unwrap_err().0;
+    assert!(e.contains("config.toml:2") && e.contains("`auto`"), "{e}");
+    let e = parse("[upstream]\nlarge_body = \"lots\"\n").unwrap_err().0;
+    assert!(
+        e.contains("config.toml:2") && e.contains("large_body"),
+        "{e}"
+    );
+}

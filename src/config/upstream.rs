@@ -24,6 +24,22 @@ pub struct UpstreamConfig {
     /// that clients may reach through keypool; every other non-public address is refused.
     #[serde(default)]
     pub allow_private: Vec<String>,
+    /// HTTP/2 to providers that offer it (`auto`), or HTTP/1.1 only (`off`).
+    #[serde(default)]
+    pub http2: Http2,
+    /// Request bodies at least this large go on HTTP/1.1 connections, each on its own,
+    /// so that small requests never wait behind them in an HTTP/2 connection's window.
+    #[serde(default = "default_large_body")]
+    pub large_body: bytesize::ByteSize,
+}
+
+/// `[upstream] http2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Http2 {
+    #[default]
+    Auto,
+    Off,
 }
 
 impl Default for UpstreamConfig {
@@ -34,8 +50,14 @@ impl Default for UpstreamConfig {
             connect_timeout: default_connect_timeout(),
             read_timeout: default_read_timeout(),
             allow_private: Vec::new(),
+            http2: Http2::default(),
+            large_body: default_large_body(),
         }
     }
+}
+
+fn default_large_body() -> bytesize::ByteSize {
+    bytesize::ByteSize::kib(256)
 }
 
 fn default_connect_timeout() -> Duration {

@@ -63,6 +63,7 @@ mod subscription_refusals;
 mod table_providers;
 mod terminal_answers;
 mod tls;
+mod upstream_h2;
 mod usage_cli;
 mod usage_ledger;
 mod usage_tokens;

@@ -1,4 +1,4 @@
-//! Plumbing shared by the fake servers: a TLS + HTTP/1.1 accept loop, streamed
+//! Plumbing shared by the fake servers: a TLS + HTTP accept loop, streamed
 //! bodies, and unique ids.
 
 use std::convert::Infallible;
@@ -13,9 +13,9 @@ use bytes::Bytes;
 use http::{header, HeaderMap, Request, Response};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -24,7 +24,8 @@ use tokio_rustls::TlsAcceptor;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// Accepts TLS connections and serves HTTP/1.1 (with upgrades) on each until
+/// Accepts TLS connections and serves HTTP/1.1 (with upgrades), or HTTP/2 where the
+/// config offers it and the client chose it, on each until
 /// the returned future is dropped; dropping it closes every connection, so an
 /// aborted accept task makes the whole server vanish at once.
 pub async fn accept_loop<H, Fut>(
@@ -54,7 +55,14 @@ pub async fn accept_loop<H, Fut>(
             if let Some(sni) = tls.get_ref().1.server_name() {
                 on_sni(sni);
             }
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let service = service_fn(move |req| handler(req));
+            if h2 {
+                let _ = http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+                return;
+            }
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
                 .with_upgrades()

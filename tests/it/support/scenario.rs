@@ -87,6 +87,16 @@ impl Scenario {
         }
     }
 
+    /// As [`Scenario::provider`], with a fake that offers HTTP/2 by ALPN.
+    pub async fn provider_h2(self, hosts: &[&str]) -> Scenario {
+        let fake = FakeProvider::start_offering_h2(&self.ca, hosts).await;
+        let s = self.upstream(fake.addr());
+        Scenario {
+            fake: Some(fake),
+            ..s
+        }
+    }
+
     /// Starts a fault server for `hosts` (a raw upstream a script breaks below HTTP);
     /// every :443 connection goes to it.
     pub async fn fault(self, hosts: &[&str]) -> Scenario {

@@ -286,6 +286,7 @@ pub enum StreamFault {
 #[derive(Clone, Debug)]
 pub struct SeenRequest {
     pub method: String,
+    pub version: http::Version,
     /// The `Host` header.
     pub host: Option<String>,
     pub path: String,
@@ -318,8 +319,25 @@ struct State {
 }
 
 impl FakeProvider {
-    /// Listens on `127.0.0.1:0` with one leaf from `ca` valid for all `hosts`.
+    /// Listens on `127.0.0.1:0` with one leaf from `ca` valid for all `hosts`, speaking
+    /// HTTP/1.1 only.
     pub async fn start(ca: &TestCa, hosts: &[&str]) -> FakeProvider {
+        FakeProvider::start_with(ca, hosts, ca.server_config(hosts)).await
+    }
+
+    /// As [`FakeProvider::start`], offering `h2` before `http/1.1`, as the providers'
+    /// own front ends do.
+    pub async fn start_offering_h2(ca: &TestCa, hosts: &[&str]) -> FakeProvider {
+        let mut config = (*ca.server_config(hosts)).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        FakeProvider::start_with(ca, hosts, Arc::new(config)).await
+    }
+
+    async fn start_with(
+        ca: &TestCa,
+        hosts: &[&str],
+        config: Arc<rustls::ServerConfig>,
+    ) -> FakeProvider {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
         let addr = listener.local_addr().expect("fake addr");
         let state = Arc::new(State {
@@ -332,7 +350,7 @@ impl FakeProvider {
             disconnect_count: AtomicU64::new(0),
             detached: Mutex::default(),
         });
-        let acceptor = TlsAcceptor::from(ca.server_config(hosts));
+        let acceptor = TlsAcceptor::from(config);
         let (sni_state, handler_state) = (state.clone(), state.clone());
         let accept_loop = tokio::spawn(https::accept_loop(
             listener,
@@ -485,6 +503,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let credential = credential_of(&parts.headers, query.as_deref());
     state.seen.lock().unwrap().push(SeenRequest {
         method: parts.method.to_string(),
+        version: parts.version,
         host: host.clone(),
         path: path.clone(),
         query: query.clone(),
