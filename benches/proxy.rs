@@ -18,6 +18,10 @@
 mod ca;
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/keypool.rs"]
+mod keypool_bench;
+#[path = "support/relay.rs"]
+mod relay;
 
 use bytes::Bytes;
 use ca::TestCa;
@@ -27,17 +31,15 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use keypool_bench::{Keypool, Observe};
+use relay::{start_relay, Lag};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 const HOST: &str = "api.openai.com";
@@ -237,98 +239,6 @@ async fn start_fake(ca: &TestCa, completion: Bytes, accepted: Arc<AtomicU64>) ->
         }
     });
     addr
-}
-
-/// A TCP relay on loopback in front of `target` that puts it `rtt` away, like a provider
-/// across a real network. Every chunk, in either direction, is delivered `rtt / 2` after
-/// the relay read it, and a new connection's first bytes wait one more `rtt` first, as
-/// TCP's SYN and SYN-ACK would make them. No bandwidth limit, no loss.
-async fn start_relay(target: SocketAddr, rtt: Duration, lag: Arc<Lag>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
-    let addr = listener.local_addr().expect("relay addr");
-    let one_way = rtt / 2;
-    tokio::spawn(async move {
-        loop {
-            let Ok((near, _)) = listener.accept().await else {
-                continue;
-            };
-            let lag = lag.clone();
-            tokio::spawn(async move {
-                // The handshake: nothing is read from the client (its bytes wait in the
-                // socket) until a round trip has passed.
-                tokio::time::sleep(rtt).await;
-                let Ok(far) = TcpStream::connect(target).await else {
-                    return;
-                };
-                let _ = near.set_nodelay(true);
-                let _ = far.set_nodelay(true);
-                let (near_r, near_w) = near.into_split();
-                let (far_r, far_w) = far.into_split();
-                tokio::spawn(delayed_copy(near_r, far_w, one_way, lag.clone()));
-                tokio::spawn(delayed_copy(far_r, near_w, one_way, lag));
-            });
-        }
-    });
-    addr
-}
-
-/// Copies one direction of a relayed connection, writing each chunk `delay` after it was
-/// read. Reading and writing are separate tasks, so a chunk's delay starts when it is
-/// read, not when the previous chunk was written: the delays overlap instead of adding
-/// up. The end of the stream (or a read error) is delayed like data, then passed on as a
-/// write shutdown.
-async fn delayed_copy(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    delay: Duration,
-    lag: Arc<Lag>,
-) {
-    // Unbounded: the bench's flows are a few KB, and a bound could hold the reader back.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(tokio::time::Instant, Bytes)>();
-    let writer = tokio::spawn(async move {
-        while let Some((read_at, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(read_at + delay).await;
-            lag.record(read_at.elapsed());
-            if chunk.is_empty() {
-                break; // the end of the stream
-            }
-            if to.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = to.shutdown().await;
-    });
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = from.read(&mut buf).await.unwrap_or(0);
-        let chunk = Bytes::copy_from_slice(&buf[..n]);
-        if tx.send((tokio::time::Instant::now(), chunk)).is_err() || n == 0 {
-            break;
-        }
-    }
-    drop(tx);
-    let _ = writer.await;
-}
-
-/// The one-way delays the relay actually applied: tokio's timer has a resolution of
-/// 1 ms and rounds up, so they are a little longer than asked for.
-#[derive(Default)]
-struct Lag {
-    total_ns: AtomicU64,
-    chunks: AtomicU64,
-}
-
-impl Lag {
-    fn record(&self, d: Duration) {
-        self.total_ns
-            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
-        self.chunks.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn mean(&self) -> Duration {
-        let n = self.chunks.load(Ordering::Relaxed).max(1);
-        Duration::from_nanos(self.total_ns.load(Ordering::Relaxed) / n)
-    }
 }
 
 /// Counts the connections a reqwest client opens: reqwest calls its connector once per
@@ -626,10 +536,10 @@ fn main() {
     let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
 
     // One keypool per path, as `connect_to` applies to every `:443` connection.
-    let near = Keypool::start(&keypool_rt, &ca, fake, args.observed);
-    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::ON);
+    let near = Keypool::start(&keypool_rt, &ca, fake, args.observed, "");
+    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::ON, "");
     // The same as `near` with the ledger and the metrics off: what seeing costs.
-    let blind = Keypool::start(&keypool_rt, &ca, fake, args.blind);
+    let blind = Keypool::start(&keypool_rt, &ca, fake, args.blind, "");
 
     println!("machine");
     for (k, v) in machine() {
@@ -784,88 +694,6 @@ fn print_observe_cost(rows: &[Row]) {
     // Under callgrind, the process's instruction count over this is its cost per request.
     let served: usize = rows.iter().map(|r| r.requests + r.warm_requests).sum();
     println!("requests served in these rounds, warm-ups included: {served}");
-}
-
-/// Whether a keypool keeps the usage ledger and the metrics.
-#[derive(Clone, Copy, PartialEq)]
-struct Observe {
-    ledger: bool,
-    metrics: bool,
-}
-
-impl Observe {
-    const ON: Observe = Observe {
-        ledger: true,
-        metrics: true,
-    };
-    const OFF: Observe = Observe {
-        ledger: false,
-        metrics: false,
-    };
-
-    fn parse(s: &str) -> Option<Observe> {
-        let (ledger, metrics) = match s {
-            "none" => (false, false),
-            "ledger" => (true, false),
-            "metrics" => (false, true),
-            "both" => (true, true),
-            _ => return None,
-        };
-        Some(Observe { ledger, metrics })
-    }
-}
-
-/// A keypool with two `openai` accounts whose `:443` connections all go to `upstream`.
-struct Keypool {
-    proxy: keypool::RunningProxy,
-    /// The CA keypool signs its leaves with, for the client to trust.
-    ca_pem: String,
-    _home: tempfile::TempDir,
-}
-
-impl Keypool {
-    fn start(
-        rt: &tokio::runtime::Runtime,
-        ca: &TestCa,
-        upstream: SocketAddr,
-        observe: Observe,
-    ) -> Keypool {
-        let home = tempfile::tempdir().expect("keypool home");
-        let ca_file = ca.write_pem(home.path());
-        let text = format!(
-            r#"listen = "127.0.0.1:0"
-[[accounts]]
-name = "a"
-provider = "openai"
-api_key = "sk-bench-a"
-[[accounts]]
-name = "b"
-provider = "openai"
-api_key = "sk-bench-b"
-[upstream]
-connect_to = [":443:127.0.0.1:{port}"]
-extra_ca = [{ca_file:?}]
-[usage]
-ledger = {ledger}
-[metrics]
-enabled = {metrics}
-"#,
-            port = upstream.port(),
-            ca_file = ca_file.display().to_string(),
-            ledger = observe.ledger,
-            metrics = observe.metrics,
-        );
-        let config = keypool::Config::parse(&text, Path::new("bench.toml")).expect("bench config");
-        let options = keypool::ProxyOptions::new(keypool::Home::at(home.path()), config);
-        let proxy = rt.block_on(keypool::start(options)).expect("start keypool");
-        let ca_pem =
-            std::fs::read_to_string(home.path().join("certs/ca.pem")).expect("keypool CA pem");
-        Keypool {
-            proxy,
-            ca_pem,
-            _home: home,
-        }
-    }
 }
 
 fn print_table(rows: &[Row]) {

@@ -329,9 +329,10 @@ impl Upstream {
     }
 }
 
-/// A client that speaks HTTP/2 where the TLS handshake chose it (HTTP/1.1 elsewhere),
-/// its windows sized for uploads of up to [`UpstreamConfig::large_body`]: a body that
-/// size is sent without waiting for the provider to open the window mid-way.
+/// A client that speaks HTTP/2 where the TLS handshake chose it (HTTP/1.1 elsewhere).
+/// The windows it sets are for answers: a long stream is not slowed by window updates.
+/// An upload is bound by the provider's window, which keypool cannot widen: hence
+/// large bodies on HTTP/1.1.
 fn h2_client(connector: Connector) -> Client<Connector, ProxyBody> {
     Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
