@@ -282,17 +282,19 @@ enum Conns {
     KeepAlive,
     /// A new connection for every request, like a CLI run per call (`cold`).
     PerRequest,
+    /// HTTP/2 (prior knowledge over TLS): one connection, each worker's request a stream.
+    H2,
 }
 
 fn client_builder(conns: Conns, opened: &Arc<AtomicU64>) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
-        .http1_only()
         .timeout(REQUEST_TIMEOUT)
         .connector_layer(CountConnects(opened.clone()));
     match conns {
-        Conns::KeepAlive => builder,
+        Conns::H2 => builder.http2_prior_knowledge(),
+        Conns::KeepAlive => builder.http1_only(),
         // No idle connection is kept, so each request opens (and then closes) its own.
-        Conns::PerRequest => builder.pool_max_idle_per_host(0),
+        Conns::PerRequest => builder.http1_only().pool_max_idle_per_host(0),
     }
 }
 
@@ -591,6 +593,11 @@ fn main() {
             ));
             loopback.push(run("keypool".into(), via(&near, Conns::KeepAlive, workers)));
         }
+        // The client speaking HTTP/2 to keypool: every worker a stream of one connection.
+        let h2: Vec<Row> = [1, 64]
+            .into_iter()
+            .map(|workers| run("keypool-h2".into(), via(&near, Conns::H2, workers)))
+            .collect();
         let mut relayed = Vec::new();
         for (conns, workers) in [
             (Conns::KeepAlive, 1),
@@ -598,8 +605,8 @@ fn main() {
             (Conns::PerRequest, 8),
         ] {
             let kind = match conns {
-                Conns::KeepAlive => "warm",
                 Conns::PerRequest => "cold",
+                Conns::KeepAlive | Conns::H2 => "warm",
             };
             relayed.push(run(format!("direct-{kind}"), direct(relay, conns, workers)));
             relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
@@ -607,6 +614,9 @@ fn main() {
 
         println!("loopback");
         print_table(&loopback);
+        println!();
+        println!("loopback, the client on HTTP/2 to keypool (one connection; HTTP/1.1 upstream)");
+        print_table(&h2);
         println!();
         println!(
             "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
