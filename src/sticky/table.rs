@@ -92,7 +92,11 @@ struct Entry {
 }
 
 struct Inner<K: Hash + Eq> {
+    /// Unbounded to the crate: a bounded `LruCache` allocates its whole capacity at once
+    /// (about 2 MiB for the default), so [`Inner::cap`] is kept here and the map grows
+    /// only as conversations come.
     map: LruCache<(Arc<str>, K), Entry>,
+    cap: NonZeroUsize,
     names: Names,
     idle: Duration,
 }
@@ -117,6 +121,19 @@ impl<K: Hash + Eq> Inner<K> {
         }
         dropped
     }
+
+    /// Adds `k`, dropping the least recently seen entries past the cap.
+    fn push(&mut self, k: (Arc<str>, K), e: Entry) {
+        self.map.push(k, e);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        // Bounded: each turn removes one entry.
+        while self.map.len() > self.cap.get() {
+            self.map.pop_lru();
+        }
+    }
 }
 
 /// `(pool, key) → (account, last seen)`, the engine under [`Sticky`] and
@@ -129,7 +146,8 @@ impl<K: Hash + Eq + Clone> Table<K> {
     pub(crate) fn new(idle: Duration, capacity: usize) -> Self {
         Table {
             inner: Mutex::new(Inner {
-                map: LruCache::new(cap(capacity)),
+                map: LruCache::unbounded(),
+                cap: cap(capacity),
                 names: Names::default(),
                 idle,
             }),
@@ -144,7 +162,8 @@ impl<K: Hash + Eq + Clone> Table<K> {
     pub(crate) fn set_limits(&self, idle: Duration, capacity: usize) {
         let mut t = self.lock();
         t.idle = idle;
-        t.map.resize(cap(capacity));
+        t.cap = cap(capacity);
+        t.trim();
     }
 
     pub(crate) fn idle(&self) -> Duration {
@@ -192,7 +211,7 @@ impl<K: Hash + Eq + Clone> Table<K> {
             _ => None,
         };
         // At capacity, `push` drops the least recently seen entry.
-        t.map.push(k, Entry { account, seen: now });
+        t.push(k, Entry { account, seen: now });
         before
     }
 
@@ -294,7 +313,7 @@ impl<K: Hash + Eq + Clone> Table<K> {
                 continue;
             }
             let account = t.names.intern(&e.account);
-            t.map.push(k, Entry { account, seen });
+            t.push(k, Entry { account, seen });
             taken += 1;
         }
         taken
