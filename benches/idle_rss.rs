@@ -2,8 +2,13 @@
 //! `keypool` binary with N client connections that each did CONNECT, the TLS handshake
 //! with keypool's leaf and one request, and now sit idle in keep-alive; then after they
 //! all close; repeated for a few cycles to see where it settles. See bench/README.md.
+//! With `--streams`, each connection then also opens an event stream that the fake
+//! provider keeps open after its first event (a slow answer): N streams in flight.
+//! With `--upstream-h2` the fake offers HTTP/2, so keypool's upstream side is one
+//! connection carrying every stream.
 //!
-//! `cargo bench --bench idle_rss -- [--connections 2000] [--cycles 5]`
+//! `cargo bench --bench idle_rss -- [--connections 2000] [--cycles 5] [--streams]
+//! [--upstream-h2]`
 
 // The integration tests' throwaway CA; the bench needs only part of it.
 #[allow(dead_code)]
@@ -14,7 +19,8 @@ use bytes::Bytes;
 use ca::TestCa;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use futures_util::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -30,11 +36,20 @@ const HOST: &str = "api.openai.com";
 /// Handshakes in flight at once while opening connections.
 const OPENING: usize = 64;
 
-/// One idle intercepted connection: the request sender and its connection task.
+/// One intercepted connection: the request sender, its connection task, and the body of
+/// the stream it holds open (with `--streams`).
 type Idle = (
     hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     tokio::task::JoinHandle<()>,
+    Option<hyper::body::Incoming>,
 );
+
+/// What the bench asks of each connection and of the fake.
+#[derive(Clone, Copy)]
+struct Mode {
+    streams: bool,
+    upstream_h2: bool,
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -46,16 +61,20 @@ fn main() {
     };
     let n = flag("--connections", 2000);
     let cycles = flag("--cycles", 5);
+    let mode = Mode {
+        streams: args.iter().any(|a| a == "--streams"),
+        upstream_h2: args.iter().any(|a| a == "--upstream-h2"),
+    };
     // The bench holds both ends' worth of descriptors for its clients.
     keypool::fd_limit::raise();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(run(n, cycles));
+    rt.block_on(run(n, cycles, mode));
 }
 
-async fn run(n: usize, cycles: usize) {
+async fn run(n: usize, cycles: usize, mode: Mode) {
     let ca = TestCa::new();
-    let upstream = start_fake(&ca).await;
+    let upstream = start_fake(&ca, mode.upstream_h2).await;
     let home = tempfile::tempdir().expect("home");
     let ca_file = ca.write_pem(home.path());
     let cfg = home.path().join("config.toml");
@@ -73,11 +92,15 @@ async fn run(n: usize, cycles: usize) {
     let roots = Arc::new(client_config(home.path()));
     let start_fds = fd_count(pid);
     // One connection first: the leaf is minted, the upstream pool is warm.
-    let warm = open(addr, roots.clone()).await;
+    let warm = open(addr, roots.clone(), false).await;
     close(vec![warm]);
     settle(pid, start_fds + 2).await;
     let base = rss_kib(pid);
-    println!("keypool idle-connection memory ({n} connections, {cycles} cycles)");
+    println!(
+        "keypool {} memory ({n} connections, {cycles} cycles, upstream HTTP/{})",
+        if mode.streams { "open-stream" } else { "idle-connection" },
+        if mode.upstream_h2 { "2" } else { "1.1" },
+    );
     println!(
         "machine: {} cores",
         std::thread::available_parallelism().map_or(0, |p| p.get())
@@ -98,7 +121,7 @@ async fn run(n: usize, cycles: usize) {
     );
     for cycle in 1..=cycles {
         let started = Instant::now();
-        let held = open_many(addr, roots.clone(), n).await;
+        let held = open_many(addr, roots.clone(), n, mode.streams).await;
         let opened = started.elapsed();
         let fds = fd_count(pid);
         let with = rss_kib(pid);
@@ -123,7 +146,8 @@ async fn run(n: usize, cycles: usize) {
 
 /// Closes the client side of every connection (a dropped JoinHandle would not).
 fn close(held: Vec<Idle>) {
-    for (send, task) in held {
+    for (send, task, stream) in held {
+        drop(stream);
         drop(send);
         task.abort();
     }
@@ -200,14 +224,19 @@ fn client_config(home: &std::path::Path) -> rustls::ClientConfig {
     cfg
 }
 
-async fn open_many(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, n: usize) -> Vec<Idle> {
+async fn open_many(
+    addr: SocketAddr,
+    roots: Arc<rustls::ClientConfig>,
+    n: usize,
+    streams: bool,
+) -> Vec<Idle> {
     let mut held = Vec::with_capacity(n);
     let mut opening = tokio::task::JoinSet::new();
     for _ in 0..n {
         if opening.len() >= OPENING {
             held.push(opening.join_next().await.expect("a task").expect("opened"));
         }
-        opening.spawn(open(addr, roots.clone()));
+        opening.spawn(open(addr, roots.clone(), streams));
     }
     while let Some(c) = opening.join_next().await {
         held.push(c.expect("opened"));
@@ -215,8 +244,9 @@ async fn open_many(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, n: usize)
     held
 }
 
-/// CONNECT, TLS with keypool's leaf, one request read whole; the connection stays open.
-async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>) -> Idle {
+/// CONNECT, TLS with keypool's leaf, one request read whole; the connection stays open,
+/// with `stream` an event stream open on it too (its first event read).
+async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, stream: bool) -> Idle {
     let mut tcp = TcpStream::connect(addr).await.expect("connect keypool");
     tcp.write_all(format!("CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n").as_bytes())
         .await
@@ -253,14 +283,36 @@ async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>) -> Idle {
     let resp = send.send_request(req).await.expect("an answer");
     assert!(resp.status().is_success(), "status {}", resp.status());
     let _ = resp.into_body().collect().await;
-    (send, task)
+    if !stream {
+        return (send, task, None);
+    }
+    let req = Request::post(format!("https://{HOST}/v1/stream"))
+        .header("host", HOST)
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            b"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[]}",
+        )))
+        .expect("request");
+    let resp = send.send_request(req).await.expect("a stream");
+    assert!(resp.status().is_success(), "status {}", resp.status());
+    let mut body = resp.into_body();
+    let first = body.frame().await.expect("a first event").expect("its bytes");
+    assert!(first.data_ref().is_some_and(|d| d.starts_with(b"data: ")));
+    (send, task, Some(body))
 }
 
-/// The fake provider: any request gets a small chat completion, keep-alive on.
-async fn start_fake(ca: &TestCa) -> SocketAddr {
+/// The fake provider: `/v1/stream` gets an event stream that stays open after its first
+/// event (until keypool goes), any other request a small chat completion; keep-alive on,
+/// and HTTP/2 too with `h2`.
+async fn start_fake(ca: &TestCa, h2: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
     let addr = listener.local_addr().expect("fake addr");
-    let acceptor = TlsAcceptor::from(ca.server_config(&[HOST]));
+    let mut config = (*ca.server_config(&[HOST])).clone();
+    if h2 {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
+    let acceptor = TlsAcceptor::from(Arc::new(config));
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -271,13 +323,14 @@ async fn start_fake(ca: &TestCa) -> SocketAddr {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async {
-                    let _ = req.into_body().collect().await;
-                    let body = r#"{"id":"chatcmpl-rss","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                        body.as_bytes(),
-                    ))))
-                });
+                let svc = hyper::service::service_fn(fake_answer);
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .max_concurrent_streams(10_000)
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                    return;
+                }
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), svc)
                     .await;
@@ -285,4 +338,25 @@ async fn start_fake(ca: &TestCa) -> SocketAddr {
         }
     });
     addr
+}
+
+type FakeBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn fake_answer(req: Request<hyper::body::Incoming>) -> Result<Response<FakeBody>, Infallible> {
+    let stream = req.uri().path() == "/v1/stream";
+    let _ = req.into_body().collect().await;
+    if !stream {
+        let body = r#"{"id":"chatcmpl-rss","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
+        return Ok(Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed()));
+    }
+    let first = Bytes::from_static(
+        b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+    );
+    // The first event, then nothing: the stream stays open as a slow answer would.
+    let frames = futures_util::stream::once(async move { Ok(hyper::body::Frame::data(first)) })
+        .chain(futures_util::stream::pending());
+    let mut resp = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
+    resp.headers_mut()
+        .insert("content-type", "text/event-stream".parse().expect("header"));
+    Ok(resp)
 }
