@@ -17,9 +17,9 @@ mod ca;
 
 use bytes::Bytes;
 use ca::TestCa;
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use std::convert::Infallible;
@@ -98,7 +98,11 @@ async fn run(n: usize, cycles: usize, mode: Mode) {
     let base = rss_kib(pid);
     println!(
         "keypool {} memory ({n} connections, {cycles} cycles, upstream HTTP/{})",
-        if mode.streams { "open-stream" } else { "idle-connection" },
+        if mode.streams {
+            "open-stream"
+        } else {
+            "idle-connection"
+        },
         if mode.upstream_h2 { "2" } else { "1.1" },
     );
     println!(
@@ -297,7 +301,11 @@ async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, stream: bool) 
     let resp = send.send_request(req).await.expect("a stream");
     assert!(resp.status().is_success(), "status {}", resp.status());
     let mut body = resp.into_body();
-    let first = body.frame().await.expect("a first event").expect("its bytes");
+    let first = body
+        .frame()
+        .await
+        .expect("a first event")
+        .expect("its bytes");
     assert!(first.data_ref().is_some_and(|d| d.starts_with(b"data: ")));
     (send, task, Some(body))
 }
@@ -342,12 +350,16 @@ async fn start_fake(ca: &TestCa, h2: bool) -> SocketAddr {
 
 type FakeBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn fake_answer(req: Request<hyper::body::Incoming>) -> Result<Response<FakeBody>, Infallible> {
+async fn fake_answer(
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<FakeBody>, Infallible> {
     let stream = req.uri().path() == "/v1/stream";
     let _ = req.into_body().collect().await;
     if !stream {
         let body = r#"{"id":"chatcmpl-rss","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#;
-        return Ok(Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed()));
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(body.as_bytes())).boxed(),
+        ));
     }
     let first = Bytes::from_static(
         b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",

@@ -22,6 +22,8 @@ mod cpu;
 mod keypool_bench;
 #[path = "support/relay.rs"]
 mod relay;
+#[path = "support/runtimes.rs"]
+mod runtimes;
 
 use bytes::Bytes;
 use ca::TestCa;
@@ -513,21 +515,8 @@ fn main() {
     // keypool, the fake and reqwest all build rustls configs; the process default
     // must be ring, the only provider compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // Named threads let `perf report --sort comm` split the CPU between them.
-    let runtime = |name: &str| {
-        tokio::runtime::Builder::new_multi_thread()
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    };
-
-    let (load_rt, keypool_rt, fake_rt, relay_rt) = (
-        runtime("load"),
-        runtime("keypool"),
-        runtime("fake"),
-        runtime("relay"),
-    );
+    let rts = runtimes::Runtimes::new();
+    let (load_rt, keypool_rt, fake_rt, relay_rt) = (&rts.load, &rts.keypool, &rts.fake, &rts.relay);
 
     let ca = TestCa::new();
     let completion = completion_body();
@@ -538,10 +527,10 @@ fn main() {
     let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
 
     // One keypool per path, as `connect_to` applies to every `:443` connection.
-    let near = Keypool::start(&keypool_rt, &ca, fake, args.observed, "");
-    let far = Keypool::start(&keypool_rt, &ca, relay, Observe::ON, "");
+    let near = Keypool::start(keypool_rt, &ca, fake, args.observed, "");
+    let far = Keypool::start(keypool_rt, &ca, relay, Observe::ON, "");
     // The same as `near` with the ledger and the metrics off: what seeing costs.
-    let blind = Keypool::start(&keypool_rt, &ca, fake, args.blind, "");
+    let blind = Keypool::start(keypool_rt, &ca, fake, args.blind, "");
 
     println!("machine");
     for (k, v) in machine() {

@@ -23,6 +23,8 @@ mod keypool_bench;
 #[allow(dead_code)]
 #[path = "support/relay.rs"]
 mod relay;
+#[path = "support/runtimes.rs"]
+mod runtimes;
 
 use bytes::Bytes;
 use ca::TestCa;
@@ -261,19 +263,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 fn main() {
     let args = parse_args();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = |name: &str| {
-        tokio::runtime::Builder::new_multi_thread()
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    };
-    let (load_rt, keypool_rt, fake_rt, relay_rt) = (
-        runtime("load"),
-        runtime("keypool"),
-        runtime("fake"),
-        runtime("relay"),
-    );
+    let rts = runtimes::Runtimes::new();
+    let (load_rt, keypool_rt, fake_rt, relay_rt) = (&rts.load, &rts.keypool, &rts.fake, &rts.relay);
     let ca = TestCa::new();
     let fake = fake_rt.block_on(start_fake(&ca));
     let lag = Arc::new(relay::Lag::default());
@@ -293,7 +284,7 @@ fn main() {
         ("large_body = 256KiB (default)", ""),
         ("large_body = 1GiB (all on h2)", "large_body = \"1GiB\""),
     ] {
-        let kp = Keypool::start(&keypool_rt, &ca, far, Observe::OFF, lines);
+        let kp = Keypool::start(keypool_rt, &ca, far, Observe::OFF, lines);
         let (c, up) = (client(&kp), client(&kp));
         // Warm: the connections are open and the leaf minted before anything is timed.
         load_rt.block_on(phase(&c, &up, Duration::from_secs(1), 2));

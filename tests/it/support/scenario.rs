@@ -80,16 +80,16 @@ impl Scenario {
     /// Starts a fake provider answering for `hosts`; every :443 connection goes to it.
     pub async fn provider(self, hosts: &[&str]) -> Scenario {
         let fake = FakeProvider::start(&self.ca, hosts).await;
-        let s = self.upstream(fake.addr());
-        Scenario {
-            fake: Some(fake),
-            ..s
-        }
+        self.with_fake(fake)
     }
 
     /// As [`Scenario::provider`], with a fake that offers HTTP/2 by ALPN.
     pub async fn provider_h2(self, hosts: &[&str]) -> Scenario {
         let fake = FakeProvider::start_offering_h2(&self.ca, hosts).await;
+        self.with_fake(fake)
+    }
+
+    fn with_fake(self, fake: FakeProvider) -> Scenario {
         let s = self.upstream(fake.addr());
         Scenario {
             fake: Some(fake),
