@@ -212,9 +212,11 @@ struct H2 {
 
 impl H2 {
     /// Whether `req` goes on HTTP/2: not an upgrade (a WebSocket is an HTTP/1.1
-    /// handshake), not a large body, and a stream free.
+    /// handshake), a body known to be smaller than `large_body` (one streamed through
+    /// without a length may be any size), and a stream free.
     fn takes(&self, req: &http::Request<ProxyBody>) -> bool {
-        let size = http_body::Body::size_hint(req.body()).lower();
+        let hint = http_body::Body::size_hint(req.body());
+        let size = hint.exact().or(hint.upper()).unwrap_or(u64::MAX);
         !crate::headers::is_websocket_upgrade(req.headers())
             && size < self.large_body
             && self.waiting.load(std::sync::atomic::Ordering::Relaxed) < MAX_H2_STREAMS
@@ -383,6 +385,29 @@ pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_small_bodies_of_known_size_and_no_upgrades_go_on_http2() {
+        let cfg = UpstreamConfig::default();
+        let up = Upstream::new(&cfg, &[]).unwrap();
+        let h2 = up.h2.as_ref().expect("http2 = auto by default");
+        let req = |body: ProxyBody| http::Request::new(body);
+        assert!(h2.takes(&req(crate::body::full(vec![b'x'; 1000]))));
+        assert!(!h2.takes(&req(crate::body::full(vec![b'x'; 256 << 10]))));
+        let streamed: ProxyBody =
+            http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(
+                futures_util::stream::pending::<Result<http_body::Frame<bytes::Bytes>, BoxError>>(),
+            ));
+        assert!(!h2.takes(&req(streamed)), "a body of unknown length");
+        let mut ws = req(crate::body::empty());
+        crate::headers::restore_websocket_upgrade(ws.headers_mut());
+        assert!(!h2.takes(&ws));
+        let off = UpstreamConfig {
+            http2: Http2::Off,
+            ..UpstreamConfig::default()
+        };
+        assert!(Upstream::new(&off, &[]).unwrap().h2.is_none());
+    }
 
     #[test]
     fn a_timeout_is_found_anywhere_in_the_source_chain() {
