@@ -99,3 +99,29 @@ async fn with_http2_off_every_request_is_http1() {
     assert_eq!(r.status(), 200);
     assert_eq!(last_version(&fake), http::Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn a_websocket_handshake_goes_over_http1_to_a_provider_offering_h2() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let (fake, kp) = setup("").await;
+    let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
+    let mut req = "wss://api.openai.com/v1/responses"
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer sk-client".parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
+        .within("the WebSocket handshake through keypool")
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-keypool-account"], "work");
+    assert_eq!(last_version(&fake), http::Version::HTTP_11);
+    ws.send(Message::text(r#"{"type":"response.create"}"#))
+        .within("the frame to be taken")
+        .await
+        .unwrap();
+    let reply = ws.next().within("the echo").await.unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(v["credential"], "sk-work");
+}
