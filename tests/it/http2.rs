@@ -213,3 +213,40 @@ async fn a_websocket_over_http2_reaches_an_http1_upstream_with_the_swapped_key()
     assert_eq!(handshake.method, "GET");
     assert_eq!(handshake.path, "/v1/responses");
 }
+
+#[tokio::test]
+async fn streams_reset_one_after_another_each_cancel_their_upstream() {
+    let (fake, kp) = setup().await;
+    let flood = h2_connection(&kp).await;
+    let body = serde_json::to_vec(&chat()).unwrap();
+    const STREAMS: u64 = 100;
+    // Each stream's answer begins, then the client resets the stream (drops it).
+    for _ in 0..STREAMS {
+        let mut send = flood.clone();
+        let req = http::Request::post("https://api.openai.com/v1/endless")
+            .header("authorization", "Bearer sk-client")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap();
+        let r = send
+            .send_request(req)
+            .within("an endless stream's head")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        drop(r);
+    }
+    // keypool ends every one of them upstream: none is left streaming to nobody.
+    let all_ended = async {
+        while fake.disconnects() < STREAMS {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    all_ended
+        .within("the provider seeing every reset stream's consumer go")
+        .await;
+    assert_eq!(fake.seen().len() as u64, STREAMS);
+    // The connection and other clients are served as before.
+    let r = support::keypool::openai_chat(&client(&kp, true)).await;
+    assert_eq!(r.status(), 200);
+}
