@@ -14,13 +14,15 @@
 #[allow(dead_code)]
 #[path = "../tests/it/support/ca.rs"]
 mod ca;
+#[path = "support/fake_server.rs"]
+mod fake_server;
 
 use bytes::Bytes;
 use ca::TestCa;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -29,8 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
 
 const HOST: &str = "api.openai.com";
 /// Handshakes in flight at once while opening connections.
@@ -314,38 +315,12 @@ async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, stream: bool) 
 /// event (until keypool goes), any other request a small chat completion; keep-alive on,
 /// and HTTP/2 too with `h2`.
 async fn start_fake(ca: &TestCa, h2: bool) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
-    let addr = listener.local_addr().expect("fake addr");
-    let mut config = (*ca.server_config(&[HOST])).clone();
-    if h2 {
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    }
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(fake_answer);
-                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .max_concurrent_streams(10_000)
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .await;
-                    return;
-                }
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
+    let h2 = h2.then_some(fake_server::H2 {
+        window: None,
+        max_streams: Some(10_000),
     });
-    addr
+    let svc = hyper::service::service_fn(fake_answer);
+    fake_server::start(ca, HOST, h2, svc).await
 }
 
 type FakeBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;

@@ -17,6 +17,8 @@ mod ca;
 #[allow(dead_code)]
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/fake_server.rs"]
+mod fake_server;
 #[allow(dead_code)]
 #[path = "support/keypool.rs"]
 mod keypool_bench;
@@ -31,14 +33,11 @@ use ca::TestCa;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use keypool_bench::{Keypool, Observe};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 const URL: &str = "https://api.openai.com/v1/chat/completions";
 const SMALL: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
@@ -111,40 +110,12 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 
 /// The fake provider: `h2` (RFC windows) or `http/1.1`, as the client's ALPN chose.
 async fn start_fake(ca: &TestCa) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
-    let addr = listener.local_addr().expect("fake addr");
-    let mut config = (*ca.server_config(&["api.openai.com"])).clone();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                let svc = hyper::service::service_fn(answer);
-                let io = TokioIo::new(tls);
-                if h2 {
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .initial_stream_window_size(RFC_WINDOW)
-                        .initial_connection_window_size(RFC_WINDOW)
-                        .serve_connection(io, svc)
-                        .await;
-                } else {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, svc)
-                        .await;
-                }
-            });
-        }
-    });
-    addr
+    let h2 = fake_server::H2 {
+        window: Some(RFC_WINDOW),
+        max_streams: None,
+    };
+    let svc = hyper::service::service_fn(answer);
+    fake_server::start(ca, "api.openai.com", Some(h2), svc).await
 }
 
 fn client(kp: &Keypool) -> reqwest::Client {
