@@ -189,26 +189,18 @@ async fn a_websocket_over_http2_reaches_an_http1_upstream_with_the_swapped_key()
         .within("the stream becoming the WebSocket")
         .await
         .unwrap();
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{protocol::Role, Message};
+    use tokio_tungstenite::tungstenite::protocol::Role;
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
         TokioIo::new(stream),
         Role::Client,
         None,
     )
     .await;
-    ws.send(Message::text(r#"{"type":"response.create"}"#))
-        .within("the frame to be taken")
-        .await
-        .unwrap();
-    let reply = ws.next().within("the echo").await.unwrap().unwrap();
-    let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-    assert_eq!(v["type"], "echo");
+    let v = support::websocket::echo_of_response_create(&mut ws).await;
     assert_eq!(
         v["credential"], "sk-b",
         "the swapped key, seen on the handshake"
     );
-    assert_eq!(v["data"]["type"], "response.create");
     let handshake = fake.seen().pop().unwrap();
     assert_eq!(handshake.method, "GET");
     assert_eq!(handshake.path, "/v1/responses");

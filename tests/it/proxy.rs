@@ -2,7 +2,7 @@
 
 use crate::support;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::fake::{Behaviour, FakeProvider};
@@ -442,22 +442,8 @@ async fn websocket_handshake_is_swapped_and_rotated_then_spliced() {
         .unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "b");
     assert_eq!(resp.headers()["x-keypool-attempts"], "2");
-    ws.send(tokio_tungstenite::tungstenite::Message::text(
-        r#"{"type":"response.create"}"#,
-    ))
-    .within("the WebSocket frame to be taken")
-    .await
-    .unwrap();
-    let reply = ws
-        .next()
-        .within("the echo of the WebSocket frame")
-        .await
-        .unwrap()
-        .unwrap();
-    let v: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-    assert_eq!(v["type"], "echo");
+    let v = support::websocket::echo_of_response_create(&mut ws).await;
     assert_eq!(v["credential"], "sk-b");
-    assert_eq!(v["data"]["type"], "response.create");
     assert_eq!(fake.credentials_seen(), vec!["sk-a", "sk-b"]);
 }
 

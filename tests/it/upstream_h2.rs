@@ -102,8 +102,7 @@ async fn with_http2_off_every_request_is_http1() {
 
 #[tokio::test]
 async fn a_websocket_handshake_goes_over_http1_to_a_provider_offering_h2() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (fake, kp) = setup("").await;
     let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
     let mut req = "wss://api.openai.com/v1/responses"
@@ -117,11 +116,6 @@ async fn a_websocket_handshake_goes_over_http1_to_a_provider_offering_h2() {
         .unwrap();
     assert_eq!(resp.headers()["x-keypool-account"], "work");
     assert_eq!(last_version(&fake), http::Version::HTTP_11);
-    ws.send(Message::text(r#"{"type":"response.create"}"#))
-        .within("the frame to be taken")
-        .await
-        .unwrap();
-    let reply = ws.next().within("the echo").await.unwrap().unwrap();
-    let v: serde_json::Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    let v = support::websocket::echo_of_response_create(&mut ws).await;
     assert_eq!(v["credential"], "sk-work");
 }

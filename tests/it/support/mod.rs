@@ -23,6 +23,7 @@ pub mod raw_client;
 pub mod scenario;
 pub mod sigv4;
 pub mod usage;
+pub mod websocket;
 
 #[allow(unused_imports)]
 pub use ca::TestCa;
