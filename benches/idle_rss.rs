@@ -277,28 +277,20 @@ async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, stream: bool) 
     let task = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = Request::post(format!("https://{HOST}/v1/chat/completions"))
-        .header("host", HOST)
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(
-            b"{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
-        )))
-        .expect("request");
+    let req = post(
+        "/v1/chat/completions",
+        b"{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
+    );
     let resp = send.send_request(req).await.expect("an answer");
     assert!(resp.status().is_success(), "status {}", resp.status());
     let _ = resp.into_body().collect().await;
     if !stream {
         return (send, task, None);
     }
-    let req = Request::post(format!("https://{HOST}/v1/stream"))
-        .header("host", HOST)
-        .header("authorization", "Bearer sk-client")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(
-            b"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[]}",
-        )))
-        .expect("request");
+    let req = post(
+        "/v1/stream",
+        b"{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[]}",
+    );
     let resp = send.send_request(req).await.expect("a stream");
     assert!(resp.status().is_success(), "status {}", resp.status());
     let mut body = resp.into_body();
@@ -309,6 +301,16 @@ async fn open(addr: SocketAddr, roots: Arc<rustls::ClientConfig>, stream: bool) 
         .expect("its bytes");
     assert!(first.data_ref().is_some_and(|d| d.starts_with(b"data: ")));
     (send, task, Some(body))
+}
+
+/// A JSON `POST` to keypool's intercepted provider host, with a placeholder key.
+fn post(path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+    Request::post(format!("https://{HOST}{path}"))
+        .header("host", HOST)
+        .header("authorization", "Bearer sk-client")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body)))
+        .expect("request")
 }
 
 /// The fake provider: `/v1/stream` gets an event stream that stays open after its first

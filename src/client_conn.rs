@@ -131,11 +131,10 @@ async fn drive<C: Future<Output = Result<(), hyper::Error>>>(
     idle: Option<Duration>,
 ) {
     tokio::pin!(conn);
-    let idle_for = idle.unwrap_or(Duration::MAX);
     let mut first = true;
     // Bounded: each turn is a request beginning, or the end.
     let result = loop {
-        let wait = if first { c.first_head } else { idle_for };
+        let wait = if first { Some(c.first_head) } else { idle };
         tokio::select! {
             r = conn.as_mut() => break r,
             () = shutdown.cancelled() => {
@@ -143,12 +142,13 @@ async fn drive<C: Future<Output = Result<(), hyper::Error>>>(
                 break conn.as_mut().await;
             }
             () = seen.notified() => first = false,
-            () = tokio::time::sleep(wait), if first || idle.is_some() => {
+            () = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => {
+                let secs = wait.map_or(0, |w| w.as_secs());
                 if first {
-                    tracing::debug!("no request within {}s of connecting; closed", wait.as_secs());
+                    tracing::debug!("no request within {secs}s of connecting; closed");
                     return;
                 }
-                tracing::debug!("no request for {}s; closing the connection", wait.as_secs());
+                tracing::debug!("no request for {secs}s; closing the connection");
                 graceful(conn.as_mut());
                 break conn.as_mut().await;
             }

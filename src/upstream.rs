@@ -14,6 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -207,7 +208,7 @@ struct H2 {
     client: Client<Connector, ProxyBody>,
     large_body: u64,
     /// Requests sent on it whose answer's head has not come yet.
-    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl H2 {
@@ -219,23 +220,23 @@ impl H2 {
         let size = hint.exact().or(hint.upper()).unwrap_or(u64::MAX);
         !crate::headers::is_websocket_upgrade(req.headers())
             && size < self.large_body
-            && self.waiting.load(std::sync::atomic::Ordering::Relaxed) < MAX_H2_STREAMS
+            && self.waiting.load(Ordering::Relaxed) < MAX_H2_STREAMS
     }
 }
 
 /// Counts one request in [`H2::waiting`] while it lives.
-struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+struct Waiting(Arc<AtomicUsize>);
 
 impl Waiting {
-    fn new(n: &Arc<std::sync::atomic::AtomicUsize>) -> Waiting {
-        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn new(n: &Arc<AtomicUsize>) -> Waiting {
+        n.fetch_add(1, Ordering::Relaxed);
         Waiting(n.clone())
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -98,9 +98,12 @@ pub async fn handle(
         "{method} {}{path}",
         target.host,
     );
+    let dialect = (h2_websocket.as_ref())
+        .and(served.provider.as_ref())
+        .map(|p| p.dialect_for(&path));
     let response = meter::count(served, &state, started);
     Ok(match h2_websocket {
-        Some(key) => websocket_h2::answer(response, &key),
+        Some(key) => websocket_h2::answer(response, &key, &target, dialect),
         None => response,
     })
 }

@@ -40,9 +40,15 @@ pub(super) fn as_upgrade(req: &mut Request<Incoming>) -> Option<UpstreamKey> {
 }
 
 /// The answer for the HTTP/2 client: the upstream's `101` as a `200` without the
-/// HTTP/1.1 handshake's headers, once its accept value proves it answered keypool's key;
-/// any other answer as it is (a refusal, a limit, keypool's own).
-pub(super) fn answer(mut resp: Response<ProxyBody>, key: &UpstreamKey) -> Response<ProxyBody> {
+/// HTTP/1.1 handshake's headers, once its accept value proves it answered keypool's key
+/// (else keypool's 502, in `dialect`); any other answer as it is (a refusal, a limit,
+/// keypool's own).
+pub(super) fn answer(
+    mut resp: Response<ProxyBody>,
+    key: &UpstreamKey,
+    target: &Target,
+    dialect: Option<Dialect>,
+) -> Response<ProxyBody> {
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         return resp;
     }
@@ -51,13 +57,15 @@ pub(super) fn answer(mut resp: Response<ProxyBody>, key: &UpstreamKey) -> Respon
         .get(SEC_WEBSOCKET_ACCEPT)
         .is_some_and(|v| v.as_bytes() == accept_for(&key.0).as_bytes());
     if !accepted {
-        tracing::info!("the provider's WebSocket handshake did not answer keypool's key");
-        // Without its extension the count phase's splice waits for nothing and ends.
-        return text(
-            StatusCode::BAD_GATEWAY,
-            "keypool: the provider's WebSocket handshake answered with a wrong \
-             Sec-WebSocket-Accept\n",
-        );
+        // The count phase's splice then finds the client's upgrade refused, and ends.
+        return KeypoolAnswer::Unreachable {
+            dialect,
+            host: target.host.clone(),
+            port: target.port,
+            reason: "its WebSocket handshake answered with a wrong Sec-WebSocket-Accept".into(),
+            timed_out: false,
+        }
+        .into_response();
     }
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
@@ -98,6 +106,13 @@ mod tests {
     #[test]
     fn a_101_that_answered_the_key_opens_the_stream_and_any_other_is_a_502() {
         let key = UpstreamKey("dGhlIHNhbXBsZSBub25jZQ==".into());
+        let target = Target {
+            scheme: "https",
+            host: "api.openai.com".into(),
+            port: 443,
+            client: None,
+        };
+        let answer = |r, key: &UpstreamKey| answer(r, key, &target, Some(Dialect::Openai));
         let ok = answer(switching("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), &key);
         assert_eq!(ok.status(), StatusCode::OK);
         for gone in ["connection", "upgrade", "sec-websocket-accept"] {

@@ -2,9 +2,10 @@
 //! document): every provider puts `usage` (and mostly `model`) after the content, so
 //! the last bytes are kept and the fields are looked for there.
 
+use super::ends::{after_colon, value};
 use super::json::{Fields, ObjectOr, Seen, Text, Usage, UsageMetadata};
 use memchr::memmem;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// Bytes of the answer's end kept once it outgrew the whole-body cap.
 const TAIL: usize = 64 << 10;
@@ -51,8 +52,8 @@ impl Tail {
 
 /// The value of the last `"key": value` in `bytes` that parses as `T` and that `some`
 /// accepts (an object for usage, a string for a model).
-fn last_value<'a, T: Deserialize<'a>, R>(
-    bytes: &'a [u8],
+fn last_value<T: DeserializeOwned, R>(
+    bytes: &[u8],
     key: &str,
     some: impl Fn(T) -> Option<R>,
 ) -> Option<R> {
@@ -62,13 +63,10 @@ fn last_value<'a, T: Deserialize<'a>, R>(
     // Bounded: each step looks further back, and the tail is bounded.
     while let Some(at) = finder.rfind(&bytes[..end]) {
         end = at;
-        let rest = &bytes[at + needle.len()..];
-        let rest = rest.trim_ascii_start();
-        let Some(rest) = rest.strip_prefix(b":") else {
+        let Some(rest) = after_colon(&bytes[at + needle.len()..]) else {
             continue;
         };
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
-        if let Some(found) = values.next().and_then(Result::ok).and_then(&some) {
+        if let Some(found) = value::<T>(rest).and_then(|(v, _)| some(v)) {
             return Some(found);
         }
     }
