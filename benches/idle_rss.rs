@@ -189,8 +189,23 @@ async fn settle(pid: u32, fds: usize) {
     }
 }
 
+/// The keypool binary, or with `KEYPOOL_BENCH_WRAP` set that command running it
+/// (`valgrind --tool=massif ...`: where the memory goes, bench/README.md).
+fn keypool_command() -> Command {
+    let wrap = std::env::var("KEYPOOL_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(env!("CARGO_BIN_EXE_keypool"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_keypool")),
+    }
+}
+
 fn spawn_keypool(home: &std::path::Path, cfg: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keypool"))
+    let mut child = keypool_command()
         .env("KEYPOOL_HOME", home)
         .env("KEYPOOL_LOG", "warn")
         .arg("--config")

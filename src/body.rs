@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body::{Body, SizeHint};
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,6 +13,11 @@ use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body as hyper hands one over (a client's request, an upstream's answer).
+pub trait HyperBody: Body<Data = Bytes, Error = hyper::Error> + Unpin + Send + 'static {}
+
+impl<B: Body<Data = Bytes, Error = hyper::Error> + Unpin + Send + 'static> HyperBody for B {}
 
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     Full::new(bytes.into())
@@ -35,8 +40,12 @@ pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-pub fn incoming(body: Incoming) -> ProxyBody {
-    body.map_err(BoxError::from).boxed_unsync()
+pub fn incoming<B>(body: B) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
 }
 
 /// A request body, read once.
@@ -52,8 +61,8 @@ impl RequestBody {
     /// a stream (the bytes already read go first), so nothing is lost and nothing waits
     /// for a huge upload to finish. Either way the client may not go silent for longer
     /// than `idle` in the middle of it ([`Stalled`]).
-    pub async fn read(
-        body: Incoming,
+    pub async fn read<B: HyperBody>(
+        body: B,
         limit: usize,
         content_length: Option<u64>,
         idle: Duration,
@@ -117,16 +126,16 @@ pub struct Stalled(pub u64);
 /// A request body that fails with [`Stalled`] when no frame arrives for `idle`. The timer
 /// exists only while the body waits on the client: a body that came whole with its head
 /// (most requests) never starts one.
-struct IdleBound {
-    inner: Incoming,
+struct IdleBound<B> {
+    inner: B,
     idle: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// A frame arrived since the timer was last set.
     progressed: bool,
 }
 
-impl IdleBound {
-    fn new(inner: Incoming, idle: Duration) -> IdleBound {
+impl<B> IdleBound<B> {
+    fn new(inner: B, idle: Duration) -> IdleBound<B> {
         IdleBound {
             inner,
             idle,
@@ -136,7 +145,7 @@ impl IdleBound {
     }
 }
 
-impl Body for IdleBound {
+impl<B: HyperBody> Body for IdleBound<B> {
     type Data = Bytes;
     type Error = BoxError;
 

@@ -23,18 +23,20 @@ where
 {
     let _open = state.metrics.opened(crate::metrics::Open::Intercepted);
     // The handshake boxed: an idle connection's task does not keep the room the handshake
-    // took (the whole future was 8.7 KB, 1.4 KB this way, and a task never shrinks).
-    let Some(tls) = Box::pin(handshake(io, &target, &state)).await else {
+    // took (the whole future was 8.7 KB, 1.4 KB this way, and a task never shrinks). The
+    // stream it makes is boxed too, once, and moves as a pointer from here on.
+    let Some(tls) = Box::pin(handshake(io, &target, &state)).await.map(Box::new) else {
         return;
     };
     let shutdown = state.shutdown.clone();
     let conn = ClientConn {
         first_head: state.limits.handshake_timeout,
         socket: ClientSocket::none(),
+        parked: state.metrics.gauge(crate::metrics::Open::Parked),
     };
     let http = Http::from_alpn(tls.get_ref().1.alpn_protocol());
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));
-    Box::pin(serve_conn(tls, svc, &shutdown, conn, http)).await;
+    serve_conn(tls, svc, &shutdown, conn, http).await;
 }
 
 /// The TLS handshake with the client, bounded (see [`Handshake`]); `None` once it failed,

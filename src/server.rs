@@ -17,9 +17,9 @@ use crate::target::Target;
 use crate::upstream::Upstream;
 use crate::{admin, tunnel};
 
+use crate::client_conn::ClientBody;
 /// `keypool reload` and SIGHUP, for the callers that know the listener.
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -317,6 +317,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             let conn = ClientConn {
                 first_head: st.limits.handshake_timeout,
                 socket: ClientSocket::of(&stream),
+                parked: st.metrics.gauge(crate::metrics::Open::Parked),
             };
             let svc = service_fn(move |req| route(req, st.clone(), peer));
             serve_conn(stream, svc, &shutdown, conn, Http::One).await;
@@ -325,7 +326,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 }
 
 async fn route(
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     state: Arc<State>,
     peer: SocketAddr,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -355,7 +356,7 @@ async fn route(
 
 /// The client a proxied request names, checked. On a listener other machines can reach,
 /// only a client with a password counts: a bare name anyone can type proves nothing.
-fn authorize(req: &Request<Incoming>, state: &State) -> Result<Option<Arc<str>>, String> {
+fn authorize(req: &Request<ClientBody>, state: &State) -> Result<Option<Arc<str>>, String> {
     let live = state.live();
     let client = live.clients.authenticate(req.headers())?;
     if is_loopback(state.listen)

@@ -2,17 +2,17 @@
 
 use crate::body::text;
 use crate::body::{empty, ProxyBody};
+use crate::client_conn::ClientBody;
 use crate::splice::splice;
 use crate::state::State;
 use crate::target::{plausible_host, Target};
 use crate::{intercept, upstream};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
 pub async fn connect(
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     state: Arc<State>,
     client: Option<Arc<str>>,
 ) -> Response<ProxyBody> {
@@ -63,7 +63,7 @@ pub async fn connect(
 
 /// A tunnel keypool does not look into: connected first, so an unreachable host is a 502
 /// with a reason rather than a dead tunnel, and a refused one names the rule.
-async fn blind(req: Request<Incoming>, state: Arc<State>, target: Target) -> Response<ProxyBody> {
+async fn blind(req: Request<ClientBody>, state: Arc<State>, target: Target) -> Response<ProxyBody> {
     let upstream = match state.upstream.connect_tcp(&target.host, target.port).await {
         Ok(s) => s,
         Err(e) => {

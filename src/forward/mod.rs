@@ -18,6 +18,7 @@
 //!    ledger and the metrics when it ends.
 
 use crate::body::{full, incoming, text, ProxyBody, RequestBody};
+use crate::client_conn::ClientBody;
 use crate::headers::{is_websocket_upgrade, restore_websocket_upgrade, strip_hop_by_hop};
 use crate::oauth::account::{Access, AccessError, Ctx};
 use crate::oauth::edit;
@@ -67,7 +68,7 @@ use request::{upstream_request, Edit};
 use routing::{hold_for, next_fallback, pinned_elsewhere};
 
 pub async fn handle(
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     target: Arc<Target>,
     state: Arc<State>,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -165,7 +166,7 @@ struct Exchange<'a> {
 }
 
 async fn pipeline(
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     target: &Target,
     state: &State,
     live: Arc<crate::state::Live>,

@@ -15,7 +15,7 @@ impl<'a> Exchange<'a> {
     /// and path; a request no pool serves (not a provider, outside the swap scope, no
     /// accounts) goes out here once with the client's own credential.
     pub(super) async fn open(
-        mut req: Request<Incoming>,
+        mut req: Request<ClientBody>,
         target: &'a Target,
         state: &'a State,
         live: Arc<crate::state::Live>,
@@ -82,7 +82,7 @@ impl<'a> Exchange<'a> {
 /// A request no pool serves: sent once as the client made it, answered as it comes.
 async fn passthrough(
     parts: Parts,
-    body: Incoming,
+    body: ClientBody,
     provider: Option<Arc<Provider>>,
     target: &Target,
     state: &State,
@@ -108,7 +108,7 @@ async fn passthrough(
 /// The request body, buffered up to the replay limit (streamed beyond it); the client's
 /// answer when it cannot be read.
 async fn read_body(
-    body: Incoming,
+    body: ClientBody,
     parts: &Parts,
     state: &State,
 ) -> Result<RequestBody, KeypoolAnswer> {

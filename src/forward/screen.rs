@@ -9,7 +9,7 @@ use super::*;
 /// Runs before everything else, once: the refusal for a request that must go nowhere,
 /// or `None` to serve it.
 pub(super) fn screen(
-    req: &Request<Incoming>,
+    req: &Request<ClientBody>,
     target: &Target,
     live: &crate::state::Live,
 ) -> Option<KeypoolAnswer> {
@@ -41,7 +41,7 @@ pub(super) const DOCTOR_PREFIX: &str = "/_keypool/doctor/";
 
 /// The nonce of a `GET /_keypool/doctor/<nonce>[/…]`: up to 64 letters, digits, `-`, `_`
 /// or `.`; anything else is no doctor request and goes its usual way.
-fn doctor_nonce(req: &Request<Incoming>) -> Option<String> {
+fn doctor_nonce(req: &Request<ClientBody>) -> Option<String> {
     if req.method() != http::Method::GET {
         return None;
     }
@@ -56,7 +56,7 @@ fn doctor_nonce(req: &Request<Incoming>) -> Option<String> {
 
 /// A request whose method or target does not belong inside this tunnel (or, for an
 /// absolute-form request, whose URI is not what the target was made from).
-fn misdirected(req: &Request<Incoming>, target: &Target) -> Option<KeypoolAnswer> {
+fn misdirected(req: &Request<ClientBody>, target: &Target) -> Option<KeypoolAnswer> {
     if req.method() == http::Method::CONNECT {
         return Some(KeypoolAnswer::ConnectInTunnel);
     }

@@ -17,7 +17,7 @@ pub(super) struct UpstreamKey(String);
 
 /// Rewrites an extended CONNECT for a WebSocket into an HTTP/1.1 upgrade request, in
 /// place; `None` (and `req` untouched) for any other request.
-pub(super) fn as_upgrade(req: &mut Request<Incoming>) -> Option<UpstreamKey> {
+pub(super) fn as_upgrade(req: &mut Request<ClientBody>) -> Option<UpstreamKey> {
     let websocket = req.method() == Method::CONNECT
         && req
             .extensions()

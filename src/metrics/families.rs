@@ -80,6 +80,7 @@ pub struct Families {
     pub open_tunnels: Gauge,
     pub open_intercepted: Gauge,
     pub open_websockets: Gauge,
+    pub open_parked: Gauge,
 }
 
 impl Families {
@@ -97,6 +98,7 @@ impl Families {
             open_tunnels: Gauge::default(),
             open_intercepted: Gauge::default(),
             open_websockets: Gauge::default(),
+            open_parked: Gauge::default(),
         };
         f.register()
     }
@@ -168,6 +170,11 @@ impl Families {
                 "open_websockets",
                 "Spliced WebSockets",
                 &self.open_websockets,
+            ),
+            (
+                "open_parked",
+                "Idle HTTP/1.1 client connections held as their bare stream",
+                &self.open_parked,
             ),
         ] {
             r.register(name, help, g.clone());

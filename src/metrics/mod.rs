@@ -155,6 +155,8 @@ pub enum Open {
     Intercepted,
     /// A spliced WebSocket.
     WebSocket,
+    /// An idle HTTP/1.1 client connection held as its bare stream.
+    Parked,
 }
 
 /// Counts one open thing until dropped.
@@ -170,20 +172,38 @@ impl Drop for OpenGuard {
     }
 }
 
+/// One open-things gauge, kept where the things open and close.
+#[derive(Debug, Clone, Default)]
+pub struct OpenGauge(Option<Gauge>);
+
+impl OpenGauge {
+    pub fn opened(&self) -> OpenGuard {
+        if let Some(g) = &self.0 {
+            g.inc();
+        }
+        OpenGuard {
+            gauge: self.0.clone(),
+        }
+    }
+}
+
 impl Metrics {
     pub fn opened(&self, what: Open) -> OpenGuard {
-        let gauge = self.on.as_ref().map(|on| {
+        self.gauge(what).opened()
+    }
+
+    pub fn gauge(&self, what: Open) -> OpenGauge {
+        OpenGauge(self.on.as_ref().map(|on| {
             let f = &on.families;
             let g = match what {
                 Open::Connection => &f.open_connections,
                 Open::Tunnel => &f.open_tunnels,
                 Open::Intercepted => &f.open_intercepted,
                 Open::WebSocket => &f.open_websockets,
+                Open::Parked => &f.open_parked,
             };
-            g.inc();
             g.clone()
-        });
-        OpenGuard { gauge }
+        }))
     }
 }
 

@@ -37,6 +37,7 @@ mod metrics;
 mod net_fuzz;
 mod oauth;
 mod oauth_fake_smoke;
+mod parking;
 mod persist;
 mod placement;
 mod plain_http;
