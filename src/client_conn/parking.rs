@@ -77,6 +77,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for Parked<I> {
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
             this.activity.read_some();
+            // What else has come goes in the same read: hyper sizes its next read to a
+            // whole buffer free, so a read of the one waking byte alone would make it
+            // double its buffer (16 KiB per connection instead of 8). An error is left
+            // for the next read, which meets it again.
+            if this.prefix.is_empty() && buf.remaining() > 0 {
+                let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
