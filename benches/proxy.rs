@@ -3,6 +3,9 @@
 //!
 //! - On plain loopback, at concurrency 1 and 64, with keep-alive clients: what keypool
 //!   costs.
+//! - The same loopback load through other MITM proxies (mitmproxy, a Node proxy), each a
+//!   process of its own, when they are present on the machine (`--peers-only` runs just
+//!   these and keypool).
 //! - Through a relay that adds a round-trip time, with a client that opens a new
 //!   connection per request (`-cold`) or keeps it alive (`-warm`): where keypool's warm
 //!   upstream pool saves the handshakes a cold client would pay over the long path.
@@ -20,6 +23,8 @@ mod ca;
 mod cpu;
 #[path = "support/keypool.rs"]
 mod keypool_bench;
+#[path = "support/peers.rs"]
+mod peers;
 #[path = "support/relay.rs"]
 mod relay;
 #[path = "support/runtimes.rs"]
@@ -34,6 +39,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use keypool_bench::{Keypool, Observe};
+use peers::Peer;
 use relay::{start_relay, Lag};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -69,6 +75,8 @@ struct Args {
     blind: Observe,
     /// What the observed keypool keeps (`--observed`, the same values, default both).
     observed: Observe,
+    /// Only keypool and its peers on loopback (`--peers-only`).
+    peers_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -80,6 +88,7 @@ fn parse_args() -> Args {
         observe_only: false,
         blind: Observe::OFF,
         observed: Observe::ON,
+        peers_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -95,6 +104,7 @@ fn parse_args() -> Args {
         };
         match name.as_str() {
             "--observe-only" => out.observe_only = true,
+            "--peers-only" => out.peers_only = true,
             "--blind" | "--observed" => {
                 let v = value();
                 let o = Observe::parse(&v).unwrap_or_else(|| {
@@ -132,6 +142,9 @@ fn parse_args() -> Args {
             _ => {}
         }
     }
+    if out.observe_only && out.peers_only {
+        usage("--observe-only and --peers-only exclude each other");
+    }
     out
 }
 
@@ -145,7 +158,8 @@ fn secs(name: &str, v: &str) -> Duration {
 fn usage(msg: &str) -> ! {
     eprintln!(
         "{msg}\nusage: proxy [--duration SECS] [--warmup SECS] [--max-requests N] [--rtt-ms MS] \
-         [--observe-only] [--observed WHAT] [--blind WHAT] (WHAT: none, ledger, metrics, both)"
+         [--observe-only] [--observed WHAT] [--blind WHAT] [--peers-only] \
+         (WHAT: none, ledger, metrics, both)"
     );
     std::process::exit(2)
 }
@@ -318,9 +332,10 @@ fn direct_client(
         .expect("direct client")
 }
 
-fn keypool_client(
+/// A client whose proxy is `proxy` (keypool or a peer), trusting only the proxy's CA.
+fn proxy_client(
     proxy: SocketAddr,
-    keypool_ca_pem: &str,
+    proxy_ca_pem: &str,
     conns: Conns,
     opened: &Arc<AtomicU64>,
 ) -> reqwest::Client {
@@ -328,10 +343,10 @@ fn keypool_client(
         .proxy(reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy url"))
         .tls_built_in_root_certs(false)
         .add_root_certificate(
-            reqwest::Certificate::from_pem(keypool_ca_pem.as_bytes()).expect("keypool CA pem"),
+            reqwest::Certificate::from_pem(proxy_ca_pem.as_bytes()).expect("proxy CA pem"),
         )
         .build()
-        .expect("keypool client")
+        .expect("proxy client")
 }
 
 #[derive(Default)]
@@ -351,6 +366,8 @@ struct Load {
     key: &'static str,
     expect_len: usize,
     workers: usize,
+    /// A peer's process, whose CPU time counts with the bench's own.
+    peer_pid: Option<u32>,
 }
 
 /// Runs the load until `duration` has passed or `max` requests have been started,
@@ -422,11 +439,12 @@ struct Row {
     /// Connections the client opened during the measured run.
     client_conns: u64,
     /// Connections the fake accepted during the measured run: the client's when direct,
-    /// keypool's when through it.
+    /// keypool's (or the peer's) when through it.
     upstream_conns: u64,
-    /// CPU time the whole process (client, keypool, fake, relay) spent per request during
-    /// the measured run. Time the hypervisor stole is not in it, so on a shared machine it
-    /// moves far less than req/s does.
+    /// CPU time the whole process (client, keypool, fake, relay), and a peer's process if
+    /// the load went through one, spent per request during the measured run. Time the
+    /// hypervisor stole is not in it, so on a shared machine it moves far less than req/s
+    /// does.
     cpu_us: f64,
     /// CPU time the ledger's writer threads spent per request during the measured run:
     /// the part of `cpu_us` the ledger costs, kernel time included, measured directly.
@@ -453,9 +471,10 @@ async fn scenario(name: String, load: Load, fake_accepted: &AtomicU64, args: &Ar
         .len();
     let client_before = load.opened.load(Ordering::Relaxed);
     let upstream_before = fake_accepted.load(Ordering::Relaxed);
-    let (cpu_before, writer_before) = (process_cpu(), threads_cpu(LEDGER_THREAD));
+    let all_cpu = || process_cpu() + load.peer_pid.map_or(Duration::ZERO, peers::cpu_of);
+    let (cpu_before, writer_before) = (all_cpu(), threads_cpu(LEDGER_THREAD));
     let mut run = drive(&load, args.duration, args.max_requests).await;
-    let cpu = process_cpu().saturating_sub(cpu_before);
+    let cpu = all_cpu().saturating_sub(cpu_before);
     let writer = threads_cpu(LEDGER_THREAD).saturating_sub(writer_before);
     let client_conns = load.opened.load(Ordering::Relaxed) - client_before;
     let upstream_conns = fake_accepted.load(Ordering::Relaxed) - upstream_before;
@@ -510,126 +529,235 @@ fn machine() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// What every scenario shares: the runtimes, the test CA, the fake and the relay.
+struct Bench {
+    args: Args,
+    rts: runtimes::Runtimes,
+    ca: TestCa,
+    /// The fake's answer length, which every successful request must read whole.
+    expect_len: usize,
+    fake: SocketAddr,
+    /// Connections the fake accepted.
+    fake_accepted: Arc<AtomicU64>,
+    relay: SocketAddr,
+    lag: Arc<Lag>,
+}
+
+impl Bench {
+    fn new(args: Args) -> Bench {
+        let rts = runtimes::Runtimes::new();
+        let ca = TestCa::new();
+        let completion = completion_body();
+        let expect_len = completion.len();
+        let fake_accepted = Arc::new(AtomicU64::new(0));
+        let fake = rts
+            .fake
+            .block_on(start_fake(&ca, completion, fake_accepted.clone()));
+        let lag = Arc::new(Lag::default());
+        let relay = rts.relay.block_on(start_relay(fake, args.rtt, lag.clone()));
+        Bench {
+            args,
+            rts,
+            ca,
+            expect_len,
+            fake,
+            fake_accepted,
+            relay,
+            lag,
+        }
+    }
+
+    fn run(&self, name: impl Into<String>, load: Load) -> Row {
+        let name = name.into();
+        self.rts
+            .load
+            .block_on(scenario(name, load, &self.fake_accepted, &self.args))
+    }
+
+    fn load(&self, client: reqwest::Client, opened: Arc<AtomicU64>, key: &'static str) -> Load {
+        Load {
+            client,
+            opened,
+            key,
+            expect_len: self.expect_len,
+            workers: 1,
+            peer_pid: None,
+        }
+    }
+
+    fn direct(&self, upstream: SocketAddr, conns: Conns, workers: usize) -> Load {
+        let opened = Arc::new(AtomicU64::new(0));
+        let client = direct_client(upstream, &self.ca, conns, &opened);
+        Load {
+            workers,
+            ..self.load(client, opened, DIRECT_KEY)
+        }
+    }
+
+    fn via(&self, kp: &Keypool, conns: Conns, workers: usize) -> Load {
+        let opened = Arc::new(AtomicU64::new(0));
+        let client = proxy_client(kp.proxy.addr(), &kp.ca_pem, conns, &opened);
+        Load {
+            workers,
+            ..self.load(client, opened, CLIENT_KEY)
+        }
+    }
+
+    /// Through a peer, which swaps no credential: the client sends the fake's key itself.
+    fn via_peer(&self, peer: &Peer, workers: usize) -> Load {
+        let opened = Arc::new(AtomicU64::new(0));
+        let client = proxy_client(peer.addr, &peer.ca_pem, Conns::KeepAlive, &opened);
+        Load {
+            workers,
+            peer_pid: Some(peer.pid()),
+            ..self.load(client, opened, DIRECT_KEY)
+        }
+    }
+}
+
 fn main() {
     let args = parse_args();
     // keypool, the fake and reqwest all build rustls configs; the process default
     // must be ring, the only provider compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rts = runtimes::Runtimes::new();
-    let (load_rt, keypool_rt, fake_rt, relay_rt) = (&rts.load, &rts.keypool, &rts.fake, &rts.relay);
-
-    let ca = TestCa::new();
-    let completion = completion_body();
-    let expect_len = completion.len();
-    let fake_accepted = Arc::new(AtomicU64::new(0));
-    let fake = fake_rt.block_on(start_fake(&ca, completion, fake_accepted.clone()));
-    let lag = Arc::new(Lag::default());
-    let relay = relay_rt.block_on(start_relay(fake, args.rtt, lag.clone()));
+    let bench = Bench::new(args);
+    let (args, rt, ca, fake) = (&bench.args, &bench.rts.keypool, &bench.ca, bench.fake);
 
     // One keypool per path, as `connect_to` applies to every `:443` connection.
-    let near = Keypool::start(keypool_rt, &ca, fake, args.observed, "");
-    let far = Keypool::start(keypool_rt, &ca, relay, Observe::ON, "");
+    let near = Keypool::start(rt, ca, fake, args.observed, "");
+    let far = Keypool::start(rt, ca, bench.relay, Observe::ON, "");
     // The same as `near` with the ledger and the metrics off: what seeing costs.
-    let blind = Keypool::start(keypool_rt, &ca, fake, args.blind, "");
+    let blind = Keypool::start(rt, ca, fake, args.blind, "");
+    // Separate processes, started only for the scenarios that use them.
+    let peers = (!args.observe_only).then(|| peers::start_all(fake, &ca.cert_pem()));
 
+    print_header(&bench, peers.as_ref().map_or(&[][..], |p| &p.notes));
+    let running = peers.as_ref().map_or(&[][..], |p| &p.running[..]);
+    if args.peers_only {
+        peers_only(&bench, &near, running);
+    } else {
+        if !args.observe_only {
+            all_scenarios(&bench, &near, &far, running);
+        }
+        observe_rounds(&bench, &near, &blind);
+    }
+    // The peers' processes are killed here.
+    drop(peers);
+
+    rt.block_on(near.proxy.shutdown());
+    rt.block_on(blind.proxy.shutdown());
+    rt.block_on(far.proxy.shutdown());
+}
+
+fn print_header(bench: &Bench, peer_notes: &[String]) {
+    let args = &bench.args;
     println!("machine");
     for (k, v) in machine() {
         println!("  {k:<6} {v}");
     }
     println!(
         "run: {:.1}s measured per scenario after {:.1}s warm-up, at most {} requests; \
-         response body {expect_len} bytes; load, keypool, fake and relay on separate runtimes",
+         response body {} bytes; load, keypool, fake and relay on separate runtimes",
         args.duration.as_secs_f64(),
         args.warmup.as_secs_f64(),
         args.max_requests,
+        bench.expect_len,
     );
-    println!(
-        "relay: RTT {} ms ({} ms each way, and one RTT before a new connection's first bytes)",
-        ms(args.rtt),
-        ms(args.rtt / 2),
-    );
-    println!();
-
-    let run =
-        |name: String, load: Load| load_rt.block_on(scenario(name, load, &fake_accepted, &args));
-    let direct = |upstream: SocketAddr, conns: Conns, workers: usize| {
-        let opened = Arc::new(AtomicU64::new(0));
-        Load {
-            client: direct_client(upstream, &ca, conns, &opened),
-            opened,
-            key: DIRECT_KEY,
-            expect_len,
-            workers,
-        }
-    };
-    let via = |kp: &Keypool, conns: Conns, workers: usize| {
-        let opened = Arc::new(AtomicU64::new(0));
-        Load {
-            client: keypool_client(kp.proxy.addr(), &kp.ca_pem, conns, &opened),
-            opened,
-            key: CLIENT_KEY,
-            expect_len,
-            workers,
-        }
-    };
-
-    if !args.observe_only {
-        let mut loopback = Vec::new();
-        for workers in [1, 64] {
-            loopback.push(run(
-                "direct".into(),
-                direct(fake, Conns::KeepAlive, workers),
-            ));
-            loopback.push(run("keypool".into(), via(&near, Conns::KeepAlive, workers)));
-        }
-        // The client speaking HTTP/2 to keypool: every worker a stream of one connection.
-        let h2: Vec<Row> = [1, 64]
-            .into_iter()
-            .map(|workers| run("keypool-h2".into(), via(&near, Conns::H2, workers)))
-            .collect();
-        let mut relayed = Vec::new();
-        for (conns, workers) in [
-            (Conns::KeepAlive, 1),
-            (Conns::PerRequest, 1),
-            (Conns::PerRequest, 8),
-        ] {
-            let kind = match conns {
-                Conns::PerRequest => "cold",
-                Conns::KeepAlive | Conns::H2 => "warm",
-            };
-            relayed.push(run(format!("direct-{kind}"), direct(relay, conns, workers)));
-            relayed.push(run(format!("keypool-{kind}"), via(&far, conns, workers)));
-        }
-
-        println!("loopback");
-        print_table(&loopback);
-        println!();
-        println!("loopback, the client on HTTP/2 to keypool (one connection; HTTP/1.1 upstream)");
-        print_table(&h2);
-        println!();
+    if !args.peers_only {
         println!(
-            "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
+            "relay: RTT {} ms ({} ms each way, and one RTT before a new connection's first bytes)",
             ms(args.rtt),
-            ms(lag.mean()),
-            lag.chunks.load(Ordering::Relaxed),
+            ms(args.rtt / 2),
         );
-        print_table(&relayed);
-        println!();
-        println!("keypool / direct, loopback");
-        print_ratios(&loopback);
-        println!();
-        println!("keypool / direct, over the relay");
-        print_ratios(&relayed);
+    }
+    for note in peer_notes {
+        println!("{note}");
+    }
+    println!();
+}
 
-        println!();
+/// Each running peer at concurrency 1 and 64, on loopback.
+fn peer_rows(bench: &Bench, peers: &[Peer]) -> Vec<Row> {
+    peers
+        .iter()
+        .flat_map(|p| [1, 64].map(|workers| bench.run(p.kind.name(), bench.via_peer(p, workers))))
+        .collect()
+}
+
+/// `--peers-only`: keypool and the peers present, on loopback, at concurrency 1 and 64.
+fn peers_only(bench: &Bench, near: &Keypool, peers: &[Peer]) {
+    let keypool: Vec<Row> = [1, 64]
+        .into_iter()
+        .map(|workers| bench.run("keypool", bench.via(near, Conns::KeepAlive, workers)))
+        .collect();
+    let peers = peer_rows(bench, peers);
+    println!("loopback, keypool and its peers");
+    print_table(keypool.iter().chain(&peers));
+    print_peer_ratios(&keypool, &peers);
+}
+
+/// Every scenario but the observed / blind rounds, and their ratios.
+fn all_scenarios(bench: &Bench, near: &Keypool, far: &Keypool, peers: &[Peer]) {
+    let (fake, relay) = (bench.fake, bench.relay);
+    let mut loopback = Vec::new();
+    for workers in [1, 64] {
+        loopback.push(bench.run("direct", bench.direct(fake, Conns::KeepAlive, workers)));
+        loopback.push(bench.run("keypool", bench.via(near, Conns::KeepAlive, workers)));
+    }
+    let peers = peer_rows(bench, peers);
+    // The client speaking HTTP/2 to keypool: every worker a stream of one connection.
+    let h2: Vec<Row> = [1, 64]
+        .into_iter()
+        .map(|workers| bench.run("keypool-h2", bench.via(near, Conns::H2, workers)))
+        .collect();
+    let mut relayed = Vec::new();
+    for (conns, workers) in [
+        (Conns::KeepAlive, 1),
+        (Conns::PerRequest, 1),
+        (Conns::PerRequest, 8),
+    ] {
+        let kind = match conns {
+            Conns::PerRequest => "cold",
+            Conns::KeepAlive | Conns::H2 => "warm",
+        };
+        relayed.push(bench.run(
+            format!("direct-{kind}"),
+            bench.direct(relay, conns, workers),
+        ));
+        relayed.push(bench.run(format!("keypool-{kind}"), bench.via(far, conns, workers)));
     }
 
+    println!("loopback");
+    print_table(loopback.iter().chain(&peers));
+    println!();
+    println!("loopback, the client on HTTP/2 to keypool (one connection; HTTP/1.1 upstream)");
+    print_table(&h2);
+    println!();
+    println!(
+        "over the relay, RTT {} ms (measured one-way delay: mean {} ms over {} chunks)",
+        ms(bench.args.rtt),
+        ms(bench.lag.mean()),
+        bench.lag.chunks.load(Ordering::Relaxed),
+    );
+    print_table(&relayed);
+    println!();
+    println!("keypool / direct, loopback");
+    print_ratios(&loopback);
+    print_peer_ratios(&loopback, &peers);
+    println!();
+    println!("keypool / direct, over the relay");
+    print_ratios(&relayed);
+    println!();
+}
+
+/// The observed / blind rounds and what seeing costs.
+fn observe_rounds(bench: &Bench, near: &Keypool, blind: &Keypool) {
     // Alternating rounds, so a slow moment of the machine falls on both sides, and each
     // side goes first in half of them, so that going first or second is no advantage.
     let mut observed = Vec::new();
     for round in 0..6 {
-        let on = || run("observed".into(), via(&near, Conns::KeepAlive, 64));
-        let off = || run("blind".into(), via(&blind, Conns::KeepAlive, 64));
+        let on = || bench.run("observed", bench.via(near, Conns::KeepAlive, 64));
+        let off = || bench.run("blind", bench.via(blind, Conns::KeepAlive, 64));
         if round % 2 == 0 {
             observed.push(on());
             observed.push(off());
@@ -642,10 +770,6 @@ fn main() {
     println!("the ledger and metrics on (observed) and off (blind), loopback, concurrency 64");
     print_table(&observed);
     print_observe_cost(&observed);
-
-    keypool_rt.block_on(near.proxy.shutdown());
-    keypool_rt.block_on(blind.proxy.shutdown());
-    keypool_rt.block_on(far.proxy.shutdown());
 }
 
 /// Milliseconds, without trailing zeros.
@@ -695,7 +819,7 @@ fn print_observe_cost(rows: &[Row]) {
     println!("requests served in these rounds, warm-ups included: {served}");
 }
 
-fn print_table(rows: &[Row]) {
+fn print_table<'a>(rows: impl IntoIterator<Item = &'a Row>) {
     println!(
         "{:<12} {:>5} {:>9} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8} {:>10}",
         "scenario",
@@ -743,5 +867,39 @@ fn print_ratios(rows: &[Row]) {
             via.p50_ms / direct.p50_ms,
             via.p99_ms / direct.p99_ms,
         );
+    }
+}
+
+/// keypool over each peer, at each concurrency both ran: `keypool / mitmproxy` and so on.
+/// A req/s ratio of x40 means keypool served 40 times as many requests; a p50 ratio of
+/// x0.05 means its median latency was a twentieth of the peer's.
+fn print_peer_ratios(rows: &[Row], peers: &[Row]) {
+    let mut names: Vec<&str> = peers.iter().map(|r| r.name.as_str()).collect();
+    names.dedup();
+    for name in names {
+        println!();
+        println!("keypool / {name}, loopback");
+        for peer in peers.iter().filter(|r| r.name == name) {
+            let same = |r: &&Row| r.name == "keypool" && r.workers == peer.workers;
+            let Some(keypool) = rows.iter().find(same) else {
+                continue;
+            };
+            println!(
+                "  conc {:>2}: req/s x{}, p50 x{}, p99 x{}",
+                peer.workers,
+                times(keypool.rps / peer.rps),
+                times(keypool.p50_ms / peer.p50_ms),
+                times(keypool.p99_ms / peer.p99_ms),
+            );
+        }
+    }
+}
+
+/// A ratio with two decimals, or three below 0.1, where two would leave one digit.
+fn times(x: f64) -> String {
+    if x.abs() < 0.1 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2}")
     }
 }
