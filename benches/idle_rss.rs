@@ -1,6 +1,7 @@
 //! Memory held by idle intercepted connections: the resident set size of the real
 //! `keypool` binary with N client connections that each did CONNECT, the TLS handshake
-//! with keypool's leaf and one request, and now sit idle in keep-alive; then after they
+//! with keypool's leaf and one request, and now sit idle in keep-alive (read once all
+//! are parked, `[limits] park_after` after their answers); then after they
 //! all close; repeated for a few cycles to see where it settles. See bench/README.md.
 //! With `--streams`, each connection then also opens an event stream that the fake
 //! provider keeps open after its first event (a slow answer): N streams in flight.
@@ -128,6 +129,12 @@ async fn run(n: usize, cycles: usize, mode: Mode) {
         let started = Instant::now();
         let held = open_many(addr, roots.clone(), n, mode.streams).await;
         let opened = started.elapsed();
+        if !mode.streams {
+            // An idle connection is parked after `[limits] park_after` (1 s), and keypool
+            // gives the freed heap back at most a second after the last park.
+            until_parked(addr, n).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
         let fds = fd_count(pid);
         let with = rss_kib(pid);
         close(held);
@@ -147,6 +154,30 @@ async fn run(n: usize, cycles: usize, mode: Mode) {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = child.wait();
+}
+
+/// Waits until keypool's `keypool_open_parked` gauge counts at least `n` connections,
+/// polling for at most 30 s.
+async fn until_parked(addr: SocketAddr, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while parked(addr).await < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `keypool_open_parked` from `GET /metrics`, on a connection closed after the answer.
+async fn parked(addr: SocketAddr) -> usize {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect keypool");
+    let req = format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes())
+        .await
+        .expect("metrics request");
+    let mut page = String::new();
+    let _ = tcp.read_to_string(&mut page).await;
+    page.lines()
+        .find_map(|l| l.strip_prefix("keypool_open_parked "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as usize)
 }
 
 /// Closes the client side of every connection (a dropped JoinHandle would not).

@@ -33,6 +33,7 @@ where
         first_head: state.limits.handshake_timeout,
         socket: ClientSocket::none(),
         parked: state.metrics.gauge(crate::metrics::Open::Parked),
+        park_after: state.limits.park_after,
     };
     let http = Http::from_alpn(tls.get_ref().1.alpn_protocol());
     let svc = service_fn(move |req| forward::handle(req, target.clone(), state.clone()));

@@ -23,6 +23,7 @@ pub mod serde_message; // serde's error text without the values it quotes
 pub mod sigv4; // AWS SigV4: a request re-signed for the account that sends it
 pub mod splice; // two byte streams joined: blind tunnels, WebSockets
 pub mod target; // where a proxied request goes
+pub mod trim; // freed heap given back to the kernel after connections go idle
 pub mod trust; // the CA in the operating system's trust store
 
 // Providers as data, the config that names them, and what is learned about accounts.

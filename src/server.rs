@@ -318,6 +318,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
                 first_head: st.limits.handshake_timeout,
                 socket: ClientSocket::of(&stream),
                 parked: st.metrics.gauge(crate::metrics::Open::Parked),
+                park_after: st.limits.park_after,
             };
             let svc = service_fn(move |req| route(req, st.clone(), peer));
             serve_conn(stream, svc, &shutdown, conn, Http::One).await;

@@ -68,6 +68,9 @@ pub struct ClientConn {
     pub socket: ClientSocket,
     /// Counts the connection while it is parked.
     pub parked: crate::metrics::OpenGauge,
+    /// HTTP/1.1: how long the connection may be idle before it is parked
+    /// (`[limits] park_after`).
+    pub park_after: Duration,
 }
 
 /// What a connection serves: the pipeline, one answer per request and never an error.
@@ -198,6 +201,7 @@ async fn serve_h1<I, S>(
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades(),
         );
+        let held = parking::Held::new();
         let bounds = Bounds {
             seen: &seen,
             shutdown,
@@ -205,7 +209,10 @@ async fn serve_h1<I, S>(
             // hyper's header-read timeout is the idle timeout of an HTTP/1.1 connection
             // that is not parked.
             idle: None,
-            park: Some(&activity),
+            park: Some(Park {
+                activity: &activity,
+                after: c.park_after,
+            }),
         };
         match drive(Pin::new(&mut *conn), |c| c.graceful_shutdown(), bounds).await {
             Driven::Ended(r) => return ended(r, c),
@@ -213,12 +220,14 @@ async fn serve_h1<I, S>(
                 if activity.asked() {
                     first_head = None;
                 }
+                drop(held);
                 let Some(parts) = (*conn).into_parts() else {
                     return; // upgraded: the stream went with the upgrade
                 };
                 io = parts.io.into_inner();
                 io.unread(parts.read_buf);
                 svc = parts.service;
+                crate::trim::after_release();
             }
         }
     }
@@ -237,8 +246,15 @@ struct Bounds<'a> {
     /// Where hyper keeps no idle timeout of its own: the longest time from a request's
     /// beginning to the next one's.
     idle: Option<Duration>,
-    /// HTTP/1.1: the activity that says when hyper holds nothing worth keeping.
-    park: Option<&'a Activity>,
+    /// HTTP/1.1: when to give the connection back to be parked.
+    park: Option<Park<'a>>,
+}
+
+/// An HTTP/1.1 connection is parked once hyper has held nothing worth keeping for `after`.
+#[derive(Clone, Copy)]
+struct Park<'a> {
+    activity: &'a Activity,
+    after: Duration,
 }
 
 enum Driven {
@@ -247,31 +263,61 @@ enum Driven {
     Idle,
 }
 
-/// Runs `conn` until it ends or, with [`Bounds::park`], until it is idle; bounded by
-/// shutdown, the first head's deadline and the idle time, at which it is asked to
-/// finish what is open and close.
+/// Runs `conn` until it ends or, with [`Bounds::park`], until it has been idle for the
+/// park delay; bounded by shutdown, the first head's deadline and the idle time, at which
+/// it is asked to finish what is open and close.
 async fn drive<C: Future<Output = Result<(), hyper::Error>>>(
     mut conn: Pin<&mut C>,
     graceful: fn(Pin<&mut C>),
     b: Bounds<'_>,
 ) -> Driven {
     let mut first_head = b.first_head;
-    // Bounded: each turn is a request beginning, or the end.
+    // One timer for the connection's whole turn, set when it goes idle: a connection
+    // busy with request after request is not taken apart and rebuilt between them.
+    let park_timer = tokio::time::sleep_until(far());
+    tokio::pin!(park_timer);
+    let mut park_armed = false;
+    // Each registered once per turn, not once per request: every connection waits on the
+    // one shutdown token, whose waiters sit behind a lock.
+    let cancelled = b.shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let notified = b.seen.notified();
+    tokio::pin!(notified);
+    // Bounded: each turn is a request beginning, its end, or the end.
     loop {
         let wait = match first_head {
             Some(deadline) => Some(deadline),
             None => b.idle.map(|d| tokio::time::Instant::now() + d),
         };
+        let idle_watch = b.park.filter(|_| !park_armed).map(|p| p.activity);
         tokio::select! {
-            r = poll_until_idle(conn.as_mut(), b.park) => match r {
-                Some(r) => return Driven::Ended(r),
-                None => return Driven::Idle,
-            },
-            () = b.shutdown.cancelled() => {
+            r = poll_until_idle(conn.as_mut(), idle_watch) => {
+                if let Some(r) = r {
+                    return Driven::Ended(r);
+                }
+                // Idle (watched only with a park delay): parked now, or once it passes.
+                let after = b.park.map_or(Duration::ZERO, |p| p.after);
+                if after.is_zero() || parking::Held::crowded() {
+                    return Driven::Idle;
+                }
+                park_timer.as_mut().reset(tokio::time::Instant::now() + after);
+                park_armed = true;
+            }
+            () = &mut park_timer, if park_armed => {
+                if b.park.is_some_and(|p| p.activity.idle()) {
+                    return Driven::Idle;
+                }
+                // Busy since: the next idle moment sets the timer again.
+                park_armed = false;
+            }
+            () = &mut cancelled => {
                 graceful(conn.as_mut());
                 return Driven::Ended(conn.as_mut().await);
             }
-            () = b.seen.notified() => first_head = None,
+            () = &mut notified => {
+                first_head = None;
+                notified.set(b.seen.notified());
+            }
             () = tokio::time::sleep_until(wait.unwrap_or_else(far)), if wait.is_some() => {
                 if first_head.is_some() {
                     tracing::debug!("no request head in time after connecting; closed");
@@ -290,14 +336,15 @@ fn far() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
 }
 
-/// The connection's end (`Some`), or `None` once it waits with nothing held.
+/// The connection's end (`Some`), or `None` once it waits with nothing held (watched
+/// only with `idle`).
 async fn poll_until_idle<C: Future<Output = Result<(), hyper::Error>>>(
     mut conn: Pin<&mut C>,
-    park: Option<&Activity>,
+    idle: Option<&Activity>,
 ) -> Option<Result<(), hyper::Error>> {
     std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
         Poll::Ready(r) => Poll::Ready(Some(r)),
-        Poll::Pending if park.is_some_and(Activity::idle) => Poll::Ready(None),
+        Poll::Pending if idle.is_some_and(Activity::idle) => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
     })
     .await

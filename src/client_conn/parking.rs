@@ -7,9 +7,41 @@ use super::activity::Activity;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+/// Past this many HTTP/1.1 connections holding hyper's buffers at once, an idle one is
+/// parked as soon as its answer is out, not after `[limits] park_after`: a few busy
+/// connections keep their buffers between requests (taking a connection apart and
+/// building it again costs more CPU than the request's own parse), many connections at
+/// once, as a burst of clients opens, do not add up to their buffers' worth of memory.
+const CROWD: usize = 256;
+
+/// HTTP/1.1 connections of the process that hold hyper's buffers now.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one connection in [`HELD`] while hyper has it.
+pub struct Held(());
+
+impl Held {
+    pub fn new() -> Held {
+        HELD.fetch_add(1, Ordering::Relaxed);
+        Held(())
+    }
+
+    /// More connections hold hyper's buffers than [`CROWD`].
+    pub fn crowded() -> bool {
+        HELD.load(Ordering::Relaxed) > CROWD
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// A client stream, with the bytes read while parked (or left unparsed by hyper) put
 /// back in front, and its reads, writes and flushes told to the connection's [`Activity`].

@@ -72,6 +72,13 @@ pub(super) const FIRST_EVENT: Range = range(
     10 * MINUTE,
     "nothing reaches the client while the first event is held",
 );
+pub(super) const PARK_AFTER: Range = range(
+    "limits",
+    "park_after",
+    Some("parks a connection as soon as its answer is out"),
+    HOUR,
+    "an idle connection keeps about 20 KiB until then",
+);
 pub(super) const HANDSHAKE: Range = range(
     "limits",
     "handshake_timeout",

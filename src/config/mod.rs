@@ -229,6 +229,11 @@ pub struct Limits {
     /// to send its first request head; a client that says nothing is closed after it.
     #[serde(default = "default_handshake", with = "humantime_serde")]
     pub handshake_timeout: Duration,
+    /// An HTTP/1.1 client connection idle this long is parked: held as its bare stream,
+    /// without hyper's buffers, until the client's next byte (`0s`: parked as soon as an
+    /// answer is out, which costs a connection set-up per request).
+    #[serde(default = "default_park_after", with = "humantime_serde")]
+    pub park_after: Duration,
     /// How long a successful event stream is held for its first event, which may be an
     /// error that rotates (see `stream_peek`). Comments do not end the wait; `0s` turns
     /// the hold off.
@@ -255,6 +260,7 @@ impl Default for Limits {
             shutdown_grace: default_grace(),
             tunnel_idle_timeout: default_tunnel_idle(),
             handshake_timeout: default_handshake(),
+            park_after: default_park_after(),
             first_event_timeout: default_first_event(),
             sticky_idle: default_sticky_idle(),
             pin_thinking_signatures: false,
@@ -279,6 +285,9 @@ fn default_tunnel_idle() -> Duration {
 }
 fn default_handshake() -> Duration {
     Duration::from_secs(10)
+}
+fn default_park_after() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_first_event() -> Duration {
     Duration::from_secs(10)

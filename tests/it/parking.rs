@@ -43,12 +43,16 @@ async fn until_parked(addr: SocketAddr, n: f64, what: &str) {
     .await
 }
 
-async fn start() -> (Scenario, Harness) {
+/// keypool with `[limits] park_after` as given (`None`: the default, 1 s).
+async fn start(park_after: Option<&str>) -> (Scenario, Harness) {
     let mut s = Scenario::new()
         .provider(&["api.openai.com"])
         .await
         .ok(&["sk-a"])
         .accounts(&key_account("a", "openai", "sk-a"));
+    if let Some(after) = park_after {
+        s = s.limits(&format!("park_after = \"{after}\""));
+    }
     let kp = s.start().await;
     (s, kp)
 }
@@ -70,7 +74,7 @@ fn chat_head(body_len: usize) -> String {
 
 #[tokio::test]
 async fn an_idle_connection_is_parked_and_its_next_request_is_served() {
-    let (_s, kp) = start().await;
+    let (_s, kp) = start(None).await;
     let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .within("the HTTP/1.1 handshake")
@@ -98,10 +102,11 @@ async fn an_idle_connection_is_parked_and_its_next_request_is_served() {
 }
 
 /// The second request's first bytes come with the first request: hyper holds them
-/// unparsed when the first answer is out, and they go back in front of the stream.
+/// unparsed when the first answer is out, and they go back in front of the stream. With
+/// `park_after = "0s"` the connection is parked right after the first answer, with them.
 #[tokio::test]
 async fn a_request_begun_with_the_one_before_it_is_answered_whole() {
-    let (s, kp) = start().await;
+    let (s, kp) = start(Some("0s")).await;
     let mut tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
     until_parked(
         kp.addr(),
@@ -133,7 +138,7 @@ async fn a_request_begun_with_the_one_before_it_is_answered_whole() {
 
 #[tokio::test]
 async fn a_body_sent_in_two_parts_reaches_the_provider_whole() {
-    let (s, kp) = start().await;
+    let (s, kp) = start(None).await;
     let tcp = kp.connect("api.openai.com:443").await;
     let mut tls = tls_connect(tcp, "api.openai.com", &kp.ca_pem()).await;
     until_parked(kp.addr(), 1.0, "the new connection parked").await;

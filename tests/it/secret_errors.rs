@@ -152,6 +152,7 @@ fn config_durations_have_limits_that_name_field_limit_and_fix() {
         ("[limits]\nfirst_event_timeout = \"1h\"\n".to_string(), 2, "first_event_timeout", "10m"),
         ("[limits]\nhandshake_timeout = \"0s\"\n".to_string(), 2, "handshake_timeout", "5m"),
         ("[limits]\nhandshake_timeout = \"1h\"\n".to_string(), 2, "handshake_timeout", "5m"),
+        ("[limits]\npark_after = \"2h\"\n".to_string(), 2, "park_after", "1h"),
         ("\n[limits]\nsticky_idle = \"0s\"\n".to_string(), 3, "sticky_idle", "30days"),
         ("[limits]\nsticky_idle = \"1y\"\n".to_string(), 2, "sticky_idle", "30days"),
         ("[oauth]\nrefresh_margin = \"1h\"\n".to_string(), 2, "refresh_margin", "15m"),
@@ -174,7 +175,7 @@ fn config_durations_have_limits_that_name_field_limit_and_fix() {
     }
     // Zero where zero means something, and the edges, are accepted.
     for ok in [
-        "[limits]\nshutdown_grace = \"0s\"\nfirst_event_timeout = \"0s\"\n",
+        "[limits]\nshutdown_grace = \"0s\"\nfirst_event_timeout = \"0s\"\npark_after = \"0s\"\n",
         "[oauth]\nrefresh_margin = \"0s\"\n",
         "[limits]\nsticky_idle = \"30days\"\ntunnel_idle_timeout = \"7days\"\n",
         "[limits]\nhandshake_timeout = \"5m\"\n",

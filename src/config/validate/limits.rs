@@ -59,6 +59,7 @@ impl Validator<'_> {
             (&TUNNEL_IDLE, l.tunnel_idle_timeout),
             (&FIRST_EVENT, l.first_event_timeout),
             (&HANDSHAKE, l.handshake_timeout),
+            (&PARK_AFTER, l.park_after),
             (&STICKY_IDLE, l.sticky_idle),
             (&REFRESH_MARGIN, o.refresh_margin),
         ] {
