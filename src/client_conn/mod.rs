@@ -109,25 +109,33 @@ pub async fn serve_conn<I, S>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Pipeline,
 {
-    let seen = Arc::new(tokio::sync::Notify::new());
+    let on = On {
+        seen: Arc::new(tokio::sync::Notify::new()),
+        shutdown,
+        c: &c,
+    };
     // Each boxed: the task keeps room only for the protocol it speaks (an HTTP/2
     // connection is kilobytes, a parked HTTP/1.1 one a stream and a timer).
     match http {
-        Http::One => Box::pin(serve_h1(io, svc, seen, shutdown, &c)).await,
-        Http::Two => Box::pin(serve_h2(io, svc, seen, shutdown, &c)).await,
+        Http::One => Box::pin(serve_h1(io, svc, on)).await,
+        Http::Two => Box::pin(serve_h2(io, svc, on)).await,
     }
 }
 
-async fn serve_h2<I, S>(
-    io: I,
-    svc: S,
+/// What a connection is served with besides its stream and the pipeline.
+struct On<'a> {
+    /// Told when a request head has arrived.
     seen: Arc<tokio::sync::Notify>,
-    shutdown: &CancellationToken,
-    c: &ClientConn,
-) where
+    shutdown: &'a CancellationToken,
+    c: &'a ClientConn,
+}
+
+async fn serve_h2<I, S>(io: I, svc: S, on: On<'_>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Pipeline,
 {
+    let On { seen, shutdown, c } = on;
     let svc = Watch {
         inner: svc,
         seen: seen.clone(),
@@ -158,16 +166,12 @@ async fn serve_h2<I, S>(
 
 /// HTTP/1.1, parked between requests (parking.rs): hyper has the stream only from the
 /// client's first byte of a request until its answer is flushed.
-async fn serve_h1<I, S>(
-    io: I,
-    svc: S,
-    seen: Arc<tokio::sync::Notify>,
-    shutdown: &CancellationToken,
-    c: &ClientConn,
-) where
+async fn serve_h1<I, S>(io: I, svc: S, on: On<'_>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Pipeline,
 {
+    let On { seen, shutdown, c } = on;
     let activity = Arc::new(Activity::default());
     let mut io = Parked::new(io, activity.clone());
     let mut svc = Watch {
