@@ -165,3 +165,40 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Parked<I> {
         Pin::new(&mut this.io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn the_waking_byte_comes_with_what_followed_and_unread_bytes_go_first() {
+        let (client, server) = tokio::io::duplex(64);
+        let activity = Arc::new(Activity::default());
+        let mut parked = Parked::new(server, activity.clone());
+        let mut client = client;
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(parked.wait_for_bytes().await);
+        assert!(activity.idle(), "waiting read nothing hyper would hold");
+
+        // One read hands over the waking byte and what came after it.
+        let mut buf = [0u8; 64];
+        let n = parked.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n");
+        assert!(!activity.idle(), "bytes read and not yet a whole request");
+
+        // hyper's unparsed bytes go back in front of what it never read.
+        client.write_all(b"Z").await.unwrap();
+        assert!(parked.wait_for_bytes().await);
+        parked.unread(Bytes::from_static(b"xy"));
+        let mut all = Vec::new();
+        while all.len() < 3 {
+            let n = parked.read(&mut buf).await.unwrap();
+            all.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(all, b"xyZ");
+
+        drop(client);
+        assert!(!parked.wait_for_bytes().await, "the client closed");
+    }
+}
