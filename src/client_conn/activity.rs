@@ -27,9 +27,10 @@ pub struct Activity {
     quiet: AtomicBool,
     /// The last write was flushed: hyper's write buffer is empty.
     flushed: AtomicBool,
-    /// A request body was dropped before its end. hyper drains the rest out of sight,
-    /// so the connection is never parked again.
-    abandoned: AtomicBool,
+    /// Never parked again: a request body was dropped before its end (hyper drains the
+    /// rest out of sight), or a request asked to switch protocols (the stream goes with
+    /// the upgrade, which hyper completes only after the answer is out).
+    kept: AtomicBool,
 }
 
 impl Default for Activity {
@@ -39,7 +40,7 @@ impl Default for Activity {
             asked: AtomicBool::new(false),
             quiet: AtomicBool::new(true),
             flushed: AtomicBool::new(true),
-            abandoned: AtomicBool::new(false),
+            kept: AtomicBool::new(false),
         }
     }
 }
@@ -51,12 +52,17 @@ impl Activity {
         self.answering.load(Relaxed) == 0
             && self.quiet.load(Relaxed)
             && self.flushed.load(Relaxed)
-            && !self.abandoned.load(Relaxed)
+            && !self.kept.load(Relaxed)
     }
 
     /// Whether a request has arrived yet (the first one has its own deadline).
     pub fn asked(&self) -> bool {
         self.asked.load(Relaxed)
+    }
+
+    /// The connection is never parked again.
+    pub fn keep(&self) {
+        self.kept.store(true, Relaxed);
     }
 
     pub fn read_some(&self) {
@@ -127,7 +133,7 @@ impl Drop for ClientBody {
             if self.inner.is_end_stream() {
                 a.quiet.store(true, Relaxed);
             } else {
-                a.abandoned.store(true, Relaxed);
+                a.keep();
             }
         }
     }

@@ -387,6 +387,13 @@ impl<S: Pipeline> hyper::service::Service<Request<Incoming>> for Watch<S> {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.seen.notify_one();
+        if let Some(a) = &self.activity {
+            let switching = req.method() == http::Method::CONNECT
+                || req.headers().contains_key(http::header::UPGRADE);
+            if switching {
+                a.keep();
+            }
+        }
         let answering = self.activity.as_ref().map(Answering::begin);
         let req = req.map(|body| ClientBody::new(body, self.activity.clone()));
         let answer = self.inner.call(req);
