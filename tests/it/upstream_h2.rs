@@ -102,18 +102,9 @@ async fn with_http2_off_every_request_is_http1() {
 
 #[tokio::test]
 async fn a_websocket_handshake_goes_over_http1_to_a_provider_offering_h2() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let (fake, kp) = setup("").await;
     let tls = kp.tls_through("api.openai.com", &kp.ca_pem()).await;
-    let mut req = "wss://api.openai.com/v1/responses"
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("authorization", "Bearer sk-client".parse().unwrap());
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
-        .within("the WebSocket handshake through keypool")
-        .await
-        .unwrap();
+    let (mut ws, resp) = support::websocket::responses_over(tls, "sk-client").await;
     assert_eq!(resp.headers()["x-keypool-account"], "work");
     assert_eq!(last_version(&fake), http::Version::HTTP_11);
     let v = support::websocket::echo_of_response_create(&mut ws).await;
